@@ -1,0 +1,257 @@
+"""PipelineSpec: an ordered list of steps with a versioned JSON form, validated against the catalogue.
+
+The JSON form (version 1):
+
+    {"format": "augmentation-pipeline", "version": 1,
+     "steps": [{"transform": "RandomHorizontalFlip", "enabled": true, "params": {"p": 0.5}}, ...]}
+
+Every step names a catalogue transform and gives every one of its parameters; nothing is
+evaluated, only parsed and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS, TransformDef
+
+FORMAT = "augmentation-pipeline"
+VERSION = 1
+MAX_STEPS = 32
+MAX_FILE_BYTES = 64 * 1024
+
+
+class SpecError(ValueError):
+    """A pipeline that does not validate; the message names the step and parameter."""
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    transform: str
+    params: dict[str, Any]
+    enabled: bool = True
+
+    @property
+    def definition(self) -> TransformDef:
+        return BY_NAME[self.transform]
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    steps: tuple[StepSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def active(self) -> tuple[StepSpec, ...]:
+        """The steps that run: enabled ones, in order."""
+        return tuple(s for s in self.steps if s.enabled)
+
+    def step_keys(self) -> list[str]:
+        """Stable ids of the active steps ("ColorJitter#0"), used to seed each step on its own."""
+        seen: dict[str, int] = {}
+        keys = []
+        for step in self.active:
+            n = seen.get(step.transform, 0)
+            seen[step.transform] = n + 1
+            keys.append(f"{step.transform}#{n}")
+        return keys
+
+    def output_size(self) -> int | None:
+        """The side of the square the last size-setting step produces, or None if none does."""
+        size = None
+        for step in self.active:
+            for p in step.definition.params:
+                if p.is_size:
+                    size = step.params[p.name]
+        return size
+
+    def with_output_size(self, size: int) -> PipelineSpec:
+        """The same pipeline producing `size`-pixel outputs (how training fits it to 32x32 data)."""
+        steps = []
+        for step in self.steps:
+            params = dict(step.params)
+            for p in step.definition.params:
+                if p.is_size:
+                    params[p.name] = size
+            steps.append(replace(step, params=params))
+        return PipelineSpec(tuple(steps))
+
+    def with_params(self, transform: str, **params: Any) -> PipelineSpec:
+        """A copy with the first `transform` step's parameters updated (and validated)."""
+        steps = list(self.steps)
+        for i, step in enumerate(steps):
+            if step.transform == transform:
+                steps[i] = replace(step, params={**step.params, **params})
+                return validate(PipelineSpec(tuple(steps)))
+        raise SpecError(f"the pipeline has no {transform} step")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "steps": [
+                {"transform": s.transform, "enabled": s.enabled, "params": dict(s.params)}
+                for s in self.steps
+            ],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def _where(index: int, transform: str, param: str | None = None) -> str:
+    where = f"step {index + 1} ({transform})"
+    return f"{where}, parameter '{param}'" if param else where
+
+
+def _check_value(index: int, tdef: TransformDef, name: str, value: Any) -> Any:
+    p = tdef.param(name)
+    where = _where(index, tdef.name, name)
+    if p.kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if p.kind == "choice":
+        if value not in p.choices:
+            raise SpecError(f"{where}: expected one of {', '.join(p.choices)}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(f"{where}: must be a finite number, got {value!r}")
+    if p.kind == "int":
+        if float(value) != int(value):
+            raise SpecError(f"{where}: expected a whole number, got {value!r}")
+        value = int(value)
+        if p.odd and value % 2 == 0:
+            raise SpecError(f"{where}: must be odd, got {value}")
+    else:
+        value = float(value)
+    if not (p.low <= value <= p.high):
+        raise SpecError(f"{where}: {value} is outside the range {p.low:g} to {p.high:g}")
+    return value
+
+
+def _check_step(index: int, raw: Any) -> StepSpec:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"step {index + 1}: expected an object, got {type(raw).__name__}")
+    unknown = set(raw) - {"transform", "enabled", "params"}
+    if unknown:
+        raise SpecError(f"step {index + 1}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    name = raw.get("transform")
+    if name not in BY_NAME:
+        known = ", ".join(t.name for t in CATALOGUE)
+        raise SpecError(f"step {index + 1}: unknown transform {name!r} (known: {known})")
+    tdef = BY_NAME[name]
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise SpecError(f"{_where(index, name)}: 'enabled' must be true or false")
+    params = raw.get("params", {})
+    if not isinstance(params, Mapping):
+        raise SpecError(f"{_where(index, name)}: 'params' must be an object")
+    expected = {p.name for p in tdef.params}
+    unknown = set(params) - expected
+    if unknown:
+        raise SpecError(f"{_where(index, name, sorted(map(str, unknown))[0])}: unknown parameter")
+    missing = expected - set(params)
+    if missing:
+        raise SpecError(f"{_where(index, name, sorted(missing)[0])}: missing")
+    checked = {p.name: _check_value(index, tdef, p.name, params[p.name]) for p in tdef.params}
+    for low, high in tdef.ordered_pairs:
+        if checked[low] > checked[high]:
+            raise SpecError(
+                f"{_where(index, name, low)}: {checked[low]:g} is greater than "
+                f"'{high}' ({checked[high]:g}); the minimum must not exceed the maximum"
+            )
+    return StepSpec(name, checked, enabled)
+
+
+def from_dict(data: Any) -> PipelineSpec:
+    """Validate a parsed JSON document against the catalogue."""
+    if not isinstance(data, Mapping):
+        raise SpecError("a pipeline file must hold a JSON object")
+    if data.get("format") != FORMAT:
+        raise SpecError(f"not a pipeline file: 'format' must be {FORMAT!r}")
+    version = data.get("version")
+    if version != VERSION:
+        raise SpecError(
+            f"unsupported pipeline version {version!r} (this app reads version {VERSION})"
+        )
+    unknown = set(data) - {"format", "version", "steps"}
+    if unknown:
+        raise SpecError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        raise SpecError("'steps' must be a list")
+    if len(steps) > MAX_STEPS:
+        raise SpecError(f"too many steps: {len(steps)} (the limit is {MAX_STEPS})")
+    return PipelineSpec(tuple(_check_step(i, raw) for i, raw in enumerate(steps)))
+
+
+def validate(spec: PipelineSpec) -> PipelineSpec:
+    """Re-check a spec built in code (UI controls) the same way a file is checked."""
+    return from_dict(spec.to_dict())
+
+
+def _reject_constant(token: str) -> Any:
+    raise SpecError(f"{token} is not allowed in a pipeline file")
+
+
+def from_json(text: str | bytes) -> PipelineSpec:
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(
+            f"the pipeline file is too large ({len(text)} bytes; limit {MAX_FILE_BYTES})"
+        )
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise SpecError("not valid JSON: nested too deeply") from None
+    return from_dict(data)
+
+
+def load(source: str | os.PathLike[str]) -> PipelineSpec:
+    """A pipeline from a preset name or a JSON file path."""
+    if isinstance(source, str) and source in PRESETS:
+        return preset(source)
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(
+                f"the pipeline file is too large ({size} bytes; limit {MAX_FILE_BYTES})"
+            )
+        text = path.read_bytes()
+    except OSError as err:
+        presets = ", ".join(PRESETS)
+        raise SpecError(
+            f"cannot read {str(source)!r}: {err.strerror} (presets: {presets})"
+        ) from None
+    return from_json(text)
+
+
+def make(steps: Iterable[tuple[str, Mapping[str, Any]]], enabled: bool = True) -> PipelineSpec:
+    """A validated spec from (transform, params) pairs; missing params take catalogue defaults."""
+    raw = [
+        {"transform": name, "enabled": enabled, "params": {**BY_NAME[name].defaults(), **params}}
+        for name, params in steps
+    ]
+    return from_dict({"format": FORMAT, "version": VERSION, "steps": raw})
+
+
+def preset(name: str) -> PipelineSpec:
+    if name not in PRESETS:
+        raise SpecError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return make(PRESETS[name].steps)
+
+
+def default_spec() -> PipelineSpec:
+    """Every catalogue transform, in catalogue order (geometry, then colour); the mission's on."""
+    steps = [StepSpec(t.name, t.defaults(), t.default_enabled) for t in CATALOGUE]
+    return validate(PipelineSpec(tuple(steps)))
