@@ -1,0 +1,31 @@
+"""The Gradio app: one module per tab; this module only assembles them."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.spec import default_spec
+from playground.ui import augment, export
+
+CSS = """
+.sample-grid { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
+.sample-grid figure { margin: 0; }
+.sample-grid img { width: 100%; height: auto; image-rendering: auto; border-radius: 4px; }
+.sample-grid figcaption { font-size: 0.75rem; line-height: 1.25; opacity: 0.85; }
+"""
+TITLE = "Augmentation playground"
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(
+            f"# {TITLE}\nTune torchvision augmentations and watch 8 random samples change live; "
+            "export exactly what you see; train ResNet-18 with it."
+        )
+        spec_state = gr.State(default_spec())
+        image_state = gr.State(augment.sample_image(augment.DEFAULT_SAMPLE))
+        with gr.Tabs():
+            with gr.Tab("Augment", elem_id="augment-tab"):
+                parts = augment.build_tab(spec_state, image_state)
+            export.build_tab(spec_state, image_state, parts)
+    return demo

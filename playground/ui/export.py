@@ -1,0 +1,52 @@
+"""The Export tab: the pipeline as Python code and as a JSON file; a JSON file restores the UI."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from pipelines import export
+from pipelines.spec import PipelineSpec
+from playground.ui.augment import on_pipeline
+
+CODE_NAME = "augmentation_pipeline.py"
+JSON_NAME = "augmentation_pipeline.json"
+
+
+def export_files(spec: PipelineSpec) -> tuple[str, str, str]:
+    """(Python source, path of the .py file, path of the .json file) for the current pipeline."""
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-"))
+    code = export.to_python(spec)
+    (folder / CODE_NAME).write_text(code)
+    (folder / JSON_NAME).write_text(export.to_json(spec))
+    return code, str(folder / CODE_NAME), str(folder / JSON_NAME)
+
+
+def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, Any]) -> gr.Tab:
+    with gr.Tab("Export", elem_id="export-tab") as tab:
+        gr.Markdown(
+            "The pipeline set in the Augment tab. The code is ready to paste into a training "
+            f"script (it defines `transform`) and is also a script: `python {CODE_NAME} IMAGE "
+            "--seed S --out DIR` writes the 8 samples the Augment tab shows for that seed."
+        )
+        with gr.Row():
+            download_code = gr.DownloadButton("Download .py", elem_id="download-code")
+            download_json = gr.DownloadButton("Download pipeline .json", elem_id="download-json")
+        code = gr.Code(language="python", label=CODE_NAME, interactive=False, elem_id="export-code")
+        restore = gr.File(
+            label="Load a pipeline .json (restores every control)",
+            file_types=[".json"],
+            type="filepath",
+            elem_id="pipeline-upload",
+        )
+    tab.select(export_files, [spec_state], [code, download_code, download_json], api_name="export")
+    restore.upload(
+        on_pipeline,
+        [restore, image_state, augment["seed"], spec_state],
+        augment["pipeline_outputs"],
+        api_name="load_pipeline",
+    ).then(export_files, [spec_state], [code, download_code, download_json], api_name=False)
+    return tab
