@@ -1,0 +1,203 @@
+"""Catalogue, spec validation and the JSON form."""
+
+import json
+import math
+
+import pytest
+
+from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS
+from pipelines.spec import (
+    MAX_FILE_BYTES,
+    MAX_STEPS,
+    SpecError,
+    default_spec,
+    from_dict,
+    from_json,
+    load,
+    make,
+    preset,
+)
+
+
+def _doc(*steps):
+    return {"format": "augmentation-pipeline", "version": 1, "steps": list(steps)}
+
+
+def _step(name, enabled=True, **overrides):
+    return {
+        "transform": name,
+        "enabled": enabled,
+        "params": {**BY_NAME[name].defaults(), **overrides},
+    }
+
+
+def test_catalogue_defaults_are_within_their_own_ranges():
+    for tdef in CATALOGUE:
+        for p in tdef.params:
+            if p.kind in ("int", "float"):
+                assert p.low <= p.default <= p.high, (tdef.name, p.name)
+            if p.kind == "choice":
+                assert p.default in p.choices
+
+
+def test_mission_slider_ids_come_from_the_catalogue():
+    ids = {t.elem_id(p.name) for t in CATALOGUE for p in t.params}
+    for wanted in (
+        "hflip-p",
+        "rrc-scale-min",
+        "rrc-scale-max",
+        "rrc-ratio-min",
+        "rrc-ratio-max",
+        "jitter-brightness",
+        "jitter-contrast",
+        "jitter-saturation",
+        "jitter-hue",
+    ):
+        assert wanted in ids
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_through_json(name):
+    spec = preset(name)
+    assert from_json(spec.to_json()) == spec
+    assert load(name) == spec
+
+
+def test_d2l_combined_keeps_the_chapters_order():
+    names = [s.transform for s in preset("d2l-combined").active]
+    assert names == ["RandomHorizontalFlip", "ColorJitter", "RandomResizedCrop"]
+    assert preset("d2l-shape").output_size() == 200
+
+
+def test_default_spec_has_every_transform_and_the_mission_on():
+    spec = default_spec()
+    assert [s.transform for s in spec.steps] == [t.name for t in CATALOGUE]
+    assert [s.transform for s in spec.active] == [
+        "RandomHorizontalFlip",
+        "RandomResizedCrop",
+        "ColorJitter",
+    ]
+
+
+def test_load_reads_a_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(preset("cifar-standard").to_json())
+    assert load(path) == preset("cifar-standard")
+    assert load(str(path)) == preset("cifar-standard")
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        (_doc({"transform": "Nope", "params": {}}), ["step 1", "unknown transform", "'Nope'"]),
+        (
+            _doc(_step("RandomHorizontalFlip", p=1.5)),
+            ["step 1", "RandomHorizontalFlip", "'p'", "outside"],
+        ),
+        (_doc(_step("RandomHorizontalFlip", p="0.5")), ["'p'", "expected a number"]),
+        (_doc(_step("RandomHorizontalFlip", p=True)), ["'p'", "expected a number"]),
+        (_doc(_step("RandomResizedCrop", size=20.5)), ["'size'", "whole number"]),
+        (
+            _doc(_step("RandomResizedCrop", scale_min=0.9, scale_max=0.5)),
+            ["step 1", "'scale_min'", "greater"],
+        ),
+        (
+            _doc(_step("RandomResizedCrop", ratio_min=3.0, ratio_max=1.0)),
+            ["'ratio_min'", "greater"],
+        ),
+        (_doc(_step("GaussianBlur", kernel_size=4)), ["'kernel_size'", "odd"]),
+        (_doc(_step("RandomCrop", padding_mode="wrap")), ["'padding_mode'", "one of"]),
+        (_doc(_step("RandomHorizontalFlip", q=1)), ["'q'", "unknown parameter"]),
+        (_doc({"transform": "RandomHorizontalFlip", "params": {}}), ["'p'", "missing"]),
+        (
+            _doc({"transform": "RandomHorizontalFlip", "params": {"p": 0.5}, "x": 1}),
+            ["unknown key"],
+        ),
+        (
+            _doc({"transform": "RandomHorizontalFlip", "enabled": "yes", "params": {"p": 0.5}}),
+            ["enabled"],
+        ),
+        (
+            _doc(_step("RandomHorizontalFlip"), _step("ColorJitter", hue=0.7)),
+            ["step 2", "ColorJitter", "'hue'"],
+        ),
+        ({"format": "augmentation-pipeline", "version": 2, "steps": []}, ["version 2"]),
+        ({"version": 1, "steps": []}, ["not a pipeline file"]),
+        (
+            {"format": "augmentation-pipeline", "version": 1, "steps": {}},
+            ["'steps' must be a list"],
+        ),
+        ([1, 2], ["JSON object"]),
+        (_doc(*[_step("RandomHorizontalFlip")] * (MAX_STEPS + 1)), ["too many steps"]),
+    ],
+)
+def test_invalid_documents_name_the_problem(doc, words):
+    with pytest.raises(SpecError) as info:
+        from_dict(doc)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused(token):
+    text = json.dumps(_doc(_step("RandomHorizontalFlip"))).replace("0.5", token)
+    with pytest.raises(SpecError, match="not allowed"):
+        from_json(text)
+
+
+def test_non_finite_values_built_in_code_are_refused():
+    with pytest.raises(SpecError, match="finite"):
+        from_dict(_doc(_step("RandomHorizontalFlip", p=math.nan)))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{", "not valid JSON"),
+        ("", "not valid JSON"),
+        (b"\xff\xfe\x00", "not valid JSON"),
+        ("[" * 100000 + "]" * 100000, "too large"),
+        ("[" * 20000 + "]" * 20000, "JSON"),
+    ],
+)
+def test_malformed_files_get_a_message(text, words):
+    with pytest.raises(SpecError, match=words):
+        from_json(text)
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text(" " * (MAX_FILE_BYTES + 1))
+    with pytest.raises(SpecError, match="too large"):
+        load(path)
+
+
+def test_missing_file_names_the_presets():
+    with pytest.raises(SpecError, match="d2l-flip"):
+        load("no-such-file.json")
+
+
+def test_with_output_size_changes_only_size_params():
+    spec = make([("RandomResizedCrop", {"size": 200}), ("RandomCrop", {"size": 64})])
+    small = spec.with_output_size(32)
+    assert small.output_size() == 32
+    assert [s.params["size"] for s in small.steps] == [32, 32]
+    assert small.steps[0].params["scale_min"] == spec.steps[0].params["scale_min"]
+
+
+def test_with_params_validates():
+    spec = default_spec()
+    assert spec.with_params("ColorJitter", hue=0.1).steps[5].params["hue"] == 0.1
+    with pytest.raises(SpecError):
+        spec.with_params("ColorJitter", hue=2.0)
+
+
+def test_step_keys_number_repeated_transforms():
+    spec = make([("RandomHorizontalFlip", {}), ("ColorJitter", {}), ("RandomHorizontalFlip", {})])
+    assert spec.step_keys() == ["RandomHorizontalFlip#0", "ColorJitter#0", "RandomHorizontalFlip#1"]
+
+
+def test_disabled_steps_are_kept_in_json_but_not_active():
+    spec = from_dict(_doc(_step("RandomHorizontalFlip", enabled=False), _step("ColorJitter")))
+    assert [s.transform for s in spec.active] == ["ColorJitter"]
+    assert from_json(spec.to_json()).steps[0].enabled is False
