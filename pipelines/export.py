@@ -46,9 +46,12 @@ def step_seed(seed, index, key):
 
 
 def load_image(path, max_side=PREVIEW_MAX_SIDE):
-    """Open an image as the playground does: upright, RGB (alpha on white), longer side <= max_side."""
+    """Open an image as the playground does: upright, RGB (alpha on white), longer side <= max_side.
+
+    (The playground also stretches 16-bit and float images to 8 bits; this script does not.)
+    """
     image = ImageOps.exif_transpose(Image.open(path))
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    if image.has_transparency_data:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     image = image.convert("RGB")
