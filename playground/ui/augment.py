@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from pipelines.catalogue import PRESETS
+from pipelines.catalogue import CATALOGUE, PRESETS
 from pipelines.spec import PipelineSpec, SpecError, load, preset
 from playground import preview
 from playground.controls import FIELDS, spec_from_values, values_from_spec
@@ -108,46 +108,48 @@ def _control(field) -> gr.components.Component:
 
 
 def build_controls() -> list[gr.components.Component]:
-    """One group per catalogue transform: its on/off switch, then its parameters."""
+    """One accordion per catalogue transform (open when on by default): switch, then parameters."""
     controls: list[gr.components.Component] = []
-    current = None
-    for field in FIELDS:
-        if field.transform is not current:
-            current = field.transform
-            gr.Markdown(f"**{current.label}** · `{current.name}`")
-        controls.append(_control(field))
+    for tdef in CATALOGUE:
+        with gr.Accordion(f"{tdef.label} · {tdef.name}", open=tdef.default_enabled):
+            controls.extend(_control(f) for f in FIELDS if f.transform is tdef)
     return controls
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     first_image = image_state.value
     first_grid, first_summary = preview.render(spec_state.value, first_image, 0)
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
-            upload = gr.File(
-                label="Upload an image", file_types=["image"], type="filepath", elem_id="upload"
-            )
+    with gr.Row(equal_height=True):
+        upload = gr.File(
+            label="Upload an image",
+            file_types=["image"],
+            type="filepath",
+            height=140,
+            elem_id="upload",
+        )
+        shown = gr.Image(
+            value=first_image,
+            label=f"Input: {describe(first_image)}",
+            interactive=False,
+            height=140,
+            elem_id="input-image",
+        )
+        with gr.Column():
             sample = gr.Radio(
                 list(SAMPLE_IMAGES), value=DEFAULT_SAMPLE, label="…or a sample", elem_id="sample"
             )
-            shown = gr.Image(
-                value=first_image,
-                label=f"Input: {describe(first_image)}",
-                interactive=False,
-                height=200,
-                elem_id="input-image",
-            )
-            with gr.Row():
-                seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed", minimum=0)
-                new_samples = gr.Button("New samples", elem_id="new-samples")
             presets = gr.Dropdown(
                 [(f"{n}: {p.description}", n) for n, p in PRESETS.items()],
                 value=None,
                 label="Start from a preset",
                 elem_id="preset",
             )
-            with gr.Accordion("Transforms", open=True):
-                controls = build_controls()
+        with gr.Column():
+            seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed", minimum=0)
+            new_samples = gr.Button("New samples", elem_id="new-samples")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280, elem_id="controls"):
+            controls = build_controls()
         with gr.Column(scale=3):
             summary = gr.Markdown(first_summary, elem_id="preview-summary")
             grid = gr.HTML(first_grid, elem_id="preview-grid", js_on_load=None)
