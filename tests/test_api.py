@@ -1,0 +1,71 @@
+"""The Augment and Export tabs through gradio_client, against a launched app."""
+
+import json
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from pipelines.spec import from_json, preset
+from playground.images import MAX_UPLOAD_BYTES
+from playground.ui import CSS, build_app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    demo = build_app()
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, max_file_size=MAX_UPLOAD_BYTES, css=CSS, quiet=True
+    )
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def _images_in(grid):
+    return grid.count('<img alt="sample')
+
+
+def test_preview_endpoint_renders_8_samples_for_a_seed(client):
+    seed, grid, summary = client.predict(api_name="/new_samples")
+    assert _images_in(grid) == 8
+    assert f'data-seed="{seed}"' in grid
+    assert "output 200 x 200" in summary
+
+
+def test_upload_then_bad_upload_then_good_upload(client, tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (320, 240), (10, 200, 30)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    _, grid, summary = client.predict(handle_file(str(good)), api_name="/upload")
+    assert _images_in(grid) == 8 and "Input 320 x 240" in summary
+    _, _, summary = client.predict(handle_file(str(bad)), api_name="/upload")
+    assert summary.startswith("⚠️") and "previous image is kept" in summary
+    Image.new("RGB", (64, 48), (200, 0, 0)).save(good)
+    _, grid, summary = client.predict(handle_file(str(good)), api_name="/upload")
+    assert _images_in(grid) == 8 and "Input 64 x 48" in summary
+
+
+def test_pipeline_file_restores_and_exports(client, tmp_path):
+    path = tmp_path / "pipeline.json"
+    path.write_text(preset("cifar-standard").to_json())
+    out = client.predict(handle_file(str(path)), api_name="/load_pipeline")
+    assert "output 32 x 32" in out[-1]
+    code, py_file, json_file = client.predict(api_name="/export")
+    assert "v2.RandomCrop(size=(32, 32), padding=4" in code
+    with open(json_file) as fh:
+        assert from_json(fh.read()).active == preset("cifar-standard").active
+
+
+def test_malformed_pipeline_file_is_explained(client, tmp_path):
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps({"format": "augmentation-pipeline", "version": 1, "steps": "x"}))
+    out = client.predict(handle_file(str(path)), api_name="/load_pipeline")
+    assert out[-1].startswith("⚠️ Pipeline not loaded") and "'steps' must be a list" in out[-1]
+
+
+def test_presets_endpoint(client):
+    out = client.predict("d2l-shape", api_name="/preset")
+    assert "Order: RandomResizedCrop." in out[-1]
