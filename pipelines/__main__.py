@@ -25,21 +25,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     pipeline_help = f"a pipeline JSON file or a preset name ({', '.join(PRESETS)})"
 
+    def add_pipeline(p: argparse.ArgumentParser) -> None:
+        p.add_argument("pipeline", nargs="?", help=pipeline_help)
+        p.add_argument("--preset", choices=list(PRESETS), help="use a preset instead of a file")
+
     p = sub.add_parser(
         "preview", help="write the preview samples of an image, as the UI shows them"
     )
-    p.add_argument("pipeline", help=pipeline_help)
+    add_pipeline(p)
     p.add_argument("image")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="samples")
     p.add_argument("--count", type=int, default=SAMPLE_COUNT)
 
     e = sub.add_parser("export", help="print the pipeline as Python code or JSON")
-    e.add_argument("pipeline", help=pipeline_help)
+    add_pipeline(e)
     e.add_argument("--format", choices=("python", "json"), default="python")
 
     v = sub.add_parser("validate", help="check a pipeline file and summarise it")
-    v.add_argument("pipeline", help=pipeline_help)
+    add_pipeline(v)
     return parser
 
 
@@ -57,9 +61,12 @@ def _preview(spec: PipelineSpec, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if bool(args.preset) == bool(args.pipeline):
+        parser.error("give a pipeline file (or preset name) or --preset NAME, exactly one")
     try:
-        spec = load(args.pipeline)
+        spec = load(args.preset or args.pipeline)
         if args.command == "preview":
             _preview(spec, args)
         elif args.command == "export":

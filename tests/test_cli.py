@@ -83,3 +83,16 @@ def test_corrupt_image_is_refused(tmp_path, capsys):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 10)
     assert main(["preview", "d2l-flip", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_preset_flag_is_accepted_wherever_a_file_is(tmp_path, capsys):
+    assert main(["export", "--preset", "d2l-flip", "--format", "json"]) == 0
+    assert from_json(capsys.readouterr().out) == preset("d2l-flip")
+    assert main(["preview", "--preset", "d2l-flip", str(CAT), "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("sample_*.png"))) == 8
+
+
+def test_file_and_preset_together_is_an_error():
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "d2l-flip", "--preset", "d2l-flip"])
+    assert info.value.code == 2
