@@ -1,0 +1,306 @@
+"""The pipeline applied to a whole NCHW batch at once, with a different random draw per image.
+
+torchvision v2 given a batch draws one set of parameters and applies it to every image, which is
+wrong for training. Here each kernel mirrors one torchvision v2 transform, split the way v2
+splits it: `draw(n, height, width, generator)` returns per-sample parameter tensors drawn from
+the same distributions as the transform's `make_params` (tests compare them over thousands of
+draws), and `apply(images, params)` is deterministic given them (tests compare pixels with
+torchvision applied to the same parameters). The kernels read their settings from the
+torchvision transform that `build_step` makes, so the catalogue stays the one declaration.
+
+Images are float in [0, 1] (uint8 input is scaled once): torchvision on uint8 rounds to uint8
+after every step, we keep full precision between steps. Transforms without a kernel here run
+per image through torchvision in DataLoader workers (see playground.training.augment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torchvision.transforms import InterpolationMode, v2
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+
+from pipelines.build import build_step
+from pipelines.spec import PipelineSpec
+
+Params = dict[str, torch.Tensor]
+
+
+def _uniform(
+    n: int, low: float, high: float, gen: torch.Generator, shape: tuple = ()
+) -> torch.Tensor:
+    # float32 like torchvision's torch.empty(1).uniform_(low, high)
+    return torch.rand((n, *shape), generator=gen, device=gen.device) * (high - low) + low
+
+
+def _randint_below(bound: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Uniform integers in [0, bound) per sample: torch.randint with a tensor of bounds."""
+    u = torch.rand(bound.shape, generator=gen, device=gen.device, dtype=torch.float64)
+    return (u * bound).floor().long().clamp_(max=bound - 1)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma, as torchvision's _rgb_to_grayscale_image (N1HW)."""
+    r, g, b = x.unbind(dim=-3)
+    return (r * 0.2989 + g * 0.587 + b * 0.114).unsqueeze(-3)
+
+
+def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask.view(-1, 1, 1, 1), a, b)
+
+
+class Kernel:
+    """One transform for a batch: per-sample draws, then a deterministic application."""
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Flip(Kernel):
+    """RandomHorizontalFlip / RandomVerticalFlip: applied where rand < p, as in v2's forward."""
+
+    def __init__(self, t: v2.Transform, dim: int) -> None:
+        self.p, self.dim = float(t.p), dim
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _where(params["applied"], x.flip(self.dim), x)
+
+
+class Grayscale(Kernel):
+    """RandomGrayscale: luma copied to the three channels where rand < p."""
+
+    def __init__(self, t: v2.RandomGrayscale) -> None:
+        self.p = float(t.p)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _where(params["applied"], _gray(x).expand_as(x), x)
+
+
+class ResizedCrop(Kernel):
+    """RandomResizedCrop: v2's 10-try rejection sampling, vectorised, with its centre fallback."""
+
+    TRIES = 10
+
+    def __init__(self, t: v2.RandomResizedCrop) -> None:
+        if InterpolationMode(t.interpolation) != InterpolationMode.BILINEAR:
+            raise ValueError("the batched RandomResizedCrop supports bilinear interpolation only")
+        self.size = (int(t.size[0]), int(t.size[1]))
+        self.scale, self.ratio = t.scale, t.ratio
+        self.log_ratio = (float(t._log_ratio[0]), float(t._log_ratio[1]))
+        self.antialias = bool(t.antialias)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        tries = (self.TRIES,)
+        area = _uniform(n, *self.scale, gen, tries).double() * (height * width)
+        aspect = torch.exp(_uniform(n, *self.log_ratio, gen, tries)).double()
+        w = torch.round(torch.sqrt(area * aspect)).long()
+        h = torch.round(torch.sqrt(area / aspect)).long()
+        ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+        first = ok.int().argmax(dim=1, keepdim=True)  # the first try that fits, as the loop breaks
+        fits = ok.any(dim=1)
+        fw, fh = self._fallback(height, width)
+        w = torch.where(fits, w.gather(1, first).squeeze(1), fw)
+        h = torch.where(fits, h.gather(1, first).squeeze(1), fh)
+        # torchvision draws top, then left, only for a fitting try; the centre fallback draws none
+        top = torch.where(fits, _randint_below(height - h + 1, gen), (height - h) // 2)
+        left = torch.where(fits, _randint_below(width - w + 1, gen), (width - w) // 2)
+        return {"top": top, "left": left, "height": h, "width": w}
+
+    def _fallback(self, height: int, width: int) -> tuple[int, int]:
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            return width, int(round(width / min(self.ratio)))
+        if in_ratio > max(self.ratio):
+            return int(round(height * max(self.ratio))), height
+        return width, height
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        out_h, out_w = self.size
+        rows = resize_weights(params["top"], params["height"], x.shape[-2], out_h, self.antialias)
+        cols = resize_weights(params["left"], params["width"], x.shape[-1], out_w, self.antialias)
+        # crop + separable resize as two batched matrix products: (out_h x H) @ img @ (W x out_w)
+        return rows.unsqueeze(1) @ x @ cols.transpose(1, 2).unsqueeze(1)
+
+
+def resize_weights(
+    start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int, antialias: bool
+) -> torch.Tensor:
+    """Per-sample (n, out_size, in_size) matrices: crop [start, start+length) and resize it.
+
+    The weights are those of ATen's bilinear (antialiased) upsample kernel
+    (`_compute_weights_aa` in UpSampleKernel.cpp): a triangle filter widened by the scale when
+    shrinking, renormalised at the borders. Without antialias, or when enlarging, this is plain
+    bilinear interpolation with align_corners=False and clamped borders, as F.interpolate does.
+    """
+    dev = start.device
+    scale = (length.double() / out_size).view(-1, 1, 1)
+    aa = antialias & (scale >= 1.0)
+    support = torch.where(aa, scale, torch.ones_like(scale))
+    invscale = torch.where(aa, 1.0 / scale, torch.ones_like(scale))
+    center = scale * (torch.arange(out_size, device=dev, dtype=torch.float64).view(1, -1, 1) + 0.5)
+    xmin = (center - support + 0.5).trunc().clamp(min=0)
+    xmax = torch.minimum((center + support + 0.5).trunc(), length.view(-1, 1, 1).double())
+    j = torch.arange(in_size, device=dev, dtype=torch.float64).view(1, 1, -1) - start.view(-1, 1, 1)
+    weights = (1.0 - ((j - center + 0.5) * invscale).abs()).clamp(min=0)
+    weights = weights * ((j >= xmin) & (j < xmax))
+    return (weights / weights.sum(dim=2, keepdim=True)).float()
+
+
+class Crop(Kernel):
+    """RandomCrop with padding (constant 0, edge, reflect, symmetric) and pad_if_needed."""
+
+    def __init__(self, t: v2.RandomCrop) -> None:
+        self.size = (int(t.size[0]), int(t.size[1]))
+        self.padding = list(t.padding) if t.padding is not None else [0, 0, 0, 0]  # l, r, t, b
+        self.pad_if_needed, self.mode = bool(t.pad_if_needed), t.padding_mode
+        if self.mode == "constant" and any(v != 0 for v in t._fill.values()):
+            raise ValueError("the batched RandomCrop pads with 0 only")
+
+    def _layout(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(padded height, padded width, pad top, pad left) exactly as v2's make_params."""
+        pad_left, pad_right, pad_top, pad_bottom = self.padding
+        ph, pw = height + pad_top + pad_bottom, width + pad_left + pad_right
+        ch, cw = self.size
+        if self.pad_if_needed and ph < ch:
+            pad_top, ph = pad_top + ch - ph, ph + 2 * (ch - ph)
+        if self.pad_if_needed and pw < cw:
+            pad_left, pw = pad_left + cw - pw, pw + 2 * (cw - pw)
+        if ph < ch or pw < cw:
+            raise ValueError(f"crop size {self.size} is larger than the padded input {(ph, pw)}")
+        return ph, pw, pad_top, pad_left
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        ph, pw, _, _ = self._layout(height, width)
+        ch, cw = self.size
+
+        def offset(padded: int, size: int) -> torch.Tensor:
+            if padded <= size:  # v2 draws nothing for a side that needs no crop
+                return torch.zeros(n, dtype=torch.long, device=gen.device)
+            return _randint_below(torch.full((n,), padded - size + 1, device=gen.device), gen)
+
+        return {"top": offset(ph, ch), "left": offset(pw, cw)}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        _, _, pad_top, pad_left = self._layout(height, width)
+        rows, row_ok = self._source(params["top"] - pad_top, self.size[0], height)
+        cols, col_ok = self._source(params["left"] - pad_left, self.size[1], width)
+        n = torch.arange(x.shape[0], device=x.device).view(-1, 1, 1)
+        out = x[n, :, rows.unsqueeze(2), cols.unsqueeze(1)].permute(0, 3, 1, 2)
+        if self.mode == "constant":
+            out = out * (row_ok.unsqueeze(2) & col_ok.unsqueeze(1)).unsqueeze(1)
+        return out
+
+    def _source(
+        self, first: torch.Tensor, size: int, limit: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source index of each output row/column in the unpadded image, and whether it is inside."""
+        idx = first.view(-1, 1) + torch.arange(size, device=first.device)
+        inside = (idx >= 0) & (idx < limit)
+        if self.mode == "reflect":  # ... 3 2 1 | 0 1 2 3 | 2 1 0 ...
+            period = max(2 * (limit - 1), 1)
+            idx = idx.remainder(period)
+            idx = torch.where(idx >= limit, period - idx, idx)
+        elif self.mode == "symmetric":  # ... 2 1 0 | 0 1 2 3 | 3 2 1 ...
+            idx = idx.remainder(2 * limit)
+            idx = torch.where(idx >= limit, 2 * limit - 1 - idx, idx)
+        return idx.clamp(0, limit - 1), inside  # clamping is "edge"; constant masks it out
+
+
+class ColorJitter(Kernel):
+    """ColorJitter: a random order of the four ops per sample, torchvision's tensor maths.
+
+    Brightness, contrast and saturation are all blends clamp(f*x + (1-f)*ref) with a different
+    reference (0, the mean luma, the luma), so each of the four positions of the random order is
+    one blend with a per-sample reference, plus the hue shift where that sample's op is hue.
+    """
+
+    def __init__(self, t: v2.ColorJitter) -> None:
+        self.ranges = (t.brightness, t.contrast, t.saturation, t.hue)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        order = torch.rand(n, 4, generator=gen, device=gen.device).argsort(dim=1)  # randperm(4)
+        params = {"order": order}
+        for name, rng in zip(
+            ("brightness", "contrast", "saturation", "hue"), self.ranges, strict=True
+        ):
+            if rng is not None:
+                params[name] = _uniform(n, rng[0], rng[1], gen)
+        return params
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
+        factor = [params.get(k, ones).to(x.dtype) for k in ("brightness", "contrast", "saturation")]
+        for k in range(4):
+            op = params["order"][:, k]
+            f = torch.where(op == 0, factor[0], torch.where(op == 1, factor[1], ones))
+            f = torch.where(op == 2, factor[2], f).view(-1, 1, 1, 1)
+            if "contrast" in params or "saturation" in params:
+                gray = _gray(x)
+                mean = gray.mean(dim=(-3, -2, -1), keepdim=True)
+                ref = _where(op == 2, gray, _where(op == 1, mean.expand_as(gray), gray * 0))
+            else:
+                ref = torch.zeros_like(x[:, :1])
+            x = (x * f + ref * (1 - f)).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+            if "hue" in params:
+                x = _where(op == 3, _shift_hue(x, params["hue"]), x)
+        return x
+
+
+def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    h, s, v = _rgb_to_hsv(x).unbind(dim=-3)
+    h = (h + shift.view(-1, 1, 1)).remainder(1.0)
+    return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+
+
+KERNELS: dict[str, Callable[[Any], Kernel]] = {
+    "RandomHorizontalFlip": lambda t: Flip(t, -1),
+    "RandomVerticalFlip": lambda t: Flip(t, -2),
+    "RandomResizedCrop": ResizedCrop,
+    "RandomCrop": Crop,
+    "ColorJitter": ColorJitter,
+    "RandomGrayscale": Grayscale,
+}
+
+
+def unsupported(spec: PipelineSpec) -> list[str]:
+    """The active transforms that have no batched kernel, in pipeline order."""
+    return [s.transform for s in spec.active if s.transform not in KERNELS]
+
+
+def batched_supported(spec: PipelineSpec) -> bool:
+    return not unsupported(spec)
+
+
+class BatchedPipeline:
+    """`spec` for whole batches: `pipeline(images, generator)` -> float NCHW in [0, 1]."""
+
+    def __init__(self, spec: PipelineSpec) -> None:
+        missing = unsupported(spec)
+        if missing:
+            raise ValueError(f"{missing[0]} has no batched kernel")
+        self.kernels = [KERNELS[s.transform](build_step(s)) for s in spec.active]
+
+    def draw(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[Params]]:
+        """Apply the pipeline and also return each step's drawn parameters (for tests/preview)."""
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        drawn = []
+        for kernel in self.kernels:
+            params = kernel.draw(x.shape[0], x.shape[-2], x.shape[-1], gen)
+            x = kernel.apply(x, params)
+            drawn.append(params)
+        return x, drawn
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.draw(x, gen)[0]
