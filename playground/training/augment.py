@@ -1,0 +1,137 @@
+"""Training batches for one rank: ordered from (seed, epoch), augmented, normalised, on the device.
+
+Everything random here is a function of (seed, rank, epoch, step): the data order of an epoch,
+and the augmentation draws of each batch. A run resumed at any step therefore sees exactly the
+batches the uninterrupted run would have seen, and under DDP every rank draws differently.
+
+Two paths, chosen per pipeline:
+- batched: the whole training set sits on the device as one uint8 tensor and each batch goes
+  through `pipelines.batched` there, a different draw per image;
+- fallback: a pipeline with a transform that has no batched kernel runs per image through
+  torchvision in DataLoader workers (and says so in the log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from pipelines.batched import BatchedPipeline, unsupported
+from pipelines.build import build
+from pipelines.spec import PipelineSpec
+from playground.training.data import Dataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across runs, processes and Python versions)."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def epoch_order(n: int, seed: int, epoch: int, steps: int, world: int, batch: int) -> torch.Tensor:
+    """(steps, world, batch) indices: global step s takes the s-th slice, rank r its part."""
+    gen = torch.Generator().manual_seed(mix_seed(seed, epoch))
+    order = torch.randperm(n, generator=gen)[: steps * world * batch]
+    return order.view(steps, world, batch)
+
+
+class _PerImage(torch.utils.data.Dataset):
+    """Items are (index, seed): each image is augmented under its own seed, so the result does
+    not depend on how many workers there are or which one runs it."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: tuple[int, int]) -> Batch:
+        index, seed = item
+        rng = torch.default_generator
+        saved = rng.get_state()  # with workers=0 this runs in the training process
+        rng.manual_seed(seed)
+        try:
+            return self.transform(self.images[index]), self.labels[index]
+        finally:
+            rng.set_state(saved)
+
+
+def _quiet_worker(_: int) -> None:
+    # Ctrl-C reaches the whole process group; the training process handles it, workers must not
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class TrainBatches:
+    def __init__(
+        self,
+        data: Dataset,
+        spec: PipelineSpec,
+        *,
+        batch: int,
+        seed: int,
+        device: torch.device,
+        rank: int = 0,
+        world: int = 1,
+        workers: int = 0,
+        log: Callable[[str], Any] = print,
+    ) -> None:
+        self.batch, self.seed, self.device, self.rank, self.world = batch, seed, device, rank, world
+        self.n = len(data.train_y)
+        self.steps_per_epoch = self.n // (batch * world)
+        missing = unsupported(spec)
+        self.batched = not missing
+        self.workers = workers
+        if self.batched:
+            self.images = data.train_x.to(device)
+            self.labels = data.train_y.to(device)
+            self.pipeline = BatchedPipeline(spec)
+            self.gen = torch.Generator(device=device)
+        else:
+            self.images, self.labels = data.train_x, data.train_y
+            self.dataset = _PerImage(self.images, self.labels, build(spec))
+            log(
+                f"fallback: {missing[0]} has no batched kernel; "
+                f"using per-image torchvision in {workers} workers"
+            )
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.world, self.batch)
+        return order[:, self.rank]
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Steps `start`.. of `epoch`: (images float [0, 1] NCHW, labels), on the device."""
+        order = self._order(epoch)
+        if self.batched:
+            order = order.to(self.device)
+            for step in range(start, self.steps_per_epoch):
+                yield self._batched(order[step], epoch, step)
+        else:
+            yield from self._fallback(order, epoch, start)
+
+    def _batched(self, index: torch.Tensor, epoch: int, step: int) -> Batch:
+        self.gen.manual_seed(mix_seed(self.seed, self.rank, epoch, step))
+        return self.pipeline(self.images[index], self.gen), self.labels[index]
+
+    def _fallback(self, order: torch.Tensor, epoch: int, start: int) -> Iterator[Batch]:
+        sampler = [
+            [(int(i), mix_seed(self.seed, self.rank, epoch, step, j)) for j, i in enumerate(row)]
+            for step, row in enumerate(order.tolist())
+        ][start:]
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_quiet_worker if self.workers else None,
+            prefetch_factor=4 if self.workers else None,
+        )
+        for x, y in loader:
+            x = x.to(self.device, non_blocking=True)
+            yield x.float().div_(255), y.to(self.device, non_blocking=True)

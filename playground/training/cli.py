@@ -1,0 +1,417 @@
+"""python -m playground.train: arguments, validation, the resolved config, and the run itself.
+
+Bad input (an unknown preset, a bad pipeline file, a missing or empty folder, 0 epochs, a batch
+larger than the training set, an unknown run to resume...) prints one line starting with
+"error: " on stderr and exits 2 before anything is written. `--check` validates everything,
+prints the resolved config as one JSON line and exits 0 without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL
+import torch
+import torchvision
+
+from pipelines.batched import unsupported
+from pipelines.catalogue import PRESETS
+from pipelines.spec import PipelineSpec, SpecError, load
+from playground.training import data, dist, recipes
+from playground.training.checkpoints import CheckpointError, atomic_write_json, load_checkpoint
+from playground.training.loop import Run, StopFlag, quiet_warnings
+from playground.training.metrics import write_status
+from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
+
+DEFAULTS: dict[str, Any] = {
+    "dataset": "cifar10",
+    "data_dir": "./data",
+    "image_size": None,
+    "synthetic_size": 5000,
+    "subset": None,
+    "epochs": 10,
+    "batch_size": None,
+    "recipe": "fast",
+    "lr": None,
+    "amp": "auto",
+    "device": "auto",
+    "nproc": None,
+    "dist_backend": "auto",
+    "compile": False,
+    "workers": None,
+    "width": 64,
+    "seed": 0,
+    "out": None,
+    "no_augment": False,
+}
+# What --resume may change: where and how fast it runs, not what it computes.
+RESUME_OVERRIDES = {"device", "nproc", "dist_backend", "compile", "workers"}
+
+EPILOG = """\
+multi-node: run torchrun yourself on every node, e.g.
+  torchrun --nnodes 2 --node-rank R --master-addr HOST --master-port 29500 \\
+      --nproc-per-node 8 -m playground.train --pipeline P --out checkpoints/RUN
+(the run folder must be on a shared filesystem for --resume).
+stop a run: send SIGTERM (or Ctrl-C) to the pid in RUN/status.json; it checkpoints and exits 0.
+"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one `error: ` line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m playground.train",
+        description="Train d2l's ResNet-18 with an augmentation pipeline.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=None,
+    )
+    a = p.add_argument
+    a("--pipeline", help=f"pipeline JSON file or preset ({', '.join(PRESETS)})")
+    a(
+        "--dataset",
+        help="cifar10 (default), synthetic, or folder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
+    )
+    a("--data-dir", help="where CIFAR-10 is downloaded (default ./data)")
+    a(
+        "--image-size",
+        type=int,
+        help="training resolution for folder/synthetic data (default 32; CIFAR-10 is 32)",
+    )
+    a("--synthetic-size", type=int, help="synthetic training images (default 5000; test = a fifth)")
+    a("--subset", type=int, help="train on the first N training images only")
+    a("--epochs", type=int, help="default 10")
+    a(
+        "--batch-size",
+        type=int,
+        help="global batch, split over processes (default: fast 512, d2l 256)",
+    )
+    a(
+        "--recipe",
+        choices=("fast", "d2l"),
+        help="fast (default): SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001",
+    )
+    a("--lr", type=float, help="peak learning rate (default: fast 0.4 x batch/512, d2l 0.001)")
+    a(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="auto: bf16 on GPUs that support it, else fp16; off on CPU",
+    )
+    a("--device", choices=("auto", "cpu", "cuda"), help="default: cuda if available")
+    a("--nproc", type=int, help="processes (DDP via torchrun); default: all visible GPUs, 1 on CPU")
+    a("--dist-backend", choices=("auto", "nccl", "gloo"), help="auto: nccl on GPUs, gloo on CPU")
+    a("--compile", action="store_true", default=None, help="torch.compile the model")
+    a(
+        "--workers",
+        type=int,
+        help="DataLoader workers for the per-image fallback (default: min(8, CPUs))",
+    )
+    a(
+        "--width",
+        type=int,
+        help="channels of ResNet-18's first stage (default 64; small = fast tests)",
+    )
+    a("--seed", type=int, help="default 0")
+    a("--out", help="run folder (default checkpoints/<timestamp>-<pipeline name>)")
+    a("--resume", metavar="RUN", help="continue RUN with its saved settings")
+    a(
+        "--no-augment",
+        action="store_true",
+        default=None,
+        help="train without the pipeline, for comparison",
+    )
+    a("--check", action="store_true", help="validate everything, print the resolved config, exit")
+    return p
+
+
+# ---- resolution ----------------------------------------------------------------------------
+
+
+def _positive(cfg: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if cfg[name] is not None and cfg[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {cfg[name]}")
+
+
+def _pipeline(source: str | None) -> tuple[PipelineSpec, str]:
+    if not source:
+        raise UsageError("--pipeline is required (a pipeline JSON file or a preset name)")
+    try:
+        spec = load(source)
+    except SpecError as err:
+        raise UsageError(f"pipeline {source!r}: {err}") from None
+    name = source if source in PRESETS else Path(source).stem
+    return spec, re.sub(r"[^A-Za-z0-9._-]+", "-", name) or "pipeline"
+
+
+def _device(cfg: dict[str, Any]) -> None:
+    if cfg["device"] == "auto":
+        cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg["device"] == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible")
+    gpus = torch.cuda.device_count() if cfg["device"] == "cuda" else 0
+    cfg["nproc"] = cfg["nproc"] or max(gpus, 1)
+    _positive(cfg, "nproc")
+    cfg["world_size"] = dist.env_ranks().world if dist.under_torchrun() else cfg["nproc"]
+    if cfg["amp"] == "auto":
+        cuda = cfg["device"] == "cuda"
+        cfg["amp_dtype"] = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off"
+    else:
+        cfg["amp_dtype"] = cfg["amp"]
+
+
+def _data(cfg: dict[str, Any]) -> None:
+    try:
+        info = data.scan(cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"])
+    except data.DataError as err:
+        raise UsageError(str(err)) from None
+    size = cfg["image_size"] or 32
+    if not 8 <= size <= 512:
+        raise UsageError(f"--image-size must be between 8 and 512, got {size}")
+    cfg["image_size"] = size
+    cfg["classes"] = info["classes"]
+    cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
+    cfg["test_size"] = info["test_size"]
+    cfg["data_ready"] = info["ready"]
+
+
+def _batch(cfg: dict[str, Any]) -> None:
+    recipe = cfg["recipe"]
+    cfg["batch_size"] = cfg["batch_size"] or recipes.DEFAULT_BATCH[recipe]
+    _positive(cfg, "batch_size")
+    world, batch = cfg["world_size"], cfg["batch_size"]
+    if batch % world:
+        raise UsageError(f"--batch-size {batch} does not split evenly over {world} processes")
+    if batch > cfg["train_size"]:
+        raise UsageError(
+            f"--batch-size {batch} is larger than the training set ({cfg['train_size']} images)"
+        )
+    cfg["lr"] = cfg["lr"] or recipes.default_lr(recipe, batch)
+    cfg["recipe_details"] = recipes.describe(recipe)
+
+
+def _augmentation(cfg: dict[str, Any], spec: PipelineSpec) -> None:
+    size = cfg["image_size"]
+    train = PipelineSpec() if cfg["no_augment"] else spec.with_output_size(size)
+    cfg["pipeline"] = spec.to_dict()
+    cfg["pipeline_output_size"] = spec.output_size()
+    cfg["train_pipeline"] = train.to_dict()
+    cfg["fallback"] = unsupported(train)
+    cfg["batched"] = not cfg["fallback"]
+    if cfg["workers"] is None:
+        cfg["workers"] = min(8, os.cpu_count() or 1) if cfg["fallback"] else 0
+
+
+def _out(cfg: dict[str, Any], name: str) -> None:
+    if not cfg["out"]:
+        cfg["out"] = str(Path("checkpoints") / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}")
+    out = Path(cfg["out"])
+    if dist.env_ranks().main and (out / "config.json").exists():
+        raise UsageError(
+            f"{cfg['out']!r} already holds a run; continue it with --resume {cfg['out']}"
+        )
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {cfg['out']!r} exists and is not a folder")
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every setting checked and filled in: the config a run is started from."""
+    given = {k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS}
+    cfg = {**DEFAULTS, **given, "pipeline_source": args.pipeline}
+    _positive(cfg, "epochs", "synthetic_size", "subset", "width", "batch_size")
+    spec, name = _pipeline(args.pipeline)
+    cfg["name"] = name
+    _device(cfg)
+    _data(cfg)
+    _batch(cfg)
+    _augmentation(cfg, spec)
+    _out(cfg, name)
+    return cfg
+
+
+def resolve_resume(args: argparse.Namespace) -> dict[str, Any]:
+    """The saved config of the run to continue, with the few settings that may change."""
+    run = Path(args.resume)
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+        load_checkpoint(run / "last.pt")
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"--resume {args.resume!r}: no run there ({err})") from None
+    except CheckpointError as err:
+        raise UsageError(f"--resume {args.resume!r}: {err}") from None
+    changed = [
+        k
+        for k, v in vars(args).items()
+        if v is not None and k in DEFAULTS and k not in RESUME_OVERRIDES
+    ]
+    if changed or args.pipeline:
+        flag = "--" + (changed[0] if changed else "pipeline").replace("_", "-")
+        raise UsageError(
+            f"{flag} cannot change when resuming; --resume uses the run's own settings"
+        )
+    for key in RESUME_OVERRIDES:
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    if args.nproc is None:
+        cfg["nproc"] = None
+    cfg["device"] = args.device or "auto"
+    cfg["out"] = str(run)
+    _device(cfg)
+    _batch(cfg)
+    return cfg
+
+
+# ---- running -------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),  # TorchVersion would not load with weights_only
+        "torchvision": str(torchvision.__version__),
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+    }
+
+
+def device_name(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)} x{world}"
+    return "cpu" if world == 1 else f"cpu x{world}"
+
+
+def _say(ranks: dist.Ranks, run_dir: Path | None):
+    def log(message: str) -> None:
+        if ranks.main:
+            print(message, flush=True)
+            if run_dir is not None and run_dir.is_dir():
+                with open(run_dir / "train.log", "a") as f:
+                    f.write(message + "\n")
+
+    return log
+
+
+def train(cfg: dict[str, Any], resume: bool) -> int:
+    """One process of a run (the only one, or one rank under torchrun)."""
+    ranks, device = dist.init(cfg["device"], cfg["dist_backend"])
+    try:
+        dataset = data.load(cfg)
+    except data.DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    mean, std = dataset.channel_stats()
+    cfg.setdefault("normalize", {"mean": mean, "std": std})
+    cfg.update(
+        device_name=device_name(device, ranks.world), versions=versions(), world_size=ranks.world
+    )
+    stop = StopFlag()
+    stop.install()
+    run_dir = Path(cfg["out"])
+    if ranks.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            atomic_write_json(run_dir / "config.json", cfg)
+    # the pid the UI signals: ours, or the launcher's / torchrun's, which forward SIGTERM
+    own = os.getppid() if ranks.world > 1 else os.getpid()
+    pid = int(os.environ.get("PLAYGROUND_LAUNCHER_PID", own))
+    run_info = (run_dir, ranks, device, stop, _say(ranks, run_dir), pid)
+    return _run(cfg, dataset, run_info, resume)
+
+
+def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bool) -> int:
+    """Train; on an unhandled exception mark the run failed and exit 1 with the traceback."""
+    run_dir, ranks, device, stop, log, pid = run_info
+    run = None
+    try:
+        size, given = cfg["image_size"], cfg["pipeline_output_size"]
+        if given and given != size and not cfg["no_augment"]:
+            log(f"training at {size}x{size}: the pipeline's output size {given} is set to {size}")
+        run = Run(cfg, dataset, run_dir, ranks, device, stop, log, pid)
+        how = f"batched augmentation on {device.type}" if cfg["batched"] else "per-image fallback"
+        log(
+            f"run {run_dir}: {cfg['train_size']} images, {run.spe} steps/epoch, "
+            f"{cfg['device_name']}, amp {cfg['amp_dtype']}, {how}"
+        )
+        if resume:
+            run.restore(run_dir / "last.pt")
+        state = run.run()
+        run.status(state, stop.reason)
+        return 0
+    except Exception as err:
+        traceback.print_exc()
+        if ranks.main and run_dir.is_dir():
+            message = f"{type(err).__name__}: {err}".splitlines()[0]
+            if run is not None:
+                run.status("failed", message)
+            else:
+                write_status(run_dir / "status.json", state="failed", pid=pid, message=message)
+        return 1
+    finally:
+        dist.close()
+
+
+def _worker_argv(argv: list[str], out: str, resume: bool) -> list[str]:
+    """Our arguments for the workers: without --nproc (torchrun's argparse would take it for an
+    abbreviation of its own --nproc-per-node) and with the resolved --out."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        else:
+            kept.append(arg)
+    return kept if resume else [*kept, "--out", out]
+
+
+def _launch(cfg: dict[str, Any], argv: list[str], resume: bool) -> int:
+    """Several processes: torchrun runs this same command in each; we wait and report."""
+    code = dist.launch(cfg["nproc"], _worker_argv(argv, cfg["out"], resume))
+    status = Path(cfg["out"]) / "status.json"
+    try:
+        state = json.loads(status.read_text())["state"]
+    except (OSError, ValueError, KeyError):
+        state = None
+    if state in ("finished", "stopped"):
+        return 0
+    if state != "failed" and Path(cfg["out"]).is_dir():
+        message = f"workers exited with status {code}"
+        write_status(status, state="failed", pid=os.getpid(), message=message)
+    return code or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    quiet_warnings()
+    try:
+        args = parser().parse_args(argv)
+        cfg = resolve_resume(args) if args.resume else resolve(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(json.dumps(cfg))
+        return 0
+    if cfg["nproc"] > 1 and not dist.under_torchrun():
+        return _launch(cfg, argv, bool(args.resume))
+    return train(cfg, resume=bool(args.resume))

@@ -1,0 +1,362 @@
+"""The training loop: one code path for CPU and GPU, fp32 and AMP, one process and DDP.
+
+AMP is an autocast context that is disabled for fp32 and a GradScaler that is a no-op unless
+the dtype is fp16 (timm's pattern), so there is a single loop. Running sums of loss and
+accuracy stay on the device and are read (one sync) only at the log points, five per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from pipelines.spec import from_dict
+from playground.training import dist, recipes
+from playground.training.augment import TrainBatches
+from playground.training.checkpoints import load_checkpoint, write_checkpoint
+from playground.training.data import Dataset
+from playground.training.metrics import MetricsLog, write_status
+from playground.training.model import resnet18
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+LOGS_PER_EPOCH = 5
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the loop finishes its step, checkpoints and exits 0."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._set)
+
+    def _set(self, signum: int, frame: object) -> None:
+        self.signal = signum
+
+    @property
+    def reason(self) -> str:
+        return f"stopped by {signal.Signals(self.signal).name}" if self.signal else ""
+
+
+def log_points(steps: int) -> set[int]:
+    """The steps (1-based within an epoch) after which a train line is written."""
+    return {max(1, round(k * steps / LOGS_PER_EPOCH)) for k in range(1, LOGS_PER_EPOCH + 1)}
+
+
+class Run:
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        data: Dataset,
+        run_dir: Path,
+        ranks: dist.Ranks,
+        device: torch.device,
+        stop: StopFlag,
+        log: Any = print,
+        pid: int | None = None,
+    ) -> None:
+        self.cfg, self.run_dir, self.ranks, self.device = cfg, run_dir, ranks, device
+        self.stop, self.log, self.pid = stop, log, pid or os.getpid()
+        self.metrics = MetricsLog(run_dir / "metrics.jsonl")
+        self.local_batch = cfg["batch_size"] // ranks.world
+        self.batches = TrainBatches(
+            data,
+            from_dict(cfg["train_pipeline"]),
+            batch=self.local_batch,
+            seed=cfg["seed"],
+            device=device,
+            rank=ranks.rank,
+            world=ranks.world,
+            workers=cfg["workers"],
+            log=log,
+        )
+        self.spe = self.batches.steps_per_epoch
+        self.log_points = log_points(self.spe)
+        self.total_steps = self.spe * cfg["epochs"]
+        self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
+        stats = cfg["normalize"]
+        self.mean = torch.tensor(stats["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(stats["std"], device=device).view(1, 3, 1, 1)
+        self.memory_format = (
+            torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        )
+        self._build_model()
+        self._reset_counters()
+
+    # ---- set-up ------------------------------------------------------------------------
+
+    def _build_model(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg["seed"])  # the same initial weights on every rank
+        self.model = resnet18(len(cfg["classes"]), cfg["width"]).to(
+            self.device, memory_format=self.memory_format
+        )
+        self.opt, self.sched, self.criterion = recipes.make(
+            cfg["recipe"], self.model, cfg["lr"], self.total_steps
+        )
+        amp = cfg["amp_dtype"]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+        self.autocast_dtype = AMP_DTYPES.get(amp)
+        self.net: torch.nn.Module = self.model
+        if self.ranks.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if cfg["compile"]:
+            self.net = torch.compile(self.net)
+
+    def _reset_counters(self) -> None:
+        self.step = 0
+        self.best_acc = 0.0
+        self.final_acc: float | None = None
+        self.elapsed_before = 0.0  # from earlier sessions of a resumed run
+        self.train_seconds, self.images_done = 0.0, 0
+        self.interval = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, correct, n
+        self.epoch_sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        enabled = self.autocast_dtype is not None
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=enabled)
+
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.step / self.spe,
+            "step": self.step,
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+            "meters": {
+                "interval": self.interval.cpu(),
+                "epoch": self.epoch_sums.cpu(),
+                "best_test_acc": self.best_acc,
+                "final_test_acc": self.final_acc,
+                "train_seconds": self.train_seconds,
+                "images": self.images_done,
+            },
+            "elapsed_s": self.elapsed(),
+            "config": json.loads(json.dumps(self.cfg)),  # plain data: loads with weights_only
+        }
+
+    def save(self, best: bool = False) -> None:
+        """last.pt (and best.pt) from rank 0; sums of the other ranks are folded in first."""
+        self.interval = dist.all_sum(self.interval, self.ranks)
+        self.epoch_sums = dist.all_sum(self.epoch_sums, self.ranks)
+        dist.sync_buffers(self.model, self.ranks)
+        if self.ranks.main:
+            state = self.state()
+            if best:  # best before last: a kill in between leaves last.pt the older of the two
+                write_checkpoint(self.run_dir / "best.pt", state)
+            write_checkpoint(self.run_dir / "last.pt", state)
+        else:
+            self.interval.zero_()
+            self.epoch_sums.zero_()
+
+    def restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path, map_location="cpu")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.step = ckpt["step"]
+        m = ckpt["meters"]
+        self.best_acc, self.final_acc = m["best_test_acc"], m["final_test_acc"]
+        self.train_seconds, self.images_done = m["train_seconds"], m["images"]
+        self.elapsed_before = ckpt["elapsed_s"]
+        if self.ranks.main:  # the saved sums are already totals over all ranks
+            self.interval.copy_(m["interval"])
+            self.epoch_sums.copy_(m["epoch"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.device.type == "cuda" and ckpt["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        if self.ranks.main:
+            self.metrics.truncate_after(self.step)
+        self.log(f"resumed from {path} at step {self.step} (epoch {self.step / self.spe:.2f})")
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        with self.autocast():
+            out = self.net(x)
+            loss = self.criterion(out, y)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.last_lr = self.lr()  # the rate this step used; the schedule moves on below
+        self.sched.step()
+        correct = (out.argmax(dim=1) == y).sum()
+        n = torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)
+        stats = torch.stack((loss.detach().double() * len(y), correct.double(), n))
+        self.interval += stats
+        self.epoch_sums += stats
+
+    def run(self) -> str:
+        """Train to the end or until stopped; returns the final state, "finished" or "stopped"."""
+        self.started = self.interval_started = time.perf_counter()
+        self.session_start_step = self.step
+        self.status("running")
+        for epoch in range(self.step // self.spe, self.cfg["epochs"]):
+            start = self.step - epoch * self.spe
+            for i, (x, y) in enumerate(self.batches.epoch(epoch, start), start=start + 1):
+                self.train_step(x, y)
+                self.step += 1
+                if i in self.log_points:
+                    self.log_train()
+                if i < self.spe and self.stopping():
+                    self.save()
+                    return "stopped"
+            self.end_epoch(epoch)
+            if self.stopping():
+                return "stopped"
+        self.finish()
+        return "finished"
+
+    def stopping(self) -> bool:
+        return dist.any_rank(self.stop.signal is not None, self.ranks, self.device)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def log_train(self) -> None:
+        loss, correct, n = dist.all_sum(self.interval.clone(), self.ranks).tolist()
+        now = time.perf_counter()
+        seconds, self.interval_started = now - self.interval_started, now
+        self.train_seconds += seconds
+        self.images_done += int(n)
+        self.interval.zero_()
+        self.images_per_s = n / max(seconds, 1e-9)
+        record = {
+            "type": "train",
+            "epoch": self.step / self.spe,
+            "step": self.step,
+            "train_loss": loss / n,
+            "train_acc": correct / n,
+            "lr": self.last_lr,
+            "images_per_s": self.images_per_s,
+            "elapsed_s": self.elapsed(),
+        }
+        if self.ranks.main:
+            self.metrics.append(record)
+            self.status("running")
+            self.log(
+                f"epoch {record['epoch']:6.2f}  step {self.step:6d}  loss {record['train_loss']:.4f}"
+                f"  acc {record['train_acc']:.4f}  lr {record['lr']:.5f}  {self.images_per_s:,.0f} img/s"
+            )
+
+    def lr(self) -> float:
+        return float(self.opt.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        """(loss, accuracy) on the whole test set, each rank taking every world-th image."""
+        dist.sync_buffers(self.model, self.ranks)
+        self.model.eval()
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        x_all = self.test_x[self.ranks.rank :: self.ranks.world]
+        y_all = self.test_y[self.ranks.rank :: self.ranks.world]
+        for x, y in zip(
+            x_all.split(2 * self.local_batch), y_all.split(2 * self.local_batch), strict=True
+        ):
+            x = ((x.float() / 255 - self.mean) / self.std).contiguous(
+                memory_format=self.memory_format
+            )
+            with self.autocast():
+                out = self.model(x).float()
+            loss = torch.nn.functional.cross_entropy(out, y, reduction="sum")
+            sums += torch.stack(
+                (loss.double(), (out.argmax(1) == y).sum().double(), sums.new_tensor(len(y)))
+            )
+        self.model.train()
+        loss, correct, n = dist.all_sum(sums, self.ranks).tolist()
+        return loss / n, correct / n
+
+    def end_epoch(self, epoch: int) -> None:
+        test_loss, test_acc = self.evaluate()
+        loss, correct, n = dist.all_sum(self.epoch_sums.clone(), self.ranks).tolist()
+        self.epoch_sums.zero_()
+        best = test_acc > self.best_acc
+        self.best_acc, self.final_acc = max(self.best_acc, test_acc), test_acc
+        if self.ranks.main:
+            self.metrics.append(
+                {
+                    "type": "eval",
+                    "epoch": float(epoch + 1),
+                    "step": self.step,
+                    "test_loss": test_loss,
+                    "test_acc": test_acc,
+                    "train_loss": loss / max(n, 1),
+                    "train_acc": correct / max(n, 1),
+                    "elapsed_s": self.elapsed(),
+                }
+            )
+            self.log(
+                f"epoch {epoch + 1} done: test loss {test_loss:.4f}, test accuracy {test_acc:.4f}"
+            )
+        self.save(best=best)
+        self.interval_started = time.perf_counter()  # evaluation is not training time
+
+    def finish(self) -> None:
+        digests = dist.gather_digests(self.model, self.ranks)
+        if not self.ranks.main:
+            return
+        summary = {
+            "type": "summary",
+            "epochs": self.cfg["epochs"],
+            "final_test_acc": self.final_acc,
+            "best_test_acc": self.best_acc,
+            "images_per_s": self.images_done / max(self.train_seconds, 1e-9),
+            "elapsed_s": self.elapsed(),
+        }
+        if self.ranks.world > 1:
+            summary["rank_weight_digests"] = digests
+        self.metrics.append(summary)
+        self.log(
+            f"finished: test accuracy {self.final_acc:.4f} (best {self.best_acc:.4f}), "
+            f"{summary['images_per_s']:,.0f} img/s, {summary['elapsed_s']:.0f} s"
+        )
+
+    def status(self, state: str, message: str = "") -> None:
+        if not self.ranks.main:
+            return
+        started = getattr(self, "started", None)
+        done = self.step - getattr(self, "session_start_step", self.step)
+        eta = None
+        if started is not None and done > 0:
+            eta = (time.perf_counter() - started) / done * (self.total_steps - self.step)
+        write_status(
+            self.run_dir / "status.json",
+            state=state,
+            pid=self.pid,
+            epoch=self.step / self.spe,
+            epochs=self.cfg["epochs"],
+            step=self.step,
+            total_steps=self.total_steps,
+            images_per_s=getattr(self, "images_per_s", 0.0),
+            elapsed_s=self.elapsed() if started is not None else self.elapsed_before,
+            eta_s=eta if state == "running" else None,
+            lr=getattr(self, "last_lr", self.lr()),
+            device=self.cfg["device_name"],
+            message=message,
+        )
+
+
+def quiet_warnings() -> None:
+    # With fp16 the scaler skips the first optimizer steps while it calibrates; the scheduler
+    # still steps, which is intended, and torch warns about it.
+    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
