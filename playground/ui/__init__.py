@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.spec import default_spec
-from playground.ui import augment, export
+from playground.ui import augment, export, train
 
 CSS = """
 .sample-grid { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
@@ -28,4 +28,5 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Augment", elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state)
             export.build_tab(spec_state, image_state, parts)
+            train.build_tab(spec_state, image_state, demo)
     return demo

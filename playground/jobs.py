@@ -1,0 +1,536 @@
+"""Starting, stopping and resuming the background training process; one job at a time per server.
+
+The training command (`python -m playground.train`) runs as a separate process in a session of
+its own, at lower CPU priority, with stdout/stderr going to the run's log.txt. Everything this
+module knows about runs it reads back from the run folders (playground.runs), so a page reload
+or an app restart changes nothing. Who started a run is recorded in launch.json; only that
+owner may stop or resume it unless the app runs locally for a single user.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.spec import PipelineSpec, SpecError, validate
+from playground import runs
+from playground.runs import Run
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_MODULE = "playground.train"
+NICE = 10  # the UI keeps the CPU when both want it (docs/benchmarks.md)
+STOP_GRACE_S = 20.0
+CHECK_TIMEOUT_S = 120.0
+DATASETS = ("cifar10", "synthetic", "folder")
+RECIPES = ("fast", "d2l")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+DEVICES = ("auto", "cpu", "cuda")
+_START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
+
+
+class JobError(Exception):
+    """A start/stop/resume that cannot go ahead; the message is shown to the user as is."""
+
+
+def single_user() -> bool:
+    """Local single-user mode: anyone may stop any run. Off on a Space unless asked for."""
+    default = "0" if os.environ.get("SPACE_ID") else "1"
+    return os.environ.get("PLAYGROUND_SINGLE_USER", default).strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the Train tab asks for; each field maps onto one flag of the training command."""
+
+    dataset: str = "cifar10"  # cifar10 | synthetic | folder
+    folder: str = ""
+    epochs: int = 10
+    batch_size: int = 128
+    recipe: str = "fast"
+    amp: str = "auto"
+    device: str = "auto"
+    nproc: int = 1
+    subset: int = 0  # 0: the whole training set
+    width: int = 64
+    seed: int = 0
+
+    @property
+    def dataset_arg(self) -> str:
+        return f"folder:{self.folder}" if self.dataset == "folder" else self.dataset
+
+    def flags(self) -> list[str]:
+        flags = [
+            "--dataset", self.dataset_arg,
+            "--epochs", str(self.epochs),
+            "--batch-size", str(self.batch_size),
+            "--recipe", self.recipe,
+            "--amp", self.amp,
+            "--device", self.device,
+            "--seed", str(self.seed),
+            "--width", str(self.width),
+        ]  # fmt: skip
+        if self.device != "cpu":
+            flags += ["--nproc", str(self.nproc)]
+        if self.subset:
+            flags += ["--subset", str(self.subset)]
+        return flags
+
+
+def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JobError(f"{name} must be a whole number, got {value!r}") from None
+    if number != number or number != int(number):
+        raise JobError(f"{name} must be a whole number, got {value!r}")
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise JobError(f"{name} must be {bound}, got {int(number)}")
+    return int(number)
+
+
+def make_settings(
+    dataset: str,
+    folder: str,
+    epochs: Any,
+    batch_size: Any,
+    recipe: str,
+    amp: str,
+    device: str,
+    nproc: Any = 1,
+    subset: Any = 0,
+    width: Any = 64,
+    seed: Any = 0,
+) -> Settings:
+    """Settings from raw UI values, with the checks that need no training code (fast, clear)."""
+    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(str(dataset).lower(), dataset)
+    dataset = str(dataset).lower()
+    if dataset not in DATASETS:
+        raise JobError(f"unknown data set {dataset!r} (choose CIFAR-10, a folder or synthetic)")
+    folder = str(folder or "").strip()
+    if dataset == "folder":
+        if not folder:
+            raise JobError("give the path of the image folder (it must hold train/ and test/)")
+        if not Path(folder).is_dir():
+            raise JobError(f"the folder {folder!r} does not exist on the server")
+    for value, name, allowed in ((recipe, "recipe", RECIPES), (amp, "AMP mode", AMP_MODES)):
+        if value not in allowed:
+            raise JobError(f"unknown {name} {value!r} (choose {', '.join(allowed)})")
+    if device not in DEVICES:
+        raise JobError(f"unknown device {device!r} (choose {', '.join(DEVICES)})")
+    return Settings(
+        dataset=dataset,
+        folder=folder,
+        epochs=_whole(epochs, "epochs", 1, 10_000),
+        batch_size=_whole(batch_size, "batch size", 1, 65_536),
+        recipe=recipe,
+        amp=amp,
+        device=device,
+        nproc=_whole(nproc, "number of GPUs", 1, 64),
+        subset=_whole(subset or 0, "subset", 0),
+        width=_whole(width, "width", 1, 512),
+        seed=_whole(seed, "seed", 0, 2**31 - 1),
+    )
+
+
+def train_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", TRAIN_MODULE, *args]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"  # log.txt fills line by line, so the UI can show it
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    return lines[-1] if lines else "the training command failed without a message"
+
+
+def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[str, Any]:
+    """The training command's own validation (`--check`): its resolved config, or a JobError."""
+    cmd = train_command("--pipeline", str(pipeline), *settings.flags(), "--check")
+    if out is not None:
+        cmd += ["--out", str(out)]
+    return _run_check(cmd)
+
+
+def _run_check(cmd: list[str]) -> dict[str, Any]:
+    try:
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S,
+            cwd=REPO,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise JobError(f"checking the settings took over {CHECK_TIMEOUT_S:.0f} s") from None
+    if done.returncode != 0:
+        raise JobError(_first_error(done.stderr))
+    for line in reversed(done.stdout.strip().splitlines()):
+        try:
+            resolved = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(resolved, dict):
+            return resolved
+    raise JobError(f"the settings check printed no summary: {done.stdout.strip()[-200:]!r}")
+
+
+@contextmanager
+def _root_lock(root: Path) -> Iterator[None]:
+    """Serialise starts: across threads of this app and across app processes sharing the root."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _START_LOCK, open(root / ".start.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def active_runs(root: Path | None = None) -> list[Run]:
+    return [r for r in runs.list_runs(root) if r.live]
+
+
+def busy_message(active: list[Run]) -> str:
+    names = ", ".join(f"{r.name} ({r.state}, epoch {r.status.get('epoch', 0):.2f})" for r in active)
+    return (
+        f"A run is already training on this server: {names}. One run at a time; everyone can "
+        "watch it in the Runs list, and its owner can stop it."
+    )
+
+
+def _refuse_if_busy(root: Path) -> None:
+    active = active_runs(root)
+    if active:
+        raise JobError(busy_message(active))
+
+
+def _new_run_dir(root: Path, settings: Settings, baseline: bool) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{settings.dataset}" + ("-noaug" if baseline else "")
+    path, n = root / base, 1
+    while path.exists():
+        n += 1
+        path = root / f"{base}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def _lower_priority(pid: int) -> None:
+    """Right after the fork, before the child imports torch and starts threads or workers, so
+    everything it starts inherits the lower priority (no preexec_fn: the app has threads)."""
+    with suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, NICE)
+
+
+def _spawn(run_dir: Path, cmd: list[str], owner: str, job: str, action: str) -> int:
+    """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json."""
+    with open(run_dir / runs.LOG_NAME, "ab") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C or restart of the app does not reach the run
+        )
+    _lower_priority(proc.pid)
+    # reap it when it exits, so a finished run is never mistaken for a live (zombie) pid
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()
+    runs.write_json(
+        run_dir / "launch.json",
+        {
+            "pid": proc.pid,
+            "owner": owner,
+            "job": job,
+            "action": action,
+            "command": cmd,
+            "started": time.time(),
+        },
+    )
+    return proc.pid
+
+
+def validated(spec: Any) -> PipelineSpec:
+    """The Augment tab's pipeline, re-checked: a spec that does not validate never starts."""
+    if not isinstance(spec, PipelineSpec):
+        raise JobError("no pipeline: set one in the Augment tab")
+    try:
+        return validate(spec)
+    except SpecError as err:
+        raise JobError(f"the pipeline from the Augment tab does not validate: {err}") from None
+
+
+def start(
+    settings: Settings,
+    spec: PipelineSpec,
+    owner: str,
+    baseline: bool = False,
+    root: Path | None = None,
+) -> list[Path]:
+    """Validate, then start the run (and its no-augmentation baseline); refuse if one is running."""
+    root = runs.checkpoints_root() if root is None else root
+    spec = validated(spec)
+    with _root_lock(root):
+        _refuse_if_busy(root)
+        variants = [False, True] if baseline else [False]
+        folders = [_new_run_dir(root, settings, no_aug) for no_aug in variants]
+        try:
+            for folder in folders:
+                (folder / "pipeline.json").write_text(spec.to_json())
+            check(settings, folders[0] / "pipeline.json", folders[0])
+        except JobError:
+            for folder in folders:
+                _remove_run_dir(folder)
+            raise
+        job = folders[0].name
+        for folder, no_aug in zip(folders, variants, strict=True):
+            cmd = train_command(
+                "--pipeline", str(folder / "pipeline.json"), *settings.flags(), "--out", str(folder)
+            )
+            if no_aug:
+                cmd.append("--no-augment")
+            runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
+            _spawn(folder, cmd, owner, job, "start")
+    return folders
+
+
+def _remove_run_dir(folder: Path) -> None:
+    for child in folder.iterdir():
+        child.unlink(missing_ok=True)
+    folder.rmdir()
+
+
+def may_control(run: Run, owner: str | None) -> bool:
+    return single_user() or (owner is not None and run.owner == owner)
+
+
+def job_runs(run: Run, root: Path | None = None) -> list[Run]:
+    """The run and the runs started with it (its baseline)."""
+    return [r for r in runs.list_runs(root) if r.job == run.job] or [run]
+
+
+def stop(
+    name: str, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
+) -> str:
+    """SIGTERM the run (and its baseline): the training process checkpoints and exits."""
+    run = runs.find_run(name, root)
+    if run is None:
+        raise JobError(f"no run called {name!r}")
+    if not may_control(run, owner):
+        raise JobError(
+            f"{run.name} was started by another session; only that session can stop it "
+            "(everyone can watch it)."
+        )
+    targets = [r for r in job_runs(run, root) if r.live]
+    if not targets:
+        raise JobError(f"{run.name} is not running ({run.state})")
+    for target in targets:
+        runs.write_json(target.path / "stop.json", {"requested": time.time()})
+        _terminate(target, grace_s)
+    names = ", ".join(t.name for t in targets)
+    return f"Stopping {names}: it writes a checkpoint and stops within a few seconds."
+
+
+def _terminate(run: Run, grace_s: float) -> None:
+    pid = run.pid
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    pgid = run.launch.get("pid")
+    threading.Thread(
+        target=_escalate, args=(pid, pgid, grace_s), daemon=True, name=f"stop-{pid}"
+    ).start()
+
+
+def _escalate(pid: int, pgid: Any, grace_s: float) -> None:
+    """SIGKILL the whole process group only if SIGTERM did not end the run in time."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not runs.pid_alive(pid):
+            return
+        time.sleep(0.2)
+    for kill in (
+        lambda: os.killpg(pgid, signal.SIGKILL) if isinstance(pgid, int) else None,
+        lambda: os.kill(pid, signal.SIGKILL),
+    ):
+        with suppress(ProcessLookupError, PermissionError):
+            kill()
+
+
+def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]:
+    """Continue a stopped (or interrupted) run and its stopped baseline from last.pt."""
+    root = runs.checkpoints_root() if root is None else root
+    run = runs.find_run(name, root)
+    if run is None:
+        raise JobError(f"no run called {name!r}")
+    if not may_control(run, owner):
+        raise JobError(
+            f"{run.name} was started by another session; only that session can resume it."
+        )
+    if run.state == "finished":
+        raise JobError(f"{run.name} has finished; start a new run to train more")
+    if not run.resumable:
+        raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
+    with _root_lock(root):
+        _refuse_if_busy(root)
+        targets = [r for r in job_runs(run, root) if r.resumable]
+        for target in targets:
+            (target.path / "stop.json").unlink(missing_ok=True)
+            _spawn(
+                target.path,
+                train_command("--resume", str(target.path)),
+                run.owner or owner or "",
+                run.job,
+                "resume",
+            )
+    return [t.path for t in targets]
+
+
+def new_owner_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+# --- time per epoch ------------------------------------------------------------------------
+
+MEASURE_STEPS = 5
+MEASURE_TIMEOUT_S = 180.0
+CPU_MEASURE_BATCH = 64  # on a CPU images/s hardly depends on the batch; small keeps it quick
+_MEASURED: dict[tuple, float] = {}  # this app's measurements, by what the throughput depends on
+_MEASURE_LOCK = threading.Lock()
+
+
+def _throughput_key(cfg: dict[str, Any]) -> tuple:
+    return tuple(
+        cfg.get(k)
+        for k in (
+            "device",
+            "world_size",
+            "width",
+            "batch_size",
+            "amp_dtype",
+            "batched",
+            "image_size",
+        )
+    )
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def run_images_per_s(run: Run) -> float | None:
+    """A run's typical training images/s: the median of its logged intervals but the first."""
+    rates = [
+        r["images_per_s"]
+        for r in runs.read_metrics(run.path)
+        if r.get("type") == "train" and isinstance(r.get("images_per_s"), (int, float))
+    ]
+    rates = rates[1:] if len(rates) > 2 else rates  # the first interval includes warm-up
+    return _median(rates) if rates else None
+
+
+def _from_previous_runs(cfg: dict[str, Any], root: Path | None) -> tuple[float, str] | None:
+    key = _throughput_key(cfg)
+    for run in runs.list_runs(root):
+        if (
+            run.config
+            and _throughput_key({**run.config, "device": run.config.get("device")}) == key
+        ):
+            rate = run_images_per_s(run)
+            if rate:
+                return rate, f"the median images/s of run {run.name} (same device and settings)"
+    return None
+
+
+def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]) -> float:
+    """Train a few steps of a throw-away synthetic run with these settings; its images/s."""
+    import tempfile
+
+    batch = (
+        cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
+    )
+    batch -= batch % max(1, cfg.get("world_size") or 1)
+    probe = Settings(
+        **{
+            **asdict(settings),
+            "dataset": "synthetic",
+            "subset": 0,
+            "epochs": 1,
+            "batch_size": batch,
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
+        out = Path(tmp) / "run"
+        cmd = train_command(
+            "--pipeline", str(pipeline), *probe.flags(), "--out", str(out),
+            "--synthetic-size", str(batch * max(1, cfg.get("world_size") or 1) * MEASURE_STEPS),
+        )  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=_child_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        _lower_priority(proc.pid)
+        try:
+            _, err = proc.communicate(timeout=MEASURE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise JobError(f"measuring the speed took over {MEASURE_TIMEOUT_S:.0f} s") from None
+        rate = run_images_per_s(runs.read_run(out)) if out.is_dir() else None
+        if proc.returncode != 0 or not rate:
+            raise JobError(f"measuring the speed failed: {_first_error(err or '')}")
+        return rate
+
+
+def estimate_epoch(
+    settings: Settings, pipeline: Path, cfg: dict[str, Any], root: Path | None = None
+) -> tuple[float, str]:
+    """(seconds per epoch, how that was estimated): from a comparable earlier run if there is
+    one, else by timing a few steps on this device; never while a run is training."""
+    found = _from_previous_runs(cfg, root)
+    key = _throughput_key(cfg)
+    if found is None and key in _MEASURED:
+        found = _MEASURED[key], "a few training steps timed earlier on this device"
+    if found is None:
+        if active_runs(root):
+            raise JobError("no estimate while a run is training (timing steps now would be wrong)")
+        with _MEASURE_LOCK:
+            rate = measure_images_per_s(settings, pipeline, cfg)
+        _MEASURED[key] = rate
+        found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"
+    rate, how = found
+    train_s = cfg["train_size"] / rate
+    eval_s = cfg["test_size"] / (3 * rate)  # a forward pass is about a third of a training step
+    return train_s + eval_s, f"{rate:,.0f} images/s, from {how}"

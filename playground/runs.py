@@ -1,0 +1,271 @@
+"""Reading run folders: the only source of truth about training runs.
+
+A run folder (one per run under the checkpoints root) holds what the training process writes
+(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`) and what the launcher
+writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`). Nothing here is kept in memory
+between calls except a cache of parsed metrics keyed by file size, so the UI shows the same
+thing after a page reload or an app restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT_ENV = "PLAYGROUND_CHECKPOINTS"
+DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
+LIVE_STATES = ("starting", "running")
+# A dead pid with a live state: the process was killed, crashed or the machine restarted.
+INTERRUPTED = "interrupted"
+LOG_NAME = "log.txt"
+
+
+def checkpoints_root() -> Path:
+    """The folder holding one sub-folder per run (PLAYGROUND_CHECKPOINTS overrides it)."""
+    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT).resolve()
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a file, or None if it is missing, half-written or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically (temp file + os.replace), so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def _is_training_process(pid: int) -> bool:
+    """Guard against pid reuse after a restart: on Linux, the process must look like training."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc (macOS) or no permission: trust os.kill
+    return any(word in cmdline for word in (b"playground", b"torchrun", b"torch.distributed"))
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether `pid` is a live (not zombie) process that looks like a training process."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return not _is_zombie(pid) and _is_training_process(pid)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A snapshot of one run folder, with its state resolved against the live processes."""
+
+    path: Path
+    state: str  # starting | running | finished | stopped | failed | interrupted
+    status: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    launch: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def pid(self) -> int | None:
+        pid = self.status.get("pid") or self.launch.get("pid")
+        return pid if isinstance(pid, int) else None
+
+    @property
+    def job(self) -> str:
+        """Runs started together (a run and its no-augmentation baseline) share a job id."""
+        return str(self.launch.get("job") or self.name)
+
+    @property
+    def owner(self) -> str | None:
+        return self.launch.get("owner")
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in ("stopped", INTERRUPTED, "failed") and (self.path / "last.pt").exists()
+
+    @property
+    def started(self) -> float:
+        for value in (self.launch.get("started"), self.status.get("updated")):
+            if isinstance(value, (int, float)):
+                return float(value)
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | None):
+    """(state, message) from what the folder says and whether its process is still alive."""
+    if status is not None:
+        state = str(status.get("state", "failed"))
+        message = str(status.get("message") or "")
+        if state in LIVE_STATES and not pid_alive(status.get("pid")):
+            if stop is not None:
+                return "stopped", "stopped (killed before it could write a checkpoint)"
+            return INTERRUPTED, (
+                "the training process ended without writing a final status (killed, out of "
+                "memory, or the app's machine restarted); resume continues from last.pt"
+            )
+        if state == "failed" and not message:
+            message = error_line(path) or "the run failed; see its log"
+        return state, message
+    if launch is not None:
+        if pid_alive(launch.get("pid")):
+            return "starting", "starting the training process"
+        if stop is not None:
+            return "stopped", "stopped before training began"
+        return "failed", error_line(path) or "the training process exited before it started"
+    return "failed", "not a run folder (no status.json or launch.json)"
+
+
+def read_run(path: Path) -> Run:
+    path = Path(path)
+    status = read_json(path / "status.json")
+    launch = read_json(path / "launch.json")
+    stop = read_json(path / "stop.json")
+    state, message = _resolve(path, status, launch, stop)
+    return Run(
+        path=path,
+        state=state,
+        status=status or {},
+        config=read_json(path / "config.json") or {},
+        launch=launch or {},
+        message=message,
+    )
+
+
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("status.json", "launch.json", "config.json")
+    )
+
+
+def list_runs(root: Path | None = None) -> list[Run]:
+    """Every run folder under the root, newest first."""
+    root = checkpoints_root() if root is None else root
+    try:
+        folders = [p for p in root.iterdir() if not p.name.startswith(".") and is_run_folder(p)]
+    except OSError:
+        return []
+    return sorted((read_run(p) for p in folders), key=lambda r: (r.started, r.name), reverse=True)
+
+
+def find_run(name: str | None, root: Path | None = None) -> Run | None:
+    """The run called `name` under the root (a bare folder name; no paths, no '..')."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    root = checkpoints_root() if root is None else root
+    path = root / name
+    return read_run(path) if is_run_folder(path) else None
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+_METRICS_CACHE: dict[Path, tuple[int, int, list[dict[str, Any]]]] = {}
+_METRICS_LOCK = threading.Lock()
+
+
+def _parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Records from complete lines, and how many bytes they took (a half-written tail waits)."""
+    end = data.rfind(b"\n") + 1
+    records = []
+    for line in data[:end].splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records, end
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Every record of a run's metrics.jsonl; reads only what was appended since the last call."""
+    file = Path(path) / "metrics.jsonl"
+    try:
+        stat = file.stat()
+    except OSError:
+        return []
+    with _METRICS_LOCK:
+        inode, offset, records = _METRICS_CACHE.get(file, (stat.st_ino, 0, []))
+        if inode != stat.st_ino or stat.st_size < offset:  # replaced or truncated: start over
+            offset, records = 0, []
+        if stat.st_size > offset:
+            with open(file, "rb") as fh:
+                fh.seek(offset)
+                new, used = _parse_lines(fh.read(stat.st_size - offset))
+            records = records + new
+            offset += used
+        _METRICS_CACHE[file] = (stat.st_ino, offset, records)
+        return list(records)
+
+
+def best_test_acc(records: list[dict[str, Any]]) -> float | None:
+    accs = [r["test_acc"] for r in records if r.get("type") == "eval" and "test_acc" in r]
+    return max(accs) if accs else None
+
+
+# --- log -----------------------------------------------------------------------------------
+
+
+def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
+    """The last lines of the run's log (what the training process printed)."""
+    file = Path(path) / LOG_NAME
+    try:
+        with open(file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").replace("\r", "\n")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def error_line(path: Path) -> str:
+    """The reason a run failed, as its log states it: an "error: " line or an exception line."""
+    tail = [line.strip() for line in log_tail(path, lines=200).splitlines() if line.strip()]
+    for line in reversed(tail):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    for line in reversed(tail):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Interrupt")) and " " not in head:
+            return line
+    return ""
+
+
+def age_s(run: Run) -> float | None:
+    updated = run.status.get("updated")
+    return time.time() - updated if isinstance(updated, (int, float)) else None

@@ -1,0 +1,789 @@
+"""The Train tab: launch a background run, watch its curves, stop/resume it, compare runs, predict.
+
+Layout and event wiring only. The run itself is a separate process (playground.jobs); this tab
+reads everything it shows from the run folders (playground.runs) on a 1 s gr.Timer, so a page
+reload or an app restart loses nothing. Callbacks are plain functions of plain values.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from pipelines.export import transform_source
+from pipelines.spec import PipelineSpec
+from playground import jobs, runs
+from playground.images import ImageLoadError, load_image
+from playground.jobs import JobError
+from playground.runs import Run
+
+POLL_S = 1.0
+DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
+DEFAULT_BATCH = {"fast": 512, "d2l": 256}
+# A quick CPU run: a subset, a narrow ResNet-18 and two epochs finish in a few minutes.
+QUICK_CPU = {"subset": 5000, "epochs": 2, "width": 16, "batch_size": 256, "device": "cpu"}
+RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
+PLOT_COLUMNS = ["epoch", "value", "series"]
+
+
+# --- devices -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def detect_devices() -> dict[str, Any]:
+    """What this server can train on. Counting GPUs does not create a CUDA context here."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    names = _gpu_names(count)
+    return {
+        "gpus": count,
+        "names": names,
+        "cpus": os.cpu_count() or 1,
+        "zero_gpu": bool(os.environ.get("SPACES_ZERO_GPU")),
+        "space": bool(os.environ.get("SPACE_ID")),
+    }
+
+
+def _gpu_names(count: int) -> list[str]:
+    if not count:
+        return []
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        names = [line.strip() for line in out.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        names = []
+    return names[:count] or ["GPU"] * count
+
+
+def device_banner(info: dict[str, Any]) -> str:
+    if info["zero_gpu"]:
+        return (
+            "**ZeroGPU Space:** a GPU is lent only for the length of one call, and a training "
+            "run lives longer than that, so **background training here runs on the CPU**. Use "
+            "the quick CPU run, or duplicate this Space onto dedicated GPU hardware for full runs."
+        )
+    if info["gpus"]:
+        kinds = sorted(set(info["names"]))
+        many = "GPUs" if info["gpus"] > 1 else "GPU"
+        extra = (
+            " (several GPUs: the run uses torchrun, one process per GPU)"
+            if info["gpus"] > 1
+            else ""
+        )
+        return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
+    return (
+        f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
+        "takes hours on a CPU. **Quick CPU run** sets a subset, a narrower ResNet-18 and two "
+        "epochs, which finish in a few minutes; the estimate below says how long before you start."
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _owner(owner: str | None, request: gr.Request | None) -> str:
+    """The browser's persistent token (survives reloads), else this connection's session."""
+    if owner:
+        return owner
+    session = getattr(request, "session_hash", None) if request is not None else None
+    return session or "local"
+
+
+def _fmt_time(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _augment_label(run: Run) -> str:
+    settings = runs.read_json(run.path / "settings.json") or {}
+    if settings.get("no_augment") or run.config.get("no_augment"):
+        return "none (baseline)"
+    return "pipeline"
+
+
+def _data_label(run: Run) -> str:
+    data = run.config.get("dataset") or (runs.read_json(run.path / "settings.json") or {}).get(
+        "dataset", "?"
+    )
+    subset = run.config.get("subset")
+    return f"{data} ({subset})" if subset else str(data)
+
+
+def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
+    return jobs.make_settings(*values)
+
+
+def pipeline_code(spec: PipelineSpec) -> str:
+    """What the run will apply, as code (the Augment tab's pipeline)."""
+    return transform_source(spec)
+
+
+# --- runs list and curves ------------------------------------------------------------------
+
+
+def runs_table(all_runs: list[Run]) -> pd.DataFrame:
+    rows = []
+    for run in all_runs:
+        records = runs.read_metrics(run.path)
+        best = runs.best_test_acc(records)
+        epoch, epochs = (
+            run.status.get("epoch"),
+            run.status.get("epochs") or run.config.get("epochs"),
+        )
+        progress = (
+            f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
+        )
+        rows.append(
+            [
+                run.name,
+                run.state,
+                _data_label(run),
+                _augment_label(run),
+                progress,
+                f"{best:.1%}" if best is not None else "-",
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
+                run.message if run.state in ("failed", runs.INTERRUPTED) else "",
+            ]
+        )
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
+    loss_rows, acc_rows = [], []
+    for name in names:
+        run = runs.find_run(name)
+        if run is None:
+            continue
+        prefix = f"{name} · " if len(names) > 1 else ""
+        for r in runs.read_metrics(run.path):
+            kind, epoch = r.get("type"), r.get("epoch")
+            if not isinstance(epoch, (int, float)):
+                continue
+            if kind == "train":
+                loss_rows.append([epoch, r.get("train_loss"), f"{prefix}train loss"])
+                acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
+            elif kind == "eval":
+                loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
+                acc_rows.append([epoch, r.get("test_acc"), f"{prefix}test acc"])
+    return _plot_frame(loss_rows), _plot_frame(acc_rows)
+
+
+def _plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
+    """Numeric x and y, even when empty: the plot's axes take their type from the first value."""
+    frame = pd.DataFrame(rows, columns=PLOT_COLUMNS)
+    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce").astype(float)
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    frame["series"] = frame["series"].astype(str)
+    return frame.dropna().reset_index(drop=True)
+
+
+def status_html(run: Run | None, points: int = 0) -> str:
+    """State, progress bar, throughput, time, device and learning rate of one run."""
+    if run is None:
+        return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
+    s = run.status
+    epoch, epochs = s.get("epoch") or 0.0, s.get("epochs") or run.config.get("epochs") or 0
+    step, total = s.get("step") or 0, s.get("total_steps") or 0
+    fraction = step / total if total else (epoch / epochs if epochs else 0.0)
+    if run.state == "finished":
+        fraction = 1.0
+    ips = s.get("images_per_s")
+    lr = s.get("lr")
+    eta = s.get("eta_s") if run.live else None
+    facts = [
+        f"epoch {epoch:.2f} / {epochs}",
+        f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
+        f"elapsed {_fmt_time(s.get('elapsed_s'))}",
+        f"ETA {_fmt_time(eta)}" if run.live else "",
+        f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
+        f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
+        f"{points} metric points",
+    ]
+    message = ""
+    if run.message:
+        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
+        text = html.escape(run.message)
+        message = (
+            f"<div class='train-message'><b>{label}:</b> {text}</div>"
+            if label
+            else (f"<div class='train-message'>{text}</div>")
+        )
+    return (
+        f'<div class="train-status" data-state="{html.escape(run.state)}" '
+        f'data-run="{html.escape(run.name)}" data-points="{points}">'
+        f"<div><b>{html.escape(run.name)}</b>: <b class='train-state'>{html.escape(run.state)}</b></div>"
+        f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
+        f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
+    )
+
+
+def run_status(name: str | None) -> dict[str, Any]:
+    """The watched run as plain data (the API's view of what the status box shows)."""
+    run = runs.find_run(name) if name else None
+    if run is None and not name:
+        run = runs.find_run(_default_watch(runs.list_runs()))
+    if run is None:
+        return {"run": name, "state": "none", "points": 0}
+    records = runs.read_metrics(run.path)
+    return {
+        "run": run.name,
+        "state": run.state,
+        "message": run.message,
+        "points": sum(1 for r in records if r.get("type") == "train"),
+        "evals": sum(1 for r in records if r.get("type") == "eval"),
+        "status": run.status,
+        "owner_set": bool(run.owner),
+        "has_last": (run.path / "last.pt").exists(),
+        "has_best": (run.path / "best.pt").exists(),
+    }
+
+
+def _default_watch(all_runs: list[Run]) -> str | None:
+    """A live run if there is one, else the newest."""
+    ordered = [r for r in all_runs if r.live] + all_runs
+    return ordered[0].name if ordered else None
+
+
+def _signature(all_runs: list[Run], watched: str | None, overlay: list[str], owner: str) -> str:
+    parts = [watched or "", ",".join(overlay or []), owner]
+    for run in all_runs:
+        try:
+            size = (run.path / "metrics.jsonl").stat().st_size
+        except OSError:
+            size = -1
+        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}")
+    return "|".join(parts)
+
+
+def view(watched: str | None, overlay: list[str] | None, owner: str) -> list[Any]:
+    """Everything the Watch and Runs sections show, read from the run folders."""
+    all_runs = runs.list_runs()
+    names = [r.name for r in all_runs]
+    if watched not in names:
+        watched = _default_watch(all_runs)
+    overlay = [n for n in (overlay or []) if n in names and n != watched]
+    run = next((r for r in all_runs if r.name == watched), None)
+    records = runs.read_metrics(run.path) if run else []
+    points = sum(1 for r in records if r.get("type") == "train")
+    loss, acc = curves(([watched] if watched else []) + overlay)
+    busy = any(r.live for r in all_runs)
+    mine = run is not None and jobs.may_control(run, owner)
+    best = run.path / "best.pt" if run else None
+    pipeline = run.path / "pipeline.json" if run else None
+    log = runs.log_tail(run.path) if run else ""
+    return [
+        status_html(run, points),
+        loss,
+        acc,
+        runs_table(all_runs),
+        gr.update(choices=names, value=watched),
+        gr.update(choices=names, value=overlay),
+        log,
+        gr.update(interactive=bool(run and run.live and mine)),
+        gr.update(interactive=bool(run and run.resumable and mine and not busy)),
+        gr.update(
+            value=str(best) if best and best.exists() else None,
+            interactive=bool(best and best.exists()),
+        ),
+        gr.update(
+            value=str(pipeline) if pipeline and pipeline.exists() else None,
+            interactive=bool(pipeline and pipeline.exists()),
+        ),
+    ]
+
+
+VIEW_OUTPUTS = 11  # status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads
+
+
+def poll(
+    watched: str | None,
+    overlay: list[str] | None,
+    seen: dict[str, Any] | None,
+    owner: str | None,
+    request: gr.Request | None = None,
+) -> list[Any]:
+    """The timer's tick: read the run folders; send nothing when nothing changed.
+
+    `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
+    draws, so a series that appears later (test accuracy after the first epoch, an overlaid
+    run) would have no colour: the tick after new series were sent sends only a color_map,
+    which makes the plot draw again from the data it now holds.
+    """
+    seen = dict(seen or {})
+    me = _owner(owner, request)
+    all_runs = runs.list_runs()
+    if watched not in {r.name for r in all_runs}:
+        watched = _default_watch(all_runs)
+    sig = _signature(all_runs, watched, overlay or [], me)
+    redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
+    if redraw:
+        loss_series, acc_series = seen["series"]
+        seen["colors"], seen["sig"] = seen["series"], None  # and the data again next tick
+        plots = [gr.update(color_map=color_map(s)) for s in (loss_series, acc_series)]
+        return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
+    if sig == seen.get("sig"):
+        return [gr.skip()] * VIEW_OUTPUTS + [seen]
+    out = view(watched, overlay, me)
+    seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
+    seen["sig"] = sig
+    return [*out, seen]
+
+
+# (train, test) shades of one hue per run, so the two curves of a run read as a pair
+PALETTE = [
+    ("#93c5fd", "#1d4ed8"),
+    ("#fdba74", "#c2410c"),
+    ("#86efac", "#15803d"),
+    ("#fca5a5", "#b91c1c"),
+    ("#c4b5fd", "#6d28d9"),
+    ("#f9a8d4", "#be185d"),
+    ("#d6d3d1", "#57534e"),
+]
+
+
+def color_map(series: list[str]) -> dict[str, str]:
+    """A colour per series: one hue per run, light for train and dark for test."""
+    run_names = sorted({s.rpartition(" · ")[0] for s in series})
+    colors = {}
+    for name in series:
+        run, _, metric = name.rpartition(" · ")
+        train_shade, test_shade = PALETTE[run_names.index(run) % len(PALETTE)]
+        colors[name] = train_shade if metric.startswith("train") else test_shade
+    return colors
+
+
+# --- launch and control --------------------------------------------------------------------
+
+
+def on_quick() -> list[Any]:
+    """Quick CPU run: subset, epochs, width, batch size, device."""
+    q = QUICK_CPU
+    return [q["subset"], q["epochs"], q["width"], q["batch_size"], q["device"]]
+
+
+def on_recipe(recipe: str) -> int:
+    return DEFAULT_BATCH.get(recipe, 512)
+
+
+def on_dataset(dataset: str):
+    return gr.update(visible=dataset == "folder")
+
+
+def first_batch(cfg: dict[str, Any]) -> list[Any]:
+    """The first 32 training images as the run will see them (drawn on the CPU here, so the
+    page never takes GPU memory; on a GPU run the draws differ but follow the same law)."""
+    from playground.training.preview import first_batch_preview
+
+    return first_batch_preview({**cfg, "device": "cpu"})
+
+
+def describe_estimate(settings: jobs.Settings, cfg: dict[str, Any], pipeline: Path) -> str:
+    try:
+        epoch_s, how = jobs.estimate_epoch(settings, pipeline, cfg)
+    except JobError as err:
+        return f"No time estimate: {err}."
+    total = epoch_s * settings.epochs
+    text = (
+        f"**Estimate:** about {_fmt_time(epoch_s)} per epoch and {_fmt_time(total)} for "
+        f"{settings.epochs} epochs on {cfg.get('device', '?')} ({cfg['train_size']:,} training "
+        f"images; {how})."
+    )
+    if cfg.get("device") == "cpu" and total > 3600:
+        text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
+    return text
+
+
+def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
+    """The first 32 training images as the pipeline feeds them, and a time-per-epoch estimate."""
+    try:
+        settings = settings_from(values)
+        spec = jobs.validated(spec)
+        with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
+            pipeline = Path(tmp) / "pipeline.json"
+            pipeline.write_text(spec.to_json())
+            cfg = jobs.check(settings, pipeline)
+            estimate = describe_estimate(settings, cfg, pipeline)
+    except JobError as err:
+        return gr.skip(), "", f"⚠️ {err}"
+    if not cfg.get("data_ready", True):
+        note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
+        return None, estimate, f"Settings are valid. {note}"
+    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
+
+
+def on_start(
+    spec: PipelineSpec,
+    baseline: bool,
+    owner: str | None,
+    *values: Any,
+    request: gr.Request | None = None,
+) -> tuple[Any, Any, Any]:
+    """Validate, then start the run (and the no-augmentation baseline) in the background."""
+    me = _owner(owner, request)
+    try:
+        settings = settings_from(values)
+        folders = jobs.start(settings, spec, me, baseline=bool(baseline))
+    except JobError as err:
+        return f"⚠️ {err}", gr.skip(), gr.skip()
+    names = [f.name for f in folders]
+    extra = f" and the baseline without augmentation, {names[1]}," if len(names) > 1 else ""
+    message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
+    if settings.device == "cpu" or not detect_devices()["gpus"]:
+        message += " It trains on the CPU: see the ETA below; **Stop** keeps a checkpoint."
+    all_names = [r.name for r in runs.list_runs()]
+    return (
+        message,
+        gr.update(choices=all_names, value=names[0]),
+        gr.update(choices=all_names, value=names[1:]),
+    )
+
+
+def on_stop(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
+    try:
+        return jobs.stop(watched or "", _owner(owner, request))
+    except JobError as err:
+        return f"⚠️ {err}"
+
+
+def on_resume(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
+    try:
+        folders = jobs.resume(watched or "", _owner(owner, request))
+    except JobError as err:
+        return f"⚠️ {err}"
+    return f"Resuming {', '.join(f.name for f in folders)} from its last checkpoint."
+
+
+def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
+    """Clicking a row of the runs list watches that run."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        return table.iloc[int(row)]["run"]
+    except (IndexError, KeyError, ValueError, TypeError):
+        return gr.skip()
+
+
+def on_load(token: str | None) -> tuple[str, str]:
+    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume."""
+    token = token or jobs.new_owner_token()
+    return token, token
+
+
+# --- predict -------------------------------------------------------------------------------
+
+
+def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, str]:
+    """Top-5 classes for an image, through the run's own test-time preprocessing."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return None, "⚠️ Select a run in the Runs list first."
+    if not (run.path / "best.pt").exists():
+        return None, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
+    if not image_path:
+        return None, "⚠️ Upload an image, or use the Augment tab's image."
+    try:
+        image = load_image(image_path)
+        top = predict_top5(run.path, image)
+    except ImageLoadError as err:
+        return None, f"⚠️ {err}"
+    except Exception as err:  # a checkpoint that does not load must not take the page down
+        return None, f"⚠️ Could not predict with {run.name}: {err}"
+    note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
+    return {name: float(p) for name, p in top}, f"Top-5 from {run.name}{note}."
+
+
+_MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
+
+
+def predict_top5(run_dir: Path, image: Any) -> list[tuple[str, float]]:
+    """The run's best.pt on the CPU (loaded once per file version), top-5 (class, probability)."""
+    from playground.training.predict import load_model, predict
+
+    mtime = (run_dir / "best.pt").stat().st_mtime
+    cached = _MODELS.get(run_dir)
+    if cached is None or cached[0] != mtime:
+        model, config = load_model(run_dir, device="cpu")
+        _MODELS.clear()  # one model in memory at a time
+        _MODELS[run_dir] = cached = (mtime, model, config)
+    return predict(cached[1], cached[2], image, topk=5)
+
+
+def use_augment_image(image: Any) -> Any:
+    """The Augment tab's current image, as a file the Predict box can show and send."""
+    if image is None:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="predict-")) / "image.png"
+    image.save(path)
+    return str(path)
+
+
+# --- layout --------------------------------------------------------------------------------
+
+
+def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | None = None) -> gr.Tab:
+    info = detect_devices()
+    cpu_only = not info["gpus"] or info["zero_gpu"]
+    with gr.Tab("Train", elem_id="train-tab") as tab:
+        owner_token = gr.BrowserState(None, storage_key="augplay-owner", secret=_secret())
+        owner_state = gr.State(None)
+        signature = gr.State(None)
+        gr.Markdown(device_banner(info), elem_id="train-devices")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                dataset = gr.Radio(
+                    DATASET_CHOICES, value="cifar10", label="Data set", elem_id="train-dataset"
+                )
+                folder = gr.Textbox(
+                    label="Folder path (holds train/<class>/ and test/<class>/)",
+                    visible=False,
+                    elem_id="train-folder",
+                )
+                with gr.Row():
+                    epochs = gr.Number(
+                        10, precision=0, minimum=1, label="Epochs", elem_id="train-epochs"
+                    )
+                    batch = gr.Number(
+                        512, precision=0, minimum=1, label="Batch size", elem_id="train-batch"
+                    )
+                with gr.Row():
+                    recipe = gr.Dropdown(
+                        ["fast", "d2l"], value="fast", label="Recipe", elem_id="train-recipe"
+                    )
+                    amp = gr.Dropdown(
+                        list(jobs.AMP_MODES), value="auto", label="AMP", elem_id="train-amp"
+                    )
+                with gr.Row():
+                    device_choices = ["auto", "cpu"] + (
+                        ["cuda"] if info["gpus"] and not info["zero_gpu"] else []
+                    )
+                    device = gr.Dropdown(
+                        device_choices, value="auto", label="Device", elem_id="train-device"
+                    )
+                    nproc = gr.Number(
+                        max(1, info["gpus"]) if not info["zero_gpu"] else 1,
+                        precision=0,
+                        minimum=1,
+                        label="GPUs (torchrun when > 1)",
+                        visible=info["gpus"] > 1 and not info["zero_gpu"],
+                        elem_id="train-nproc",
+                    )
+                with gr.Accordion("More settings", open=cpu_only), gr.Row():
+                    subset = gr.Number(
+                        0, precision=0, minimum=0, label="Subset (0 = all)", elem_id="train-subset"
+                    )
+                    width = gr.Number(
+                        64,
+                        precision=0,
+                        minimum=1,
+                        label="Width (ResNet channels)",
+                        elem_id="train-width",
+                    )
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="train-seed")
+                baseline = gr.Checkbox(
+                    False,
+                    label="Train without augmentation too (a baseline beside it, to see what "
+                    "augmentation does to over-fitting)",
+                    elem_id="train-baseline",
+                )
+                with gr.Row():
+                    quick = gr.Button(
+                        "Quick CPU run", variant="secondary", elem_id="train-quick", size="sm"
+                    )
+                    check = gr.Button("Preview & estimate", elem_id="train-check", size="sm")
+                    start = gr.Button("Start", variant="primary", elem_id="train-start")
+                message = gr.Markdown(elem_id="train-message")
+            with gr.Column(scale=1, min_width=320):
+                code = gr.Code(
+                    pipeline_code(spec_state.value),
+                    language="python",
+                    label="Pipeline from the Augment tab (read-only)",
+                    interactive=False,
+                    elem_id="train-pipeline",
+                )
+                gallery = gr.Gallery(
+                    label="The first 32 training images, as the pipeline feeds them",
+                    columns=8,
+                    height=260,
+                    elem_id="train-first-batch",
+                )
+                estimate_md = gr.Markdown(elem_id="train-estimate")
+
+        gr.Markdown("### Watch")
+        status = gr.HTML(status_html(None), elem_id="train-status")
+        with gr.Row():
+            stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
+            resume = gr.Button("Resume", interactive=False, elem_id="train-resume")
+            download_best = gr.DownloadButton(
+                "Download best.pt", interactive=False, elem_id="train-download-best"
+            )
+            download_pipeline = gr.DownloadButton(
+                "Download pipeline.json", interactive=False, elem_id="train-download-pipeline"
+            )
+        with gr.Row():
+            loss_plot = gr.LinePlot(
+                curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
+                x_title="epoch", height=300, elem_id="train-loss-plot",
+            )  # fmt: skip
+            acc_plot = gr.LinePlot(
+                curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
+                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
+            )  # fmt: skip
+        with gr.Accordion("Log (last lines)", open=False):
+            log = gr.Textbox(
+                lines=12, max_lines=12, show_label=False, interactive=False, elem_id="train-log"
+            )
+
+        gr.Markdown("### Runs")
+        with gr.Row():
+            watched = gr.Dropdown(
+                [], label="Watched run (Stop, Resume, downloads, Predict)", elem_id="train-watched"
+            )
+            overlay = gr.Dropdown(
+                [],
+                multiselect=True,
+                label="Overlay other runs on the curves",
+                elem_id="train-overlay",
+            )
+        table = gr.Dataframe(
+            runs_table([]), interactive=False, wrap=True, elem_id="train-runs", max_height=320
+        )
+
+        with gr.Accordion("Predict with the watched run", open=False), gr.Row():
+            predict_image = gr.Image(
+                type="filepath", label="Image", height=200, elem_id="train-predict-image"
+            )
+            with gr.Column():
+                use_current = gr.Button("Use the Augment tab's image", size="sm")
+                predict_btn = gr.Button("Predict", variant="primary", elem_id="train-predict")
+                predict_note = gr.Markdown()
+            top5 = gr.Label(num_top_classes=5, label="Top-5", elem_id="train-top5")
+
+        timer = gr.Timer(POLL_S)
+        gr.api(run_status, api_name="train_status")
+
+    settings_inputs = [
+        dataset,
+        folder,
+        epochs,
+        batch,
+        recipe,
+        amp,
+        device,
+        nproc,
+        subset,
+        width,
+        seed,
+    ]
+    view_outputs = [
+        status,
+        loss_plot,
+        acc_plot,
+        table,
+        watched,
+        overlay,
+        log,
+        stop,
+        resume,
+        download_best,
+        download_pipeline,
+    ]
+    assert len(view_outputs) == VIEW_OUTPUTS
+    quiet = {"show_progress": "hidden"}
+
+    spec_state.change(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
+    recipe.input(on_recipe, [recipe], [batch], api_name=False, queue=False, **quiet)
+    quick.click(
+        on_quick, None, [subset, epochs, width, batch, device], api_name="train_quick", queue=False
+    )
+    check.click(
+        on_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
+        api_name="train_check", concurrency_id="train-check",
+    )  # fmt: skip
+    start.click(
+        on_start, [spec_state, baseline, owner_state, *settings_inputs], [message, watched, overlay],
+        api_name="train_start", concurrency_id="train-start",
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    stop.click(
+        on_stop,
+        [watched, owner_state],
+        [message],
+        api_name="train_stop",
+        concurrency_id="train-control",
+    )
+    resume.click(
+        on_resume,
+        [watched, owner_state],
+        [message],
+        api_name="train_resume",
+        concurrency_id="train-control",
+    )
+    poll_inputs = [watched, overlay, signature, owner_state]
+    timer.tick(
+        poll, poll_inputs, [*view_outputs, signature], api_name="train_poll", queue=False, **quiet
+    )
+    for control in (watched, overlay):
+        control.input(
+            poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
+        )
+    table.select(on_select_row, [table], [watched], api_name=False, queue=False).then(
+        poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
+    )
+    use_current.click(use_augment_image, [image_state], [predict_image], api_name=False)
+    predict_btn.click(
+        on_predict,
+        [watched, predict_image],
+        [top5, predict_note],
+        api_name="train_predict",
+        concurrency_id="train-predict",
+    )
+    if demo is not None:
+        demo.load(on_load, [owner_token], [owner_token, owner_state], api_name=False, queue=False)
+    return tab
+
+
+def _secret() -> str:
+    """A fixed secret for the owner token's encryption in localStorage, so it survives restarts."""
+    secret = os.environ.get("PLAYGROUND_SECRET")
+    if secret:
+        return secret
+    root = runs.checkpoints_root()
+    path = root / ".owner-secret"
+    try:
+        return path.read_text().strip() or _new_secret(path)
+    except OSError:
+        return _new_secret(path)
+
+
+def _new_secret(path: Path) -> str:
+    secret = jobs.new_owner_token()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret)
+    except OSError:
+        pass
+    return secret

@@ -1,0 +1,350 @@
+"""Run folders, the job launcher and the Train tab's callbacks, against a fake training command.
+
+The fake command (written below) speaks the training CLI's contract: `--check` prints one JSON
+line or an `error: ` line; a run writes status.json and metrics.jsonl and stops on SIGTERM with
+status "stopped". It takes a fraction of a second, so these tests need no real training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.spec import PipelineSpec, StepSpec, preset
+from playground import jobs, runs
+from playground.ui import train
+
+FAKE_ENGINE = r"""
+import json, os, signal, sys, time
+from pathlib import Path
+
+args = sys.argv[1:]
+def arg(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+
+if "--check" in args:
+    if int(arg("--epochs", 1)) < 1:
+        print("error: --epochs must be at least 1, got 0", file=sys.stderr)
+        sys.exit(2)
+    print("starting the check")
+    print(json.dumps({"train_size": 1000, "test_size": 200, "device": "cpu", "epochs": 2}))
+    sys.exit(0)
+
+out = Path(arg("--resume") or arg("--out"))
+if os.environ.get("FAKE_FAIL"):
+    print("Traceback (most recent call last):\nRuntimeError: CUDA out of memory", flush=True)
+    sys.exit(1)
+stop = []
+if not os.environ.get("FAKE_IGNORE_TERM"):
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+else:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+def status(state, step):
+    tmp = out / ".status.tmp"
+    tmp.write_text(json.dumps({"state": state, "pid": os.getpid(), "epoch": step / 10,
+        "epochs": 2, "step": step, "total_steps": 20, "images_per_s": 100.0, "elapsed_s": 1.0,
+        "eta_s": 5.0, "lr": 0.1, "device": "cpu", "message": "", "updated": time.time()}))
+    os.replace(tmp, out / "status.json")
+
+step = 4 if arg("--resume") else 0
+(out / "config.json").write_text(json.dumps({"dataset": "synthetic", "epochs": 2}))
+while step < 20 and not stop:
+    step += 1
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"type": "train", "epoch": step / 10, "step": step,
+            "train_loss": 2.0 / step, "train_acc": step / 20, "lr": 0.1,
+            "images_per_s": 100.0, "elapsed_s": step * 0.1}) + "\n")
+    if step % 10 == 0:
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"type": "eval", "epoch": step / 10, "test_loss": 1.0,
+                "test_acc": 0.5, "train_loss": 1.0, "train_acc": 0.5, "elapsed_s": 1}) + "\n")
+    (out / "last.pt").write_bytes(b"x")
+    status("running", step)
+    time.sleep(float(os.environ.get("FAKE_STEP_S", "0.3")))
+status("stopped" if stop else "finished", step)
+"""
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    monkeypatch.setenv(runs.ROOT_ENV, str(root))
+    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
+    return root
+
+
+@pytest.fixture
+def fake_engine(tmp_path, monkeypatch):
+    script = tmp_path / "fake_playground_train.py"  # "playground" in argv: pid_alive trusts it
+    script.write_text(FAKE_ENGINE)
+    monkeypatch.setattr(jobs, "train_command", lambda *a: [sys.executable, str(script), *a])
+    return script
+
+
+@pytest.fixture
+def sleeper():
+    """A live process whose command line looks like a training process."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "playground"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _run_folder(root: Path, name: str, status: dict | None = None, **files: str) -> Path:
+    path = root / name
+    path.mkdir()
+    if status is not None:
+        (path / "status.json").write_text(json.dumps({"updated": time.time(), **status}))
+    for filename, text in files.items():
+        (path / filename.replace("_", ".", 1)).write_text(text)
+    return path
+
+
+def _wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+SETTINGS = jobs.Settings(dataset="synthetic", epochs=2, batch_size=100, device="cpu", width=8)
+
+
+# --- reading run folders -------------------------------------------------------------------
+
+
+def test_metrics_skip_a_half_written_line_and_read_appends(root):
+    path = _run_folder(root, "a", {"state": "running", "pid": 1})
+    line = json.dumps({"type": "train", "epoch": 0.2, "train_loss": 2.0})
+    (path / "metrics.jsonl").write_text(line + "\n" + '{"type": "tra')
+    assert [r["epoch"] for r in runs.read_metrics(path)] == [0.2]
+    with open(path / "metrics.jsonl", "a") as fh:
+        fh.write('in", "epoch": 0.4}\n')
+    assert [r["epoch"] for r in runs.read_metrics(path)] == [0.2, 0.4]
+    (path / "metrics.jsonl").write_text(line + "\n")  # rewritten shorter (a resume truncates)
+    assert [r["epoch"] for r in runs.read_metrics(path)] == [0.2]
+
+
+def test_live_pid_is_running_and_dead_pid_is_interrupted(root, sleeper):
+    _run_folder(root, "live", {"state": "running", "pid": sleeper.pid})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _run_folder(root, "dead", {"state": "running", "pid": dead.pid}, last_pt="x")
+    assert runs.find_run("live").state == "running"
+    run = runs.find_run("dead")
+    assert run.state == runs.INTERRUPTED and run.resumable and not run.live
+    assert "ended without writing a final status" in run.message
+
+
+def test_failed_runs_say_why(root):
+    log = "epoch 0.2 ...\nTraceback (most recent call last):\n  File x\nValueError: bad thing\n"
+    _run_folder(root, "crashed", {"state": "failed", "pid": 1, "message": ""}, log_txt=log)
+    assert runs.find_run("crashed").message == "ValueError: bad thing"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _run_folder(
+        root,
+        "never-started",
+        None,
+        launch_json=json.dumps({"pid": dead.pid}),
+        log_txt="$ python -m playground.train\nerror: CIFAR-10 is not in './data'\n",
+    )
+    run = runs.find_run("never-started")
+    assert run.state == "failed" and run.message == "CIFAR-10 is not in './data'"
+    assert "error: CIFAR-10" in runs.log_tail(run.path, lines=1)
+    html = train.status_html(run)
+    assert "Failed:" in html and "CIFAR-10 is not in" in html
+
+
+def test_runs_list_is_newest_first_and_names_are_not_paths(root):
+    _run_folder(root, "old", {"state": "finished", "pid": 1, "updated": 100.0})
+    _run_folder(root, "new", {"state": "finished", "pid": 1, "updated": 200.0})
+    (root / "not-a-run").mkdir()
+    (root / ".hidden").mkdir()
+    assert [r.name for r in runs.list_runs()] == ["new", "old"]
+    for bad in ("../checkpoints", "/etc", ".hidden", "", None, "not-a-run"):
+        assert runs.find_run(bad) is None
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, "epochs must be between 1"),
+        ({"epochs": 1.5}, "epochs must be a whole number"),
+        ({"batch_size": 0}, "batch size must be between 1"),
+        ({"batch_size": "lots"}, "batch size must be a whole number"),
+        ({"dataset": "folder", "folder": "/no/such/folder"}, "does not exist"),
+        ({"dataset": "folder", "folder": ""}, "give the path"),
+        ({"amp": "fp8"}, "unknown AMP mode"),
+    ],
+)
+def test_impossible_settings_are_explained(change, message):
+    values = {"dataset": "synthetic", "folder": "", "epochs": 2, "batch_size": 64}
+    values |= {"recipe": "fast", "amp": "auto", "device": "cpu"} | change
+    with pytest.raises(jobs.JobError, match=message):
+        jobs.make_settings(**values)
+
+
+def test_settings_become_the_commands_flags():
+    settings = jobs.make_settings("folder", "/tmp", 3, 32, "d2l", "off", "cuda", 2, 500, 16, 7)
+    flags = settings.flags()
+    assert flags[flags.index("--dataset") + 1] == "folder:/tmp"
+    assert flags[flags.index("--nproc") + 1] == "2" and flags[flags.index("--subset") + 1] == "500"
+    assert "--nproc" not in SETTINGS.flags() and "--subset" not in SETTINGS.flags()
+
+
+def test_single_user_mode_is_off_on_a_space(monkeypatch):
+    monkeypatch.delenv("PLAYGROUND_SINGLE_USER", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert jobs.single_user()
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    assert not jobs.single_user()
+
+
+# --- start / stop / resume (fake engine) ---------------------------------------------------
+
+
+def test_a_pipeline_that_does_not_validate_never_starts(root, fake_engine):
+    bad = PipelineSpec((StepSpec("RandomRotation", {"degrees": 1e9}),))
+    with pytest.raises(jobs.JobError, match="does not validate"):
+        jobs.start(SETTINGS, bad, "me")
+    assert runs.list_runs() == []
+    message, *_ = train.on_start(bad, False, "me", "synthetic", "", 2, 64, "fast", "auto", "cpu")
+    assert message.startswith("⚠️") and "does not validate" in message
+
+
+def test_a_failed_check_is_shown_and_leaves_no_folder(root, fake_engine):
+    settings = jobs.Settings(dataset="synthetic", epochs=0)
+    with pytest.raises(jobs.JobError, match="^--epochs must be at least 1, got 0$"):
+        jobs.start(settings, preset("cifar-standard"), "me")
+    assert list(root.iterdir()) == [root / ".start.lock"]
+
+
+def test_start_refuse_stop_resume(root, fake_engine):
+    spec = preset("cifar-standard")
+    first, baseline = jobs.start(SETTINGS, spec, "alice", baseline=True)
+    assert baseline.name.endswith("-noaug")
+    launch = json.loads((first / "launch.json").read_text())
+    assert launch["owner"] == "alice" and "--no-augment" not in launch["command"]
+    assert "--no-augment" in json.loads((baseline / "launch.json").read_text())["command"]
+    assert (first / "pipeline.json").read_text() == spec.to_json()
+    _wait(lambda: runs.find_run(first.name).status.get("step", 0) >= 2)
+    assert os.getpriority(os.PRIO_PROCESS, runs.find_run(first.name).pid) >= jobs.NICE
+
+    with pytest.raises(jobs.JobError, match=f"already training.*{first.name}"):
+        jobs.start(SETTINGS, spec, "bob")
+    with pytest.raises(jobs.JobError, match="started by another session"):
+        jobs.stop(first.name, "bob")
+
+    assert "Stopping" in jobs.stop(first.name, "alice")
+    _wait(lambda: all(r.state == "stopped" for r in runs.list_runs()))
+    assert runs.find_run(first.name).resumable
+
+    assert set(jobs.resume(first.name, "alice")) == {first, baseline}  # the job continues
+    _wait(lambda: runs.find_run(first.name).state == "running")
+    assert runs.find_run(first.name).owner == "alice"
+    jobs.stop(first.name, "alice")
+    _wait(lambda: runs.find_run(first.name).state == "stopped")
+    log = (first / "log.txt").read_text()
+    assert log.count("$ ") == 2 and "--resume" in log
+
+
+def test_anyone_may_stop_in_single_user_mode(root, fake_engine, monkeypatch):
+    (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "alice")
+    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "1")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    jobs.stop(run_dir.name, "someone-else")
+    _wait(lambda: runs.find_run(run_dir.name).state == "stopped")
+
+
+def test_stop_escalates_when_sigterm_is_ignored(root, fake_engine, monkeypatch):
+    monkeypatch.setenv("FAKE_IGNORE_TERM", "1")
+    (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    jobs.stop(run_dir.name, "me", grace_s=1.0)
+    run = _wait(lambda: (r := runs.find_run(run_dir.name)).state == "stopped" and r)
+    assert "killed before it could write a checkpoint" in run.message
+    assert run.resumable
+
+
+def test_a_crash_is_a_failed_run_with_its_reason(root, fake_engine, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL", "1")
+    (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    run = _wait(lambda: (r := runs.find_run(run_dir.name)).state == "failed" and r)
+    assert run.message == "RuntimeError: CUDA out of memory"
+    with pytest.raises(jobs.JobError, match="cannot be resumed"):
+        jobs.resume(run_dir.name, "me")
+
+
+def test_stop_during_start_up_before_the_handler_is_installed(root, sleeper, monkeypatch):
+    path = _run_folder(root, "starting", None, launch_json=json.dumps({"pid": sleeper.pid}))
+    assert runs.find_run("starting").state == "starting"
+    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "1")
+    jobs.stop("starting", None)
+    sleeper.wait(timeout=5)
+    assert sleeper.returncode == -signal.SIGTERM
+    assert runs.read_run(path).state == "stopped"
+
+
+# --- the tab's view ------------------------------------------------------------------------
+
+
+def test_curves_overlay_runs_with_a_series_each(root):
+    for name, acc in (("aug", 0.6), ("noaug", 0.4)):
+        lines = [
+            {"type": "train", "epoch": 0.5, "train_loss": 1.5, "train_acc": acc},
+            {"type": "eval", "epoch": 1.0, "test_loss": 1.2, "test_acc": acc, "train_acc": acc},
+            {"type": "summary", "best_test_acc": acc},
+        ]
+        _run_folder(
+            root,
+            name,
+            {"state": "finished", "pid": 1},
+            metrics_jsonl="".join(json.dumps(r) + "\n" for r in lines),
+        )
+    loss, acc = train.curves(["aug"])
+    assert set(acc["series"]) == {"train acc", "test acc"}
+    loss, acc = train.curves(["aug", "noaug"])
+    assert set(acc["series"]) == {
+        f"{n} · {m}" for n in ("aug", "noaug") for m in ("train acc", "test acc")
+    }
+    assert len(loss) == 4
+    table = train.runs_table(runs.list_runs())
+    assert list(table["best test acc"]) in (["60.0%", "40.0%"], ["40.0%", "60.0%"])
+
+
+def test_poll_sends_nothing_when_nothing_changed(root):
+    path = _run_folder(
+        root, "r", {"state": "finished", "pid": 1, "epoch": 1.0, "epochs": 1}, metrics_jsonl=""
+    )
+    skip = train.gr.skip()
+    first = train.poll(None, [], None, "me")
+    assert 'data-run="r"' in first[0] and first[4]["value"] == "r"
+    assert all(v == skip for v in train.poll("r", [], first[-1], "me")[:-1])
+    with open(path / "metrics.jsonl", "a") as fh:
+        line = {"type": "train", "epoch": 0.2, "train_loss": 1, "train_acc": 0.1}
+        fh.write(json.dumps(line) + "\n")
+    data = train.poll("r", [], first[-1], "me")
+    assert 'data-points="1"' in data[0] and set(data[2]["series"]) == {"train acc"}
+    # a new series: the next tick only recolours (the plot redraws), the one after resends data
+    redraw = train.poll("r", [], data[-1], "me")
+    assert redraw[2] == train.gr.update(color_map={"train acc": train.PALETTE[0][0]})
+    assert redraw[0] == skip and redraw[3] == skip
+    again = train.poll("r", [], redraw[-1], "me")
+    assert set(again[2]["series"]) == {"train acc"}
+    assert all(v == skip for v in train.poll("r", [], again[-1], "me")[:-1])
