@@ -32,6 +32,7 @@ from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipelines.batched import BatchedPipeline  # noqa: E402
 from pipelines.build import build  # noqa: E402
 from pipelines.spec import PipelineSpec, load  # noqa: E402
 from playground.training import recipes  # noqa: E402
@@ -128,6 +129,23 @@ def ours(
         return _timed(run.train_step, batches(), args.warmup, args.steps, args.batch_size, device)
 
 
+def augmentation_only(
+    data: Dataset, spec: PipelineSpec, args: argparse.Namespace, device: torch.device
+) -> float:
+    """The batched pipeline alone, on batches of the device-resident uint8 set."""
+    pipeline = BatchedPipeline(spec, compile=args.compile)
+    images = data.train_x.to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def batches():
+        while True:
+            yield images[torch.randint(0, len(images), (args.batch_size,), device=device)], None
+
+    return _timed(
+        lambda x, y: pipeline(x, gen), batches(), args.warmup, args.steps, args.batch_size, device
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -164,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "d2l": d2l_way(data, spec, args, device),
         "ours": ours(data, spec, args, device),
         "ours_no_augmentation": ours(data, PipelineSpec(), args, device),
+        "augmentation_only": augmentation_only(data, spec, args, device),
     }
     results["speedup"] = results["ours"] / results["d2l"]
     results["augmentation_cost"] = results["ours_no_augmentation"] / results["ours"]

@@ -60,6 +60,9 @@ class Kernel:
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         raise NotImplementedError
 
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return height, width
+
 
 class Flip(Kernel):
     """RandomHorizontalFlip / RandomVerticalFlip: applied where rand < p, as in v2's forward."""
@@ -117,6 +120,9 @@ class ResizedCrop(Kernel):
         left = torch.where(fits, _randint_below(width - w + 1, gen), (width - w) // 2)
         return {"top": top, "left": left, "height": h, "width": w}
 
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size
+
     def _fallback(self, height: int, width: int) -> tuple[int, int]:
         in_ratio = width / height
         if in_ratio < min(self.ratio):
@@ -166,6 +172,9 @@ class Crop(Kernel):
         self.pad_if_needed, self.mode = bool(t.pad_if_needed), t.padding_mode
         if self.mode == "constant" and any(v != 0 for v in t._fill.values()):
             raise ValueError("the batched RandomCrop pads with 0 only")
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size
 
     def _layout(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(padded height, padded width, pad top, pad left) exactly as v2's make_params."""
@@ -222,9 +231,12 @@ class ColorJitter(Kernel):
     """ColorJitter: a random order of the four ops per sample, torchvision's tensor maths.
 
     Brightness, contrast and saturation are all blends clamp(f*x + (1-f)*ref) with a different
-    reference (0, the mean luma, the luma), so each of the four positions of the random order is
-    one blend with a per-sample reference, plus the hue shift where that sample's op is hue.
+    reference (0, the mean luma, the luma), so one position of a sample's order is one blend
+    with a per-sample factor and reference. The hue shift, costly, runs once for the whole
+    batch: first the blends each sample has before its hue position, then hue, then the rest.
     """
+
+    NONE = 3  # the op code "hue" doubles as "no blend at this position"
 
     def __init__(self, t: v2.ColorJitter) -> None:
         self.ranges = (t.brightness, t.contrast, t.saturation, t.hue)
@@ -240,22 +252,33 @@ class ColorJitter(Kernel):
         return params
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
-        factor = [params.get(k, ones).to(x.dtype) for k in ("brightness", "contrast", "saturation")]
-        for k in range(4):
-            op = params["order"][:, k]
-            f = torch.where(op == 0, factor[0], torch.where(op == 1, factor[1], ones))
-            f = torch.where(op == 2, factor[2], f).view(-1, 1, 1, 1)
-            if "contrast" in params or "saturation" in params:
-                gray = _gray(x)
-                mean = gray.mean(dim=(-3, -2, -1), keepdim=True)
-                ref = _where(op == 2, gray, _where(op == 1, mean.expand_as(gray), gray * 0))
-            else:
-                ref = torch.zeros_like(x[:, :1])
-            x = (x * f + ref * (1 - f)).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
-            if "hue" in params:
-                x = _where(op == 3, _shift_hue(x, params["hue"]), x)
+        order = params["order"]
+        if "hue" not in params:
+            for k in range(4):
+                x = self._blend(x, params, order[:, k])
+            return x
+        hue_at = (order == 3).int().argmax(dim=1)
+        for k in range(3):
+            x = self._blend(x, params, torch.where(hue_at > k, order[:, k], self.NONE))
+        x = _shift_hue(x, params["hue"])
+        for k in range(1, 4):
+            x = self._blend(x, params, torch.where(hue_at < k, order[:, k], self.NONE))
         return x
+
+    def _blend(self, x: torch.Tensor, params: Params, op: torch.Tensor) -> torch.Tensor:
+        """Brightness (op 0), contrast (1) or saturation (2) per sample; op 3 leaves x as is."""
+        ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
+        f = ones
+        for code, name in enumerate(("brightness", "contrast", "saturation")):
+            if name in params:
+                f = torch.where(op == code, params[name].to(x.dtype), f)
+        f = f.view(-1, 1, 1, 1)
+        if "contrast" in params or "saturation" in params:
+            gray = _gray(x)
+            mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
+            ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
+            return (x * f + ref * (1 - f)).clamp_(0, 1)
+        return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -284,23 +307,37 @@ def batched_supported(spec: PipelineSpec) -> bool:
 
 
 class BatchedPipeline:
-    """`spec` for whole batches: `pipeline(images, generator)` -> float NCHW in [0, 1]."""
+    """`spec` for whole batches: `pipeline(images, generator)` -> float NCHW in [0, 1].
 
-    def __init__(self, spec: PipelineSpec) -> None:
+    All parameters are drawn first (they depend on image sizes, never on pixels), then applied
+    by `apply`, a pure function of the images and the parameters: `compile=True` hands that
+    one function to torch.compile, which fuses ColorJitter's many small elementwise ops.
+    """
+
+    def __init__(self, spec: PipelineSpec, compile: bool = False) -> None:
         missing = unsupported(spec)
         if missing:
             raise ValueError(f"{missing[0]} has no batched kernel")
         self.kernels = [KERNELS[s.transform](build_step(s)) for s in spec.active]
+        self.apply = torch.compile(self._apply, dynamic=False) if compile else self._apply
 
-    def draw(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[Params]]:
-        """Apply the pipeline and also return each step's drawn parameters (for tests/preview)."""
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+    def draw_params(self, n: int, height: int, width: int, gen: torch.Generator) -> list[Params]:
         drawn = []
         for kernel in self.kernels:
-            params = kernel.draw(x.shape[0], x.shape[-2], x.shape[-1], gen)
+            drawn.append(kernel.draw(n, height, width, gen))
+            height, width = kernel.output_size(height, width)
+        return drawn
+
+    def _apply(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+        for kernel, params in zip(self.kernels, drawn, strict=True):
             x = kernel.apply(x, params)
-            drawn.append(params)
-        return x, drawn
+        return x
+
+    def draw(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[Params]]:
+        """The augmented batch and each step's drawn parameters (for tests and previews)."""
+        drawn = self.draw_params(x.shape[0], x.shape[-2], x.shape[-1], gen)
+        return self.apply(x, drawn), drawn
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return self.draw(x, gen)[0]

@@ -57,6 +57,7 @@ def _train(tmp_path, *args):
         "4096",
     ]
     cmd += ["--pipeline", "d2l-combined", "--epochs", "2", "--width", "32", "--device", "cuda"]
+    cmd += ["--batch-size", "256"]
     cmd += ["--out", str(out), *args]
     done = subprocess.run(
         cmd, capture_output=True, text=True, timeout=400, env={**os.environ, "PYTHONPATH": "."}
@@ -70,12 +71,14 @@ def _train(tmp_path, *args):
 def test_training_with_amp(tmp_path, amp):
     lines, config, _ = _train(tmp_path, "--amp", amp)
     assert config["amp_dtype"] == amp and config["device_name"].startswith("cuda: ")
-    assert lines[-1]["type"] == "summary" and lines[-1]["final_test_acc"] > 0.3
+    train = [line for line in lines if line["type"] == "train"]
+    assert train[-1]["train_loss"] < train[0]["train_loss"]
+    assert lines[-1]["type"] == "summary" and lines[-1]["final_test_acc"] > 0.15
 
 
 def test_training_with_compile(tmp_path):
     lines, config, _ = _train(tmp_path, "--compile")
-    assert config["compile"] and lines[-1]["final_test_acc"] > 0.3
+    assert config["compile"] and lines[-1]["final_test_acc"] > 0.15
 
 
 def test_ddp_code_path_two_processes_one_gpu(tmp_path):

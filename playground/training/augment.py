@@ -80,6 +80,7 @@ class TrainBatches:
         rank: int = 0,
         world: int = 1,
         workers: int = 0,
+        compile: bool = False,
         log: Callable[[str], Any] = print,
     ) -> None:
         self.batch, self.seed, self.device, self.rank, self.world = batch, seed, device, rank, world
@@ -91,7 +92,7 @@ class TrainBatches:
         if self.batched:
             self.images = data.train_x.to(device)
             self.labels = data.train_y.to(device)
-            self.pipeline = BatchedPipeline(spec)
+            self.pipeline = BatchedPipeline(spec, compile=compile)
             self.gen = torch.Generator(device=device)
         else:
             self.images, self.labels = data.train_x, data.train_y

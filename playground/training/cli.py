@@ -108,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
         choices=("fast", "d2l"),
         help="fast (default): SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001",
     )
-    a("--lr", type=float, help="peak learning rate (default: fast 0.4 x batch/512, d2l 0.001)")
+    a("--lr", type=float, help="peak learning rate (default: fast 0.2 x batch/512, d2l 0.001)")
     a(
         "--amp",
         choices=("auto", "bf16", "fp16", "off"),
@@ -367,6 +367,7 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
                 write_status(run_dir / "status.json", state="failed", pid=pid, message=message)
         return 1
     finally:
+        stop.uninstall()
         dist.close()
 
 

@@ -38,8 +38,13 @@ class StopFlag:
         self.signal: int | None = None
 
     def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._set)
+        self.previous = {
+            sig: signal.signal(sig, self._set) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+
+    def uninstall(self) -> None:
+        for sig, handler in getattr(self, "previous", {}).items():
+            signal.signal(sig, handler)
 
     def _set(self, signum: int, frame: object) -> None:
         self.signal = signum
@@ -79,6 +84,7 @@ class Run:
             rank=ranks.rank,
             world=ranks.world,
             workers=cfg["workers"],
+            compile=cfg["compile"],
             log=log,
         )
         self.spe = self.batches.steps_per_epoch
@@ -91,6 +97,9 @@ class Run:
         self.memory_format = (
             torch.channels_last if device.type == "cuda" else torch.contiguous_format
         )
+        # a constant on the device: a fresh tensor per step would be a host-to-device copy
+        self.batch_n = torch.tensor(float(self.local_batch), dtype=torch.float64, device=device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         self._build_model()
         self._reset_counters()
 
@@ -201,8 +210,7 @@ class Run:
         self.last_lr = self.lr()  # the rate this step used; the schedule moves on below
         self.sched.step()
         correct = (out.argmax(dim=1) == y).sum()
-        n = torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)
-        stats = torch.stack((loss.detach().double() * len(y), correct.double(), n))
+        stats = torch.stack((loss.detach().double() * len(y), correct.double(), self.batch_n))
         self.interval += stats
         self.epoch_sums += stats
 

@@ -4,8 +4,8 @@
   no schedule (83.6% test accuracy on CIFAR-10 after 10 epochs with flips).
 - `fast` (the default) is the usual fast CIFAR recipe: SGD with Nesterov momentum, a one-cycle
   schedule (linear warm-up over the first quarter, then linear decay), label smoothing 0.1,
-  weight decay on weights but not on BatchNorm parameters and biases, batch 512, peak lr 0.4
-  scaled linearly with the batch size.
+  weight decay on weights but not on BatchNorm parameters and biases, batch 512, peak lr 0.2
+  scaled linearly with the batch size (0.4 made runs spike and recover on an H100).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEFAULT_BATCH = {"fast": 512, "d2l": 256}
 
 
 def default_lr(recipe: str, batch_size: int) -> float:
-    return 0.4 * batch_size / 512 if recipe == "fast" else 1e-3
+    return 0.2 * batch_size / 512 if recipe == "fast" else 1e-3
 
 
 def describe(recipe: str) -> dict[str, Any]:
@@ -39,6 +39,19 @@ def describe(recipe: str) -> dict[str, Any]:
     }
 
 
+def one_cycle(total: int, warmup: float = 0.25, start: float = 1 / 8, end: float = 1 / 1600):
+    """lr factor per step: linear from `start` up to 1 over the first `warmup` of the steps, then
+    linear down to `end`. (torch's OneCycleLR divides by zero when a run has only a few steps.)"""
+    rise = max(1, round(total * warmup))
+
+    def factor(step: int) -> float:
+        if step < rise:
+            return start + (1 - start) * step / rise
+        return 1 + (end - 1) * min(1.0, (step - rise) / max(1, total - rise))
+
+    return factor
+
+
 def make(
     recipe: str, model: nn.Module, lr: float, total_steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, nn.Module]:
@@ -55,14 +68,5 @@ def make(
         {"params": no_decay, "weight_decay": 0.0},
     ]
     opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt,
-        max_lr=lr,
-        total_steps=total_steps,
-        pct_start=0.25,
-        anneal_strategy="linear",
-        div_factor=8.0,
-        final_div_factor=200.0,
-        cycle_momentum=False,
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total_steps))
     return opt, sched, criterion

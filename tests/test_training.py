@@ -1,0 +1,367 @@
+"""Fast tests of the training engine: model, data, batches, checkpoints, metrics, CLI, a tiny run."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipelines.spec import from_dict, make, preset
+from playground.training import cli
+from playground.training.augment import TrainBatches, epoch_order
+from playground.training.checkpoints import CheckpointError, load_checkpoint, write_checkpoint
+from playground.training.data import DataError, Dataset, load, make_synthetic, scan
+from playground.training.metrics import MetricsLog
+from playground.training.model import resnet18
+from playground.training.predict import load_model, predict
+from playground.training.preview import first_batch_preview
+
+TINY = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4", "--batch-size", "32"]
+
+
+# ---- model ---------------------------------------------------------------------------------
+
+
+def test_model_is_d2l_resnet18_for_cifar():
+    model = resnet18(10)
+    assert sum(p.numel() for p in model.parameters()) == 11_173_962  # d2l's 11.18M (BN shortcuts)
+    stem = model[0]
+    assert (stem.kernel_size, stem.stride) == ((3, 3), (1, 1))
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert model[:3](torch.zeros(1, 3, 32, 32)).shape[-1] == 32  # no downsampling in the stem
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+def test_synthetic_set_is_deterministic_and_balanced():
+    x, y = make_synthetic(200, 32, seed=3)
+    x2, y2 = make_synthetic(200, 32, seed=3)
+    assert x.dtype == torch.uint8 and x.shape == (200, 3, 32, 32)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert torch.bincount(y).tolist() == [20] * 10
+    assert not torch.equal(x, make_synthetic(200, 32, seed=4)[0])
+
+
+def _folder(root, split="test", sizes=((40, 30), (64, 64))):
+    for s, cls in [("train", "happy"), ("train", "sad"), (split, "happy"), (split, "sad")]:
+        (root / s / cls).mkdir(parents=True, exist_ok=True)
+        for i, size in enumerate(sizes):
+            colour = (200, 10, 10) if cls == "happy" else (10, 10, 200)
+            Image.new("RGB", size, colour).save(root / s / cls / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_folder_dataset_is_resized_to_the_training_size(tmp_path, split):
+    root = _folder(tmp_path, split)
+    assert scan(f"folder:{root}", "", 0) == {
+        "train_size": 4,
+        "test_size": 4,
+        "classes": ["happy", "sad"],
+        "ready": True,
+    }
+    cfg = {
+        "dataset": f"folder:{root}",
+        "data_dir": "",
+        "image_size": 24,
+        "synthetic_size": 0,
+        "subset": None,
+    }
+    data = load(cfg)
+    assert data.train_x.shape == (4, 3, 24, 24) and data.test_x.shape == (4, 3, 24, 24)
+    red = data.train_x[:, 0].float().mean((1, 2)) > 100
+    assert torch.equal(red, data.train_y == 0)  # labels follow the class folders
+    assert set(load({**cfg, "subset": 2}).train_y.tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("make_tree", "words"),
+    [
+        (lambda root: root / "missing", "does not exist"),
+        (lambda root: (root / "train").mkdir() or root, "must hold train"),
+        (
+            lambda root: [(root / d / "a").mkdir(parents=True) for d in ("train", "test")] and root,
+            "no training images",
+        ),
+    ],
+)
+def test_folder_errors_say_what_is_wrong(tmp_path, make_tree, words):
+    with pytest.raises(DataError, match=words):
+        scan(f"folder:{make_tree(tmp_path)}", "", 0)
+
+
+# ---- batches -------------------------------------------------------------------------------
+
+
+def test_epoch_order_splits_global_batches_over_ranks():
+    one = epoch_order(100, seed=1, epoch=2, steps=5, world=1, batch=16)
+    two = epoch_order(100, seed=1, epoch=2, steps=5, world=2, batch=8)
+    assert torch.equal(one.flatten(), two.flatten())
+    assert not torch.equal(one, epoch_order(100, seed=1, epoch=3, steps=5, world=1, batch=16))
+
+
+def _dataset(n=64):
+    x, y = make_synthetic(n, 32, seed=0)
+    return Dataset(x, y, x[:8], y[:8], [str(i) for i in range(10)])
+
+
+def test_batches_are_a_function_of_seed_epoch_and_step():
+    kwargs = {"batch": 16, "seed": 5, "device": torch.device("cpu")}
+    a = list(
+        TrainBatches(_dataset(), preset("d2l-combined").with_output_size(32), **kwargs).epoch(1)
+    )
+    b = list(
+        TrainBatches(_dataset(), preset("d2l-combined").with_output_size(32), **kwargs).epoch(
+            1, start=2
+        )
+    )
+    assert len(a) == 4 and all(torch.equal(x, y) for (x, _), (y, _) in zip(a[2:], b, strict=True))
+    assert a[0][0].dtype == torch.float32 and a[0][0].shape == (16, 3, 32, 32)
+
+
+def test_fallback_is_logged_and_independent_of_worker_count():
+    spec = make([("RandomHorizontalFlip", {}), ("RandomRotation", {"degrees": 30})])
+    messages = []
+    batches = [
+        list(
+            TrainBatches(
+                _dataset(),
+                spec,
+                batch=16,
+                seed=0,
+                device=torch.device("cpu"),
+                workers=w,
+                log=messages.append,
+            ).epoch(0)
+        )
+        for w in (0, 2)
+    ]
+    assert (
+        messages[0]
+        == "fallback: RandomRotation has no batched kernel; using per-image torchvision in 0 workers"
+    )
+    assert all(torch.equal(x, y) for (x, _), (y, _) in zip(*batches, strict=True))
+
+
+# ---- checkpoints and metrics ---------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_and_atomic_replace(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    write_checkpoint(path, {"model": {"w": torch.ones(3)}, "step": 1})
+    assert load_checkpoint(path)["step"] == 1
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_checkpoint(path, {"model": {"w": torch.zeros(3)}, "step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1  # the old checkpoint survives a failed write
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # and no temporary file is left
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "truncated"),
+        (lambda p: p.write_bytes(b"not a checkpoint at all"), "truncated"),
+        (lambda p: torch.save({"weights": torch.ones(1)}, p), "not a checkpoint of this program"),
+        (
+            lambda p: torch.save({"format": "playground-checkpoint", "x": np.dtype("float32")}, p),
+            "not a checkpoint",
+        ),
+    ],
+)
+def test_damaged_or_foreign_checkpoints_are_refused(tmp_path, damage, words):
+    path = tmp_path / "last.pt"
+    write_checkpoint(path, {"model": {"w": torch.ones(1000)}})
+    damage(path)
+    with pytest.raises(CheckpointError, match=words):
+        load_checkpoint(path)
+
+
+def test_metrics_resume_drops_lines_after_the_checkpoint(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (2, 4, 6, 8):
+        log.append({"type": "train", "step": step})
+    log.append({"type": "eval", "step": 8})
+    log.append({"type": "train", "step": 10})
+    with open(log.path, "a") as f:
+        f.write('{"type": "train", "st')  # a line cut short by SIGKILL
+    log.truncate_after(8)
+    assert [(r["type"], r["step"]) for r in log.records()] == [
+        ("train", s) for s in (2, 4, 6, 8)
+    ] + [("eval", 8)]
+
+
+# ---- command line --------------------------------------------------------------------------
+
+
+def _bad_pipeline(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        '{"format": "augmentation-pipeline", "version": 1, "steps": [{"transform": "Nope"}]}'
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (lambda t: ["--pipeline", "no-such-preset", *TINY], "cannot read"),
+        (lambda t: ["--pipeline", _bad_pipeline(t), *TINY], "unknown transform"),
+        (
+            lambda t: ["--pipeline", "d2l-flip", "--dataset", f"folder:{t / 'nowhere'}"],
+            "does not exist",
+        ),
+        (
+            lambda t: [
+                "--pipeline",
+                "d2l-flip",
+                "--dataset",
+                f"folder:{(t / 'e' / 'train').mkdir(parents=True) or t / 'e'}",
+            ],
+            "must hold",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--epochs", "0"],
+            "--epochs must be at least 1",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--batch-size", "1000"],
+            "larger than the training set",
+        ),
+        (lambda t: ["--resume", str(t / "no-run")], "no run there"),
+        (lambda t: ["--pipeline", "d2l-flip", "--bogus"], "unrecognized arguments"),
+        (lambda t: ["--pipeline", "d2l-flip", *TINY, "--amp", "fp8"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, capsys, args, words):
+    out = tmp_path / "run"
+    assert cli.main([*args(tmp_path), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err.count("\n") == 1
+        and captured.err.startswith("error: ")
+        and words in captured.err
+    )
+    assert not out.exists() and captured.out == ""
+
+
+def test_check_prints_the_resolved_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["--pipeline", "d2l-combined", *TINY, "--out", str(out), "--check"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["image_size"] == 32 and cfg["pipeline_output_size"] == 200
+    sizes = [s["params"]["size"] for s in cfg["train_pipeline"]["steps"] if "size" in s["params"]]
+    assert sizes == [32] and cfg["batched"] and cfg["fallback"] == []
+    assert (
+        cfg["train_size"] == 320
+        and cfg["world_size"] == 1
+        and cfg["lr"] == pytest.approx(0.2 * 32 / 512)
+    )
+    assert not out.exists()
+
+
+def test_help_documents_the_flags(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in (
+        "--pipeline",
+        "--dataset",
+        "--epochs",
+        "--batch-size",
+        "--recipe",
+        "--amp",
+        "--device",
+        "--nproc",
+        "--subset",
+        "--out",
+        "--resume",
+        "--no-augment",
+        "--check",
+        "--width",
+        "--seed",
+        "torchrun",
+    ):
+        assert flag in text
+
+
+# ---- a tiny run end to end -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert (
+        cli.main(
+            [
+                "--pipeline",
+                "d2l-combined",
+                *TINY,
+                "--subset",
+                "128",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_a_run_leaves_its_files(tiny_run):
+    assert {p.name for p in tiny_run.iterdir()} >= {
+        "config.json",
+        "metrics.jsonl",
+        "last.pt",
+        "best.pt",
+        "status.json",
+    }
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["pipeline"] == preset("d2l-combined").to_dict() and config["image_size"] == 32
+    assert {
+        "versions",
+        "device_name",
+        "world_size",
+        "classes",
+        "normalize",
+        "epochs",
+        "seed",
+    } <= set(config)
+    records = MetricsLog(tiny_run / "metrics.jsonl").records()
+    assert [r["type"] for r in records] == ["train"] * 4 + [
+        "eval",
+        "summary",
+    ]  # 4 steps: 4 log points
+    status = json.loads((tiny_run / "status.json").read_text())
+    assert status["state"] == "finished" and status["step"] == status["total_steps"] == 4
+    ckpt = load_checkpoint(tiny_run / "last.pt")
+    assert ckpt["step"] == 4 and set(ckpt["model"]) == set(resnet18(10, 4).state_dict())
+
+
+def test_predict_uses_the_runs_model(tiny_run):
+    model, config = load_model(tiny_run)
+    top = predict(model, config, Image.new("RGB", (50, 40), (120, 30, 200)), topk=3)
+    assert len(top) == 3 and all(name in config["classes"] for name, _ in top)
+    assert top[0][1] >= top[1][1] >= top[2][1] and sum(p for _, p in top) <= 1.0 + 1e-6
+
+
+def test_first_batch_preview_is_the_first_training_batch(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    images = first_batch_preview(config)
+    assert len(images) == 32 and images[0].size == (32, 32) and images[0].mode == "RGB"
+    spec = from_dict(config["train_pipeline"])
+    batches = TrainBatches(load(config), spec, batch=32, seed=0, device=torch.device("cpu"))
+    first, _ = next(batches.epoch(0))
+    expected = first[5].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(np.asarray(images[5]), expected)
