@@ -173,29 +173,44 @@ def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[s
     return _run_check(cmd)
 
 
+def _run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+    """Run a short helper command at the training processes' lower priority."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=_child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _lower_priority(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
 def _run_check(cmd: list[str]) -> dict[str, Any]:
     try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=CHECK_TIMEOUT_S,
-            cwd=REPO,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-        )
+        code, out, err = _run_quietly(cmd, CHECK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise JobError(f"checking the settings took over {CHECK_TIMEOUT_S:.0f} s") from None
-    if done.returncode != 0:
-        raise JobError(_first_error(done.stderr))
-    for line in reversed(done.stdout.strip().splitlines()):
+    if code != 0:
+        raise JobError(_first_error(err))
+    for line in reversed(out.strip().splitlines()):
         try:
             resolved = json.loads(line)
         except ValueError:
             continue
         if isinstance(resolved, dict):
             return resolved
-    raise JobError(f"the settings check printed no summary: {done.stdout.strip()[-200:]!r}")
+    raise JobError(f"the settings check printed no summary: {out.strip()[-200:]!r}")
 
 
 @contextmanager
@@ -497,19 +512,12 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
             "--pipeline", str(pipeline), *probe.flags(), "--out", str(out),
             "--synthetic-size", str(batch * max(1, cfg.get("world_size") or 1) * MEASURE_STEPS),
         )  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=_child_env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        _lower_priority(proc.pid)
         try:
-            _, err = proc.communicate(timeout=MEASURE_TIMEOUT_S)
+            code, _, err = _run_quietly(cmd, MEASURE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             raise JobError(f"measuring the speed took over {MEASURE_TIMEOUT_S:.0f} s") from None
         rate = run_images_per_s(runs.read_run(out)) if out.is_dir() else None
-        if proc.returncode != 0 or not rate:
+        if code != 0 or not rate:
             raise JobError(f"measuring the speed failed: {_first_error(err or '')}")
         return rate
 

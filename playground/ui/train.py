@@ -134,9 +134,16 @@ def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
     return jobs.make_settings(*values)
 
 
+TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
+
+
 def pipeline_code(spec: PipelineSpec) -> str:
-    """What the run will apply, as code (the Augment tab's pipeline)."""
-    return transform_source(spec)
+    """What the run will apply, as code: the Augment tab's pipeline at the training size."""
+    fitted = spec.with_output_size(TRAIN_SIZE)
+    note = ""
+    if spec.output_size() not in (None, TRAIN_SIZE):
+        note = f"# output size {spec.output_size()} -> {TRAIN_SIZE}, the training resolution\n"
+    return note + transform_source(fitted)
 
 
 # --- runs list and curves ------------------------------------------------------------------
@@ -225,11 +232,10 @@ def status_html(run: Run | None, points: int = 0) -> str:
     if run.message:
         label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
         text = html.escape(run.message)
-        message = (
-            f"<div class='train-message'><b>{label}:</b> {text}</div>"
-            if label
-            else (f"<div class='train-message'>{text}</div>")
-        )
+        message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
+    if run.state in ("failed", runs.INTERRUPTED):
+        tail = html.escape(runs.log_tail(run.path, lines=12))
+        message += f"<pre class='train-log-tail' style='white-space:pre-wrap'>{tail}</pre>"
     return (
         f'<div class="train-status" data-state="{html.escape(run.state)}" '
         f'data-run="{html.escape(run.name)}" data-points="{points}">'
@@ -383,8 +389,11 @@ def on_quick() -> list[Any]:
     return [q["subset"], q["epochs"], q["width"], q["batch_size"], q["device"]]
 
 
-def on_recipe(recipe: str) -> int:
-    return DEFAULT_BATCH.get(recipe, 512)
+def on_recipe(recipe: str, batch_size: Any) -> Any:
+    """Another recipe brings its own default batch size, unless the user typed their own."""
+    if batch_size not in DEFAULT_BATCH.values():
+        return gr.skip()
+    return DEFAULT_BATCH.get(recipe, batch_size)
 
 
 def on_dataset(dataset: str):
@@ -415,33 +424,68 @@ def describe_estimate(settings: jobs.Settings, cfg: dict[str, Any], pipeline: Pa
     return text
 
 
+_PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
+
+
 def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
     """The first 32 training images as the pipeline feeds them, and a time-per-epoch estimate."""
     try:
         settings = settings_from(values)
         spec = jobs.validated(spec)
-        with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
-            pipeline = Path(tmp) / "pipeline.json"
-            pipeline.write_text(spec.to_json())
-            cfg = jobs.check(settings, pipeline)
-            estimate = describe_estimate(settings, cfg, pipeline)
     except JobError as err:
         return gr.skip(), "", f"⚠️ {err}"
+    key = (settings, spec.to_json())
+    if key not in _PREVIEWS:
+        try:
+            result = _preview(settings, spec)
+        except JobError as err:
+            return gr.skip(), "", f"⚠️ {err}"
+        if len(_PREVIEWS) >= 16:
+            _PREVIEWS.clear()
+        _PREVIEWS[key] = result
+    return _PREVIEWS[key]
+
+
+def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str]:
+    with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
+        pipeline = Path(tmp) / "pipeline.json"
+        pipeline.write_text(spec.to_json())
+        cfg = jobs.check(settings, pipeline)
+        estimate = describe_estimate(settings, cfg, pipeline)
     if not cfg.get("data_ready", True):
         note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
         return None, estimate, f"Settings are valid. {note}"
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
 
 
+def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
+    """Opening the tab previews the current settings, unless a run is training (it would slow
+    the run down, and timing steps beside it would give a wrong estimate)."""
+    if jobs.active_runs():
+        return gr.skip(), gr.skip(), gr.skip()
+    return on_preview(spec, *values)
+
+
 def on_start(
     spec: PipelineSpec,
     baseline: bool,
     owner: str | None,
-    *values: Any,
+    dataset: str,
+    folder: str,
+    epochs: Any,
+    batch_size: Any,
+    recipe: str,
+    amp: str,
+    device: str,
+    nproc: Any = 1,
+    subset: Any = 0,
+    width: Any = 64,
+    seed: Any = 0,
     request: gr.Request | None = None,
 ) -> tuple[Any, Any, Any]:
     """Validate, then start the run (and the no-augmentation baseline) in the background."""
     me = _owner(owner, request)
+    values = (dataset, folder, epochs, batch_size, recipe, amp, device, nproc, subset, width, seed)
     try:
         settings = settings_from(values)
         folders = jobs.start(settings, spec, me, baseline=bool(baseline))
@@ -560,12 +604,8 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
                     elem_id="train-folder",
                 )
                 with gr.Row():
-                    epochs = gr.Number(
-                        10, precision=0, minimum=1, label="Epochs", elem_id="train-epochs"
-                    )
-                    batch = gr.Number(
-                        512, precision=0, minimum=1, label="Batch size", elem_id="train-batch"
-                    )
+                    epochs = gr.Number(10, precision=0, label="Epochs", elem_id="train-epochs")
+                    batch = gr.Number(512, precision=0, label="Batch size", elem_id="train-batch")
                 with gr.Row():
                     recipe = gr.Dropdown(
                         ["fast", "d2l"], value="fast", label="Recipe", elem_id="train-recipe"
@@ -590,7 +630,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
                     )
                 with gr.Accordion("More settings", open=cpu_only), gr.Row():
                     subset = gr.Number(
-                        0, precision=0, minimum=0, label="Subset (0 = all)", elem_id="train-subset"
+                        0, precision=0, label="Subset (0 = all)", elem_id="train-subset"
                     )
                     width = gr.Number(
                         64,
@@ -599,7 +639,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
                         label="Width (ResNet channels)",
                         elem_id="train-width",
                     )
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="train-seed")
+                    seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
                 baseline = gr.Checkbox(
                     False,
                     label="Train without augmentation too (a baseline beside it, to see what "
@@ -656,12 +696,17 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
 
         gr.Markdown("### Runs")
         with gr.Row():
+            # choices change as runs come and go; a name is only ever looked up, never a path
             watched = gr.Dropdown(
-                [], label="Watched run (Stop, Resume, downloads, Predict)", elem_id="train-watched"
+                [],
+                label="Watched run (Stop, Resume, downloads, Predict)",
+                allow_custom_value=True,
+                elem_id="train-watched",
             )
             overlay = gr.Dropdown(
                 [],
                 multiselect=True,
+                allow_custom_value=True,
                 label="Overlay other runs on the curves",
                 elem_id="train-overlay",
             )
@@ -713,8 +758,12 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
 
     spec_state.change(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    tab.select(
+        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
+        api_name=False, concurrency_id="train-check", show_progress="minimal",
+    )  # fmt: skip
     dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
-    recipe.input(on_recipe, [recipe], [batch], api_name=False, queue=False, **quiet)
+    recipe.select(on_recipe, [recipe, batch], [batch], api_name=False, queue=False, **quiet)
     quick.click(
         on_quick, None, [subset, epochs, width, batch, device], api_name="train_quick", queue=False
     )

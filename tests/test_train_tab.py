@@ -1,0 +1,127 @@
+"""The Train tab through gradio_client against a launched app and the real training command.
+
+A tiny synthetic run (400 images, a ResNet-18 of width 8) trains in the background while the
+tests watch it arrive, stop it, resume it, see a second session refused, and predict with it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from playground import runs
+from playground.images import MAX_UPLOAD_BYTES
+from playground.ui import CSS, build_app
+
+pytestmark = pytest.mark.slow
+
+# dataset, folder, epochs, batch size, recipe, AMP, device, GPUs, subset, width, seed
+TINY = ["synthetic", "", 2, 40, "fast", "off", "cpu", 1, 400, 8, 0]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(runs.ROOT_ENV, str(root))
+        mp.setenv("PLAYGROUND_SINGLE_USER", "0")  # as on a Space: only the owner may stop
+        demo = build_app()
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, max_file_size=MAX_UPLOAD_BYTES, css=CSS, quiet=True
+        )
+        yield url, root
+        demo.close()
+        for run in runs.list_runs(root):  # never leave a training process behind
+            if run.live and run.pid:
+                import os
+                import signal
+
+                os.kill(run.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def alice(app):
+    return Client(app[0], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def bob(app):
+    return Client(app[0], verbose=False)
+
+
+def _status(client: Client) -> dict:
+    return client.predict(None, api_name="/train_status")
+
+
+def _wait(client: Client, predicate, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _status(client)
+        if predicate(status):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"timed out; last status: {status}")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({2: 0}, "epochs must be between 1"),
+        ({3: 500}, "batch size 500 is larger than the training set (400 images)"),
+        ({0: "folder", 1: "/no/such/folder"}, "does not exist"),
+        ({0: "folder", 1: "NO_IMAGES"}, "no training images found under"),
+    ],
+)
+def test_impossible_settings_are_refused_before_anything_starts(
+    alice, app, tmp_path, change, expected
+):
+    for split in ("train", "test"):  # a folder laid out right, but with no images in it
+        (tmp_path / split / "cat").mkdir(parents=True)
+        (tmp_path / split / "cat" / "notes.txt").write_text("not an image")
+    settings = list(TINY)
+    for index, value in change.items():
+        settings[index] = str(tmp_path) if value == "NO_IMAGES" else value
+    message, _, _ = alice.predict(False, *settings, api_name="/train_start")
+    assert message.startswith("⚠️") and expected in message.replace("--batch-size", "batch size")
+    assert runs.list_runs(app[1]) == []
+
+
+def test_preview_shows_32_images_and_an_estimate(alice):
+    _, _, message = alice.predict(*[*TINY[:2], 0, *TINY[3:]], api_name="/train_check")
+    assert message.startswith("⚠️") and "epochs must be between 1" in message
+    gallery, estimate, message = alice.predict(*TINY, api_name="/train_check")
+    assert len(gallery) == 32, message
+    assert "per epoch" in estimate and "images/s" in estimate and "Settings are valid" in message
+
+
+def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
+    message, watched, _ = alice.predict(False, *TINY, api_name="/train_start")
+    assert message.startswith("Started"), message
+    name = watched["value"]
+
+    status = _wait(alice, lambda s: s["points"] >= 2)
+    assert status["run"] == name and status["state"] == "running"
+    plots = alice.predict(name, [], None, api_name="/train_poll")
+    assert f'data-run="{name}"' in plots[0] and len(plots[2]["data"]) >= 2
+
+    message, _, _ = bob.predict(False, *TINY, api_name="/train_start")
+    assert message.startswith("⚠️ A run is already training") and name in message
+    assert "only that session can stop it" in bob.predict(name, api_name="/train_stop")
+
+    assert alice.predict(name, api_name="/train_stop").startswith("Stopping")
+    stopped = _wait(alice, lambda s: s["state"] == "stopped")
+    assert stopped["has_last"] and stopped["status"]["step"] < stopped["status"]["total_steps"]
+
+    assert "only that session" in bob.predict(name, api_name="/train_resume")
+    assert alice.predict(name, api_name="/train_resume").startswith("Resuming")
+    finished = _wait(alice, lambda s: s["state"] == "finished", timeout=120)
+    assert finished["evals"] == 2 and finished["points"] >= 10
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (48, 40), (200, 30, 30)).save(photo)
+    top5, note = alice.predict(name, handle_file(str(photo)), api_name="/train_predict")
+    assert len(top5["confidences"]) == 5 and note.startswith(f"Top-5 from {name}")
+    assert abs(sum(c["confidence"] for c in top5["confidences"])) <= 1.0 + 1e-6
