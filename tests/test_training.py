@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from playground.training.model import resnet18
 from playground.training.predict import load_model, predict
 from playground.training.preview import first_batch_preview
 
+ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4", "--batch-size", "32"]
 
 
@@ -267,6 +271,17 @@ def test_check_prints_the_resolved_config(tmp_path, capsys):
         and cfg["lr"] == pytest.approx(0.2 * 32 / 512)
     )
     assert not out.exists()
+
+
+def test_training_never_imports_gradio():
+    code = "import sys, playground.train, playground.training.predict, playground.training.preview; print('gradio' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": "."},
+    )
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_help_documents_the_flags(capsys):

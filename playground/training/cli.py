@@ -236,6 +236,10 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     given = {k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS}
     cfg = {**DEFAULTS, **given, "pipeline_source": args.pipeline}
     _positive(cfg, "epochs", "synthetic_size", "subset", "width", "batch_size")
+    if cfg["workers"] is not None and cfg["workers"] < 0:
+        raise UsageError(f"--workers must be 0 or more, got {cfg['workers']}")
+    if cfg["lr"] is not None and not cfg["lr"] > 0:
+        raise UsageError(f"--lr must be positive, got {cfg['lr']}")
     spec, name = _pipeline(args.pipeline)
     cfg["name"] = name
     _device(cfg)
@@ -270,8 +274,7 @@ def resolve_resume(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             cfg[key] = value
-    if args.nproc is None:
-        cfg["nproc"] = None
+    cfg["nproc"] = args.nproc  # None: all visible GPUs again
     cfg["device"] = args.device or "auto"
     cfg["out"] = str(run)
     _device(cfg)
@@ -414,5 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cfg))
         return 0
     if cfg["nproc"] > 1 and not dist.under_torchrun():
+        try:
+            data.ensure_downloaded(cfg)
+        except data.DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return _launch(cfg, argv, bool(args.resume))
     return train(cfg, resume=bool(args.resume))

@@ -217,6 +217,12 @@ def _load_cifar10(data_dir: str) -> tuple[torch.Tensor, ...]:
     return (*tensors(parts[0]), *tensors(parts[1]))
 
 
+def ensure_downloaded(cfg: dict[str, Any]) -> None:
+    """Fetch CIFAR-10 once, before several processes would each try to (DataError if it can't)."""
+    if cfg["dataset"] == "cifar10" and not cifar10_ready(cfg["data_dir"]):
+        _load_cifar10(cfg["data_dir"])
+
+
 # ---- the common interface ------------------------------------------------------------------
 
 
