@@ -756,7 +756,8 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
     assert len(view_outputs) == VIEW_OUTPUTS
     quiet = {"show_progress": "hidden"}
 
-    spec_state.change(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    # (no spec_state.change listener: Gradio would then hash the spec on every event, and a
+    # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
         on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
