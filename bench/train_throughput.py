@@ -117,6 +117,7 @@ def ours(
         "lr": recipes.default_lr("fast", args.batch_size),
         "amp_dtype": args.amp,
         "compile": args.compile,
+        "compile_mode": args.compile_mode,
         "device_name": str(device),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,6 +163,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="default bf16 on CUDA, off on CPU",
     )
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument(
+        "--compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+        default=None,
+        help="torch.compile mode (reduce-overhead: CUDA graphs)",
+    )
     p.add_argument("--d2l-workers", type=int, default=4)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=50)

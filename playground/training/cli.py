@@ -117,7 +117,12 @@ def parser() -> argparse.ArgumentParser:
     a("--device", choices=("auto", "cpu", "cuda"), help="default: cuda if available")
     a("--nproc", type=int, help="processes (DDP via torchrun); default: all visible GPUs, 1 on CPU")
     a("--dist-backend", choices=("auto", "nccl", "gloo"), help="auto: nccl on GPUs, gloo on CPU")
-    a("--compile", action="store_true", default=None, help="torch.compile the model")
+    a(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model (on CUDA as CUDA graphs: mode reduce-overhead)",
+    )
     a(
         "--workers",
         type=int,
@@ -175,6 +180,8 @@ def _device(cfg: dict[str, Any]) -> None:
         cfg["amp_dtype"] = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off"
     else:
         cfg["amp_dtype"] = cfg["amp"]
+    # CUDA graphs remove the per-step launch overhead that bounds ResNet-18 at 32 px on a GPU.
+    cfg["compile_mode"] = "reduce-overhead" if cfg["device"] == "cuda" else None
 
 
 def _data(cfg: dict[str, Any]) -> None:
