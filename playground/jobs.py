@@ -10,6 +10,7 @@ owner may stop or resume it unless the app runs locally for a single user.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -334,7 +335,7 @@ def start(
             if no_aug:
                 cmd.append("--no-augment")
             runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
-            _spawn(folder, cmd, owner, job, "start")
+            _spawn(folder, cmd, owner_id(owner), job, "start")
     return folders
 
 
@@ -344,8 +345,13 @@ def _remove_run_dir(folder: Path) -> None:
     folder.rmdir()
 
 
+def owner_id(owner: str) -> str:
+    """What launch.json records: a hash, so the folder never holds a token that authorises."""
+    return hashlib.sha256(f"playground-owner:{owner}".encode()).hexdigest()[:32]
+
+
 def may_control(run: Run, owner: str | None) -> bool:
-    return single_user() or (owner is not None and run.owner == owner)
+    return single_user() or (bool(owner) and run.owner == owner_id(owner))
 
 
 def job_runs(run: Run, root: Path | None = None) -> list[Run]:
@@ -426,7 +432,7 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
             _spawn(
                 target.path,
                 train_command("--resume", str(target.path)),
-                run.owner or owner or "",
+                run.owner or owner_id(owner or ""),
                 run.job,
                 "resume",
             )

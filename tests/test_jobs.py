@@ -240,7 +240,8 @@ def test_start_refuse_stop_resume(root, fake_engine):
     first, baseline = jobs.start(SETTINGS, spec, "alice", baseline=True)
     assert baseline.name.endswith("-noaug")
     launch = json.loads((first / "launch.json").read_text())
-    assert launch["owner"] == "alice" and "--no-augment" not in launch["command"]
+    assert launch["owner"] == jobs.owner_id("alice") != "alice"
+    assert "--no-augment" not in launch["command"]
     assert "--no-augment" in json.loads((baseline / "launch.json").read_text())["command"]
     assert (first / "pipeline.json").read_text() == spec.to_json()
     _wait(lambda: runs.find_run(first.name).status.get("step", 0) >= 2)
@@ -257,7 +258,7 @@ def test_start_refuse_stop_resume(root, fake_engine):
 
     assert set(jobs.resume(first.name, "alice")) == {first, baseline}  # the job continues
     _wait(lambda: runs.find_run(first.name).state == "running")
-    assert runs.find_run(first.name).owner == "alice"
+    assert runs.find_run(first.name).owner == jobs.owner_id("alice")
     jobs.stop(first.name, "alice")
     _wait(lambda: runs.find_run(first.name).state == "stopped")
     log = (first / "log.txt").read_text()

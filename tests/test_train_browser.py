@@ -1,4 +1,6 @@
-"""The Train tab in real Chromium: start a tiny run from the page, watch the curve grow, stop it."""
+"""The Train tab in real Chromium: start a tiny run from the page, watch the curve grow, stop it
+after a page reload and an app restart (the run and who may stop it live in the run folder and
+the browser's localStorage, not in the page or the server's memory)."""
 
 from __future__ import annotations
 
@@ -22,49 +24,64 @@ TIMEOUT = 60_000  # ms
 
 STATUS_JS = """() => {
   const box = document.querySelector('#train-status .train-status');
-  return box ? {state: box.dataset.state, points: Number(box.dataset.points || 0)} : null;
+  return box ? {state: box.dataset.state, run: box.dataset.run,
+                points: Number(box.dataset.points || 0)} : null;
 }"""
-# Points drawn on the accuracy plot: the vertices of its line marks (SVG path commands).
+# Points drawn on the accuracy plot: the vertices of its coloured line marks.
 DRAWN_JS = """() => [...document.querySelectorAll('#train-acc-plot path[aria-roledescription="line mark"]')]
   .filter((p) => p.getAttribute('stroke'))
   .map((p) => (p.getAttribute('d') || '').split(/[ML]/).filter(Boolean).length)
   .reduce((a, b) => a + b, 0)"""
 
 
-@pytest.fixture(scope="module")
-def train_app(tmp_path_factory):
-    """`python app.py` on a free port with its own empty checkpoints folder."""
-    root = tmp_path_factory.mktemp("checkpoints")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        runs.ROOT_ENV: str(root),
-    }
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=fh)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+class App:
+    """`python app.py` on a fixed port with its own checkpoints folder; restartable."""
+
+    def __init__(self, root: Path, log: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.root, self.log, self.proc = root, log, None
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            runs.ROOT_ENV: str(root),
+            "PLAYGROUND_SINGLE_USER": "0",  # as on a Space: only the owner may stop a run
+        }
+
+    def start(self) -> None:
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=ROOT, env=self.env, stdout=fh, stderr=fh
+            )
         deadline = time.monotonic() + 180
         while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"app.py did not come up:\n{log.read_text()[-3000:]}")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app.py did not come up:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
+                with urllib.request.urlopen(self.url, timeout=2):
+                    return
             except OSError:
                 time.sleep(0.25)
-        yield url, root
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def train_app(tmp_path_factory):
+    app = App(tmp_path_factory.mktemp("checkpoints"), tmp_path_factory.mktemp("app") / "app.log")
+    app.start()
+    try:
+        yield app
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        for run in runs.list_runs(root):  # never leave a training process behind
+        app.stop()
+        for run in runs.list_runs(app.root):  # never leave a training process behind
             if run.live and run.pid:
                 os.kill(run.pid, signal.SIGKILL)
 
@@ -75,15 +92,18 @@ def _fill(page, elem_id: str, value: int) -> None:
     box.press("Tab")
 
 
-def test_start_a_tiny_run_watch_the_curve_grow_and_stop_it(browser, train_app):
-    url, root = train_app
+def _open_train_tab(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("tab", name="Train").click()
+
+
+def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, train_app):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(url)
-        page.get_by_role("tab", name="Train").click()
+        _open_train_tab(page, train_app.url)
         page.locator("#train-dataset").get_by_text("Synthetic").click()
         for elem_id, value in (
-            ("train-epochs", 5),
+            ("train-epochs", 20),
             ("train-batch", 40),
             ("train-subset", 400),
             ("train-width", 8),
@@ -94,7 +114,7 @@ def test_start_a_tiny_run_watch_the_curve_grow_and_stop_it(browser, train_app):
             "() => document.querySelector('#train-message').innerText.includes('Started')",
             timeout=TIMEOUT,
         )
-        (run,) = runs.list_runs(root)
+        (run,) = runs.list_runs(train_app.root)
         assert run.launch["command"][-2:] == ["--out", str(run.path)]
 
         page.wait_for_function(f"() => ({STATUS_JS})()?.points >= 1", timeout=TIMEOUT)
@@ -103,10 +123,34 @@ def test_start_a_tiny_run_watch_the_curve_grow_and_stop_it(browser, train_app):
         page.wait_for_function(f"() => ({DRAWN_JS})() > {drawn}", timeout=TIMEOUT)
         assert page.evaluate(STATUS_JS)["state"] == "running"
 
+        # a reload, then a restart of the app: the run trains on, and this browser may stop it
+        page.reload()
+        train_app.stop()
+        assert runs.read_run(run.path).state == "running"
+        train_app.start()
+        _open_train_tab(page, train_app.url)
+        page.wait_for_function(
+            f"() => ({STATUS_JS})()?.run === '{run.name}' && ({STATUS_JS})().state === 'running'",
+            timeout=TIMEOUT,
+        )
+        page.wait_for_function(
+            "() => !document.querySelector('#train-stop').disabled", timeout=TIMEOUT
+        )
+
+        other = browser.new_context().new_page()  # another user: may watch, may not stop
+        try:
+            _open_train_tab(other, train_app.url)
+            other.wait_for_function(f"() => ({STATUS_JS})()?.run === '{run.name}'", timeout=TIMEOUT)
+            assert other.locator("#train-stop").is_disabled()
+        finally:
+            other.context.close()
+
         page.click("#train-stop")
         page.wait_for_function(f"() => ({STATUS_JS})()?.state === 'stopped'", timeout=TIMEOUT)
         run = runs.read_run(run.path)
         assert (run.path / "last.pt").exists() and run.status["step"] < run.status["total_steps"]
-        assert page.locator("#train-resume").is_enabled()
+        page.wait_for_function(
+            "() => !document.querySelector('#train-resume').disabled", timeout=TIMEOUT
+        )
     finally:
         page.close()

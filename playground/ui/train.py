@@ -585,11 +585,22 @@ def use_augment_image(image: Any) -> Any:
 # --- layout --------------------------------------------------------------------------------
 
 
-def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | None = None) -> gr.Tab:
+def owner_token() -> gr.BrowserState:
+    """This browser's owner token in localStorage (encrypted with a secret kept beside the runs,
+    so it survives app restarts). Create it outside the tabs: a BrowserState reads
+    localStorage when it is mounted, and a tab's contents are mounted only when it is opened."""
+    return gr.BrowserState(None, storage_key="augplay-owner", secret=_secret())
+
+
+def build_tab(
+    spec_state: gr.State,
+    image_state: gr.State,
+    demo: gr.Blocks | None = None,
+    token: gr.BrowserState | None = None,
+) -> gr.Tab:
     info = detect_devices()
     cpu_only = not info["gpus"] or info["zero_gpu"]
     with gr.Tab("Train", elem_id="train-tab") as tab:
-        owner_token = gr.BrowserState(None, storage_key="augplay-owner", secret=_secret())
         owner_state = gr.State(None)
         signature = gr.State(None)
         gr.Markdown(device_banner(info), elem_id="train-devices")
@@ -809,9 +820,25 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks | Non
         api_name="train_predict",
         concurrency_id="train-predict",
     )
-    if demo is not None:
-        demo.load(on_load, [owner_token], [owner_token, owner_state], api_name=False, queue=False)
+    if demo is not None and token is not None:
+        demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)
     return tab
+
+
+def launch_settings() -> dict[str, list[str]]:
+    """launch() settings for the downloads. Gradio hands out returned files from the working
+    and temp directories by itself; a checkpoints folder elsewhere (PLAYGROUND_CHECKPOINTS on a
+    Space's /data, say) must be allowed. The owner-token secret is never served."""
+    root = runs.checkpoints_root()
+    served = (Path.cwd().resolve(), Path(tempfile.gettempdir()).resolve())
+    inside = any(root.is_relative_to(folder) for folder in served)
+    return {
+        "allowed_paths": [] if inside else [str(root)],
+        "blocked_paths": [str(root / SECRET_NAME)],
+    }
+
+
+SECRET_NAME = ".owner-secret"
 
 
 def _secret() -> str:
@@ -820,7 +847,7 @@ def _secret() -> str:
     if secret:
         return secret
     root = runs.checkpoints_root()
-    path = root / ".owner-secret"
+    path = root / SECRET_NAME
     try:
         return path.read_text().strip() or _new_secret(path)
     except OSError:
