@@ -43,6 +43,7 @@ from bench.preview_latency import (
 ROOT = Path(__file__).resolve().parents[1]
 # dataset, folder, epochs, batch, recipe, AMP, device, GPUs, subset, width, seed
 TRAINING = ["synthetic", "", 50, 256, "fast", "off", "cpu", 1, 0, 16, 0]
+BATCH, WIDTH = 3, 9
 
 
 def launch_app(port: int, checkpoints: Path, nice: int) -> subprocess.Popen:
@@ -170,7 +171,11 @@ def main() -> None:
     parser.add_argument("--pause-ms", type=int, default=250, help="between rounds")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--nice", type=int, nargs="+", default=[10, 0])
+    parser.add_argument("--width", type=int, default=16, help="ResNet-18 width (64: full size)")
+    parser.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
+    TRAINING[BATCH], TRAINING[WIDTH] = args.batch, args.width
+    print(f"training: synthetic, width {args.width}, batch {args.batch}, CPU")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     for nice in args.nice:
         print(f"training niceness {nice}:")

@@ -390,9 +390,19 @@ def _terminate(run: Run, grace_s: float) -> None:
     except ProcessLookupError:
         return
     pgid = run.launch.get("pid")
+    grace_s = max(grace_s, 3 * _step_seconds(run))
     threading.Thread(
         target=_escalate, args=(pid, pgid, grace_s), daemon=True, name=f"stop-{pid}"
     ).start()
+
+
+def _step_seconds(run: Run) -> float:
+    """How long one training step takes (the run stops after its current step): a full-size
+    batch on a CPU can take longer than the usual grace period."""
+    rate, batch = run.status.get("images_per_s"), run.config.get("batch_size")
+    if isinstance(rate, (int, float)) and rate > 0 and isinstance(batch, int):
+        return batch / rate
+    return 0.0
 
 
 def _escalate(pid: int, pgid: Any, grace_s: float) -> None:

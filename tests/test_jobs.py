@@ -349,3 +349,15 @@ def test_poll_sends_nothing_when_nothing_changed(root):
     again = train.poll("r", [], redraw[-1], "me")
     assert set(again[2]["series"]) == {"train acc"}
     assert all(v == skip for v in train.poll("r", [], again[-1], "me")[:-1])
+
+
+def test_the_stop_grace_period_covers_slow_steps(root):
+    """A full-size batch on a CPU can take longer than 20 s: SIGKILL must not come mid-step."""
+    path = _run_folder(
+        root,
+        "slow",
+        {"state": "running", "pid": 1, "images_per_s": 25.0},
+        config_json='{"batch_size": 512}',
+    )
+    assert jobs._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
+    assert jobs._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"}))) == 0

@@ -29,8 +29,8 @@ from playground.runs import Run
 POLL_S = 1.0
 DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
 DEFAULT_BATCH = {"fast": 512, "d2l": 256}
-# A quick CPU run: a subset, a narrow ResNet-18 and two epochs finish in a few minutes.
-QUICK_CPU = {"subset": 5000, "epochs": 2, "width": 16, "batch_size": 256, "device": "cpu"}
+# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes.
+QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 256, "device": "cpu"}
 RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
 PLOT_COLUMNS = ["epoch", "value", "series"]
 
@@ -90,8 +90,9 @@ def device_banner(info: dict[str, Any]) -> str:
         return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
     return (
         f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
-        "takes hours on a CPU. **Quick CPU run** sets a subset, a narrower ResNet-18 and two "
-        "epochs, which finish in a few minutes; the estimate below says how long before you start."
+        "takes hours on a CPU. **Quick CPU run** sets a 10,000-image subset, a narrower "
+        "ResNet-18 and five epochs, which finish in a few minutes; the estimate below says how "
+        "long before you start."
     )
 
 
@@ -123,9 +124,8 @@ def _augment_label(run: Run) -> str:
 
 
 def _data_label(run: Run) -> str:
-    data = run.config.get("dataset") or (runs.read_json(run.path / "settings.json") or {}).get(
-        "dataset", "?"
-    )
+    settings = runs.read_json(run.path / "settings.json") or {}
+    data = run.config.get("dataset") or settings.get("dataset", "?")
     subset = run.config.get("subset")
     return f"{data} ({subset})" if subset else str(data)
 
@@ -283,9 +283,11 @@ def _signature(all_runs: list[Run], watched: str | None, overlay: list[str], own
     return "|".join(parts)
 
 
-def view(watched: str | None, overlay: list[str] | None, owner: str) -> list[Any]:
+def view(
+    watched: str | None, overlay: list[str] | None, owner: str, all_runs: list[Run] | None = None
+) -> list[Any]:
     """Everything the Watch and Runs sections show, read from the run folders."""
-    all_runs = runs.list_runs()
+    all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
     if watched not in names:
         watched = _default_watch(all_runs)
@@ -351,10 +353,22 @@ def poll(
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me)
+    out = view(watched, overlay, me, all_runs)
     seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
     seen["sig"] = sig
+    # Gradio copies a file it is given into its cache (hashing it): only when it changed
+    files = repr([_file_key(update.get("value")) for update in out[-2:]])
+    if files == seen.get("files"):
+        out[-2:] = [gr.skip(), gr.skip()]
+    seen["files"] = files
     return [*out, seen]
+
+
+def _file_key(path: str | None) -> tuple[str, float] | None:
+    try:
+        return (path, os.stat(path).st_mtime) if path else None
+    except OSError:
+        return None
 
 
 # (train, test) shades of one hue per run, so the two curves of a run read as a pair
@@ -625,11 +639,14 @@ def build_tab(
                         list(jobs.AMP_MODES), value="auto", label="AMP", elem_id="train-amp"
                     )
                 with gr.Row():
-                    device_choices = ["auto", "cpu"] + (
-                        ["cuda"] if info["gpus"] and not info["zero_gpu"] else []
-                    )
+                    # on ZeroGPU a GPU exists only inside a call: background runs use the CPU
+                    device_choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"]
+                    device_choices += ["cuda"] if info["gpus"] and not info["zero_gpu"] else []
                     device = gr.Dropdown(
-                        device_choices, value="auto", label="Device", elem_id="train-device"
+                        device_choices,
+                        value=device_choices[0],
+                        label="Device",
+                        elem_id="train-device",
                     )
                     nproc = gr.Number(
                         max(1, info["gpus"]) if not info["zero_gpu"] else 1,
