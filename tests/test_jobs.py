@@ -361,3 +361,24 @@ def test_the_stop_grace_period_covers_slow_steps(root):
     )
     assert jobs._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
     assert jobs._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"}))) == 0
+
+
+def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(root):
+    assert train._short_labels(["20261122-101010-cifar10", "20261122-101010-cifar10-noaug"]) == {
+        "20261122-101010-cifar10": "101010-cifar10",
+        "20261122-101010-cifar10-noaug": "101010-cifar10-noaug",
+    }
+    clash = ["20261122-101010-x", "20261123-101010-x"]
+    assert train._short_labels(clash) == {n: n for n in clash}
+    job = {"job": "a"}
+    _run_folder(
+        root, "a", {"state": "finished", "pid": 1}, launch_json=json.dumps(job | {"started": 1})
+    )
+    _run_folder(
+        root,
+        "a-noaug",
+        {"state": "finished", "pid": 1},
+        launch_json=json.dumps(job | {"started": 2}),
+    )
+    assert [r.name for r in runs.list_runs()] == ["a-noaug", "a"]
+    assert train._default_watch(runs.list_runs()) == "a"

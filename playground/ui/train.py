@@ -179,11 +179,12 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
 def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
     loss_rows, acc_rows = [], []
+    labels = _short_labels(names)
     for name in names:
         run = runs.find_run(name)
         if run is None:
             continue
-        prefix = f"{name} · " if len(names) > 1 else ""
+        prefix = f"{labels[name]} · " if len(names) > 1 else ""
         for r in runs.read_metrics(run.path):
             kind, epoch = r.get("type"), r.get("epoch")
             if not isinstance(epoch, (int, float)):
@@ -195,6 +196,13 @@ def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
                 acc_rows.append([epoch, r.get("test_acc"), f"{prefix}test acc"])
     return _plot_frame(loss_rows), _plot_frame(acc_rows)
+
+
+def _short_labels(names: list[str]) -> dict[str, str]:
+    """Run names without their date ("20261122-"), for a legend that fits, unless that is
+    ambiguous among the runs shown."""
+    short = {n: n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n for n in names}
+    return short if len(set(short.values())) == len(short) else {n: n for n in names}
 
 
 def _plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
@@ -267,8 +275,9 @@ def run_status(name: str | None) -> dict[str, Any]:
 
 
 def _default_watch(all_runs: list[Run]) -> str | None:
-    """A live run if there is one, else the newest."""
+    """A live run if there is one, else the newest; of a run and its baseline, the run."""
     ordered = [r for r in all_runs if r.live] + all_runs
+    ordered.sort(key=lambda r: r.name != r.job)  # stable: keeps live-then-newest otherwise
     return ordered[0].name if ordered else None
 
 
