@@ -40,6 +40,8 @@ def app_url(tmp_path_factory):
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
+        # a checkpoints folder of its own: the tests never read or write the repository's
+        "PLAYGROUND_CHECKPOINTS": str(tmp_path_factory.mktemp("checkpoints")),
     }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

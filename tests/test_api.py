@@ -7,6 +7,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from pipelines.spec import from_json, preset
+from playground import runs
 from playground.images import MAX_UPLOAD_BYTES
 from playground.ui import CSS, build_app
 
@@ -14,13 +15,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def client():
-    demo = build_app()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, max_file_size=MAX_UPLOAD_BYTES, css=CSS, quiet=True
-    )
-    yield Client(url, verbose=False)
-    demo.close()
+def client(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # a checkpoints folder of its own, not the repo's
+        mp.setenv(runs.ROOT_ENV, str(tmp_path_factory.mktemp("checkpoints")))
+        demo = build_app()
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, max_file_size=MAX_UPLOAD_BYTES, css=CSS, quiet=True
+        )
+        yield Client(url, verbose=False)
+        demo.close()
 
 
 def _images_in(grid):

@@ -216,6 +216,22 @@ def test_single_user_mode_is_off_on_a_space(monkeypatch):
     assert not jobs.single_user()
 
 
+@pytest.mark.parametrize(
+    ("value", "zero"), [("true", True), ("1", True), ("false", False), ("", False)]
+)
+def test_zero_gpu_spaces_train_on_the_cpu_and_say_so(monkeypatch, value, zero):
+    monkeypatch.setenv("SPACES_ZERO_GPU", value)
+    train.detect_devices.cache_clear()
+    try:
+        info = train.detect_devices()
+    finally:
+        train.detect_devices.cache_clear()
+    assert info["zero_gpu"] is zero
+    banner = train.device_banner({**info, "gpus": 1, "names": ["H200"]})
+    assert ("background training here runs on the CPU" in banner) is zero
+    assert ("1 GPU: H200" in banner) is not zero
+
+
 # --- start / stop / resume (fake engine) ---------------------------------------------------
 
 

@@ -49,9 +49,14 @@ def detect_devices() -> dict[str, Any]:
         "gpus": count,
         "names": names,
         "cpus": os.cpu_count() or 1,
-        "zero_gpu": bool(os.environ.get("SPACES_ZERO_GPU")),
+        "zero_gpu": _env_true("SPACES_ZERO_GPU"),
         "space": bool(os.environ.get("SPACE_ID")),
     }
+
+
+def _env_true(name: str) -> bool:
+    """An environment flag as Spaces sets them ("true", "1"); "false" or unset is off."""
+    return os.environ.get(name, "").strip().lower() in ("1", "t", "true", "yes")
 
 
 def _gpu_names(count: int) -> list[str]:
