@@ -231,55 +231,32 @@ class Preset:
     steps: tuple[tuple[str, dict[str, Any]], ...] = field(default_factory=tuple)
 
 
+# d2l.ai 14.1's three examples; its combined one chains them in the chapter's order.
+_D2L_FLIP = ("RandomHorizontalFlip", {"p": 0.5})
+_D2L_SHAPE = (
+    "RandomResizedCrop",
+    {"size": 200, "scale_min": 0.1, "scale_max": 1.0, "ratio_min": 0.5, "ratio_max": 2.0},
+)
+_D2L_COLOR = ("ColorJitter", {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5})
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset(
-            "d2l-flip",
-            "d2l.ai 14.1: RandomHorizontalFlip()",
-            (("RandomHorizontalFlip", {"p": 0.5}),),
-        ),
+        Preset("d2l-flip", "d2l.ai 14.1: RandomHorizontalFlip()", (_D2L_FLIP,)),
         Preset(
             "d2l-shape",
             "d2l.ai 14.1: RandomResizedCrop((200, 200), scale=(0.1, 1), ratio=(0.5, 2))",
-            (
-                (
-                    "RandomResizedCrop",
-                    {
-                        "size": 200,
-                        "scale_min": 0.1,
-                        "scale_max": 1.0,
-                        "ratio_min": 0.5,
-                        "ratio_max": 2.0,
-                    },
-                ),
-            ),
+            (_D2L_SHAPE,),
         ),
         Preset(
             "d2l-color",
             "d2l.ai 14.1: ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5)",
-            (("ColorJitter", {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5}),),
+            (_D2L_COLOR,),
         ),
         Preset(
             "d2l-combined",
             "d2l.ai 14.1: flip, colour, shape, in the chapter's order",
-            (
-                ("RandomHorizontalFlip", {"p": 0.5}),
-                (
-                    "ColorJitter",
-                    {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5},
-                ),
-                (
-                    "RandomResizedCrop",
-                    {
-                        "size": 200,
-                        "scale_min": 0.1,
-                        "scale_max": 1.0,
-                        "ratio_min": 0.5,
-                        "ratio_max": 2.0,
-                    },
-                ),
-            ),
+            (_D2L_FLIP, _D2L_COLOR, _D2L_SHAPE),
         ),
         Preset(
             "cifar-standard",

@@ -359,18 +359,23 @@ def job_runs(run: Run, root: Path | None = None) -> list[Run]:
     return [r for r in runs.list_runs(root) if r.job == run.job] or [run]
 
 
-def stop(
-    name: str, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
-) -> str:
-    """SIGTERM the run (and its baseline): the training process checkpoints and exits."""
+def _run_to_control(name: str, owner: str | None, root: Path | None, action: str) -> Run:
+    """The named run, if this owner may control it; otherwise a message saying why not."""
     run = runs.find_run(name, root)
     if run is None:
         raise JobError(f"no run called {name!r}")
     if not may_control(run, owner):
         raise JobError(
-            f"{run.name} was started by another session; only that session can stop it "
-            "(everyone can watch it)."
+            f"{run.name} was started by another session; only that session can {action}."
         )
+    return run
+
+
+def stop(
+    name: str, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
+) -> str:
+    """SIGTERM the run (and its baseline): the training process checkpoints and exits."""
+    run = _run_to_control(name, owner, root, "stop it (everyone can watch it)")
     targets = [r for r in job_runs(run, root) if r.live]
     if not targets:
         raise JobError(f"{run.name} is not running ({run.state})")
@@ -423,13 +428,7 @@ def _escalate(pid: int, pgid: Any, grace_s: float) -> None:
 def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]:
     """Continue a stopped (or interrupted) run and its stopped baseline from last.pt."""
     root = runs.checkpoints_root() if root is None else root
-    run = runs.find_run(name, root)
-    if run is None:
-        raise JobError(f"no run called {name!r}")
-    if not may_control(run, owner):
-        raise JobError(
-            f"{run.name} was started by another session; only that session can resume it."
-        )
+    run = _run_to_control(name, owner, root, "resume it")
     if run.state == "finished":
         raise JobError(f"{run.name} has finished; start a new run to train more")
     if not run.resumable:
