@@ -1,8 +1,8 @@
 """spec -> Python source: a module that gives `transform`, and a script that re-draws the preview.
 
-The generated file imports only torch, torchvision and Pillow. Its numbers are written with
-repr() of validated floats/ints and its strings come from the catalogue's fixed choices, so no
-user text reaches the code.
+The generated file imports only torch, torchvision and Pillow (and numpy, for 16-bit and float
+images, when run as a script). Its numbers are written with repr() of validated floats/ints and
+its strings come from the catalogue's fixed choices, so no user text reaches the code.
 """
 
 from __future__ import annotations
@@ -45,12 +45,30 @@ def step_seed(seed, index, key):
     return zlib.crc32(f"{{seed}}:{{index}}:{{key}}".encode())
 
 
-def load_image(path, max_side=PREVIEW_MAX_SIDE):
-    """Open an image as the playground does: upright, RGB (alpha on white), longer side <= max_side.
+HIGH_BIT_DEPTH_MODES = {{"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}}
 
-    (The playground also stretches 16-bit and float images to 8 bits; this script does not.)
-    """
+
+def stretch_to_8bit(image):
+    """A 16/32-bit or float image's actual min..max stretched onto 0..255, as the playground does."""
+    import numpy as np  # installed with torchvision
+
+    values = np.asarray(image, dtype=np.float32)
+    values = np.where(np.isfinite(values), values, np.float32(0))
+    low, high = float(values.min()), float(values.max())
+    if high > low:
+        scaled = (values - low) * np.float32(255.0 / (high - low))
+    else:
+        level = 128.0 if image.mode == "F" else min(max(low, 0.0), 65535.0) / 257.0
+        scaled = np.full(values.shape, level, dtype=np.float32)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+
+
+def load_image(path, max_side=PREVIEW_MAX_SIDE):
+    """Open an image as the playground does: upright, RGB (alpha on white, 16-bit and float
+    images stretched to 8 bits), longer side <= max_side."""
     image = ImageOps.exif_transpose(Image.open(path))
+    if image.mode in HIGH_BIT_DEPTH_MODES:
+        image = stretch_to_8bit(image)
     if image.has_transparency_data:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)

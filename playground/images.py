@@ -100,7 +100,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _stretch_to_8bit(img: Image.Image) -> Image.Image:
-    """Map a 16/32-bit or float image's actual min..max onto an 8-bit L image."""
+    """Map a 16/32-bit or float image's actual min..max onto an 8-bit L image.
+
+    The exported script (pipelines/export.py) repeats this: change both together."""
     # float32 halves the memory of float64 and is still far finer than the 8-bit result.
     values = np.asarray(img, dtype=np.float32)
     values = np.where(np.isfinite(values), values, np.float32(0))  # NaN/inf carry no brightness

@@ -57,15 +57,47 @@ def _large_photo(path):
     return path
 
 
+def _sixteen_bit_png(path):
+    """A 16-bit grey photo using a narrow range (stretched by the app, white if converted naively)."""
+    grey = np.asarray(Image.open(CAT).convert("L"), dtype=np.uint16) * 4 + 1000
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode == "I;16"
+    return path
+
+
+def _float_tiff(path):
+    values = np.asarray(Image.open(CAT).convert("L"), dtype=np.float32) / 7 - 3
+    values[0, :5] = np.nan
+    Image.fromarray(values, "F").save(path)
+    return path
+
+
+def _palette_with_transparency(path):
+    image = Image.open(CAT).convert("RGB").quantize(64)
+    image.info["transparency"] = 0
+    image.save(path, transparency=0)
+    return path
+
+
+SUFFIX = {_rotated_jpeg: ".jpg", _float_tiff: ".tif"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("maker", [None, _rgba_photo, _rotated_jpeg, _large_photo])
+@pytest.mark.parametrize(
+    "maker",
+    [
+        None,
+        _rgba_photo,
+        _rotated_jpeg,
+        _large_photo,
+        _sixteen_bit_png,
+        _float_tiff,
+        _palette_with_transparency,
+    ],
+)
 def test_exported_script_writes_exactly_what_the_ui_shows(tmp_path, maker):
     """Run the exported file in a fresh Python; its PNGs equal the UI's samples, pixel for pixel."""
-    image_path = (
-        CAT
-        if maker is None
-        else maker(tmp_path / f"input{'.jpg' if maker is _rotated_jpeg else '.png'}")
-    )
+    image_path = CAT if maker is None else maker(tmp_path / f"input{SUFFIX.get(maker, '.png')}")
     spec = default_spec().with_params("ColorJitter", hue=0.2)
     seed = 41
     written = _run_script(_write_script(tmp_path, spec), image_path, seed, tmp_path / "out")
