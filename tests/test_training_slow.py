@@ -148,3 +148,25 @@ def test_benchmark_smoke_on_cpu():
         ]
     )
     assert all(results[k] > 0 for k in ("d2l", "ours", "ours_no_augmentation", "augmentation_only"))
+
+
+def test_sigterm_stops_two_processes_cleanly(tmp_path):
+    """Stop as the Train tab does (SIGTERM to the pid in status.json): under torchrun too, every
+    rank checkpoints, the command exits 0, and the log holds no traceback."""
+    out = tmp_path / "ddp-stopped"
+    args = ("--pipeline", "cifar-standard", *SMALL, "--epochs", "20", "--nproc", "2")
+    proc = subprocess.Popen(
+        _cmd(*args, "--out", str(out)),
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(lambda: _status(out).get("step", 0) >= 3, proc)
+    os.kill(_status(out)["pid"], signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output[-3000:]
+    assert "Traceback" not in output and "SignalException" not in output, output[-3000:]
+    status = _status(out)
+    assert status["state"] == "stopped", status
+    assert load_checkpoint(out / "last.pt")["step"] == status["step"] < status["total_steps"]

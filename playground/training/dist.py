@@ -2,8 +2,8 @@
 
 `--nproc N` (N > 1) makes the command a small launcher: it starts
 `python -m torch.distributed.run --standalone --nproc_per_node N -m playground.train ...` in a
-session of its own, forwards SIGTERM/SIGINT to it once (torchrun passes SIGTERM on to every
-worker and waits for them), and exits 0 when the run finished or stopped cleanly. Multi-node
+session of its own, passes SIGTERM/SIGINT on once to the workers (each checkpoints and exits 0,
+and torchrun then exits 0 as for a finished run), and exits with torchrun's code. Multi-node
 runs use torchrun directly; workers recognise it from its environment variables.
 """
 
@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -103,6 +104,18 @@ def gather_digests(model: nn.Module, ranks: Ranks) -> list[str]:
     return out
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux /proc); empty where that cannot be read."""
+    children: list[int] = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/children") as fh:
+                children += [int(c) for c in fh.read().split()]
+    except OSError:
+        return []
+    return children
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `playground.train argv` in `nproc` workers under torchrun; return its exit code."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -114,9 +127,13 @@ def launch(nproc: int, argv: list[str]) -> int:
     forwarded = []
 
     def forward(signum: int, frame: object) -> None:
+        # Signalled itself, torchrun stops the workers too, but reports it as a failure with a
+        # traceback; signalled, the workers stop cleanly and torchrun sees them succeed.
         if not forwarded:
             forwarded.append(signum)
-            child.send_signal(signal.SIGTERM)
+            for pid in _children(child.pid) or [child.pid]:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
