@@ -553,6 +553,8 @@ def estimate_epoch(
             raise JobError("no estimate while a run is training (timing steps now would be wrong)")
         with _MEASURE_LOCK:
             rate = measure_images_per_s(settings, pipeline, cfg)
+        if active_runs(root):  # started while the steps were timed: they shared the device
+            raise JobError("a run started while a few steps were timed, so they say too little")
         _MEASURED[key] = rate
         found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"
     rate, how = found

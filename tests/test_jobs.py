@@ -398,3 +398,23 @@ def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(
     )
     assert [r.name for r in runs.list_runs()] == ["a-noaug", "a"]
     assert train._default_watch(runs.list_runs()) == "a"
+
+
+def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypatch, sleeper):
+    cfg = {"device": "cpu", "world_size": 1, "width": 8, "batch_size": 100, "amp_dtype": "off",
+           "batched": True, "image_size": 32, "train_size": 1000, "test_size": 200}  # fmt: skip
+    monkeypatch.setattr(jobs, "_MEASURED", {})
+
+    def timing_while_a_run_starts(*args):
+        _run_folder(root, "20261123-000000-late", {"state": "running", "pid": sleeper.pid})
+        return 123.0
+
+    monkeypatch.setattr(jobs, "measure_images_per_s", timing_while_a_run_starts)
+    with pytest.raises(jobs.JobError, match="a run started while a few steps were timed"):
+        jobs.estimate_epoch(SETTINGS, root / "pipeline.json", cfg, root)
+    assert jobs._MEASURED == {}  # the next estimate times again
+
+
+def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
+    monkeypatch.setattr(train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid."))
+    assert train.on_tab_preview(preset("d2l-flip")) == ("imgs", "Estimate\n\nValid.")

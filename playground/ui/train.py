@@ -486,12 +486,15 @@ def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
 
 
-def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
+def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str]:
     """Opening the tab previews the current settings, unless a run is training (it would slow
-    the run down, and timing steps beside it would give a wrong estimate)."""
+    the run down, and timing steps beside it would give a wrong estimate). It writes the images
+    and the estimate only, never the message line: a Start pressed while it works (it can take
+    a while on a CPU) keeps its answer there."""
     if jobs.active_runs():
-        return gr.skip(), gr.skip(), gr.skip()
-    return on_preview(spec, *values)
+        return gr.skip(), gr.skip()
+    gallery, estimate, note = on_preview(spec, *values)
+    return gallery, "\n\n".join(text for text in (estimate, note) if text)
 
 
 def on_start(
@@ -802,7 +805,7 @@ def build_tab(
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
+        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
     )  # fmt: skip
     dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
