@@ -417,4 +417,11 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
 
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
     monkeypatch.setattr(train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid."))
-    assert train.on_tab_preview(preset("d2l-flip")) == ("imgs", "Estimate\n\nValid.")
+    values = ("synthetic", "", 2, 100, "fast", "off", "cpu", 1, 0, 8, 0)
+    gallery, estimate, key = train.on_tab_preview(preset("d2l-flip"), *values)
+    assert (gallery, estimate) == ("imgs", "Estimate\n\nValid.")
+    # the form did not change meanwhile: the preview stays
+    assert train.drop_if_stale(key, *values) == (train.gr.skip(), train.gr.skip())
+    # Quick CPU run was pressed meanwhile: the preview of the old settings goes
+    changed = (*values[:2], 5, *values[3:])
+    assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)

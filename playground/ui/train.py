@@ -8,6 +8,7 @@ reload or an app restart loses nothing. Callbacks are plain functions of plain v
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import tempfile
@@ -486,15 +487,31 @@ def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
 
 
-def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str]:
+def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
     """Opening the tab previews the current settings, unless a run is training (it would slow
     the run down, and timing steps beside it would give a wrong estimate). It writes the images
     and the estimate only, never the message line: a Start pressed while it works (it can take
-    a while on a CPU) keeps its answer there."""
+    a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
-        return gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     gallery, estimate, note = on_preview(spec, *values)
-    return gallery, "\n\n".join(text for text in (estimate, note) if text)
+    return gallery, "\n\n".join(text for text in (estimate, note) if text), settings_key(*values)
+
+
+STALE_PREVIEW = (
+    "*The settings changed while this preview was made: **Preview & estimate** shows the new ones.*"
+)
+
+
+def settings_key(*values: Any) -> str:
+    return json.dumps([str(v) for v in values])
+
+
+def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
+    """After a preview: clear it if the form changed while it was made (it shows old settings)."""
+    if previewed is None or previewed == settings_key(*values):
+        return gr.skip(), gr.skip()
+    return None, STALE_PREVIEW
 
 
 def on_start(
@@ -634,6 +651,7 @@ def build_tab(
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
+        previewed = gr.State(None)  # the settings the tab-open preview was made for
         gr.Markdown(device_banner(info), elem_id="train-devices")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
@@ -805,8 +823,11 @@ def build_tab(
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md],
+        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, previewed],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
+    ).then(
+        drop_if_stale, [previewed, *settings_inputs], [gallery, estimate_md],
+        api_name=False, queue=False, **quiet,
     )  # fmt: skip
     dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
     recipe.select(on_recipe, [recipe, batch], [batch], api_name=False, queue=False, **quiet)
