@@ -60,6 +60,8 @@ def _is_training_process(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return True  # no /proc (macOS) or no permission: trust os.kill
+    if not cmdline:
+        return True  # a process just started reads empty for a moment: trust os.kill
     return any(word in cmdline for word in (b"playground", b"torchrun", b"torch.distributed"))
 
 

@@ -148,6 +148,19 @@ def test_live_pid_is_running_and_dead_pid_is_interrupted(root, sleeper):
     assert "ended without writing a final status" in run.message
 
 
+def test_a_process_is_alive_the_moment_it_is_started():
+    # /proc/PID/cmdline reads empty for a moment after a spawn: that must not make a run that
+    # was just launched look dead (failed, or free to start a second run beside it)
+    for _ in range(50):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(9)", "playground"])
+        try:
+            assert runs.pid_alive(proc.pid)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert not runs.pid_alive(proc.pid)
+
+
 def test_failed_runs_say_why(root):
     log = "epoch 0.2 ...\nTraceback (most recent call last):\n  File x\nValueError: bad thing\n"
     _run_folder(root, "crashed", {"state": "failed", "pid": 1, "message": ""}, log_txt=log)
