@@ -59,10 +59,14 @@ def test_no_file_of_the_machine_is_served_by_its_path(checkpoints):
         demo.close()
 
 
-def test_a_checkpoints_folder_elsewhere_is_served_but_not_its_secret(checkpoints, monkeypatch):
+def test_a_checkpoints_folder_elsewhere_is_served_but_not_its_secret(
+    checkpoints, monkeypatch, tmp_path
+):
     # As with PLAYGROUND_CHECKPOINTS=/data/checkpoints on a Space: outside the working directory
     # and the temporary folder, so it must be allowed for the downloads to work.
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(REPO / "no-such-temp"))
+    other_temp = tmp_path / "temp"  # the temporary folder, as far as the app can tell
+    other_temp.mkdir()
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(other_temp))
     settings = train.launch_settings()
     assert settings["allowed_paths"] == [str(checkpoints.resolve())]
     demo, url = _launch(**settings)
