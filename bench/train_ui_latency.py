@@ -131,7 +131,7 @@ def one_condition(nice: int, rounds: int, warmup: int, pause_ms: int) -> dict[st
                 watcher.get_by_role("tab", name="Train").click()
                 # opening the tab previews the settings and times a few steps: let that finish
                 watcher.wait_for_function(
-                    "() => document.querySelector('#train-estimate').innerText.trim() !== ''",
+                    "() => (document.querySelector('#train-estimate')?.innerText.trim() ?? '') !== ''",
                     timeout=180_000,
                 )
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})

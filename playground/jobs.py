@@ -265,33 +265,44 @@ def _lower_priority(pid: int) -> None:
 
 
 def _spawn(run_dir: Path, cmd: list[str], owner: str, job: str, action: str) -> int:
-    """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json."""
-    with open(run_dir / runs.LOG_NAME, "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C or restart of the app does not reach the run
-        )
+    """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json.
+
+    Called with the start lock held. launch.json marks the run live *before* the process
+    exists, so another Start or Resume that takes the lock next sees it as starting even
+    though its old status.json still says "stopped" (two trainers in one folder otherwise)."""
+    previous = runs.read_json(run_dir / "launch.json") or {}
+    now = time.time()
+    launch = {
+        "pid": None,
+        "spawning": True,
+        "owner": owner,
+        "job": job,
+        "action": action,
+        "command": cmd,
+        "started": now,
+        "created": previous.get("created") or previous.get("started") or now,
+    }
+    runs.write_json(run_dir / "launch.json", launch)
+    try:
+        with open(run_dir / runs.LOG_NAME, "ab") as log:
+            log.write(f"\n$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C or restart of the app does not reach the run
+            )
+    except OSError as err:
+        runs.write_json(run_dir / "launch.json", {**launch, "spawning": False})
+        raise JobError(f"could not start the training process: {err}") from None
     _lower_priority(proc.pid)
     # reap it when it exits, so a finished run is never mistaken for a live (zombie) pid
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()
-    runs.write_json(
-        run_dir / "launch.json",
-        {
-            "pid": proc.pid,
-            "owner": owner,
-            "job": job,
-            "action": action,
-            "command": cmd,
-            "started": time.time(),
-        },
-    )
+    runs.write_json(run_dir / "launch.json", {**launch, "pid": proc.pid, "spawning": False})
     return proc.pid
 
 

@@ -23,6 +23,9 @@ LIVE_STATES = ("starting", "running")
 # A dead pid with a live state: the process was killed, crashed or the machine restarted.
 INTERRUPTED = "interrupted"
 LOG_NAME = "log.txt"
+# A launch.json that marks a run live before its process exists (the start lock is held while
+# the process is spawned) stops counting after this long: the app died between the two.
+SPAWN_TIMEOUT_S = 60.0
 
 
 def checkpoints_root() -> Path:
@@ -117,7 +120,11 @@ class Run:
 
     @property
     def started(self) -> float:
-        for value in (self.launch.get("started"), self.status.get("updated")):
+        for value in (
+            self.launch.get("created"),  # kept across resumes
+            self.launch.get("started"),
+            self.status.get("updated"),
+        ):
             if isinstance(value, (int, float)):
                 return float(value)
         try:
@@ -126,14 +133,40 @@ class Run:
             return 0.0
 
 
+def _launched_after(launch: dict | None, status: dict) -> bool:
+    """Whether launch.json was written after status.json: a resume under way, whose trainer has
+    not written its first status yet (the old status.json still says how the last launch ended).
+    """
+    started, updated = (launch or {}).get("started"), status.get("updated")
+    return isinstance(started, (int, float)) and (
+        not isinstance(updated, (int, float)) or started > updated
+    )
+
+
+def _launching(launch: dict | None) -> bool:
+    """launch.json marks a process as live while it is being spawned (before its pid is known,
+    inside the start lock) and while that pid runs."""
+    if launch is None:
+        return False
+    if launch.get("pid") is None and launch.get("spawning"):
+        started = launch.get("started")
+        return isinstance(started, (int, float)) and time.time() - started < SPAWN_TIMEOUT_S
+    return pid_alive(launch.get("pid"))
+
+
 def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | None):
     """(state, message) from what the folder says and whether its process is still alive."""
+    if status is not None and _launched_after(launch, status) and _launching(launch):
+        return "starting", f"{launch.get('action') or 'start'}: starting the training process"
     if status is not None:
         state = str(status.get("state", "failed"))
         message = str(status.get("message") or "")
         if state in LIVE_STATES and not pid_alive(status.get("pid")):
             if stop is not None:
                 return "stopped", "stopped (killed before it could write a checkpoint)"
+            error = error_line(path)
+            if error:  # it died of an exception it could not report in status.json
+                return "failed", error
             return INTERRUPTED, (
                 "the training process ended without writing a final status (killed, out of "
                 "memory, or the app's machine restarted); resume continues from last.pt"
@@ -142,7 +175,7 @@ def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | 
             message = error_line(path) or "the run failed; see its log"
         return state, message
     if launch is not None:
-        if pid_alive(launch.get("pid")):
+        if _launching(launch):
             return "starting", "starting the training process"
         if stop is not None:
             return "stopped", "stopped before training began"
@@ -256,8 +289,11 @@ def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
 
 
 def error_line(path: Path) -> str:
-    """The reason a run failed, as its log states it: an "error: " line or an exception line."""
+    """The reason the last launch failed, as its log states it: an "error: " line or an
+    exception line printed after the launch's `$ command` line (not an earlier launch's)."""
     tail = [line.strip() for line in log_tail(path, lines=200).splitlines() if line.strip()]
+    launches = [i for i, line in enumerate(tail) if line.startswith("$ ")]
+    tail = tail[launches[-1] + 1 :] if launches else tail
     for line in reversed(tail):
         if line.startswith("error: "):
             return line.removeprefix("error: ")

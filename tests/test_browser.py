@@ -30,6 +30,7 @@ GRID_READY_JS = """([sel, old]) => {
 # all in one task (`frames` false) or one value per animation frame (a ~60 Hz drag).
 DRAG_JS = """async ([id, values, frames]) => {
   const range = document.querySelector(`#${id} input[type=range]`);
+  if (!range) throw new Error(`no slider #${id}`);  // a drag is an action, not a wait
   for (const value of values) {
     range.value = String(value);
     range.dispatchEvent(new Event("input", { bubbles: true }));
@@ -112,7 +113,7 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     # The README screenshot: the Augment tab, cat loaded, input preview and grid visible.
     page.wait_for_function(
         "() => { const im = document.querySelector('#input-image img');"
-        " return im && im.complete && im.naturalWidth > 0; }"
+        " return !!(im?.complete && im.naturalWidth > 0); }"
     )
     page.evaluate("document.fonts.ready.then(() => true)")
     page.screenshot(path=str(SCREENSHOT))
@@ -155,7 +156,7 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     Image.merge("RGB", (red, green, red.rotate(90))).resize((320, 240)).save(good)
     page.set_input_files("#upload input[type=file]", good)
     page.wait_for_function(
-        "() => document.querySelector('#preview-summary').innerText.includes('Input 320 x 240')"
+        "() => document.querySelector('#preview-summary')?.innerText.includes('Input 320 x 240')"
     )
     sources = wait_for_new_grid(page, sources)
     assert "Input: 320 x 240 px" in page.inner_text("#input-image")
@@ -166,7 +167,7 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     page.click("#upload button[aria-label=Clear]")
     page.set_input_files("#upload input[type=file]", bad)
     page.wait_for_function(
-        "() => document.querySelector('#preview-summary').innerText.trim().startsWith('⚠️')"
+        "() => document.querySelector('#preview-summary')?.innerText.trim().startsWith('⚠️')"
     )
     assert "previous image is kept" in summary(page)
     assert grid_sources(page) == sources
@@ -181,7 +182,7 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     page.set_input_files("#pipeline-upload input[type=file]", pipeline)
     code = "#export-code .cm-content"
     page.wait_for_function(
-        f"() => !document.querySelector('{code}').innerText.includes('RandomResizedCrop')"
+        f"() => document.querySelector('{code}')?.innerText.includes('RandomResizedCrop') === false"
     )
     assert "v2.RandomHorizontalFlip(p=0.5)" in page.inner_text(code)
     assert not page.is_checked("#rrc-enabled input[type=checkbox]")

@@ -38,6 +38,7 @@ if "--check" in args:
     sys.exit(0)
 
 out = Path(arg("--resume") or arg("--out"))
+time.sleep(float(os.environ.get("FAKE_START_S", "0")))  # imports, data loading
 if os.environ.get("FAKE_FAIL"):
     print("Traceback (most recent call last):\nRuntimeError: CUDA out of memory", flush=True)
     sys.exit(1)
@@ -292,6 +293,77 @@ def test_start_refuse_stop_resume(root, fake_engine):
     _wait(lambda: runs.find_run(first.name).state == "stopped")
     log = (first / "log.txt").read_text()
     assert log.count("$ ") == 2 and "--resume" in log
+
+
+def test_a_resume_is_live_at_once_so_a_second_resume_or_start_is_refused(
+    root, fake_engine, monkeypatch
+):
+    # Seen on the running app: in the seconds before a resumed trainer writes status.json, the
+    # old one ("stopped") made the run look free; two Resume clicks started two trainers in one
+    # folder, and a Start from another client started a second run beside it.
+    import threading
+
+    spec = preset("cifar-standard")
+    (run_dir,) = jobs.start(SETTINGS, spec, "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    jobs.stop(run_dir.name, "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "stopped")
+    created = runs.find_run(run_dir.name).started
+
+    monkeypatch.setenv("FAKE_START_S", "3")  # a slow start-up: the window the race needs
+    results: list[object] = []
+
+    def resume() -> None:
+        try:
+            results.append(jobs.resume(run_dir.name, "alice"))
+        except jobs.JobError as err:
+            results.append(err)
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(r).__name__ for r in results) == ["JobError", "list"], results
+    run = runs.find_run(run_dir.name)
+    assert run.state == "starting" and run.live and not run.resumable
+    assert run.started == created  # the run keeps its start time across a resume
+    with pytest.raises(jobs.JobError, match="already training"):
+        jobs.start(SETTINGS, spec, "bob")
+    with pytest.raises(jobs.JobError, match="cannot be resumed|already training"):
+        jobs.resume(run_dir.name, "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    jobs.stop(run_dir.name, "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "stopped")
+    assert (run_dir / "log.txt").read_text().count("$ ") == 2  # one start, one resume
+
+
+def test_a_launch_marks_the_run_live_before_its_process_exists(root):
+    path = _run_folder(root, "spawning", {"state": "stopped", "pid": 1, "updated": 100.0})
+    launch = {"pid": None, "spawning": True, "started": time.time(), "action": "resume"}
+    (path / "launch.json").write_text(json.dumps(launch))
+    assert runs.find_run("spawning").state == "starting"
+    launch["started"] = time.time() - runs.SPAWN_TIMEOUT_S - 1  # the app died mid-spawn
+    (path / "launch.json").write_text(json.dumps(launch))
+    assert runs.find_run("spawning").state == "stopped"
+
+
+def test_a_trainer_that_died_of_an_error_is_failed_with_that_error(root):
+    # It could not even write its final status (a folder it cannot write): the log says why;
+    # "interrupted, killed or out of memory" would send a person looking for the wrong thing.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    log = (
+        "$ python -m playground.train --resume x\nTraceback (most recent call last):\n"
+        "PermissionError: [Errno 13] Permission denied: 'x/.status.json.tmp'\n"
+    )
+    _run_folder(root, "ro", {"state": "running", "pid": dead.pid}, log_txt=log, last_pt="x")
+    run = runs.find_run("ro")
+    assert run.state == "failed" and run.message.startswith("PermissionError: [Errno 13]")
+    # an error from an earlier launch is not this launch's reason
+    log = "$ first\nValueError: old\n$ python -m playground.train --resume x\nepoch 1\n"
+    _run_folder(root, "killed", {"state": "running", "pid": dead.pid}, log_txt=log, last_pt="x")
+    assert runs.find_run("killed").state == runs.INTERRUPTED
 
 
 def test_anyone_may_stop_in_single_user_mode(root, fake_engine, monkeypatch):

@@ -111,7 +111,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
             _fill(page, elem_id, value)
         page.click("#train-start")
         page.wait_for_function(
-            "() => document.querySelector('#train-message').innerText.includes('Started')",
+            "() => document.querySelector('#train-message')?.innerText.includes('Started')",
             timeout=TIMEOUT,
         )
         (run,) = runs.list_runs(train_app.root)
@@ -134,7 +134,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
             timeout=TIMEOUT,
         )
         page.wait_for_function(
-            "() => !document.querySelector('#train-stop').disabled", timeout=TIMEOUT
+            "() => document.querySelector('#train-stop')?.disabled === false", timeout=TIMEOUT
         )
 
         other = browser.new_context().new_page()  # another user: may watch, may not stop
@@ -150,7 +150,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         run = runs.read_run(run.path)
         assert (run.path / "last.pt").exists() and run.status["step"] < run.status["total_steps"]
         page.wait_for_function(
-            "() => !document.querySelector('#train-resume').disabled", timeout=TIMEOUT
+            "() => document.querySelector('#train-resume')?.disabled === false", timeout=TIMEOUT
         )
     finally:
         page.close()
