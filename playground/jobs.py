@@ -10,10 +10,8 @@ owner may stop or resume it unless the app runs locally for a single user.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.spec import PipelineSpec, SpecError, validate
-from playground import runs
+from playground import owners, runs
 from playground.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,12 +44,6 @@ _START_LOCK = threading.Lock()  # one start at a time in this process; a file lo
 
 class JobError(Exception):
     """A start/stop/resume that cannot go ahead; the message is shown to the user as is."""
-
-
-def single_user() -> bool:
-    """Local single-user mode: anyone may stop any run. Off on a Space unless asked for."""
-    default = "0" if os.environ.get("SPACE_ID") else "1"
-    return os.environ.get("PLAYGROUND_SINGLE_USER", default).strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -346,7 +338,7 @@ def start(
             if no_aug:
                 cmd.append("--no-augment")
             runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
-            _spawn(folder, cmd, owner_id(owner), job, "start")
+            _spawn(folder, cmd, owners.owner_id(owner), job, "start")
     return folders
 
 
@@ -356,13 +348,8 @@ def _remove_run_dir(folder: Path) -> None:
     folder.rmdir()
 
 
-def owner_id(owner: str) -> str:
-    """What launch.json records: a hash, so the folder never holds a token that authorises."""
-    return hashlib.sha256(f"playground-owner:{owner}".encode()).hexdigest()[:32]
-
-
 def may_control(run: Run, owner: str | None) -> bool:
-    return single_user() or (bool(owner) and run.owner == owner_id(owner))
+    return owners.may_control(run.owner, owner)
 
 
 def job_runs(run: Run, root: Path | None = None) -> list[Run]:
@@ -452,15 +439,11 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
             _spawn(
                 target.path,
                 train_command("--resume", str(target.path)),
-                run.owner or owner_id(owner or ""),
+                run.owner or owners.owner_id(owner or ""),
                 run.job,
                 "resume",
             )
     return [t.path for t in targets]
-
-
-def new_owner_token() -> str:
-    return secrets.token_urlsafe(16)
 
 
 # --- time per epoch ------------------------------------------------------------------------

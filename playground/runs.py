@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -307,3 +309,41 @@ def error_line(path: Path) -> str:
 def age_s(run: Run) -> float | None:
     updated = run.status.get("updated")
     return time.time() - updated if isinstance(updated, (int, float)) else None
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def downloads_root() -> Path:
+    return Path(tempfile.gettempdir()) / "playground-downloads"
+
+
+def download_copy(run: Run, filename: str) -> str | None:
+    """A copy of one of the run's files for a download button, named after the run
+    (`RUN-best.pt`), in the temporary folder: the checkpoints folder itself is never served.
+
+    A hard link where the file system allows (free; the trainer replaces best.pt by rename, so
+    the link keeps the version it was made from), else a copy; one per file version, the
+    previous one removed."""
+    source = run.path / filename
+    try:
+        stat = source.stat()
+    except OSError:
+        return None
+    folder = downloads_root() / run.name / filename
+    dest = folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.name}-{filename}"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            os.link(source, tmp)
+        except OSError:
+            try:
+                shutil.copyfile(source, tmp)
+            except OSError:
+                return None
+        os.replace(tmp, dest)
+        for old in folder.iterdir():
+            if old != dest.parent:
+                shutil.rmtree(old, ignore_errors=True)
+    return str(dest)

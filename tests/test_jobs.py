@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, preset
-from playground import jobs, runs
+from playground import jobs, owners, runs
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -225,9 +225,9 @@ def test_settings_become_the_commands_flags():
 def test_single_user_mode_is_off_on_a_space(monkeypatch):
     monkeypatch.delenv("PLAYGROUND_SINGLE_USER", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
-    assert jobs.single_user()
+    assert owners.single_user()
     monkeypatch.setenv("SPACE_ID", "someone/playground")
-    assert not jobs.single_user()
+    assert not owners.single_user()
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_start_refuse_stop_resume(root, fake_engine):
     first, baseline = jobs.start(SETTINGS, spec, "alice", baseline=True)
     assert baseline.name.endswith("-noaug")
     launch = json.loads((first / "launch.json").read_text())
-    assert launch["owner"] == jobs.owner_id("alice") != "alice"
+    assert launch["owner"] == owners.owner_id("alice") != "alice"
     assert "--no-augment" not in launch["command"]
     assert "--no-augment" in json.loads((baseline / "launch.json").read_text())["command"]
     assert (first / "pipeline.json").read_text() == spec.to_json()
@@ -288,7 +288,7 @@ def test_start_refuse_stop_resume(root, fake_engine):
 
     assert set(jobs.resume(first.name, "alice")) == {first, baseline}  # the job continues
     _wait(lambda: runs.find_run(first.name).state == "running")
-    assert runs.find_run(first.name).owner == jobs.owner_id("alice")
+    assert runs.find_run(first.name).owner == owners.owner_id("alice")
     jobs.stop(first.name, "alice")
     _wait(lambda: runs.find_run(first.name).state == "stopped")
     log = (first / "log.txt").read_text()

@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipelines.export import transform_source
 from pipelines.spec import PipelineSpec
-from playground import jobs, runs
+from playground import jobs, owners, runs
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
 from playground.runs import Run
@@ -106,9 +106,10 @@ def device_banner(info: dict[str, Any]) -> str:
 
 
 def _owner(owner: str | None, request: gr.Request | None) -> str:
-    """The browser's persistent token (survives reloads), else this connection's session."""
-    if owner:
-        return owner
+    """The browser's persistent token (survives reloads) or the operator's token, else this
+    connection's session."""
+    if owners.valid(owner) or owners.is_operator(owner):
+        return str(owner)
     session = getattr(request, "session_hash", None) if request is not None else None
     return session or "local"
 
@@ -313,8 +314,8 @@ def view(
     loss, acc = curves(([watched] if watched else []) + overlay)
     busy = any(r.live for r in all_runs)
     mine = run is not None and jobs.may_control(run, owner)
-    best = run.path / "best.pt" if run else None
-    pipeline = run.path / "pipeline.json" if run else None
+    best = runs.download_copy(run, "best.pt") if run else None
+    pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
     return [
         status_html(run, points),
@@ -326,14 +327,8 @@ def view(
         log,
         gr.update(interactive=bool(run and run.live and mine)),
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
-        gr.update(
-            value=str(best) if best and best.exists() else None,
-            interactive=bool(best and best.exists()),
-        ),
-        gr.update(
-            value=str(pipeline) if pipeline and pipeline.exists() else None,
-            interactive=bool(pipeline and pipeline.exists()),
-        ),
+        gr.update(value=best, interactive=best is not None),
+        gr.update(value=pipeline, interactive=pipeline is not None),
     ]
 
 
@@ -577,8 +572,9 @@ def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
 
 
 def on_load(token: str | None) -> tuple[str, str]:
-    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume."""
-    token = token or jobs.new_owner_token()
+    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume;
+    a token this server did not sign (made up, or from before its secret changed) is replaced."""
+    token = token if owners.valid(token) else owners.new_token()
     return token, token
 
 
@@ -634,10 +630,10 @@ def use_augment_image(image: Any) -> Any:
 
 
 def owner_token() -> gr.BrowserState:
-    """This browser's owner token in localStorage (encrypted with a secret kept beside the runs,
-    so it survives app restarts). Create it outside the tabs: a BrowserState reads
-    localStorage when it is mounted, and a tab's contents are mounted only when it is opened."""
-    return gr.BrowserState(None, storage_key="augplay-owner", secret=_secret())
+    """This browser's owner token in localStorage (playground.owners: signed on the server; the
+    BrowserState key is public). Create it outside the tabs: a BrowserState reads localStorage
+    when it is mounted, and a tab's contents are mounted only when it is opened."""
+    return gr.BrowserState(None, storage_key=owners.STORAGE_KEY, secret=owners.BROWSER_STATE_KEY)
 
 
 def build_tab(
@@ -881,41 +877,7 @@ def build_tab(
 
 
 def launch_settings() -> dict[str, list[str]]:
-    """launch() settings for the downloads. Gradio hands out returned files from the working
-    and temp directories by itself; a checkpoints folder elsewhere (PLAYGROUND_CHECKPOINTS on a
-    Space's /data, say) must be allowed. The owner-token secret is never served."""
-    root = runs.checkpoints_root()
-    served = (Path.cwd().resolve(), Path(tempfile.gettempdir()).resolve())
-    inside = any(root.is_relative_to(folder) for folder in served)
-    return {
-        "allowed_paths": [] if inside else [str(root)],
-        "blocked_paths": [str(root / SECRET_NAME)],
-    }
-
-
-SECRET_NAME = ".owner-secret"
-
-
-def _secret() -> str:
-    """A fixed secret for the owner token's encryption in localStorage, so it survives restarts."""
-    secret = os.environ.get("PLAYGROUND_SECRET")
-    if secret:
-        return secret
-    root = runs.checkpoints_root()
-    path = root / SECRET_NAME
-    try:
-        return path.read_text().strip() or _new_secret(path)
-    except OSError:
-        return _new_secret(path)
-
-
-def _new_secret(path: Path) -> str:
-    secret = jobs.new_owner_token()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret)
-    except OSError:
-        pass
-    return secret
+    """launch() settings: the checkpoints folder is never served by path, wherever it lies (a
+    Space's /data, say). Downloads are handed out as copies in the temporary folder
+    (`download_copy`), which Gradio serves once a callback returns them."""
+    return {"allowed_paths": [], "blocked_paths": [str(runs.checkpoints_root())]}
