@@ -39,11 +39,65 @@ DATASETS = ("cifar10", "synthetic", "folder")
 RECIPES = ("fast", "d2l")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 DEVICES = ("auto", "cpu", "cuda")
+DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
 _START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
 
 
 class JobError(Exception):
     """A start/stop/resume that cannot go ahead; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may take on this server. A run started through the HTTP API, or by a
+    browser that has gone, is owned by nobody who is still there, so on a Space each run is
+    bounded by default; elsewhere nothing is, unless the operator sets the variables."""
+
+    max_epochs: int | None
+    max_train_images: int | None
+    max_minutes: float | None  # wall-clock training time per run, summed over its resumes
+
+    ENV = {
+        "max_epochs": "PLAYGROUND_MAX_EPOCHS",
+        "max_train_images": "PLAYGROUND_MAX_TRAIN_IMAGES",
+        "max_minutes": "PLAYGROUND_MAX_RUN_MINUTES",
+    }
+    SPACE_DEFAULTS = {"max_epochs": 50, "max_train_images": 50_000, "max_minutes": 120.0}
+
+
+def server_limits() -> Limits:
+    """The limits in force: PLAYGROUND_MAX_* (0 = none), else a Space's defaults, else none."""
+    on_space = bool(os.environ.get("SPACE_ID"))
+    values: dict[str, Any] = {}
+    for key, env in Limits.ENV.items():
+        raw = os.environ.get(env, "").strip()
+        try:
+            value = float(raw) if raw else (Limits.SPACE_DEFAULTS[key] if on_space else 0)
+        except ValueError:
+            raise JobError(f"{env}={raw!r} is not a number (the server's settings)") from None
+        values[key] = (value if key == "max_minutes" else int(value)) if value > 0 else None
+    return Limits(**values)
+
+
+def data_root() -> Path | None:
+    """Where folder data sets may live. Set PLAYGROUND_DATA_ROOT; on a Space folder data sets
+    are off without it, so that the folder field tells no visitor what exists on the server."""
+    root = os.environ.get(DATA_ROOT_ENV, "").strip()
+    return Path(root).resolve() if root else None
+
+
+def _check_folder(folder: str) -> None:
+    root = data_root()
+    if root is None and os.environ.get("SPACE_ID"):
+        raise JobError(
+            "folder data sets are off on this server (its operator can allow a folder with "
+            f"{DATA_ROOT_ENV}); use CIFAR-10 or the synthetic set"
+        )
+    path = Path(folder).expanduser().resolve()
+    if root is not None and not path.is_relative_to(root):
+        raise JobError(f"folder data sets on this server must lie inside {root}")
+    if not path.is_dir():
+        raise JobError(f"the folder {folder!r} does not exist on the server")
 
 
 @dataclass(frozen=True)
@@ -119,8 +173,7 @@ def make_settings(
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
-        if not Path(folder).is_dir():
-            raise JobError(f"the folder {folder!r} does not exist on the server")
+        _check_folder(folder)
     for value, name, allowed in ((recipe, "recipe", RECIPES), (amp, "AMP mode", AMP_MODES)):
         if value not in allowed:
             raise JobError(f"unknown {name} {value!r} (choose {', '.join(allowed)})")
@@ -129,7 +182,7 @@ def make_settings(
     return Settings(
         dataset=dataset,
         folder=folder,
-        epochs=_whole(epochs, "epochs", 1, 10_000),
+        epochs=_whole(epochs, "epochs", 1, server_limits().max_epochs or 10_000),
         batch_size=_whole(batch_size, "batch size", 1, 65_536),
         recipe=recipe,
         amp=amp,
@@ -145,8 +198,14 @@ def train_command(*args: str) -> list[str]:
     return [sys.executable, "-m", TRAIN_MODULE, *args]
 
 
-def _child_env() -> dict[str, str]:
+TIME_LIMIT_ENV = "PLAYGROUND_TIME_LIMIT_S"  # read by the training loop's StopFlag
+
+
+def _child_env(time_limit_s: float | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop(TIME_LIMIT_ENV, None)
+    if time_limit_s is not None:
+        env[TIME_LIMIT_ENV] = f"{time_limit_s:.0f}"
     env["PYTHONUNBUFFERED"] = "1"  # log.txt fills line by line, so the UI can show it
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
@@ -256,7 +315,9 @@ def _lower_priority(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
 
-def _spawn(run_dir: Path, cmd: list[str], owner: str, job: str, action: str) -> int:
+def _spawn(
+    run_dir: Path, cmd: list[str], owner: str, job: str, action: str, time_limit_s: float | None
+) -> int:
     """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json.
 
     Called with the start lock held. launch.json marks the run live *before* the process
@@ -282,7 +343,7 @@ def _spawn(run_dir: Path, cmd: list[str], owner: str, job: str, action: str) -> 
             proc = subprocess.Popen(
                 cmd,
                 cwd=REPO,
-                env=_child_env(),
+                env=_child_env(time_limit_s),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -318,6 +379,8 @@ def start(
     """Validate, then start the run (and its no-augmentation baseline); refuse if one is running."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    limits = server_limits()
+    time_limit_s = limits.max_minutes * 60 if limits.max_minutes else None
     with _root_lock(root):
         _refuse_if_busy(root)
         variants = [False, True] if baseline else [False]
@@ -325,7 +388,8 @@ def start(
         try:
             for folder in folders:
                 (folder / "pipeline.json").write_text(spec.to_json())
-            check(settings, folders[0] / "pipeline.json", folders[0])
+            cfg = check(settings, folders[0] / "pipeline.json", folders[0])
+            _within_limits(cfg, limits)
         except JobError:
             for folder in folders:
                 _remove_run_dir(folder)
@@ -338,8 +402,31 @@ def start(
             if no_aug:
                 cmd.append("--no-augment")
             runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
-            _spawn(folder, cmd, owners.owner_id(owner), job, "start")
+            _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
     return folders
+
+
+def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:
+    size = cfg.get("train_size")
+    if limits.max_train_images and isinstance(size, int) and size > limits.max_train_images:
+        raise JobError(
+            f"this server trains on at most {limits.max_train_images:,} images per run and "
+            f"these settings give {size:,}: set Subset to {limits.max_train_images:,} or less"
+        )
+
+
+def _time_left_s(run: Run) -> float | None:
+    """The wall-clock training time this run may still use (None: no limit)."""
+    limit = server_limits().max_minutes
+    if not limit:
+        return None
+    used = run.status.get("elapsed_s")
+    left = limit * 60 - (used if isinstance(used, (int, float)) else 0.0)
+    if left < 30:
+        raise JobError(
+            f"{run.name} has used this server's {limit:.0f} minutes per run; start a new run"
+        )
+    return left
 
 
 def _remove_run_dir(folder: Path) -> None:
@@ -384,7 +471,9 @@ def stop(
     return f"Stopping {names}: it writes a checkpoint and stops within a few seconds."
 
 
-def _terminate(run: Run, grace_s: float) -> None:
+def _terminate(run: Run, grace_s: float, wait: bool = False) -> None:
+    """SIGTERM; SIGKILL after the grace period if the run is still there (in a thread, or
+    here if `wait`)."""
     pid = run.pid
     if pid is None:
         return
@@ -394,9 +483,33 @@ def _terminate(run: Run, grace_s: float) -> None:
         return
     pgid = run.launch.get("pid")
     grace_s = max(grace_s, 3 * _step_seconds(run))
+    if wait:
+        _escalate(pid, pgid, grace_s)
+        return
     threading.Thread(
         target=_escalate, args=(pid, pgid, grace_s), daemon=True, name=f"stop-{pid}"
     ).start()
+
+
+def operator_stop(
+    names: list[str] | None, root: Path | None = None, wait: bool = False
+) -> list[str]:
+    """Stop live runs whoever started them (`names` None: all of them): the operator's way to
+    free the server's training slot. Returns the names of the runs stopped."""
+    live = [r for r in runs.list_runs(root) if r.live]
+    if names is not None:
+        unknown = set(names) - {r.name for r in live}
+        if unknown:
+            raise JobError(f"not training: {', '.join(sorted(unknown))}")
+        live = [r for r in live if r.name in names]
+    for run in live:
+        runs.write_json(run.path / "stop.json", {"requested": time.time(), "by": "operator"})
+    threads = [threading.Thread(target=_terminate, args=(run, STOP_GRACE_S, wait)) for run in live]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r.name for r in live]
 
 
 def _step_seconds(run: Run) -> float:
@@ -431,6 +544,7 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
         raise JobError(f"{run.name} has finished; start a new run to train more")
     if not run.resumable:
         raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
+    left_s = _time_left_s(run)
     with _root_lock(root):
         _refuse_if_busy(root)
         targets = [r for r in job_runs(run, root) if r.resumable]
@@ -442,6 +556,7 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
                 run.owner or owners.owner_id(owner or ""),
                 run.job,
                 "resume",
+                left_s,
             )
     return [t.path for t in targets]
 
@@ -555,3 +670,33 @@ def estimate_epoch(
     train_s = cfg["train_size"] / rate
     eval_s = cfg["test_size"] / (3 * rate)  # a forward pass is about a third of a training step
     return train_s + eval_s, f"{rate:,.0f} images/s, from {how}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m playground.jobs list` / `stop RUN... | stop --all`: the operator's shell."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m playground.jobs", description=main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every run, newest first, with its state")
+    stop_p = sub.add_parser("stop", help="stop runs whoever started them (checkpoint kept)")
+    stop_p.add_argument("runs", nargs="*", help="run names")
+    stop_p.add_argument("--all", action="store_true", help="every run that is training")
+    args = p.parse_args(argv)
+    if args.command == "list":
+        for run in runs.list_runs():
+            print(f"{run.name}\t{run.state}\t{run.message}")
+        return 0
+    if not args.runs and not args.all:
+        p.error("name the runs to stop, or pass --all")
+    try:
+        stopped = operator_stop(None if args.all else args.runs, wait=True)
+    except JobError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no run is training")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -510,3 +510,95 @@ def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
     # Quick CPU run was pressed meanwhile: the preview of the old settings goes
     changed = (*values[:2], 5, *values[3:])
     assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)
+
+
+# --- what one anonymous request may take on a shared server --------------------------------
+
+
+def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    for env in jobs.Limits.ENV.values():
+        monkeypatch.delenv(env, raising=False)
+    limits = jobs.server_limits()
+    assert limits == jobs.Limits(50, 50_000, 120.0)
+    with pytest.raises(jobs.JobError, match="epochs must be between 1 and 50, got 10000"):
+        jobs.make_settings("synthetic", "", 10_000, 64, "fast", "auto", "cpu")
+
+    monkeypatch.setenv("PLAYGROUND_MAX_TRAIN_IMAGES", "500")  # the fake check says 1000
+    with pytest.raises(jobs.JobError, match="at most 500 images per run.*Subset to 500"):
+        jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    assert not [p for p in root.iterdir() if p.is_dir()]
+
+    monkeypatch.setenv("PLAYGROUND_MAX_TRAIN_IMAGES", "0")  # 0: no limit
+    monkeypatch.setenv("PLAYGROUND_MAX_RUN_MINUTES", "2")
+    (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    pid = runs.find_run(run_dir.name).pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"PLAYGROUND_TIME_LIMIT_S=120" in environ  # the trainer stops itself after 2 min
+    jobs.operator_stop([run_dir.name], wait=True)
+    run = runs.find_run(run_dir.name)
+    runs.write_json(run.path / "status.json", {**run.status, "elapsed_s": 119.0})
+    with pytest.raises(jobs.JobError, match="has used this server's 2 minutes per run"):
+        jobs.resume(run_dir.name, "me")
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("PLAYGROUND_MAX_RUN_MINUTES")
+    assert jobs.server_limits() == jobs.Limits(None, None, None)  # locally: no limits
+
+
+def test_the_training_loop_stops_itself_at_the_time_limit(monkeypatch):
+    from playground.training.loop import StopFlag
+
+    monkeypatch.setenv(StopFlag.TIME_LIMIT_ENV, "0.2")
+    flag = StopFlag()
+    flag.install()
+    try:
+        deadline = time.monotonic() + 5
+        while flag.signal is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        flag.uninstall()
+    assert flag.signal == signal.SIGALRM
+    assert "time limit per run" in flag.reason and "checkpoint is kept" in flag.reason
+
+
+def test_the_operator_may_stop_any_run(root, fake_engine, monkeypatch, capsys):
+    monkeypatch.setenv(owners.OPERATOR_ENV, "op-token-123")
+    (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    assert train.operator_stop("guess", "all").startswith("⚠️ Not the operator's token")
+    assert runs.find_run(run_dir.name).state == "running"
+    assert train.operator_stop("op-token-123", "all") == f"Stopping {run_dir.name}."
+    _wait(lambda: runs.find_run(run_dir.name).state == "stopped")
+    monkeypatch.delenv(owners.OPERATOR_ENV)
+    assert not train.operator_stop("op-token-123").startswith("Stopping")
+
+    # and from a shell on the server
+    jobs.resume(run_dir.name, "alice")
+    _wait(lambda: runs.find_run(run_dir.name).state == "running")
+    assert jobs.main(["stop", "--all"]) == 0
+    assert capsys.readouterr().out.strip() == f"stopped: {run_dir.name}"
+    assert runs.find_run(run_dir.name).state == "stopped"
+    assert jobs.main(["stop", "no-such-run"]) == 2
+
+
+def test_folder_data_sets_on_a_space_stay_inside_the_data_root(tmp_path, monkeypatch):
+    values = {"dataset": "folder", "epochs": 2, "batch_size": 64, "recipe": "fast"}
+    values |= {"amp": "auto", "device": "cpu"}
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    monkeypatch.delenv(jobs.DATA_ROOT_ENV, raising=False)
+    with pytest.raises(jobs.JobError, match="folder data sets are off on this server"):
+        jobs.make_settings(folder=str(tmp_path), **values)
+    data = tmp_path / "data"
+    (data / "cats").mkdir(parents=True)
+    monkeypatch.setenv(jobs.DATA_ROOT_ENV, str(data))
+    messages = set()
+    for outside in ("/etc", "/no/such/folder", str(data / ".." / "..")):
+        with pytest.raises(jobs.JobError) as err:
+            jobs.make_settings(folder=outside, **values)
+        messages.add(str(err.value))
+    # the same answer whether the folder exists or not: it tells a visitor nothing
+    assert messages == {f"folder data sets on this server must lie inside {data.resolve()}"}
+    assert jobs.make_settings(folder=str(data / "cats"), **values).folder == str(data / "cats")
+    with pytest.raises(jobs.JobError, match="does not exist"):
+        jobs.make_settings(folder=str(data / "dogs"), **values)

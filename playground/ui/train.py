@@ -106,9 +106,8 @@ def device_banner(info: dict[str, Any]) -> str:
 
 
 def _owner(owner: str | None, request: gr.Request | None) -> str:
-    """The browser's persistent token (survives reloads) or the operator's token, else this
-    connection's session."""
-    if owners.valid(owner) or owners.is_operator(owner):
+    """The browser's persistent token (survives reloads), else this connection's session."""
+    if owners.valid(owner):
         return str(owner)
     session = getattr(request, "session_hash", None) if request is not None else None
     return session or "local"
@@ -562,6 +561,18 @@ def on_resume(watched: str | None, owner: str | None, request: gr.Request | None
     return f"Resuming {', '.join(f.name for f in folders)} from its last checkpoint."
 
 
+def operator_stop(token: str, run: str = "all") -> str:
+    """The server operator's Stop for any run ("all": every live run), through the HTTP API:
+    `client.predict(TOKEN, "all", api_name="/operator_stop")` with PLAYGROUND_OPERATOR_TOKEN."""
+    if not owners.is_operator(token):
+        return "⚠️ Not the operator's token (PLAYGROUND_OPERATOR_TOKEN on the server)."
+    try:
+        stopped = jobs.operator_stop(None if run == "all" else [run])
+    except JobError as err:
+        return f"⚠️ {err}"
+    return f"Stopping {', '.join(stopped)}." if stopped else "No run is training."
+
+
 def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
     """Clicking a row of the runs list watches that run."""
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -785,6 +796,7 @@ def build_tab(
 
         timer = gr.Timer(POLL_S)
         gr.api(run_status, api_name="train_status")
+        gr.api(operator_stop, api_name="operator_stop")
 
     settings_inputs = [
         dataset,
