@@ -592,24 +592,27 @@ def on_load(token: str | None) -> tuple[str, str]:
 # --- predict -------------------------------------------------------------------------------
 
 
-def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, str]:
-    """Top-5 classes for an image, through the run's own test-time preprocessing."""
-    run = runs.find_run(watched) if watched else None
-    if run is None:
-        return None, "⚠️ Select a run in the Runs list first."
-    if not (run.path / "best.pt").exists():
-        return None, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
+def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, Any, str]:
+    """(top-5 classes, the image as loaded, note) through the run's own test-time
+    preprocessing. The upload is a plain file decoded by the app's safe loader (size and
+    pixel limits, EXIF, odd modes), never by Gradio's image component."""
     if not image_path:
-        return None, "⚠️ Upload an image, or use the Augment tab's image."
+        return None, None, "⚠️ Upload an image, or use the Augment tab's image."
     try:
         image = load_image(image_path)
-        top = predict_top5(run.path, image)
     except ImageLoadError as err:
-        return None, f"⚠️ {err}"
+        return None, None, f"⚠️ {err}"
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return None, image, "⚠️ Select a run in the Runs list first."
+    if not (run.path / "best.pt").exists():
+        return None, image, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
+    try:
+        top = predict_top5(run.path, image)
     except Exception as err:  # a checkpoint that does not load must not take the page down
-        return None, f"⚠️ Could not predict with {run.name}: {err}"
+        return None, image, f"⚠️ Could not predict with {run.name}: {err}"
     note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
-    return {name: float(p) for name, p in top}, f"Top-5 from {run.name}{note}."
+    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}."
 
 
 _MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
@@ -785,9 +788,17 @@ def build_tab(
         )
 
         with gr.Accordion("Predict with the watched run", open=False), gr.Row():
-            predict_image = gr.Image(
-                type="filepath", label="Image", height=200, elem_id="train-predict-image"
-            )
+            with gr.Column():
+                # a plain file, decoded by the app's loader: gr.Image would decode it first,
+                # with Pillow's decompression-bomb check switched off
+                predict_image = gr.File(
+                    label="Image", file_types=["image"], type="filepath", height=120,
+                    elem_id="train-predict-image",
+                )  # fmt: skip
+                predict_seen = gr.Image(
+                    label="As loaded", type="pil", height=160, interactive=False,
+                    elem_id="train-predict-seen",
+                )  # fmt: skip
             with gr.Column():
                 use_current = gr.Button("Use the Augment tab's image", size="sm")
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="train-predict")
@@ -879,7 +890,7 @@ def build_tab(
     predict_btn.click(
         on_predict,
         [watched, predict_image],
-        [top5, predict_note],
+        [top5, predict_seen, predict_note],
         api_name="train_predict",
         concurrency_id="train-predict",
     )
