@@ -202,13 +202,22 @@ def _reject_constant(token: str) -> Any:
     raise SpecError(f"{token} is not allowed in a pipeline file")
 
 
+_MAX_INT_DIGITS = 30  # no parameter needs more; Python refuses over 4,300 with a ValueError
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise SpecError(f"a number in the file has {len(digits.lstrip('-')):,} digits")
+    return int(digits)
+
+
 def from_json(text: str | bytes) -> PipelineSpec:
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(
             f"the pipeline file is too large ({len(text)} bytes; limit {MAX_FILE_BYTES})"
         )
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"not valid JSON: {err}") from None
     except RecursionError:

@@ -158,6 +158,10 @@ def test_non_finite_values_built_in_code_are_refused():
         (b"\xff\xfe\x00", "not valid JSON"),
         ("[" * 100000 + "]" * 100000, "too large"),
         ("[" * 20000 + "]" * 20000, "JSON"),
+        # Python refuses to parse an int of over 4,300 digits with a ValueError of its own,
+        # which reached the UI as Gradio's generic error
+        ('{"steps": [{"degrees": ' + "9" * 5000 + "}]}", "a number in the file has 5,000 digits"),
+        ('{"x": -' + "1" * 31 + "}", "has 31 digits"),
     ],
 )
 def test_malformed_files_get_a_message(text, words):
