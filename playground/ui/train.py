@@ -868,13 +868,15 @@ def build_tab(
         api_name="train_stop",
         concurrency_id="train-control",
     )
+    # greyed at once (a double-click must not send two); the next tick sets it from the run
+    resume.click(lambda: gr.update(interactive=False), None, [resume], api_name=False, queue=False)
     resume.click(
         on_resume,
         [watched, owner_state],
         [message],
         api_name="train_resume",
         concurrency_id="train-control",
-    )
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)
     poll_inputs = [watched, overlay, signature, owner_state]
     timer.tick(
         poll, poll_inputs, [*view_outputs, signature], api_name="train_poll", queue=False, **quiet
