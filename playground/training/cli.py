@@ -101,14 +101,19 @@ def parser() -> argparse.ArgumentParser:
     a(
         "--batch-size",
         type=int,
-        help="global batch, split over processes (default: fast 512, d2l 256)",
+        help="global batch, split over processes (default: fast: fitted to the data, at least "
+        "32 steps per epoch, at most 512; d2l 256)",
     )
     a(
         "--recipe",
         choices=("fast", "d2l"),
         help="fast (default): SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001",
     )
-    a("--lr", type=float, help="peak learning rate (default: fast 0.2 x batch/512, d2l 0.001)")
+    a(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: fast 0.2 x batch/512, d2l 0.001)",
+    )
     a(
         "--amp",
         choices=("auto", "bf16", "fp16", "off"),
@@ -200,18 +205,30 @@ def _data(cfg: dict[str, Any]) -> None:
 
 
 def _batch(cfg: dict[str, Any]) -> None:
-    recipe = cfg["recipe"]
-    cfg["batch_size"] = cfg["batch_size"] or recipes.DEFAULT_BATCH[recipe]
+    """Batch size, peak lr and warm-up from recipes.fit (explicit values win), and why."""
+    world, given = cfg["world_size"], cfg["batch_size"]
     _positive(cfg, "batch_size")
-    world, batch = cfg["world_size"], cfg["batch_size"]
+    chosen = recipes.fit(cfg["recipe"], cfg["train_size"], cfg["epochs"], world, given, cfg["lr"])
+    batch = chosen.batch_size
     if batch % world:
         raise UsageError(f"--batch-size {batch} does not split evenly over {world} processes")
     if batch > cfg["train_size"]:
         raise UsageError(
             f"--batch-size {batch} is larger than the training set ({cfg['train_size']} images)"
         )
-    cfg["lr"] = cfg["lr"] or recipes.default_lr(recipe, batch)
-    cfg["recipe_details"] = recipes.describe(recipe)
+    cfg.update(batch_size=batch, lr=chosen.lr, warmup_steps=chosen.warmup_steps)
+    # what the Train tab shows next to its fields ("auto: 64") and the log prints
+    cfg["auto"] = {"batch_size": chosen.batch_auto, "lr": chosen.lr_auto}
+    cfg["steps_per_epoch"], cfg["total_steps"] = chosen.steps_per_epoch, chosen.total_steps
+    cfg["recipe_reason"] = chosen.reason
+    cfg["recipe_details"] = recipes.describe(cfg["recipe"])
+
+
+def _check_batch(cfg: dict[str, Any]) -> None:
+    """On resume the saved batch stays; only its split over the processes may change."""
+    world, batch = cfg["world_size"], cfg["batch_size"]
+    if batch % world:
+        raise UsageError(f"the run's batch {batch} does not split evenly over {world} processes")
 
 
 def _augmentation(cfg: dict[str, Any], spec: PipelineSpec) -> None:
@@ -285,7 +302,7 @@ def resolve_resume(args: argparse.Namespace) -> dict[str, Any]:
     cfg["device"] = args.device or "auto"
     cfg["out"] = str(run)
     _device(cfg)
-    _batch(cfg)
+    _check_batch(cfg)
     return cfg
 
 
@@ -362,6 +379,8 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
             f"run {run_dir}: {cfg['train_size']} images, {run.spe} steps/epoch, "
             f"{cfg['device_name']}, amp {cfg['amp_dtype']}, {how}"
         )
+        if "recipe_reason" in cfg:
+            log(f"recipe {cfg['recipe']}: {cfg['recipe_reason']}, warm-up {run.warmup} steps")
         if resume:
             run.restore(run_dir / "last.pt")
         state = run.run()

@@ -130,8 +130,12 @@ class Run:
         self.model = resnet18(len(cfg["classes"]), cfg["width"]).to(
             self.device, memory_format=self.memory_format
         )
+        # runs from before warm-up was fitted to the data keep their quarter-of-the-run warm-up
+        self.warmup = cfg.get("warmup_steps")
+        if self.warmup is None:
+            self.warmup = max(1, round(recipes.WARMUP_FRACTION * self.total_steps))
         self.opt, self.sched, self.criterion = recipes.make(
-            cfg["recipe"], self.model, cfg["lr"], self.total_steps
+            cfg["recipe"], self.model, cfg["lr"], self.total_steps, self.warmup
         )
         amp = cfg["amp_dtype"]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")

@@ -1,25 +1,146 @@
-"""Training recipes: optimiser, learning-rate schedule and loss, by name.
+"""Training recipes: optimiser, learning-rate schedule and loss, by name, and the rule that fits
+batch size, peak lr and warm-up to the data (`fit`).
 
 - `d2l` reproduces d2l.ai's chapter 14.1: Adam at lr 0.001, batch 256, plain cross-entropy,
   no schedule (83.6% test accuracy on CIFAR-10 after 10 epochs with flips).
 - `fast` (the default) is the usual fast CIFAR recipe: SGD with Nesterov momentum, a one-cycle
-  schedule (linear warm-up over the first quarter, then linear decay), label smoothing 0.1,
-  weight decay on weights but not on BatchNorm parameters and biases, batch 512, peak lr 0.2
-  scaled linearly with the batch size (0.4 made runs spike and recover on an H100).
+  schedule (linear warm-up, then linear decay), label smoothing 0.1, weight decay on weights
+  but not on BatchNorm parameters and biases. On CIFAR-10 (50,000 images) that is batch 512
+  and peak lr 0.2 (0.4 made runs spike and recover on an H100); on less data `fit` picks a
+  smaller batch so that the run still takes enough optimizer steps.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-DEFAULT_BATCH = {"fast": 512, "d2l": 256}
+RECIPES = ("fast", "d2l")
+FAST_MAX_BATCH = 512
+FAST_PEAK_LR = 0.2  # at batch 512; scaled linearly with the batch (Goyal et al., 2017)
+D2L_BATCH, D2L_LR = 256, 1e-3
+MIN_STEPS_PER_EPOCH = 32
+MIN_STEPS_PER_RUN = 100
+MIN_BATCH_PER_PROCESS = 16
+WARMUP_FRACTION = 0.25
+MIN_WARMUP_STEPS = 50
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What `fit` chose: the values, whether each was chosen automatically, and why."""
+
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    steps_per_epoch: int
+    total_steps: int
+    batch_auto: bool
+    lr_auto: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _power_of_two_at_most(x: float) -> int:
+    return 1 << max(0, int(x).bit_length() - 1) if x >= 1 else 1
+
+
+def _auto_batch(recipe: str, train_size: int, epochs: int, world: int) -> int:
+    if recipe == "d2l":
+        batch = D2L_BATCH
+    else:
+        # the largest batch that still gives MIN_STEPS_PER_EPOCH steps per epoch and
+        # MIN_STEPS_PER_RUN per run, as a power of two per process, within [16, 512] in all
+        room = min(train_size / MIN_STEPS_PER_EPOCH, train_size * epochs / MIN_STEPS_PER_RUN)
+        per_process = _power_of_two_at_most(room / world)
+        per_process = max(MIN_BATCH_PER_PROCESS, min(per_process, FAST_MAX_BATCH // world))
+        batch = per_process * world
+    # a training set smaller than that: the largest whole split of it over the processes
+    if batch > train_size:
+        batch = max(world, train_size - train_size % world)
+    return batch
+
+
+def _warmup(recipe: str, total_steps: int) -> int:
+    if recipe == "d2l":
+        return 0
+    # a fraction alone is too short for short runs: 25% of 9 steps reached lr 0.2 after 2
+    # steps and blew the loss up. At least 50 steps, but at most half the run, which must
+    # still decay.
+    return max(
+        1, min(max(round(WARMUP_FRACTION * total_steps), MIN_WARMUP_STEPS), total_steps // 2)
+    )
+
+
+def fit(
+    recipe: str,
+    train_size: int,
+    epochs: int,
+    world_size: int = 1,
+    batch_size: int | None = None,
+    lr: float | None = None,
+) -> Fit:
+    """Batch size, peak learning rate and warm-up (in steps) for a run, from how much data it
+    has, for how many epochs, over how many processes. An explicit `batch_size` or `lr` wins.
+
+    Why: a fixed batch of 512 gives 2,000 images 3 optimizer steps per epoch; with a schedule
+    that warms up over a quarter of the run the peak lr is reached after one or two steps, the
+    loss blows up, and what the curves then show is the recipe, not the augmentation. So
+    - the `fast` batch is the largest power of two (per process) that leaves at least 32 steps
+      per epoch and 100 per run, between 16 and 512 images (512 is the CIFAR-10 recipe: a
+      larger training set keeps 512 and simply takes more steps);
+    - the peak lr follows the batch linearly, 0.2 at 512 (the linear scaling rule; it is what
+      keeps the noise of one step about the same as the batch shrinks);
+    - the warm-up is a quarter of the run but at least 50 steps (at most half the run), so a
+      short run does not jump to the peak lr while the BatchNorm statistics and the weights
+      are still far from settled;
+    - `d2l` keeps d2l's own values: Adam, lr 0.001, batch 256, no warm-up (only a training
+      set smaller than 256 images gets a smaller batch, since the batch cannot exceed it).
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}")
+    batch = batch_size or _auto_batch(recipe, train_size, epochs, world_size)
+    peak = lr or (FAST_PEAK_LR * batch / FAST_MAX_BATCH if recipe == "fast" else D2L_LR)
+    steps = train_size // batch
+    total = steps * epochs
+    warmup = _warmup(recipe, total)
+    return Fit(
+        batch_size=batch,
+        lr=peak,
+        warmup_steps=warmup,
+        steps_per_epoch=steps,
+        total_steps=total,
+        batch_auto=batch_size is None,
+        lr_auto=lr is None,
+        reason=_reason(recipe, train_size, world_size, batch, batch_size is None, lr is None),
+    )
+
+
+def _reason(recipe: str, n: int, world: int, batch: int, batch_auto: bool, lr_auto: bool) -> str:
+    steps = n // batch if batch else 0
+    if not batch_auto:
+        how = f"batch {batch} as given"
+    elif recipe == "d2l" and batch == D2L_BATCH:
+        how = f"batch {batch}: d2l's recipe"
+    else:
+        how = f"batch {batch} for {n:,} images"
+    how += f": {steps} steps per epoch"
+    if world > 1:
+        how += f", {batch // world} per process"
+    if lr_auto:
+        how += "; lr 0.001: d2l's recipe" if recipe == "d2l" else "; peak lr 0.2 x batch/512"
+    else:
+        how += "; lr as given"
+    return how
 
 
 def default_lr(recipe: str, batch_size: int) -> float:
-    return 0.2 * batch_size / 512 if recipe == "fast" else 1e-3
+    return FAST_PEAK_LR * batch_size / FAST_MAX_BATCH if recipe == "fast" else D2L_LR
 
 
 def describe(recipe: str) -> dict[str, Any]:
@@ -33,16 +154,17 @@ def describe(recipe: str) -> dict[str, Any]:
         }
     return {
         "optimizer": "SGD(momentum=0.9, nesterov=True)",
-        "schedule": "one-cycle (25% linear warm-up from lr/8, linear decay to lr/1600)",
+        "schedule": "one-cycle (linear warm-up from lr/8 over warmup_steps, linear decay to lr/1600)",
         "label_smoothing": 0.1,
         "weight_decay": 5e-4,
     }
 
 
-def one_cycle(total: int, warmup: float = 0.25, start: float = 1 / 8, end: float = 1 / 1600):
-    """lr factor per step: linear from `start` up to 1 over the first `warmup` of the steps, then
-    linear down to `end`. (torch's OneCycleLR divides by zero when a run has only a few steps.)"""
-    rise = max(1, round(total * warmup))
+def one_cycle(total: int, rise: int | None = None, start: float = 1 / 8, end: float = 1 / 1600):
+    """lr factor per step: linear from `start` up to 1 over the first `rise` steps (a quarter of
+    the run if not given), then linear down to `end`. (torch's OneCycleLR divides by zero when a
+    run has only a few steps.)"""
+    rise = max(1, round(total * WARMUP_FRACTION) if rise is None else rise)
 
     def factor(step: int) -> float:
         if step < rise:
@@ -53,7 +175,7 @@ def one_cycle(total: int, warmup: float = 0.25, start: float = 1 / 8, end: float
 
 
 def make(
-    recipe: str, model: nn.Module, lr: float, total_steps: int
+    recipe: str, model: nn.Module, lr: float, total_steps: int, warmup_steps: int | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, nn.Module]:
     """(optimizer, scheduler stepped once per batch, loss) for `recipe`."""
     spec = describe(recipe)
@@ -68,5 +190,5 @@ def make(
         {"params": no_decay, "weight_decay": 0.0},
     ]
     opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total_steps, warmup_steps))
     return opt, sched, criterion
