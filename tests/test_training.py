@@ -253,7 +253,15 @@ def _bad_pipeline(tmp_path):
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--epochs", "0"],
-            "--epochs must be at least 1",
+            "--epochs must be between 1 and 10000, got 0",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--lr", "-1"],
+            "--lr must be between 1e-06 and 10, got -1",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--image-size", "4"],
+            "--image-size must be between 8 and 512, got 4",
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--batch-size", "1000"],
