@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 from pipelines.spec import PipelineSpec, SpecError, validate
 from playground import owners, runs
 from playground.runs import Run
+from playground.training import settings as run_settings
+from playground.training.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_MODULE = "playground.train"
@@ -36,9 +39,6 @@ NICE = int(os.environ.get("PLAYGROUND_TRAIN_NICE", "10"))
 STOP_GRACE_S = 20.0
 CHECK_TIMEOUT_S = 120.0
 DATASETS = ("cifar10", "synthetic", "folder")
-RECIPES = ("fast", "d2l")
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-DEVICES = ("auto", "cpu", "cuda")
 DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
 _START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
 
@@ -100,98 +100,51 @@ def _check_folder(folder: str) -> None:
         raise JobError(f"the folder {folder!r} does not exist on the server")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the Train tab asks for; each field maps onto one flag of the training command."""
-
-    dataset: str = "cifar10"  # cifar10 | synthetic | folder
-    folder: str = ""
-    epochs: int = 10
-    batch_size: int = 128
-    recipe: str = "fast"
-    amp: str = "auto"
-    device: str = "auto"
-    nproc: int = 1
-    subset: int = 0  # 0: the whole training set
-    width: int = 64
-    seed: int = 0
-
-    @property
-    def dataset_arg(self) -> str:
-        return f"folder:{self.folder}" if self.dataset == "folder" else self.dataset
-
-    def flags(self) -> list[str]:
-        flags = [
-            "--dataset", self.dataset_arg,
-            "--epochs", str(self.epochs),
-            "--batch-size", str(self.batch_size),
-            "--recipe", self.recipe,
-            "--amp", self.amp,
-            "--device", self.device,
-            "--seed", str(self.seed),
-            "--width", str(self.width),
-        ]  # fmt: skip
-        if self.device != "cpu":
-            flags += ["--nproc", str(self.nproc)]
-        if self.subset:
-            flags += ["--subset", str(self.subset)]
-        return flags
+Settings = RunSettings  # what a run is started with (declared in playground.training.settings)
 
 
-def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise JobError(f"{name} must be a whole number, got {value!r}") from None
-    if number != number or number != int(number):
-        raise JobError(f"{name} must be a whole number, got {value!r}")
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise JobError(f"{name} must be {bound}, got {int(number)}")
-    return int(number)
+def _who(declared: run_settings.Declared) -> str:
+    """A setting as the form names it, for messages: "batch size", not "--batch-size"."""
+    return re.sub(r"\s*\(.*\)$", "", declared.label or declared.name).lower()
 
 
-def make_settings(
-    dataset: str,
-    folder: str,
-    epochs: Any,
-    batch_size: Any,
-    recipe: str,
-    amp: str,
-    device: str,
-    nproc: Any = 1,
-    subset: Any = 0,
-    width: Any = 64,
-    seed: Any = 0,
-) -> Settings:
-    """Settings from raw UI values, with the checks that need no training code (fast, clear)."""
-    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(str(dataset).lower(), dataset)
-    dataset = str(dataset).lower()
+def make_settings(values: dict[str, Any]) -> Settings:
+    """Settings from the Train tab's raw values, by name (the form's fields, and `folder` for
+    the folder data set), checked against their declarations and this server's limits. A 0 or
+    an empty box in a setting the training command resolves by itself means "auto"."""
+    values = dict(values)
+    dataset = str(values.pop("dataset", "cifar10") or "cifar10").lower()
+    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(dataset, dataset)
+    folder = str(values.pop("folder", "") or "").strip()
     if dataset not in DATASETS:
         raise JobError(f"unknown data set {dataset!r} (choose CIFAR-10, a folder or synthetic)")
-    folder = str(folder or "").strip()
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
         _check_folder(folder)
-    for value, name, allowed in ((recipe, "recipe", RECIPES), (amp, "AMP mode", AMP_MODES)):
-        if value not in allowed:
-            raise JobError(f"unknown {name} {value!r} (choose {', '.join(allowed)})")
-    if device not in DEVICES:
-        raise JobError(f"unknown device {device!r} (choose {', '.join(DEVICES)})")
-    return Settings(
-        dataset=dataset,
-        folder=folder,
-        epochs=_whole(epochs, "epochs", 1, server_limits().max_epochs or 10_000),
-        batch_size=_whole(batch_size, "batch size", 1, 65_536),
-        recipe=recipe,
-        amp=amp,
-        device=device,
-        nproc=_whole(nproc, "number of GPUs", 1, 64),
-        subset=_whole(subset or 0, "subset", 0),
-        width=_whole(width, "width", 1, 512),
-        seed=_whole(seed, "seed", 0, 2**31 - 1),
-    )
+        dataset = f"folder:{folder}"
+    checked: dict[str, Any] = {"dataset": dataset}
+    limits = {"epochs": server_limits().max_epochs}
+    for name, value in values.items():
+        try:
+            declared = run_settings.by_name(name)
+        except StopIteration:
+            raise JobError(f"unknown setting {name!r}") from None
+        if declared.default is None and value in (0, "", None):
+            continue  # auto
+        try:
+            checked[name] = run_settings.check_value(
+                declared, value, _who(declared), limits.get(name)
+            )
+        except run_settings.SettingError as err:
+            raise JobError(str(err)) from None
+    if checked.get("device") == "cpu":
+        checked.pop("nproc", None)  # one process on a CPU unless asked on the command line
+    return Settings(**checked)
+
+
+def flags(settings: Settings) -> list[str]:
+    return run_settings.to_flags(settings)
 
 
 def train_command(*args: str) -> list[str]:
@@ -221,7 +174,7 @@ def _first_error(stderr: str) -> str:
 
 def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[str, Any]:
     """The training command's own validation (`--check`): its resolved config, or a JobError."""
-    cmd = train_command("--pipeline", str(pipeline), *settings.flags(), "--check")
+    cmd = train_command("--pipeline", str(pipeline), *flags(settings), "--check")
     if out is not None:
         cmd += ["--out", str(out)]
     return _run_check(cmd)
@@ -299,7 +252,8 @@ def _refuse_if_busy(root: Path) -> None:
 
 def _new_run_dir(root: Path, settings: Settings, baseline: bool) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{settings.dataset}" + ("-noaug" if baseline else "")
+    kind = settings.dataset.split(":", 1)[0]  # folder:PATH -> folder
+    base = f"{stamp}-{kind}" + ("-noaug" if baseline else "")
     path, n = root / base, 1
     while path.exists():
         n += 1
@@ -397,7 +351,7 @@ def start(
         job = folders[0].name
         for folder, no_aug in zip(folders, variants, strict=True):
             cmd = train_command(
-                "--pipeline", str(folder / "pipeline.json"), *settings.flags(), "--out", str(folder)
+                "--pipeline", str(folder / "pipeline.json"), *flags(settings), "--out", str(folder)
             )
             if no_aug:
                 cmd.append("--no-augment")
@@ -623,21 +577,18 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
     )
     batch -= batch % max(1, cfg.get("world_size") or 1)
-    probe = Settings(
-        **{
-            **asdict(settings),
-            "dataset": "synthetic",
-            "subset": 0,
-            "epochs": 1,
-            "batch_size": batch,
-        }
+    world = max(1, cfg.get("world_size") or 1)
+    probe = replace(
+        settings,
+        dataset="synthetic",
+        synthetic_size=batch * world * MEASURE_STEPS,
+        subset=None,
+        epochs=1,
+        batch_size=batch,
     )
     with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
         out = Path(tmp) / "run"
-        cmd = train_command(
-            "--pipeline", str(pipeline), *probe.flags(), "--out", str(out),
-            "--synthetic-size", str(batch * max(1, cfg.get("world_size") or 1) * MEASURE_STEPS),
-        )  # fmt: skip
+        cmd = train_command("--pipeline", str(pipeline), *flags(probe), "--out", str(out))
         try:
             code, _, err = _run_quietly(cmd, MEASURE_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -200,26 +200,45 @@ def test_runs_list_is_newest_first_and_names_are_not_paths(root):
     [
         ({"epochs": 0}, "epochs must be between 1"),
         ({"epochs": 1.5}, "epochs must be a whole number"),
-        ({"batch_size": 0}, "batch size must be between 1"),
+        ({"batch_size": -3}, "batch size must be between 1 and 65536, got -3"),
+        ({"lr": 11}, "peak learning rate must be between 1e-06 and 10, got 11"),
         ({"batch_size": "lots"}, "batch size must be a whole number"),
         ({"dataset": "folder", "folder": "/no/such/folder"}, "does not exist"),
         ({"dataset": "folder", "folder": ""}, "give the path"),
-        ({"amp": "fp8"}, "unknown AMP mode"),
+        ({"amp": "fp8"}, "amp must be one of auto, bf16, fp16, off, got 'fp8'"),
+        ({"width": 2000}, "width must be between 1 and 512"),
     ],
 )
 def test_impossible_settings_are_explained(change, message):
     values = {"dataset": "synthetic", "folder": "", "epochs": 2, "batch_size": 64}
     values |= {"recipe": "fast", "amp": "auto", "device": "cpu"} | change
     with pytest.raises(jobs.JobError, match=message):
-        jobs.make_settings(**values)
+        jobs.make_settings(values)
 
 
 def test_settings_become_the_commands_flags():
-    settings = jobs.make_settings("folder", "/tmp", 3, 32, "d2l", "off", "cuda", 2, 500, 16, 7)
-    flags = settings.flags()
+    values = {"dataset": "folder", "folder": "/tmp", "epochs": 3, "batch_size": 32}
+    values |= {"recipe": "d2l", "amp": "off", "device": "cuda", "nproc": 2, "subset": 500}
+    settings = jobs.make_settings(values | {"width": 16, "seed": 7, "lr": 0})
+    flags = jobs.flags(settings)
     assert flags[flags.index("--dataset") + 1] == "folder:/tmp"
     assert flags[flags.index("--nproc") + 1] == "2" and flags[flags.index("--subset") + 1] == "500"
-    assert "--nproc" not in SETTINGS.flags() and "--subset" not in SETTINGS.flags()
+    assert "--lr" not in flags  # 0: auto, the training command fits it
+    assert "--nproc" not in jobs.flags(SETTINGS) and "--subset" not in jobs.flags(SETTINGS)
+    # every form field is a declared setting and becomes the flag of the same name
+    for d in train.FORM:
+        assert d.flag in jobs.flags(jobs.make_settings({**values, d.name: _other(d)})), d.name
+
+
+def _other(d) -> object:
+    """A valid value for a declared setting other than its default."""
+    if d.name == "dataset":
+        return "synthetic"
+    if d.choices:
+        return next(c for c in d.choices if c != d.default)
+    if d.type is bool:
+        return not d.default
+    return (d.high if d.high is not None and d.high < 100 else 3) if d.type is int else 0.05
 
 
 def test_single_user_mode_is_off_on_a_space(monkeypatch):
@@ -254,7 +273,8 @@ def test_a_pipeline_that_does_not_validate_never_starts(root, fake_engine):
     with pytest.raises(jobs.JobError, match="does not validate"):
         jobs.start(SETTINGS, bad, "me")
     assert runs.list_runs() == []
-    message, *_ = train.on_start(bad, False, "me", "synthetic", "", 2, 64, "fast", "auto", "cpu")
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu")
+    message, *_ = train.on_start(bad, False, "me", None, *values)
     assert message.startswith("⚠️") and "does not validate" in message
 
 
@@ -501,14 +521,16 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
 
 
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
-    monkeypatch.setattr(train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid."))
-    values = ("synthetic", "", 2, 100, "fast", "off", "cpu", 1, 0, 8, 0)
-    gallery, estimate, key = train.on_tab_preview(preset("d2l-flip"), *values)
-    assert (gallery, estimate) == ("imgs", "Estimate\n\nValid.")
+    monkeypatch.setattr(
+        train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid.", "b", "l")
+    )
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(preset("d2l-flip"), *values)
+    assert (gallery, estimate, batch_note, lr_note) == ("imgs", "Estimate\n\nValid.", "b", "l")
     # the form did not change meanwhile: the preview stays
     assert train.drop_if_stale(key, *values) == (train.gr.skip(), train.gr.skip())
     # Quick CPU run was pressed meanwhile: the preview of the old settings goes
-    changed = (*values[:2], 5, *values[3:])
+    changed = train.form_defaults(dataset="synthetic", epochs=5, device="cpu", width=8)
     assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)
 
 
@@ -522,7 +544,7 @@ def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypa
     limits = jobs.server_limits()
     assert limits == jobs.Limits(50, 50_000, 120.0)
     with pytest.raises(jobs.JobError, match="epochs must be between 1 and 50, got 10000"):
-        jobs.make_settings("synthetic", "", 10_000, 64, "fast", "auto", "cpu")
+        jobs.make_settings({"dataset": "synthetic", "epochs": 10_000})
 
     monkeypatch.setenv("PLAYGROUND_MAX_TRAIN_IMAGES", "500")  # the fake check says 1000
     with pytest.raises(jobs.JobError, match="at most 500 images per run.*Subset to 500"):
@@ -588,17 +610,18 @@ def test_folder_data_sets_on_a_space_stay_inside_the_data_root(tmp_path, monkeyp
     monkeypatch.setenv("SPACE_ID", "someone/playground")
     monkeypatch.delenv(jobs.DATA_ROOT_ENV, raising=False)
     with pytest.raises(jobs.JobError, match="folder data sets are off on this server"):
-        jobs.make_settings(folder=str(tmp_path), **values)
+        jobs.make_settings({**values, "folder": str(tmp_path)})
     data = tmp_path / "data"
     (data / "cats").mkdir(parents=True)
     monkeypatch.setenv(jobs.DATA_ROOT_ENV, str(data))
     messages = set()
     for outside in ("/etc", "/no/such/folder", str(data / ".." / "..")):
         with pytest.raises(jobs.JobError) as err:
-            jobs.make_settings(folder=outside, **values)
+            jobs.make_settings({**values, "folder": outside})
         messages.add(str(err.value))
     # the same answer whether the folder exists or not: it tells a visitor nothing
     assert messages == {f"folder data sets on this server must lie inside {data.resolve()}"}
-    assert jobs.make_settings(folder=str(data / "cats"), **values).folder == str(data / "cats")
+    settings = jobs.make_settings({**values, "folder": str(data / "cats")})
+    assert settings.dataset == f"folder:{data / 'cats'}"
     with pytest.raises(jobs.JobError, match="does not exist"):
-        jobs.make_settings(folder=str(data / "dogs"), **values)
+        jobs.make_settings({**values, "folder": str(data / "dogs")})

@@ -15,11 +15,14 @@ from PIL import Image
 from playground import runs
 from playground.images import MAX_UPLOAD_BYTES
 from playground.ui import CSS, build_app
+from playground.ui.train import form_defaults
 
 pytestmark = pytest.mark.slow
 
-# dataset, folder, epochs, batch size, recipe, AMP, device, GPUs, subset, width, seed
-TINY = ["synthetic", "", 2, 40, "fast", "off", "cpu", 1, 400, 8, 0]
+# the form's values, in its order (playground.ui.train.FORM_KEYS)
+TINY_SETTINGS = {"dataset": "synthetic", "epochs": 2, "batch_size": 40, "amp": "off"}
+TINY_SETTINGS |= {"device": "cpu", "subset": 400, "width": 8}
+TINY = form_defaults(**TINY_SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +72,10 @@ def _wait(client: Client, predicate, timeout: float = 90.0) -> dict:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({2: 0}, "epochs must be between 1"),
-        ({3: 500}, "batch size 500 is larger than the training set (400 images)"),
-        ({0: "folder", 1: "/no/such/folder"}, "does not exist"),
-        ({0: "folder", 1: "NO_IMAGES"}, "no training images found under"),
+        ({"epochs": 0}, "epochs must be between 1"),
+        ({"batch_size": 500}, "batch size 500 is larger than the training set (400 images)"),
+        ({"dataset": "folder", "folder": "/no/such/folder"}, "does not exist"),
+        ({"dataset": "folder", "folder": "NO_IMAGES"}, "no training images found under"),
     ],
 )
 def test_impossible_settings_are_refused_before_anything_starts(
@@ -81,20 +84,25 @@ def test_impossible_settings_are_refused_before_anything_starts(
     for split in ("train", "test"):  # a folder laid out right, but with no images in it
         (tmp_path / split / "cat").mkdir(parents=True)
         (tmp_path / split / "cat" / "notes.txt").write_text("not an image")
-    settings = list(TINY)
-    for index, value in change.items():
-        settings[index] = str(tmp_path) if value == "NO_IMAGES" else value
+    change = {k: str(tmp_path) if v == "NO_IMAGES" else v for k, v in change.items()}
+    settings = form_defaults(**(TINY_SETTINGS | change))
     message, _, _ = alice.predict(False, *settings, api_name="/train_start")
     assert message.startswith("⚠️") and expected in message.replace("--batch-size", "batch size")
     assert runs.list_runs(app[1]) == []
 
 
 def test_preview_shows_32_images_and_an_estimate(alice):
-    _, _, message = alice.predict(*[*TINY[:2], 0, *TINY[3:]], api_name="/train_check")
+    zero = form_defaults(**(TINY_SETTINGS | {"epochs": 0}))
+    _, _, message, _, _ = alice.predict(*zero, api_name="/train_check")
     assert message.startswith("⚠️") and "epochs must be between 1" in message
-    gallery, estimate, message = alice.predict(*TINY, api_name="/train_check")
+    gallery, estimate, message, batch, lr = alice.predict(*TINY, api_name="/train_check")
     assert len(gallery) == 32, message
     assert "per epoch" in estimate and "images/s" in estimate and "Settings are valid" in message
+    assert batch["info"].startswith("given: 40 (10 steps per epoch)")  # 400 images / 40
+    assert lr["info"].startswith("auto: ")  # the learning rate was left at 0: fitted
+    auto = form_defaults(**(TINY_SETTINGS | {"batch_size": 0}))
+    _, estimate, _, batch, _ = alice.predict(*auto, api_name="/train_check")
+    assert batch["info"].startswith("auto: ") and "Recipe:" in estimate
 
 
 def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
@@ -122,6 +130,6 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
 
     photo = tmp_path / "photo.png"
     Image.new("RGB", (48, 40), (200, 30, 30)).save(photo)
-    top5, note = alice.predict(name, handle_file(str(photo)), api_name="/train_predict")
+    top5, _, note = alice.predict(name, handle_file(str(photo)), api_name="/train_predict")
     assert len(top5["confidences"]) == 5 and note.startswith(f"Top-5 from {name}")
     assert abs(sum(c["confidence"] for c in top5["confidences"])) <= 1.0 + 1e-6

@@ -26,12 +26,18 @@ from playground import jobs, owners, runs
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
 from playground.runs import Run
+from playground.training import settings as run_settings
 
 POLL_S = 1.0
 DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
-DEFAULT_BATCH = {"fast": 512, "d2l": 256}
-# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes.
-QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 256, "device": "cpu"}
+# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes; the
+# batch size and learning rate are fitted to the data by the training command (0 = auto).
+QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device": "cpu"}
+# The form: the declared settings that have a label (playground.training.settings), then the
+# folder path, which belongs to the data set choice. Callbacks take the values in this order.
+FORM = run_settings.form_fields()
+FORM_KEYS = [d.name for d in FORM] + ["folder"]
+MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
 RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
 PLOT_COLUMNS = ["epoch", "value", "series"]
 
@@ -136,8 +142,23 @@ def _data_label(run: Run) -> str:
     return f"{data} ({subset})" if subset else str(data)
 
 
+def form_defaults(**changes: Any) -> list[Any]:
+    """The form's initial values in FORM_KEYS order (0 for "auto"), with `changes` applied:
+    what an API client passes to train_start / train_check."""
+    values = {d.name: 0 if d.default is None else d.default for d in FORM} | {"folder": ""}
+    values["nproc"] = 1
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise KeyError(f"not settings of the form: {sorted(unknown)}")
+    return list((values | changes).values())
+
+
+def form_values(values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(FORM_KEYS, values, strict=True))
+
+
 def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
-    return jobs.make_settings(*values)
+    return jobs.make_settings(form_values(values))
 
 
 TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
@@ -407,16 +428,24 @@ def color_map(series: list[str]) -> dict[str, str]:
 
 
 def on_quick() -> list[Any]:
-    """Quick CPU run: subset, epochs, width, batch size, device."""
-    q = QUICK_CPU
-    return [q["subset"], q["epochs"], q["width"], q["batch_size"], q["device"]]
+    """Quick CPU run: the values of QUICK_CPU's fields, in its order."""
+    return list(QUICK_CPU.values())
 
 
-def on_recipe(recipe: str, batch_size: Any) -> Any:
-    """Another recipe brings its own default batch size, unless the user typed their own."""
-    if batch_size not in DEFAULT_BATCH.values():
-        return gr.skip()
-    return DEFAULT_BATCH.get(recipe, batch_size)
+def auto_notes(cfg: dict[str, Any] | None) -> tuple[Any, Any]:
+    """What the training command chose for the fields left at 0 ("auto: 64"), as the batch
+    and learning-rate fields' info lines."""
+    if not cfg:
+        return gr.skip(), gr.skip()
+    auto = cfg.get("auto") or {}
+    batch = cfg.get("batch_size")
+    steps = cfg.get("steps_per_epoch")
+    batch_note = f"auto: {batch}" if auto.get("batch_size") else f"given: {batch}"
+    if steps:
+        batch_note += f" ({steps} steps per epoch)"
+    lr = cfg.get("lr")
+    lr_note = (f"auto: {lr:.3g}" if auto.get("lr") else f"given: {lr:.3g}") if lr else ""
+    return gr.update(info=batch_note), gr.update(info=lr_note or None)
 
 
 def on_dataset(dataset: str):
@@ -450,35 +479,39 @@ def describe_estimate(settings: jobs.Settings, cfg: dict[str, Any], pipeline: Pa
 _PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
 
 
-def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
-    """The first 32 training images as the pipeline feeds them, and a time-per-epoch estimate."""
+def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, ...]:
+    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate, the
+    message line, and the batch and learning-rate fields' "auto: ..." notes."""
     try:
         settings = settings_from(values)
         spec = jobs.validated(spec)
     except JobError as err:
-        return gr.skip(), "", f"⚠️ {err}"
+        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
     key = (settings, spec.to_json())
     if key not in _PREVIEWS:
         try:
             result = _preview(settings, spec)
         except JobError as err:
-            return gr.skip(), "", f"⚠️ {err}"
+            return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
         if len(_PREVIEWS) >= 16:
             _PREVIEWS.clear()
         _PREVIEWS[key] = result
-    return _PREVIEWS[key]
+    gallery, estimate, message, cfg = _PREVIEWS[key]
+    return gallery, estimate, message, *auto_notes(cfg)
 
 
-def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str]:
+def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str, dict]:
     with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
         estimate = describe_estimate(settings, cfg, pipeline)
+    reason = cfg.get("recipe_reason")
+    estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
         note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
-        return None, estimate, f"Settings are valid. {note}"
-    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
+        return None, estimate, f"Settings are valid. {note}", cfg
+    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg
 
 
 def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
@@ -487,9 +520,10 @@ def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
     and the estimate only, never the message line: a Start pressed while it works (it can take
     a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
-        return gr.skip(), gr.skip(), gr.skip()
-    gallery, estimate, note = on_preview(spec, *values)
-    return gallery, "\n\n".join(text for text in (estimate, note) if text), settings_key(*values)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    gallery, estimate, note, batch_note, lr_note = on_preview(spec, *values)
+    text = "\n\n".join(t for t in (estimate, note) if t)
+    return gallery, text, settings_key(*values), batch_note, lr_note
 
 
 STALE_PREVIEW = (
@@ -512,22 +546,12 @@ def on_start(
     spec: PipelineSpec,
     baseline: bool,
     owner: str | None,
-    dataset: str,
-    folder: str,
-    epochs: Any,
-    batch_size: Any,
-    recipe: str,
-    amp: str,
-    device: str,
-    nproc: Any = 1,
-    subset: Any = 0,
-    width: Any = 64,
-    seed: Any = 0,
-    request: gr.Request | None = None,
+    request: gr.Request | None,
+    *values: Any,
 ) -> tuple[Any, Any, Any]:
-    """Validate, then start the run (and the no-augmentation baseline) in the background."""
+    """Validate, then start the run (and the no-augmentation baseline) in the background.
+    `values`: the form's, in FORM_KEYS order (Gradio puts the request before them)."""
     me = _owner(owner, request)
-    values = (dataset, folder, epochs, batch_size, recipe, amp, device, nproc, subset, width, seed)
     try:
         settings = settings_from(values)
         folders = jobs.start(settings, spec, me, baseline=bool(baseline))
@@ -650,6 +674,55 @@ def owner_token() -> gr.BrowserState:
     return gr.BrowserState(None, storage_key=owners.STORAGE_KEY, secret=owners.BROWSER_STATE_KEY)
 
 
+def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
+    """The settings form, from the declarations (playground.training.settings): one control per
+    declared field with a label, and the folder path; by name. What this server has decides
+    only the device choices and whether the GPU count shows."""
+    controls: dict[str, gr.components.Component] = {}
+    main = [d for d in FORM if d.name not in MORE_SETTINGS and d.name != "dataset"]
+    more = [d for d in FORM if d.name in MORE_SETTINGS]
+    dataset = run_settings.by_name("dataset")
+    controls["dataset"] = gr.Radio(
+        DATASET_CHOICES, value="cifar10", label=dataset.label, elem_id=dataset.elem_id
+    )
+    controls["folder"] = gr.Textbox(
+        label="Folder path (holds train/<class>/ and test/<class>/)",
+        visible=False,
+        elem_id="train-folder",
+    )
+    for row in range(0, len(main), 2):
+        with gr.Row():
+            for d in main[row : row + 2]:
+                controls[d.name] = _control(d, info)
+    with gr.Accordion("More settings", open=not info["gpus"] or info["zero_gpu"]), gr.Row():
+        for d in more:
+            controls[d.name] = _control(d, info)
+    return controls
+
+
+def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
+    if d.choices:
+        choices = list(d.choices)
+        if d.name == "device":  # on ZeroGPU a GPU exists only inside a call: runs use the CPU
+            gpu = info["gpus"] and not info["zero_gpu"]
+            choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+        value = d.default if d.default in choices else choices[0]
+        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
+    if d.type is bool:
+        return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
+    if d.name == "nproc":
+        gpus = info["gpus"] if not info["zero_gpu"] else 0
+        return gr.Number(
+            max(1, gpus), precision=0, minimum=1, label=d.label, visible=gpus > 1,
+            elem_id=d.elem_id,
+        )  # fmt: skip
+    # no minimum/maximum on the box: Gradio would refuse out-of-range values with a generic
+    # error; the declaration's check answers in the setting's words ("epochs must be ...")
+    return gr.Number(
+        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id
+    )
+
+
 def build_tab(
     spec_state: gr.State,
     image_state: gr.State,
@@ -657,7 +730,6 @@ def build_tab(
     token: gr.BrowserState | None = None,
 ) -> gr.Tab:
     info = detect_devices()
-    cpu_only = not info["gpus"] or info["zero_gpu"]
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
@@ -665,54 +737,7 @@ def build_tab(
         gr.Markdown(device_banner(info), elem_id="train-devices")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                dataset = gr.Radio(
-                    DATASET_CHOICES, value="cifar10", label="Data set", elem_id="train-dataset"
-                )
-                folder = gr.Textbox(
-                    label="Folder path (holds train/<class>/ and test/<class>/)",
-                    visible=False,
-                    elem_id="train-folder",
-                )
-                with gr.Row():
-                    epochs = gr.Number(10, precision=0, label="Epochs", elem_id="train-epochs")
-                    batch = gr.Number(512, precision=0, label="Batch size", elem_id="train-batch")
-                with gr.Row():
-                    recipe = gr.Dropdown(
-                        ["fast", "d2l"], value="fast", label="Recipe", elem_id="train-recipe"
-                    )
-                    amp = gr.Dropdown(
-                        list(jobs.AMP_MODES), value="auto", label="AMP", elem_id="train-amp"
-                    )
-                with gr.Row():
-                    # on ZeroGPU a GPU exists only inside a call: background runs use the CPU
-                    device_choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"]
-                    device_choices += ["cuda"] if info["gpus"] and not info["zero_gpu"] else []
-                    device = gr.Dropdown(
-                        device_choices,
-                        value=device_choices[0],
-                        label="Device",
-                        elem_id="train-device",
-                    )
-                    nproc = gr.Number(
-                        max(1, info["gpus"]) if not info["zero_gpu"] else 1,
-                        precision=0,
-                        minimum=1,
-                        label="GPUs (torchrun when > 1)",
-                        visible=info["gpus"] > 1 and not info["zero_gpu"],
-                        elem_id="train-nproc",
-                    )
-                with gr.Accordion("More settings", open=cpu_only), gr.Row():
-                    subset = gr.Number(
-                        0, precision=0, label="Subset (0 = all)", elem_id="train-subset"
-                    )
-                    width = gr.Number(
-                        64,
-                        precision=0,
-                        minimum=1,
-                        label="Width (ResNet channels)",
-                        elem_id="train-width",
-                    )
-                    seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
+                form = build_form(info)
                 baseline = gr.Checkbox(
                     False,
                     label="Train without augmentation too (a baseline beside it, to see what "
@@ -809,19 +834,7 @@ def build_tab(
         gr.api(run_status, api_name="train_status")
         gr.api(operator_stop, api_name="operator_stop")
 
-    settings_inputs = [
-        dataset,
-        folder,
-        epochs,
-        batch,
-        recipe,
-        amp,
-        device,
-        nproc,
-        subset,
-        width,
-        seed,
-    ]
+    settings_inputs = [form[key] for key in FORM_KEYS]
     view_outputs = [
         status,
         loss_plot,
@@ -842,19 +855,20 @@ def build_tab(
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, previewed],
+        on_tab_preview, [spec_state, *settings_inputs],
+        [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
     ).then(
         drop_if_stale, [previewed, *settings_inputs], [gallery, estimate_md],
         api_name=False, queue=False, **quiet,
     )  # fmt: skip
-    dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
-    recipe.select(on_recipe, [recipe, batch], [batch], api_name=False, queue=False, **quiet)
-    quick.click(
-        on_quick, None, [subset, epochs, width, batch, device], api_name="train_quick", queue=False
+    form["dataset"].change(
+        on_dataset, [form["dataset"]], [form["folder"]], api_name=False, queue=False, **quiet
     )
+    quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
     check.click(
-        on_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
+        on_preview, [spec_state, *settings_inputs],
+        [gallery, estimate_md, message, form["batch_size"], form["lr"]],
         api_name="train_check", concurrency_id="train-check",
     )  # fmt: skip
     start.click(
