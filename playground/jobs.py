@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,7 @@ def _child_env(time_limit_s: float | None = None) -> dict[str, str]:
     return env
 
 
-def _first_error(stderr: str) -> str:
+def first_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("error: "):
@@ -180,7 +180,7 @@ def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[s
     return _run_check(cmd)
 
 
-def _run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+def run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
     """Run a short helper command at the training processes' lower priority."""
     proc = subprocess.Popen(
         cmd,
@@ -205,11 +205,11 @@ def _run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
 
 def _run_check(cmd: list[str]) -> dict[str, Any]:
     try:
-        code, out, err = _run_quietly(cmd, CHECK_TIMEOUT_S)
+        code, out, err = run_quietly(cmd, CHECK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise JobError(f"checking the settings took over {CHECK_TIMEOUT_S:.0f} s") from None
     if code != 0:
-        raise JobError(_first_error(err))
+        raise JobError(first_error(err))
     for line in reversed(out.strip().splitlines()):
         try:
             resolved = json.loads(line)
@@ -513,114 +513,6 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
                 left_s,
             )
     return [t.path for t in targets]
-
-
-# --- time per epoch ------------------------------------------------------------------------
-
-MEASURE_STEPS = 5
-MEASURE_TIMEOUT_S = 180.0
-CPU_MEASURE_BATCH = 64  # on a CPU images/s hardly depends on the batch; small keeps it quick
-_MEASURED: dict[tuple, float] = {}  # this app's measurements, by what the throughput depends on
-_MEASURE_LOCK = threading.Lock()
-
-
-def _throughput_key(cfg: dict[str, Any]) -> tuple:
-    return tuple(
-        cfg.get(k)
-        for k in (
-            "device",
-            "world_size",
-            "width",
-            "batch_size",
-            "amp_dtype",
-            "batched",
-            "image_size",
-        )
-    )
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def run_images_per_s(run: Run) -> float | None:
-    """A run's typical training images/s: the median of its logged intervals but the first."""
-    rates = [
-        r["images_per_s"]
-        for r in runs.read_metrics(run.path)
-        if r.get("type") == "train" and isinstance(r.get("images_per_s"), (int, float))
-    ]
-    rates = rates[1:] if len(rates) > 2 else rates  # the first interval includes warm-up
-    return _median(rates) if rates else None
-
-
-def _from_previous_runs(cfg: dict[str, Any], root: Path | None) -> tuple[float, str] | None:
-    key = _throughput_key(cfg)
-    for run in runs.list_runs(root):
-        if (
-            run.config
-            and _throughput_key({**run.config, "device": run.config.get("device")}) == key
-        ):
-            rate = run_images_per_s(run)
-            if rate:
-                return rate, f"the median images/s of run {run.name} (same device and settings)"
-    return None
-
-
-def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]) -> float:
-    """Train a few steps of a throw-away synthetic run with these settings; its images/s."""
-    import tempfile
-
-    batch = (
-        cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
-    )
-    batch -= batch % max(1, cfg.get("world_size") or 1)
-    world = max(1, cfg.get("world_size") or 1)
-    probe = replace(
-        settings,
-        dataset="synthetic",
-        synthetic_size=batch * world * MEASURE_STEPS,
-        subset=None,
-        epochs=1,
-        batch_size=batch,
-    )
-    with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
-        out = Path(tmp) / "run"
-        cmd = train_command("--pipeline", str(pipeline), *flags(probe), "--out", str(out))
-        try:
-            code, _, err = _run_quietly(cmd, MEASURE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise JobError(f"measuring the speed took over {MEASURE_TIMEOUT_S:.0f} s") from None
-        rate = run_images_per_s(runs.read_run(out)) if out.is_dir() else None
-        if code != 0 or not rate:
-            raise JobError(f"measuring the speed failed: {_first_error(err or '')}")
-        return rate
-
-
-def estimate_epoch(
-    settings: Settings, pipeline: Path, cfg: dict[str, Any], root: Path | None = None
-) -> tuple[float, str]:
-    """(seconds per epoch, how that was estimated): from a comparable earlier run if there is
-    one, else by timing a few steps on this device; never while a run is training."""
-    found = _from_previous_runs(cfg, root)
-    key = _throughput_key(cfg)
-    if found is None and key in _MEASURED:
-        found = _MEASURED[key], "a few training steps timed earlier on this device"
-    if found is None:
-        if active_runs(root):
-            raise JobError("no estimate while a run is training (timing steps now would be wrong)")
-        with _MEASURE_LOCK:
-            rate = measure_images_per_s(settings, pipeline, cfg)
-        if active_runs(root):  # started while the steps were timed: they shared the device
-            raise JobError("a run started while a few steps were timed, so they say too little")
-        _MEASURED[key] = rate
-        found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"
-    rate, how = found
-    train_s = cfg["train_size"] / rate
-    eval_s = cfg["test_size"] / (3 * rate)  # a forward pass is about a third of a training step
-    return train_s + eval_s, f"{rate:,.0f} images/s, from {how}"
 
 
 def main(argv: list[str] | None = None) -> int:

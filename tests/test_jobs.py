@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, preset
-from playground import jobs, owners, runs
+from playground import estimate, jobs, owners, runs, train_view
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -178,7 +178,7 @@ def test_failed_runs_say_why(root):
     run = runs.find_run("never-started")
     assert run.state == "failed" and run.message == "CIFAR-10 is not in './data'"
     assert "error: CIFAR-10" in runs.log_tail(run.path, lines=1)
-    html = train.status_html(run)
+    html = train_view.status_html(run)
     assert "Failed:" in html and "CIFAR-10 is not in" in html
 
 
@@ -254,13 +254,13 @@ def test_single_user_mode_is_off_on_a_space(monkeypatch):
 )
 def test_zero_gpu_spaces_train_on_the_cpu_and_say_so(monkeypatch, value, zero):
     monkeypatch.setenv("SPACES_ZERO_GPU", value)
-    train.detect_devices.cache_clear()
+    train_view.detect_devices.cache_clear()
     try:
-        info = train.detect_devices()
+        info = train_view.detect_devices()
     finally:
-        train.detect_devices.cache_clear()
+        train_view.detect_devices.cache_clear()
     assert info["zero_gpu"] is zero
-    banner = train.device_banner({**info, "gpus": 1, "names": ["H200"]})
+    banner = train_view.device_banner({**info, "gpus": 1, "names": ["H200"]})
     assert ("background training here runs on the CPU" in banner) is zero
     assert ("1 GPU: H200" in banner) is not zero
 
@@ -439,14 +439,14 @@ def test_curves_overlay_runs_with_a_series_each(root):
             {"state": "finished", "pid": 1},
             metrics_jsonl="".join(json.dumps(r) + "\n" for r in lines),
         )
-    loss, acc = train.curves(["aug"])
+    loss, acc = train_view.curves(["aug"])
     assert set(acc["series"]) == {"train acc", "test acc"}
-    loss, acc = train.curves(["aug", "noaug"])
+    loss, acc = train_view.curves(["aug", "noaug"])
     assert set(acc["series"]) == {
         f"{n} · {m}" for n in ("aug", "noaug") for m in ("train acc", "test acc")
     }
     assert len(loss) == 4
-    table = train.runs_table(runs.list_runs())
+    table = train_view.runs_table(runs.list_runs())
     assert list(table["best test acc"]) in (["60.0%", "40.0%"], ["40.0%", "60.0%"])
 
 
@@ -465,7 +465,7 @@ def test_poll_sends_nothing_when_nothing_changed(root):
     assert 'data-points="1"' in data[0] and set(data[2]["series"]) == {"train acc"}
     # a new series: the next tick only recolours (the plot redraws), the one after resends data
     redraw = train.poll("r", [], data[-1], "me")
-    assert redraw[2] == train.gr.update(color_map={"train acc": train.PALETTE[0][0]})
+    assert redraw[2] == train.gr.update(color_map={"train acc": train_view.PALETTE[0][0]})
     assert redraw[0] == skip and redraw[3] == skip
     again = train.poll("r", [], redraw[-1], "me")
     assert set(again[2]["series"]) == {"train acc"}
@@ -485,12 +485,14 @@ def test_the_stop_grace_period_covers_slow_steps(root):
 
 
 def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(root):
-    assert train._short_labels(["20261122-101010-cifar10", "20261122-101010-cifar10-noaug"]) == {
+    assert train_view.short_labels(
+        ["20261122-101010-cifar10", "20261122-101010-cifar10-noaug"]
+    ) == {
         "20261122-101010-cifar10": "101010-cifar10",
         "20261122-101010-cifar10-noaug": "101010-cifar10-noaug",
     }
     clash = ["20261122-101010-x", "20261123-101010-x"]
-    assert train._short_labels(clash) == {n: n for n in clash}
+    assert train_view.short_labels(clash) == {n: n for n in clash}
     job = {"job": "a"}
     _run_folder(
         root, "a", {"state": "finished", "pid": 1}, launch_json=json.dumps(job | {"started": 1})
@@ -502,22 +504,22 @@ def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(
         launch_json=json.dumps(job | {"started": 2}),
     )
     assert [r.name for r in runs.list_runs()] == ["a-noaug", "a"]
-    assert train._default_watch(runs.list_runs()) == "a"
+    assert train_view.default_watch(runs.list_runs()) == "a"
 
 
 def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypatch, sleeper):
     cfg = {"device": "cpu", "world_size": 1, "width": 8, "batch_size": 100, "amp_dtype": "off",
            "batched": True, "image_size": 32, "train_size": 1000, "test_size": 200}  # fmt: skip
-    monkeypatch.setattr(jobs, "_MEASURED", {})
+    monkeypatch.setattr(estimate, "_MEASURED", {})
 
     def timing_while_a_run_starts(*args):
         _run_folder(root, "20261123-000000-late", {"state": "running", "pid": sleeper.pid})
         return 123.0
 
-    monkeypatch.setattr(jobs, "measure_images_per_s", timing_while_a_run_starts)
+    monkeypatch.setattr(estimate, "measure_images_per_s", timing_while_a_run_starts)
     with pytest.raises(jobs.JobError, match="a run started while a few steps were timed"):
-        jobs.estimate_epoch(SETTINGS, root / "pipeline.json", cfg, root)
-    assert jobs._MEASURED == {}  # the next estimate times again
+        estimate.estimate_epoch(SETTINGS, root / "pipeline.json", cfg, root)
+    assert estimate._MEASURED == {}  # the next estimate times again
 
 
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):

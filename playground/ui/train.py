@@ -1,4 +1,4 @@
-"""The Train tab: launch a background run, watch its curves, stop/resume it, compare runs, predict.
+"""The Train tab: launch a background run, watch its train_view.curves, stop/resume it, compare runs, predict.
 
 Layout and event wiring only. The run itself is a separate process (playground.jobs); this tab
 reads everything it shows from the run folders (playground.runs) on a 1 s gr.Timer, so a page
@@ -7,22 +7,17 @@ reload or an app restart loses nothing. Callbacks are plain functions of plain v
 
 from __future__ import annotations
 
-import html
 import json
-import math
 import os
 import tempfile
-import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from pipelines.export import transform_source
 from pipelines.spec import PipelineSpec
-from playground import jobs, owners, runs
+from playground import jobs, owners, runs, train_view
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
 from playground.runs import Run
@@ -38,74 +33,17 @@ QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device
 FORM = run_settings.form_fields()
 FORM_KEYS = [d.name for d in FORM] + ["folder"]
 MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
-RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
-PLOT_COLUMNS = ["epoch", "value", "series"]
-
-
-# --- devices -------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def detect_devices() -> dict[str, Any]:
-    """What this server can train on. Counting GPUs does not create a CUDA context here."""
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    names = _gpu_names(count)
-    return {
-        "gpus": count,
-        "names": names,
-        "cpus": os.cpu_count() or 1,
-        "zero_gpu": _env_true("SPACES_ZERO_GPU"),
-        "space": bool(os.environ.get("SPACE_ID")),
-    }
-
-
-def _env_true(name: str) -> bool:
-    """An environment flag as Spaces sets them ("true", "1"); "false" or unset is off."""
-    return os.environ.get(name, "").strip().lower() in ("1", "t", "true", "yes")
-
-
-def _gpu_names(count: int) -> list[str]:
-    if not count:
-        return []
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        names = [line.strip() for line in out.splitlines() if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        names = []
-    return names[:count] or ["GPU"] * count
-
-
-def device_banner(info: dict[str, Any]) -> str:
-    if info["zero_gpu"]:
-        return (
-            "**ZeroGPU Space:** a GPU is lent only for the length of one call, and a training "
-            "run lives longer than that, so **background training here runs on the CPU**. Use "
-            "the quick CPU run, or duplicate this Space onto dedicated GPU hardware for full runs."
-        )
-    if info["gpus"]:
-        kinds = sorted(set(info["names"]))
-        many = "GPUs" if info["gpus"] > 1 else "GPU"
-        extra = (
-            " (several GPUs: the run uses torchrun, one process per GPU)"
-            if info["gpus"] > 1
-            else ""
-        )
-        return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
-    return (
-        f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
-        "takes hours on a CPU. **Quick CPU run** sets a 10,000-image subset, a narrower "
-        "ResNet-18 and five epochs, which finish in a few minutes; the estimate below says how "
-        "long before you start."
-    )
+train_view.RUN_COLUMNS = [
+    "run",
+    "state",
+    "data",
+    "augment",
+    "epoch",
+    "best test acc",
+    "started",
+    "message",
+]
+train_view.PLOT_COLUMNS = ["epoch", "value", "series"]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -117,29 +55,6 @@ def _owner(owner: str | None, request: gr.Request | None) -> str:
         return str(owner)
     session = getattr(request, "session_hash", None) if request is not None else None
     return session or "local"
-
-
-def _fmt_time(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _augment_label(run: Run) -> str:
-    settings = runs.read_json(run.path / "settings.json") or {}
-    if settings.get("no_augment") or run.config.get("no_augment"):
-        return "none (baseline)"
-    return "pipeline"
-
-
-def _data_label(run: Run) -> str:
-    settings = runs.read_json(run.path / "settings.json") or {}
-    data = run.config.get("dataset") or settings.get("dataset", "?")
-    subset = run.config.get("subset")
-    return f"{data} ({subset})" if subset else str(data)
 
 
 def form_defaults(**changes: Any) -> list[Any]:
@@ -161,164 +76,6 @@ def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
     return jobs.make_settings(form_values(values))
 
 
-TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
-
-
-def pipeline_code(spec: PipelineSpec) -> str:
-    """What the run will apply, as code: the Augment tab's pipeline at the training size."""
-    fitted = spec.with_output_size(TRAIN_SIZE)
-    note = ""
-    if spec.output_size() not in (None, TRAIN_SIZE):
-        note = f"# output size {spec.output_size()} -> {TRAIN_SIZE}, the training resolution\n"
-    return note + transform_source(fitted)
-
-
-# --- runs list and curves ------------------------------------------------------------------
-
-
-def runs_table(all_runs: list[Run]) -> pd.DataFrame:
-    rows = []
-    for run in all_runs:
-        records = runs.read_metrics(run.path)
-        best = runs.best_test_acc(records)
-        epoch, epochs = (
-            run.status.get("epoch"),
-            run.status.get("epochs") or run.config.get("epochs"),
-        )
-        progress = (
-            f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
-        )
-        rows.append(
-            [
-                run.name,
-                run.state,
-                _data_label(run),
-                _augment_label(run),
-                progress,
-                f"{best:.1%}" if best is not None else "-",
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.message if run.state in ("failed", runs.INTERRUPTED) else "",
-            ]
-        )
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
-
-
-def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
-    loss_rows, acc_rows = [], []
-    labels = _short_labels(names)
-    for name in names:
-        run = runs.find_run(name)
-        if run is None:
-            continue
-        prefix = f"{labels[name]} · " if len(names) > 1 else ""
-        for r in runs.read_metrics(run.path):
-            kind, epoch = r.get("type"), r.get("epoch")
-            if not isinstance(epoch, (int, float)):
-                continue
-            if kind == "train":
-                loss_rows.append([epoch, r.get("train_loss"), f"{prefix}train loss"])
-                acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
-            elif kind == "eval":
-                loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
-                acc_rows.append([epoch, r.get("test_acc"), f"{prefix}test acc"])
-    return _plot_frame(loss_rows), _plot_frame(acc_rows)
-
-
-def _short_labels(names: list[str]) -> dict[str, str]:
-    """Run names without their date ("20261122-"), for a legend that fits, unless that is
-    ambiguous among the runs shown."""
-    short = {n: n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n for n in names}
-    return short if len(set(short.values())) == len(short) else {n: n for n in names}
-
-
-def _plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
-    """Numeric x and y, even when empty: the plot's axes take their type from the first value."""
-    frame = pd.DataFrame(rows, columns=PLOT_COLUMNS)
-    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce").astype(float)
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    frame["series"] = frame["series"].astype(str)
-    return frame.dropna().reset_index(drop=True)
-
-
-def status_html(run: Run | None, points: int = 0) -> str:
-    """State, progress bar, throughput, time, device and learning rate of one run."""
-    if run is None:
-        return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
-    s = run.status
-    epoch, epochs = s.get("epoch") or 0.0, s.get("epochs") or run.config.get("epochs") or 0
-    step, total = s.get("step") or 0, s.get("total_steps") or 0
-    fraction = step / total if total else (epoch / epochs if epochs else 0.0)
-    if run.state == "finished":
-        fraction = 1.0
-    ips = s.get("images_per_s")
-    lr = s.get("lr")
-    eta = s.get("eta_s") if run.live else None
-    facts = [
-        f"epoch {epoch:.2f} / {epochs}",
-        f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
-        f"elapsed {_fmt_time(s.get('elapsed_s'))}",
-        f"ETA {_fmt_time(eta)}" if run.live else "",
-        f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
-        f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
-        f"{points} metric points",
-    ]
-    message = ""
-    if run.message:
-        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
-        text = html.escape(run.message)
-        message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
-    if run.state in ("failed", runs.INTERRUPTED):
-        tail = html.escape(runs.log_tail(run.path, lines=12))
-        message += f"<pre class='train-log-tail' style='white-space:pre-wrap'>{tail}</pre>"
-    return (
-        f'<div class="train-status" data-state="{html.escape(run.state)}" '
-        f'data-run="{html.escape(run.name)}" data-points="{points}">'
-        f"<div><b>{html.escape(run.name)}</b>: <b class='train-state'>{html.escape(run.state)}</b></div>"
-        f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
-        f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
-    )
-
-
-def run_status(name: str | None) -> dict[str, Any]:
-    """The watched run as plain data (the API's view of what the status box shows)."""
-    run = runs.find_run(name) if name else None
-    if run is None and not name:
-        run = runs.find_run(_default_watch(runs.list_runs()))
-    if run is None:
-        return {"run": name, "state": "none", "points": 0}
-    records = runs.read_metrics(run.path)
-    return {
-        "run": run.name,
-        "state": run.state,
-        "message": run.message,
-        "points": sum(1 for r in records if r.get("type") == "train"),
-        "evals": sum(1 for r in records if r.get("type") == "eval"),
-        "status": run.status,
-        "owner_set": bool(run.owner),
-        "has_last": (run.path / "last.pt").exists(),
-        "has_best": (run.path / "best.pt").exists(),
-    }
-
-
-def _default_watch(all_runs: list[Run]) -> str | None:
-    """A live run if there is one, else the newest; of a run and its baseline, the run."""
-    ordered = [r for r in all_runs if r.live] + all_runs
-    ordered.sort(key=lambda r: r.name != r.job)  # stable: keeps live-then-newest otherwise
-    return ordered[0].name if ordered else None
-
-
-def _signature(all_runs: list[Run], watched: str | None, overlay: list[str], owner: str) -> str:
-    parts = [watched or "", ",".join(overlay or []), owner]
-    for run in all_runs:
-        try:
-            size = (run.path / "metrics.jsonl").stat().st_size
-        except OSError:
-            size = -1
-        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}")
-    return "|".join(parts)
-
-
 def view(
     watched: str | None, overlay: list[str] | None, owner: str, all_runs: list[Run] | None = None
 ) -> list[Any]:
@@ -326,22 +83,22 @@ def view(
     all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
     if watched not in names:
-        watched = _default_watch(all_runs)
+        watched = train_view.default_watch(all_runs)
     overlay = [n for n in (overlay or []) if n in names and n != watched]
     run = next((r for r in all_runs if r.name == watched), None)
     records = runs.read_metrics(run.path) if run else []
     points = sum(1 for r in records if r.get("type") == "train")
-    loss, acc = curves(([watched] if watched else []) + overlay)
+    loss, acc = train_view.curves(([watched] if watched else []) + overlay)
     busy = any(r.live for r in all_runs)
     mine = run is not None and jobs.may_control(run, owner)
     best = runs.download_copy(run, "best.pt") if run else None
     pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
     return [
-        status_html(run, points),
+        train_view.status_html(run, points),
         loss,
         acc,
-        runs_table(all_runs),
+        train_view.runs_table(all_runs),
         gr.update(choices=names, value=watched),
         gr.update(choices=names, value=overlay),
         log,
@@ -366,20 +123,20 @@ def poll(
 
     `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
     draws, so a series that appears later (test accuracy after the first epoch, an overlaid
-    run) would have no colour: the tick after new series were sent sends only a color_map,
+    run) would have no colour: the tick after new series were sent sends only a train_view.color_map,
     which makes the plot draw again from the data it now holds.
     """
     seen = dict(seen or {})
     me = _owner(owner, request)
     all_runs = runs.list_runs()
     if watched not in {r.name for r in all_runs}:
-        watched = _default_watch(all_runs)
-    sig = _signature(all_runs, watched, overlay or [], me)
+        watched = train_view.default_watch(all_runs)
+    sig = train_view.view_signature(all_runs, watched, overlay or [], me)
     redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
     if redraw:
         loss_series, acc_series = seen["series"]
         seen["colors"], seen["sig"] = seen["series"], None  # and the data again next tick
-        plots = [gr.update(color_map=color_map(s)) for s in (loss_series, acc_series)]
+        plots = [gr.update(color_map=train_view.color_map(s)) for s in (loss_series, acc_series)]
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
@@ -399,29 +156,6 @@ def _file_key(path: str | None) -> tuple[str, float] | None:
         return (path, os.stat(path).st_mtime) if path else None
     except OSError:
         return None
-
-
-# (train, test) shades of one hue per run, so the two curves of a run read as a pair
-PALETTE = [
-    ("#93c5fd", "#1d4ed8"),
-    ("#fdba74", "#c2410c"),
-    ("#86efac", "#15803d"),
-    ("#fca5a5", "#b91c1c"),
-    ("#c4b5fd", "#6d28d9"),
-    ("#f9a8d4", "#be185d"),
-    ("#d6d3d1", "#57534e"),
-]
-
-
-def color_map(series: list[str]) -> dict[str, str]:
-    """A colour per series: one hue per run, light for train and dark for test."""
-    run_names = sorted({s.rpartition(" · ")[0] for s in series})
-    colors = {}
-    for name in series:
-        run, _, metric = name.rpartition(" · ")
-        train_shade, test_shade = PALETTE[run_names.index(run) % len(PALETTE)]
-        colors[name] = train_shade if metric.startswith("train") else test_shade
-    return colors
 
 
 # --- launch and control --------------------------------------------------------------------
@@ -460,22 +194,6 @@ def first_batch(cfg: dict[str, Any]) -> list[Any]:
     return first_batch_preview({**cfg, "device": "cpu"})
 
 
-def describe_estimate(settings: jobs.Settings, cfg: dict[str, Any], pipeline: Path) -> str:
-    try:
-        epoch_s, how = jobs.estimate_epoch(settings, pipeline, cfg)
-    except JobError as err:
-        return f"No time estimate: {err}."
-    total = epoch_s * settings.epochs
-    text = (
-        f"**Estimate:** about {_fmt_time(epoch_s)} per epoch and {_fmt_time(total)} for "
-        f"{settings.epochs} epochs on {cfg.get('device', '?')} ({cfg['train_size']:,} training "
-        f"images; {how})."
-    )
-    if cfg.get("device") == "cpu" and total > 3600:
-        text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
-    return text
-
-
 _PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
 
 
@@ -505,7 +223,7 @@ def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
-        estimate = describe_estimate(settings, cfg, pipeline)
+        estimate = train_view.describe_estimate(settings, cfg, pipeline)
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
@@ -560,7 +278,7 @@ def on_start(
     names = [f.name for f in folders]
     extra = f" and the baseline without augmentation, {names[1]}," if len(names) > 1 else ""
     message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
-    if settings.device == "cpu" or not detect_devices()["gpus"]:
+    if settings.device == "cpu" or not train_view.detect_devices()["gpus"]:
         message += " It trains on the CPU: see the ETA below; **Stop** keeps a checkpoint."
     all_names = [r.name for r in runs.list_runs()]
     return (
@@ -729,12 +447,12 @@ def build_tab(
     demo: gr.Blocks | None = None,
     token: gr.BrowserState | None = None,
 ) -> gr.Tab:
-    info = detect_devices()
+    info = train_view.detect_devices()
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
         previewed = gr.State(None)  # the settings the tab-open preview was made for
-        gr.Markdown(device_banner(info), elem_id="train-devices")
+        gr.Markdown(train_view.device_banner(info), elem_id="train-devices")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 form = build_form(info)
@@ -753,7 +471,7 @@ def build_tab(
                 message = gr.Markdown(elem_id="train-message")
             with gr.Column(scale=1, min_width=320):
                 code = gr.Code(
-                    pipeline_code(spec_state.value),
+                    train_view.pipeline_code(spec_state.value),
                     language="python",
                     label="Pipeline from the Augment tab (read-only)",
                     interactive=False,
@@ -768,7 +486,7 @@ def build_tab(
                 estimate_md = gr.Markdown(elem_id="train-estimate")
 
         gr.Markdown("### Watch")
-        status = gr.HTML(status_html(None), elem_id="train-status")
+        status = gr.HTML(train_view.status_html(None), elem_id="train-status")
         with gr.Row():
             stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
             resume = gr.Button("Resume", interactive=False, elem_id="train-resume")
@@ -780,11 +498,11 @@ def build_tab(
             )
         with gr.Row():
             loss_plot = gr.LinePlot(
-                curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
+                train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
                 x_title="epoch", height=300, elem_id="train-loss-plot",
             )  # fmt: skip
             acc_plot = gr.LinePlot(
-                curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
+                train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
                 y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
             )  # fmt: skip
         with gr.Accordion("Log (last lines)", open=False):
@@ -805,11 +523,15 @@ def build_tab(
                 [],
                 multiselect=True,
                 allow_custom_value=True,
-                label="Overlay other runs on the curves",
+                label="Overlay other runs on the train_view.curves",
                 elem_id="train-overlay",
             )
         table = gr.Dataframe(
-            runs_table([]), interactive=False, wrap=True, elem_id="train-runs", max_height=320
+            train_view.runs_table([]),
+            interactive=False,
+            wrap=True,
+            elem_id="train-runs",
+            max_height=320,
         )
 
         with gr.Accordion("Predict with the watched run", open=False), gr.Row():
@@ -831,7 +553,7 @@ def build_tab(
             top5 = gr.Label(num_top_classes=5, label="Top-5", elem_id="train-top5")
 
         timer = gr.Timer(POLL_S)
-        gr.api(run_status, api_name="train_status")
+        gr.api(train_view.run_status, api_name="train_status")
         gr.api(operator_stop, api_name="operator_stop")
 
     settings_inputs = [form[key] for key in FORM_KEYS]
@@ -853,7 +575,7 @@ def build_tab(
 
     # (no spec_state.change listener: Gradio would then hash the spec on every event, and a
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
-    tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    tab.select(train_view.pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
         on_tab_preview, [spec_state, *settings_inputs],
         [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
