@@ -3,10 +3,14 @@
 import json
 import math
 
+import numpy as np
+import pytest
 import torch
 
+from pipelines.spec import PipelineSpec, make, preset
 from playground import runs
-from playground.training import cli, data, dist, recipes
+from playground.training import cli, compare, data, dist, recipes
+from playground.training.augment import TrainBatches
 from playground.training.checkpoints import load_checkpoint
 from playground.training.loop import Run, StopFlag
 from playground.training.metrics import MetricsLog
@@ -90,10 +94,65 @@ def test_evaluation_after_a_short_run_uses_batchnorm_statistics_of_the_current_w
     run = _short_run(tmp_path, lr=0.5)
     with monkeypatch.context() as m:
         m.setattr(Run, "refresh_bn_stats", lambda self: None)  # the evaluation as it was
-        stale_loss, _ = run.evaluate()
-    test_loss, _ = run.evaluate()
+        stale_loss = run.evaluate()["test_loss"]
+    test_loss = run.evaluate()["test_loss"]
     with torch.no_grad():  # train mode: each layer normalised by this batch's own statistics
         logits = run.model(run._normalized(run.test_x))
     batch_stats_loss = float(torch.nn.functional.cross_entropy(logits, run.test_y))
     assert stale_loss > 30 * batch_stats_loss  # 184 against 3.2
     assert test_loss < 1.5 * batch_stats_loss
+
+
+def test_evaluations_record_per_class_accuracy_and_the_end_saves_predictions(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["--pipeline", "d2l-flip", *TINY, "--epochs", "2", "--out", str(out)]) == 0
+    evals = [r for r in MetricsLog(out / "metrics.jsonl").records() if r["type"] == "eval"]
+    assert len(evals) == 2
+    for record in evals:
+        per_class = record["test_acc_per_class"]
+        assert len(per_class) == 10 and all(0 <= a <= 1 for a in per_class)
+        assert 0 <= record["train_eval_acc"] <= 1
+    saved = np.load(out / "predictions.npz")
+    assert saved["pred"].shape == saved["label"].shape == (64,)  # the test set, in its order
+    assert (saved["pred"] == saved["label"]).mean() == pytest.approx(evals[-1]["test_acc"])
+    labels = saved["label"]
+    per_class = [(saved["pred"][labels == k] == k).mean() for k in range(10)]
+    assert per_class == pytest.approx(evals[-1]["test_acc_per_class"], abs=1e-6)
+
+
+def test_the_baseline_sees_the_same_images_in_the_same_order():
+    """Paired arms: the pipeline changes the pixels of a batch, never which images are in it."""
+    x, y = data.make_synthetic(256, 32, seed=0)
+    dataset = data.Dataset(x, y, x[:8], y[:8], [str(i) for i in range(10)])
+    kwargs = {"batch": 32, "seed": 7, "device": torch.device("cpu")}
+    fallback = make([("RandomHorizontalFlip", {}), ("RandomRotation", {"degrees": 30})])
+    arms = [preset("cifar-standard"), PipelineSpec(), fallback]
+    for epoch in (0, 3):
+        labels = [
+            [b[1] for b in TrainBatches(dataset, spec, **kwargs).epoch(epoch)] for spec in arms
+        ]
+        assert all(torch.equal(a, b) for a, b in zip(labels[0], labels[1], strict=True))
+        assert all(torch.equal(a, b) for a, b in zip(labels[0], labels[2], strict=True))
+    plain = TrainBatches(dataset, PipelineSpec(), **kwargs)
+    assert torch.equal(next(plain.epoch(0))[0], x[plain._order(0)[0]].float() / 255)
+
+
+def test_one_command_runs_the_paired_experiment(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4"]
+    args = ["--pipeline", "d2l-flip", "--out", str(exp), *tiny, "--epochs", "1", "--device", "cpu"]
+    assert compare.main(args) == 0
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["seeds"] == [0] and summary["problems"] == []
+    arms = summary["arms"]
+    assert arms["augmented"]["runs"] == ["seed0-aug"] and arms["baseline"]["runs"] == [
+        "seed0-noaug"
+    ]
+    assert arms["augmented"]["total_steps"] == arms["baseline"]["total_steps"] == 20
+    aug, base = (
+        json.loads((exp / f"seed0-{a}" / "config.json").read_text()) for a in ("aug", "noaug")
+    )
+    assert (aug["no_augment"], base["no_augment"]) == (False, True)
+    assert aug["seed"] == base["seed"] and aug["batch_size"] == base["batch_size"]
+    assert "verdict: " in (exp / "summary.txt").read_text()
+    assert "verdict: " in capsys.readouterr().out

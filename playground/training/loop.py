@@ -8,6 +8,7 @@ accuracy stay on the device and are read (one sync) only at the log points, five
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -24,7 +26,11 @@ from torch.nn.parallel import DistributedDataParallel
 from pipelines.spec import from_dict
 from playground.training import dist, recipes
 from playground.training.augment import TrainBatches
-from playground.training.checkpoints import load_checkpoint, write_checkpoint
+from playground.training.checkpoints import (
+    atomic_write_bytes,
+    load_checkpoint,
+    write_checkpoint,
+)
 from playground.training.data import Dataset
 from playground.training.metrics import MetricsLog, write_status
 from playground.training.model import resnet18
@@ -100,6 +106,7 @@ class Run:
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
         self.bn_x = data.train_x[:BN_STATS_IMAGES].to(device)
+        self.bn_y = data.train_y[:BN_STATS_IMAGES].to(device)
         stats = cfg["normalize"]
         self.mean = torch.tensor(stats["mean"], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(stats["std"], device=device).view(1, 3, 1, 1)
@@ -348,29 +355,71 @@ class Run:
                 m.momentum = momentum
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        """(loss, accuracy) on the whole test set, each rank taking every world-th image."""
+    def _predict(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(summed cross-entropy, predicted classes) of the model in eval mode."""
+        loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        preds = []
+        chunk = 2 * self.local_batch
+        for x, y in zip(images.split(chunk), labels.split(chunk), strict=True):
+            with self.autocast():
+                out = self.model(self._normalized(x)).float()
+            loss += torch.nn.functional.cross_entropy(out, y, reduction="sum").double()
+            preds.append(out.argmax(1))
+        return loss, torch.cat(preds) if preds else labels.new_empty(0)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """On the whole test set, each rank taking every world-th image: test loss and accuracy,
+        accuracy per class, and the accuracy on un-augmented training images (the
+        over-fitting gap is that minus the test accuracy; the running training accuracy is
+        measured on augmented batches, so it would understate the gap of an augmented run)."""
         self.refresh_bn_stats()
         dist.sync_buffers(self.model, self.ranks)
         self.model.eval()
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        x_all = self.test_x[self.ranks.rank :: self.ranks.world]
-        y_all = self.test_y[self.ranks.rank :: self.ranks.world]
-        for x, y in zip(
-            x_all.split(2 * self.local_batch), y_all.split(2 * self.local_batch), strict=True
-        ):
-            with self.autocast():
-                out = self.model(self._normalized(x)).float()
-            loss = torch.nn.functional.cross_entropy(out, y, reduction="sum")
-            sums += torch.stack(
-                (loss.double(), (out.argmax(1) == y).sum().double(), sums.new_tensor(len(y)))
-            )
+        rank, world, k = self.ranks.rank, self.ranks.world, len(self.cfg["classes"])
+        y = self.test_y[rank::world]
+        loss, pred = self._predict(self.test_x[rank::world], y)
+        by = self.bn_y[rank::world]
+        _, train_pred = self._predict(self.bn_x[rank::world], by)
         self.model.train()
-        loss, correct, n = dist.all_sum(sums, self.ranks).tolist()
-        return loss / n, correct / n
+        right = y[pred == y]
+        sums = torch.cat(
+            (
+                torch.stack((loss, loss.new_tensor(len(y)))),
+                torch.stack(((train_pred == by).sum(), by.new_tensor(len(by)))).double(),
+                torch.bincount(right, minlength=k).double(),
+                torch.bincount(y, minlength=k).double(),
+            )
+        )
+        sums = dist.all_sum(sums, self.ranks).tolist()
+        loss, n, train_right, train_n = sums[:4]
+        per_class_right, per_class_n = sums[4 : 4 + k], sums[4 + k :]
+        return {
+            "test_loss": loss / n,
+            "test_acc": sum(per_class_right) / n,
+            "test_acc_per_class": [
+                round(r / max(c, 1), 6) for r, c in zip(per_class_right, per_class_n, strict=True)
+            ],
+            "train_eval_acc": train_right / max(train_n, 1),
+        }
+
+    def save_predictions(self) -> None:
+        """predictions.npz: the predicted and true class of every test image, in the test set's
+        order, so two runs can be compared image by image (a paired test)."""
+        self.model.eval()
+        _, pred = self._predict(self.test_x, self.test_y)
+        self.model.train()
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            pred=pred.cpu().numpy().astype(np.int16),
+            label=self.test_y.cpu().numpy().astype(np.int16),
+        )
+        atomic_write_bytes(self.run_dir / "predictions.npz", buffer.getvalue())
 
     def end_epoch(self, epoch: int) -> None:
-        test_loss, test_acc = self.evaluate()
+        result = self.evaluate()
+        test_loss, test_acc = result["test_loss"], result["test_acc"]
         if not math.isfinite(test_loss):
             self.check_divergence(test_loss, "test loss")
             return
@@ -384,8 +433,7 @@ class Run:
                     "type": "eval",
                     "epoch": float(epoch + 1),
                     "step": self.step,
-                    "test_loss": test_loss,
-                    "test_acc": test_acc,
+                    **result,
                     "train_loss": loss / max(n, 1),
                     "train_acc": correct / max(n, 1),
                     "elapsed_s": self.elapsed(),
@@ -401,6 +449,7 @@ class Run:
         digests = dist.gather_digests(self.model, self.ranks)
         if not self.ranks.main:
             return
+        self.save_predictions()
         summary = {
             "type": "summary",
             "epochs": self.cfg["epochs"],
