@@ -22,6 +22,10 @@ from typing import Any
 ROOT_ENV = "PLAYGROUND_CHECKPOINTS"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 LIVE_STATES = ("starting", "running")
+# The training loss blew up and the run stopped itself (status.json says at which step, the
+# loss and the lr). An end state like finished, but not resumable: the same weights, data order
+# and schedule would diverge again; a new run with a lower lr is the way on.
+DIVERGED = "diverged"
 # A dead pid with a live state: the process was killed, crashed or the machine restarted.
 INTERRUPTED = "interrupted"
 LOG_NAME = "log.txt"
@@ -88,7 +92,7 @@ class Run:
     """A snapshot of one run folder, with its state resolved against the live processes."""
 
     path: Path
-    state: str  # starting | running | finished | stopped | failed | interrupted
+    state: str  # starting | running | finished | stopped | failed | interrupted | diverged
     status: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     launch: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +122,7 @@ class Run:
 
     @property
     def resumable(self) -> bool:
+        """Stopped, interrupted or failed with a checkpoint; never finished or diverged."""
         return self.state in ("stopped", INTERRUPTED, "failed") and (self.path / "last.pt").exists()
 
     @property

@@ -37,6 +37,8 @@ from playground.training.preview import first_batch_preview  # noqa: F401  (the 
 # Every run setting comes from its declaration (playground.training.settings); --out is the
 # command's own.
 DEFAULTS: dict[str, Any] = {**run_settings.defaults(), "out": None}
+# The exit status of a run stopped because its loss diverged (status.json says why).
+EXIT_DIVERGED = 3
 # What --resume may change: where and how fast it runs, not what it computes.
 RESUME_OVERRIDES = run_settings.resume_overrides()
 
@@ -46,6 +48,7 @@ multi-node: run torchrun yourself on every node, e.g.
       --nproc-per-node 8 -m playground.train --pipeline P --out checkpoints/RUN
 (the run folder must be on a shared filesystem for --resume).
 stop a run: send SIGTERM (or Ctrl-C) to the pid in RUN/status.json; it checkpoints and exits 0.
+a run whose loss diverges stops with state "diverged" in RUN/status.json and exits 3.
 """
 
 
@@ -199,6 +202,15 @@ def resolve_resume(args: argparse.Namespace) -> dict[str, Any]:
     """The saved config of the run to continue, with the few settings that may change."""
     run = Path(args.resume)
     try:
+        state = json.loads((run / "status.json").read_text()).get("state")
+    except (OSError, ValueError, AttributeError):
+        state = None
+    if state == "diverged":
+        # the same weights, data order and schedule would diverge again
+        raise UsageError(
+            f"--resume {args.resume!r}: the run diverged; start a new run with a lower --lr"
+        )
+    try:
         cfg = json.loads((run / "config.json").read_text())
         load_checkpoint(run / "last.pt")
     except (OSError, json.JSONDecodeError) as err:
@@ -305,8 +317,8 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
         if resume:
             run.restore(run_dir / "last.pt")
         state = run.run()
-        run.status(state, stop.reason)
-        return 0
+        run.status(state, run.diverged or stop.reason)
+        return EXIT_DIVERGED if state == "diverged" else 0
     except Exception as err:
         traceback.print_exc()
         if ranks.main and run_dir.is_dir():
@@ -345,6 +357,8 @@ def _launch(cfg: dict[str, Any], argv: list[str], resume: bool) -> int:
         state = None
     if state in ("finished", "stopped"):
         return 0
+    if state == "diverged":
+        return EXIT_DIVERGED
     if state != "failed" and Path(cfg["out"]).is_dir():
         message = f"workers exited with status {code}"
         write_status(status, state="failed", pid=os.getpid(), message=message)

@@ -8,7 +8,9 @@ accuracy stay on the device and are read (one sync) only at the log points, five
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
 import os
 import signal
 import time
@@ -16,19 +18,31 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pipelines.spec import from_dict
 from playground.training import dist, recipes
 from playground.training.augment import TrainBatches
-from playground.training.checkpoints import load_checkpoint, write_checkpoint
+from playground.training.checkpoints import (
+    atomic_write_bytes,
+    load_checkpoint,
+    write_checkpoint,
+)
 from playground.training.data import Dataset
 from playground.training.metrics import MetricsLog, write_status
 from playground.training.model import resnet18
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 LOGS_PER_EPOCH = 5
+# A logged interval whose mean training loss is this many times the first interval's (or is
+# not finite) has diverged: the run stops rather than train on and report chance accuracy.
+DIVERGED_FACTOR = 4.0
+# Training images (un-augmented, as the test images are) that BatchNorm statistics are
+# recomputed on before each evaluation; about 1,000 pin them down well (Wu & Johnson 2021).
+BN_STATS_IMAGES = 1024
 
 
 class StopFlag:
@@ -110,6 +124,8 @@ class Run:
         self.log_points = log_points(self.spe)
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
+        self.bn_x = data.train_x[:BN_STATS_IMAGES].to(device)
+        self.bn_y = data.train_y[:BN_STATS_IMAGES].to(device)
         stats = cfg["normalize"]
         self.mean = torch.tensor(stats["mean"], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(stats["std"], device=device).view(1, 3, 1, 1)
@@ -151,6 +167,8 @@ class Run:
 
     def _reset_counters(self) -> None:
         self.step = 0
+        self.start_loss: float | None = None  # the first logged training loss of the run
+        self.diverged = ""  # the reason, once the loss has diverged
         self.best_acc = 0.0
         self.final_acc: float | None = None
         self.elapsed_before = 0.0  # from earlier sessions of a resumed run
@@ -179,6 +197,7 @@ class Run:
                 "epoch": self.epoch_sums.cpu(),
                 "best_test_acc": self.best_acc,
                 "final_test_acc": self.final_acc,
+                "start_loss": self.start_loss,
                 "train_seconds": self.train_seconds,
                 "images": self.images_done,
             },
@@ -209,6 +228,7 @@ class Run:
         self.step = ckpt["step"]
         m = ckpt["meters"]
         self.best_acc, self.final_acc = m["best_test_acc"], m["final_test_acc"]
+        self.start_loss = m.get("start_loss")
         self.train_seconds, self.images_done = m["train_seconds"], m["images"]
         self.elapsed_before = ckpt["elapsed_s"]
         if self.ranks.main:  # the saved sums are already totals over all ranks
@@ -242,7 +262,8 @@ class Run:
         self.epoch_sums += stats
 
     def run(self) -> str:
-        """Train to the end or until stopped; returns the final state, "finished" or "stopped"."""
+        """Train to the end or until stopped; returns the final state: "finished", "stopped" or
+        "diverged" (nothing is saved after the loss diverged: last.pt stays the last good one)."""
         self.started = self.interval_started = time.perf_counter()
         self.session_start_step = self.step
         self.status("running")
@@ -253,10 +274,14 @@ class Run:
                 self.step += 1
                 if i in self.log_points:
                     self.log_train()
+                    if self.diverged:
+                        return "diverged"
                 if i < self.spe and self.stopping():
                     self.save()
                     return "stopped"
             self.end_epoch(epoch)
+            if self.diverged:
+                return "diverged"
             if self.stopping():
                 return "stopped"
         self.finish()
@@ -276,6 +301,7 @@ class Run:
         self.images_done += int(n)
         self.interval.zero_()
         self.images_per_s = n / max(seconds, 1e-9)
+        self.check_divergence(loss / n, "training loss")
         record = {
             "type": "train",
             "epoch": self.step / self.spe,
@@ -297,32 +323,125 @@ class Run:
     def lr(self) -> float:
         return float(self.opt.param_groups[0]["lr"])
 
+    def check_divergence(self, loss: float, what: str) -> None:
+        """Set `self.diverged` to a one-line reason and suggestion if `loss` is not finite or far
+        above where the run started. Every rank sees the same summed loss, so all agree."""
+        if self.start_loss is None and math.isfinite(loss):
+            self.start_loss = loss
+        start = self.start_loss
+        if math.isfinite(loss) and (start is None or loss <= DIVERGED_FACTOR * start):
+            return
+        lr = getattr(self, "last_lr", self.lr())
+        above = f" ({loss / start:.0f}x its start, {start:.3g})" if math.isfinite(loss) else ""
+        peak = self.cfg["lr"]
+        self.diverged = (
+            f"diverged at step {self.step}: {what} {loss:.4g}{above} at lr {lr:.3g}; "
+            f"try a lower peak lr, e.g. --lr {peak / 4:.3g} (this run: {peak:.3g})"
+        )
+        self.log(self.diverged)
+
+    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() / 255 - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)
+
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        """(loss, accuracy) on the whole test set, each rank taking every world-th image."""
+    def refresh_bn_stats(self) -> None:
+        """Recompute every BatchNorm's running mean and variance for the current weights, as an
+        exact average over BN_STATS_IMAGES training images ("precise BN").
+
+        Why: the running statistics are an exponential average (momentum 0.1) of the batches
+        seen. After a few steps they still give the initial values (mean 0, variance 1) most of
+        the weight (0.9^3 = 73% after 3 steps), and while a high learning rate grows the
+        activations they lag far behind them. In eval mode each layer then divides by a
+        variance much too small, the error compounds over 20 layers, and a model whose training
+        loss is 14 scored a test loss of 1e23 (a short run of the report: 26,440). Every rank
+        uses the same images, so the statistics agree without communication.
+        """
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches below
+        self.model.train()
+        try:
+            for x in self.bn_x.split(max(64, 2 * self.local_batch)):
+                with self.autocast():
+                    self.model(self._normalized(x))
+        finally:
+            for m, momentum in zip(norms, momenta, strict=True):
+                m.momentum = momentum
+
+    @torch.no_grad()
+    def _predict(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(summed cross-entropy, predicted classes) of the model in eval mode."""
+        loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        preds = []
+        chunk = 2 * self.local_batch
+        for x, y in zip(images.split(chunk), labels.split(chunk), strict=True):
+            with self.autocast():
+                out = self.model(self._normalized(x)).float()
+            loss += torch.nn.functional.cross_entropy(out, y, reduction="sum").double()
+            preds.append(out.argmax(1))
+        return loss, torch.cat(preds) if preds else labels.new_empty(0)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """On the whole test set, each rank taking every world-th image: test loss and accuracy,
+        accuracy per class, and the accuracy on un-augmented training images (the
+        over-fitting gap is that minus the test accuracy; the running training accuracy is
+        measured on augmented batches, so it would understate the gap of an augmented run)."""
+        self.refresh_bn_stats()
         dist.sync_buffers(self.model, self.ranks)
         self.model.eval()
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        x_all = self.test_x[self.ranks.rank :: self.ranks.world]
-        y_all = self.test_y[self.ranks.rank :: self.ranks.world]
-        for x, y in zip(
-            x_all.split(2 * self.local_batch), y_all.split(2 * self.local_batch), strict=True
-        ):
-            x = ((x.float() / 255 - self.mean) / self.std).contiguous(
-                memory_format=self.memory_format
-            )
-            with self.autocast():
-                out = self.model(x).float()
-            loss = torch.nn.functional.cross_entropy(out, y, reduction="sum")
-            sums += torch.stack(
-                (loss.double(), (out.argmax(1) == y).sum().double(), sums.new_tensor(len(y)))
-            )
+        rank, world, k = self.ranks.rank, self.ranks.world, len(self.cfg["classes"])
+        y = self.test_y[rank::world]
+        loss, pred = self._predict(self.test_x[rank::world], y)
+        by = self.bn_y[rank::world]
+        _, train_pred = self._predict(self.bn_x[rank::world], by)
         self.model.train()
-        loss, correct, n = dist.all_sum(sums, self.ranks).tolist()
-        return loss / n, correct / n
+        right = y[pred == y]
+        sums = torch.cat(
+            (
+                torch.stack((loss, loss.new_tensor(len(y)))),
+                torch.stack(((train_pred == by).sum(), by.new_tensor(len(by)))).double(),
+                torch.bincount(right, minlength=k).double(),
+                torch.bincount(y, minlength=k).double(),
+            )
+        )
+        sums = dist.all_sum(sums, self.ranks).tolist()
+        loss, n, train_right, train_n = sums[:4]
+        per_class_right, per_class_n = sums[4 : 4 + k], sums[4 + k :]
+        return {
+            "test_loss": loss / n,
+            "test_acc": sum(per_class_right) / n,
+            "test_acc_per_class": [
+                round(r / max(c, 1), 6) for r, c in zip(per_class_right, per_class_n, strict=True)
+            ],
+            "train_eval_acc": train_right / max(train_n, 1),
+        }
+
+    def save_predictions(self) -> None:
+        """predictions.npz: the predicted and true class of every test image, in the test set's
+        order, so two runs can be compared image by image (a paired test)."""
+        self.model.eval()
+        _, pred = self._predict(self.test_x, self.test_y)
+        self.model.train()
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            pred=pred.cpu().numpy().astype(np.int16),
+            label=self.test_y.cpu().numpy().astype(np.int16),
+        )
+        atomic_write_bytes(self.run_dir / "predictions.npz", buffer.getvalue())
 
     def end_epoch(self, epoch: int) -> None:
-        test_loss, test_acc = self.evaluate()
+        result = self.evaluate()
+        test_loss, test_acc = result["test_loss"], result["test_acc"]
+        if not math.isfinite(test_loss):
+            self.check_divergence(test_loss, "test loss")
+            return
         loss, correct, n = dist.all_sum(self.epoch_sums.clone(), self.ranks).tolist()
         self.epoch_sums.zero_()
         best = test_acc > self.best_acc
@@ -333,8 +452,7 @@ class Run:
                     "type": "eval",
                     "epoch": float(epoch + 1),
                     "step": self.step,
-                    "test_loss": test_loss,
-                    "test_acc": test_acc,
+                    **result,
                     "train_loss": loss / max(n, 1),
                     "train_acc": correct / max(n, 1),
                     "elapsed_s": self.elapsed(),
@@ -350,6 +468,7 @@ class Run:
         digests = dist.gather_digests(self.model, self.ranks)
         if not self.ranks.main:
             return
+        self.save_predictions()
         summary = {
             "type": "summary",
             "epochs": self.cfg["epochs"],

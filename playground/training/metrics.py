@@ -7,6 +7,7 @@ The UI only reads these files. On resume, lines after the checkpoint's step are 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -15,8 +16,15 @@ from typing import Any
 from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
 
 
+def _number(v: Any) -> Any:
+    if not isinstance(v, float):
+        return v
+    # NaN and infinity are not JSON: a diverged loss is written as null
+    return round(v, 6) if math.isfinite(v) else None
+
+
 def _round(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items()}
+    return {k: _number(v) for k, v in record.items()}
 
 
 class MetricsLog:

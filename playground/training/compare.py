@@ -1,0 +1,372 @@
+"""With vs without augmentation as a measurement: a paired experiment and its statistics.
+
+    python -m playground.training.compare --pipeline cifar-standard --out checkpoints/EXP \\
+        [--seeds N] [training flags: --dataset, --epochs, --width, --device ...]
+    python -m playground.training.compare --summarize checkpoints/EXP
+
+The first trains, for each seed, the pipeline (the augmented arm) and the same command with
+`--no-augment` (the baseline), each as its own training process, then writes `summary.json`
+and `summary.txt` into the experiment folder. The second only (re)writes the summary.
+
+The arms are paired: the same seed gives the same initial weights and the same data order
+(`augment.epoch_order` depends on the seed, the epoch and the batch, never on the pipeline),
+and the same data and epochs give the same fitted batch, hence the same number of steps. What
+differs is the augmentation alone, so the difference is measured per seed (and per test image)
+rather than between two noisy numbers:
+
+- several seeds: the mean of the per-seed differences with a 95% t-interval over them;
+- one seed: a paired bootstrap over the test images for the interval, and McNemar's exact test
+  (and its mid-p) on the images one arm gets right and the other wrong.
+
+The verdict says "helped" or "hurt" only when the interval excludes 0. Nothing here imports
+gradio or the training loop: it reads run folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
+
+PREDICTIONS = "predictions.npz"
+SUMMARY_JSON, SUMMARY_TXT = "summary.json", "summary.txt"
+BOOTSTRAP_SAMPLES = 4000
+# two-sided 95% quantiles of Student's t, by degrees of freedom (beyond 30: the expansion below)
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+
+# ---- statistics ----------------------------------------------------------------------------
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
+    if df < 1:
+        raise ValueError("a t-interval needs at least two paired differences")
+    if df <= len(T975):
+        return T975[df - 1]
+    z = 1.959964  # Cornish-Fisher expansion around the normal quantile (error < 1e-3 here)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def t_interval(diffs: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the 95% t-interval of the mean of paired differences."""
+    d = np.asarray(diffs, dtype=float)
+    mean = float(d.mean())
+    half = t975(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
+    return mean, mean - half, mean + half
+
+
+def _binom_half_cdf(k: int, n: int) -> tuple[float, float]:
+    """(P(X <= k), P(X = k)) for X ~ Binomial(n, 1/2), in log space (n can be thousands)."""
+
+    def pmf(i: int) -> float:
+        return math.exp(
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
+        )
+
+    return sum(pmf(i) for i in range(k + 1)), pmf(k)
+
+
+def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any]:
+    """McNemar's test on paired right/wrong outcomes: the images only `a` gets right (b10) and
+    only `b` gets right (b01); exact two-sided binomial p-value and the mid-p (less
+    conservative, closer to nominal level for small counts)."""
+    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    if n == 0:
+        return {"only_augmented": 0, "only_baseline": 0, "p_exact": 1.0, "p_mid": 1.0}
+    tail, at = _binom_half_cdf(min(only_a, only_b), n)
+    return {
+        "only_augmented": only_a,
+        "only_baseline": only_b,
+        "p_exact": min(1.0, 2 * tail),
+        "p_mid": min(1.0, 2 * (tail - at / 2)),
+    }
+
+
+def paired_bootstrap(
+    a_correct: np.ndarray,
+    b_correct: np.ndarray,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """95% percentile interval of accuracy(a) - accuracy(b), resampling test images (both arms
+    together, so the pairing is kept)."""
+    diff = np.asarray(a_correct, float) - np.asarray(b_correct, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(samples, len(diff)))
+    means = diff[idx].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def confusion_matrix(pred: np.ndarray, label: np.ndarray, classes: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    flat = np.asarray(label, np.int64) * classes + np.asarray(pred, np.int64)
+    return np.bincount(flat, minlength=classes * classes).reshape(classes, classes)
+
+
+def verdict(points: float, low: float, high: float, seeds: int) -> str:
+    """The effect in plain words; "helped" or "hurt" only when the interval excludes 0."""
+    effect = f"{points:+.1f} points (95% CI {low:+.1f} to {high:+.1f})"
+    if low > 0:
+        return f"augmentation helped: {effect}"
+    if high < 0:
+        return f"augmentation hurt: {effect}"
+    more = "train longer or use more seeds" if seeds == 1 else "train longer"
+    return f"no measurable effect at this budget: {effect}; {more}"
+
+
+# ---- run folders ---------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    """What one finished run contributes to the comparison."""
+
+    path: Path
+    seed: int
+    no_augment: bool
+    test_acc: float
+    train_acc: float
+    train_acc_kind: str
+    per_class: list[float]
+    pred: np.ndarray
+    label: np.ndarray
+    classes: list[str]
+    total_steps: int | None
+    batch_size: int | None
+
+
+def load_arm(path: Path) -> Arm:
+    """A finished run: its config, final evaluation and per-image test predictions."""
+    path = Path(path)
+    status = json.loads((path / "status.json").read_text())
+    if status.get("state") != "finished":
+        why = status.get("message") or "see its log"
+        raise ValueError(f"{path.name} is {status.get('state')}, not finished: {why}")
+    config = json.loads((path / "config.json").read_text())
+    evals = [
+        json.loads(line)
+        for line in (path / "metrics.jsonl").read_text().splitlines()
+        if '"eval"' in line
+    ]
+    last = evals[-1]
+    with np.load(path / PREDICTIONS) as saved:
+        pred, label = saved["pred"], saved["label"]
+    clean = "train_eval_acc" in last
+    return Arm(
+        path=path,
+        seed=int(config["seed"]),
+        no_augment=bool(config.get("no_augment")),
+        test_acc=float((pred == label).mean()),
+        train_acc=float(last["train_eval_acc" if clean else "train_acc"]),
+        train_acc_kind="un-augmented training images" if clean else "augmented training batches",
+        per_class=list(last.get("test_acc_per_class") or []),
+        pred=pred,
+        label=label,
+        classes=list(config["classes"]),
+        total_steps=config.get("total_steps"),
+        batch_size=config.get("batch_size"),
+    )
+
+
+def _pairs(augmented: list[Arm], baseline: list[Arm]) -> tuple[list[tuple[Arm, Arm]], list[str]]:
+    """Arms matched by seed, and what makes the experiment less than paired."""
+    base = {b.seed: b for b in baseline}
+    pairs = [(a, base[a.seed]) for a in augmented if a.seed in base]
+    problems = []
+    if len(pairs) < max(len(augmented), len(baseline)):
+        problems.append("some runs have no partner with the same seed; they are left out")
+    for a, b in pairs:
+        if not np.array_equal(a.label, b.label):
+            raise ValueError(f"{a.path.name} and {b.path.name} were tested on different images")
+        if (a.total_steps, a.batch_size) != (b.total_steps, b.batch_size):
+            problems.append(
+                f"seed {a.seed}: {a.total_steps} steps of batch {a.batch_size} against "
+                f"{b.total_steps} of {b.batch_size}: not the same training budget"
+            )
+    if not pairs:
+        raise ValueError("no augmented run has a baseline with the same seed")
+    return pairs, problems
+
+
+def summarize(augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
+    """The comparison of the augmented arm with the baseline, as plain data."""
+    pairs, problems = _pairs([load_arm(p) for p in augmented], [load_arm(p) for p in baseline])
+    aug, base = [a for a, _ in pairs], [b for _, b in pairs]
+    diffs = [100 * (a.test_acc - b.test_acc) for a, b in pairs]
+    summary: dict[str, Any] = {"seeds": [a.seed for a in aug], "problems": problems}
+    if len(pairs) > 1:
+        points, low, high = t_interval(diffs)
+        summary["interval"] = "95% t-interval over the paired seeds' differences"
+    else:
+        points = diffs[0]
+        low, high = (100 * v for v in paired_bootstrap(_ok(aug[0]), _ok(base[0])))
+        summary["interval"] = "95% paired bootstrap over test images"
+        summary["mcnemar"] = mcnemar(_ok(aug[0]), _ok(base[0]))
+    summary.update(effect_points=points, ci_low=low, ci_high=high, per_seed_points=diffs)
+    summary["verdict"] = verdict(points, low, high, len(pairs))
+    classes = aug[0].classes
+    summary["classes"] = classes
+    summary["arms"] = {
+        name: _arm_summary(arms, classes) for name, arms in (("augmented", aug), ("baseline", base))
+    }
+    per_class = zip(
+        summary["arms"]["augmented"]["per_class_acc"],
+        summary["arms"]["baseline"]["per_class_acc"],
+        strict=True,
+    )
+    summary["per_class_change_points"] = [100 * (a - b) for a, b in per_class]
+    return summary
+
+
+def _ok(arm: Arm) -> np.ndarray:
+    return arm.pred == arm.label
+
+
+def _arm_summary(arms: list[Arm], classes: list[str]) -> dict[str, Any]:
+    k = len(classes)
+    matrix = sum(confusion_matrix(a.pred, a.label, k) for a in arms)
+    per_class = (np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)).tolist()
+    test = float(np.mean([a.test_acc for a in arms]))
+    train = float(np.mean([a.train_acc for a in arms]))
+    return {
+        "runs": [a.path.name for a in arms],
+        "test_acc": test,
+        "test_acc_per_seed": [a.test_acc for a in arms],
+        "train_acc": train,
+        "train_acc_measured_on": arms[0].train_acc_kind,
+        "overfitting_gap_points": 100 * (train - test),
+        "per_class_acc": per_class,
+        "confusion_matrix": matrix.tolist(),  # summed over seeds: rows true, columns predicted
+        "total_steps": arms[0].total_steps,
+    }
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    """A short plain-text report of `summarize`'s result."""
+    aug, base = summary["arms"]["augmented"], summary["arms"]["baseline"]
+    seeds = len(summary["seeds"])
+    lines = [
+        f"{seeds} seed{'s' if seeds > 1 else ''} per arm, {aug['total_steps']} steps per run; "
+        f"interval: {summary['interval']}",
+        f"{'':18}{'augmented':>10}{'baseline':>10}{'change':>10}",
+        f"{'test accuracy':18}{aug['test_acc']:>10.1%}{base['test_acc']:>10.1%}"
+        f"{summary['effect_points']:>+10.1f}",
+        f"{'train accuracy':18}{aug['train_acc']:>10.1%}{base['train_acc']:>10.1%}",
+        f"{'over-fitting gap':18}{aug['overfitting_gap_points']:>+10.1f}"
+        f"{base['overfitting_gap_points']:>+10.1f}   (points: train - test accuracy)",
+    ]
+    if "mcnemar" in summary:
+        m = summary["mcnemar"]
+        lines.append(
+            f"McNemar: {m['only_augmented']} test images right only with augmentation, "
+            f"{m['only_baseline']} only without; exact p {m['p_exact']:.3g}, mid-p {m['p_mid']:.3g}"
+        )
+    lines.append(f"verdict: {summary['verdict']}")
+    lines.append(f"per class (test accuracy){'':4}{'augmented':>10}{'baseline':>10}{'change':>10}")
+    for name, a, b, d in zip(
+        summary["classes"],
+        aug["per_class_acc"],
+        base["per_class_acc"],
+        summary["per_class_change_points"],
+        strict=True,
+    ):
+        lines.append(f"  {name[:26]:27}{a:>10.1%}{b:>10.1%}{d:>+10.1f}")
+    lines += [f"warning: {p}" for p in summary["problems"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(folder: Path, augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
+    summary = summarize(augmented, baseline)
+    atomic_write_json(folder / SUMMARY_JSON, summary)
+    atomic_write_bytes(folder / SUMMARY_TXT, text_table(summary).encode())
+    return summary
+
+
+# ---- the experiment ------------------------------------------------------------------------
+
+
+def arm_folders(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The experiment's finished-or-not runs: (augmented, baseline), by folder name."""
+    runs = sorted(p for p in folder.iterdir() if (p / "config.json").exists())
+    return [p for p in runs if p.name.endswith("-aug")], [
+        p for p in runs if p.name.endswith("-noaug")
+    ]
+
+
+def default_seeds(train_args: list[str]) -> int:
+    """1 seed per arm on a CPU (minutes per run), 3 on a GPU (seconds to minutes)."""
+    device = "auto"
+    for i, arg in enumerate(train_args):
+        if arg == "--device" and i + 1 < len(train_args):
+            device = train_args[i + 1]
+        elif arg.startswith("--device="):
+            device = arg.split("=", 1)[1]
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return 1 if device == "cpu" else 3
+
+
+def run_experiment(folder: Path, pipeline: str, seeds: int, train_args: list[str]) -> int:
+    """Train both arms for each seed (one process per run, one at a time), then summarise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in range(seeds):
+        for arm, extra in (("aug", []), ("noaug", ["--no-augment"])):
+            out = folder / f"seed{seed}-{arm}"
+            cmd = [sys.executable, "-m", "playground.train", "--pipeline", pipeline]
+            cmd += [*train_args, "--seed", str(seed), "--out", str(out), *extra]
+            print(f"$ {' '.join(cmd)}", flush=True)
+            code = subprocess.call(cmd)
+            if code != 0:
+                print(f"error: the run {out.name} ended with status {code}; see {out}/train.log")
+                return 1
+    summary = write_summary(folder, *arm_folders(folder))
+    print(text_table(summary), end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m playground.training.compare",
+        description="A paired experiment: the pipeline against no augmentation, same seeds, "
+        "data order and steps. Other flags go to the training command.",
+    )
+    p.add_argument("--pipeline", help="pipeline JSON file or preset (the augmented arm)")
+    p.add_argument("--out", help="experiment folder (one run folder per seed and arm in it)")
+    p.add_argument("--seeds", type=int, help="seeds per arm (default: 1 on a CPU, 3 on a GPU)")
+    p.add_argument("--summarize", metavar="EXP", help="only write the summary of EXP's runs")
+    args, train_args = p.parse_known_args(argv)
+    try:
+        if args.summarize:
+            summary = write_summary(Path(args.summarize), *arm_folders(Path(args.summarize)))
+            print(text_table(summary), end="")
+            return 0
+        if not args.pipeline or not args.out:
+            p.error("--pipeline and --out are required (or --summarize EXP)")
+        if "--seed" in train_args or "--no-augment" in train_args or "--out" in train_args:
+            p.error("--seed, --no-augment and --out are set per run by the experiment")
+        seeds = args.seeds or default_seeds(train_args)
+        return run_experiment(Path(args.out), args.pipeline, seeds, train_args)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""The statistics of the paired experiment, on inputs whose answers are known."""
+
+import json
+
+import numpy as np
+import pytest
+
+from playground.training import compare
+
+
+def test_t_quantiles():
+    assert compare.t975(1) == 12.706 and compare.t975(30) == 2.042
+    assert compare.t975(40) == pytest.approx(2.0211, abs=1e-3)
+    assert compare.t975(120) == pytest.approx(1.9799, abs=1e-3)
+    with pytest.raises(ValueError):
+        compare.t975(0)
+
+
+def test_t_interval_of_paired_differences():
+    mean, low, high = compare.t_interval([1.0, 2.0, 3.0])  # sd 1, n 3
+    half = 4.303 / np.sqrt(3)
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+
+
+def _outcomes(only_a, only_b, both=50, neither=20):
+    a = [1] * only_a + [0] * only_b + [1] * both + [0] * neither
+    b = [0] * only_a + [1] * only_b + [1] * both + [0] * neither
+    return np.array(a, bool), np.array(b, bool)
+
+
+def test_mcnemar_exact_and_mid_p():
+    m = compare.mcnemar(*_outcomes(10, 0))
+    assert (m["only_augmented"], m["only_baseline"]) == (10, 0)
+    assert m["p_exact"] == pytest.approx(2 / 2**10) and m["p_mid"] == pytest.approx(1 / 2**10)
+    m = compare.mcnemar(*_outcomes(3, 5))  # P(X <= 3) = 93/256, P(X = 3) = 56/256 for n = 8
+    assert m["p_exact"] == pytest.approx(2 * 93 / 256)
+    assert m["p_mid"] == pytest.approx(2 * (93 - 28) / 256)
+    assert compare.mcnemar(*_outcomes(4, 4))["p_exact"] == 1.0
+    assert compare.mcnemar(*_outcomes(0, 0))["p_mid"] == 1.0
+    big = compare.mcnemar(*_outcomes(600, 400, both=5000))  # large counts stay finite
+    assert 0 < big["p_mid"] < big["p_exact"] < 1e-9
+
+
+def test_paired_bootstrap_interval():
+    same = np.array([1, 0, 1, 1, 0], bool)
+    assert compare.paired_bootstrap(same, same) == (0.0, 0.0)
+    assert compare.paired_bootstrap(np.ones(50, bool), np.zeros(50, bool)) == (1.0, 1.0)
+    a, b = _outcomes(300, 100, both=500, neither=100)  # a true difference of 0.2 on 1,000
+    low, high = compare.paired_bootstrap(a, b)
+    sd = np.sqrt((400 / 1000 - 0.2**2) / 1000)  # sd of the mean paired difference
+    assert low == pytest.approx(0.2 - 1.96 * sd, abs=0.006)
+    assert high == pytest.approx(0.2 + 1.96 * sd, abs=0.006)
+
+
+def test_confusion_matrix_and_verdicts():
+    m = compare.confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    assert m.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert compare.verdict(4.1, 2.3, 5.9, 3) == (
+        "augmentation helped: +4.1 points (95% CI +2.3 to +5.9)"
+    )
+    assert compare.verdict(-3.0, -5.0, -1.0, 1).startswith("augmentation hurt: -3.0 points")
+    assert compare.verdict(0.5, -1.2, 2.2, 1) == (
+        "no measurable effect at this budget: +0.5 points (95% CI -1.2 to +2.2); "
+        "train longer or use more seeds"
+    )
+
+
+def _run(folder, seed, no_augment, pred, label, steps=100, train_acc=0.9):
+    folder.mkdir(parents=True)
+    config = {"seed": seed, "no_augment": no_augment, "classes": ["a", "b"], "total_steps": steps}
+    (folder / "config.json").write_text(json.dumps({**config, "batch_size": 32}))
+    (folder / "status.json").write_text(json.dumps({"state": "finished"}))
+    pred, label = np.array(pred), np.array(label)
+    per_class = [float((pred[label == k] == k).mean()) for k in (0, 1)]
+    record = {"type": "eval", "test_acc": float((pred == label).mean()), "train_acc": 0.5}
+    record.update(train_eval_acc=train_acc, test_acc_per_class=per_class)
+    (folder / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    np.savez(folder / compare.PREDICTIONS, pred=pred, label=label)
+    return folder
+
+
+def test_summary_of_one_seed(tmp_path):
+    label = [0] * 50 + [1] * 50
+    aug_pred = [0] * 45 + [1] * 5 + [1] * 40 + [0] * 10  # 85%
+    base_pred = [0] * 35 + [1] * 15 + [1] * 40 + [0] * 10  # 75%: 10 images of class a differ
+    aug = _run(tmp_path / "seed0-aug", 0, False, aug_pred, label, train_acc=0.9)
+    base = _run(tmp_path / "seed0-noaug", 0, True, base_pred, label, train_acc=1.0)
+    summary = compare.write_summary(tmp_path, [aug], [base])
+    assert summary["effect_points"] == pytest.approx(10.0)
+    assert summary["mcnemar"]["only_augmented"] == 10 and summary["mcnemar"]["only_baseline"] == 0
+    assert summary["ci_low"] > 0 and summary["verdict"].startswith("augmentation helped: +10.0")
+    arms = summary["arms"]
+    assert arms["augmented"]["overfitting_gap_points"] == pytest.approx(5.0)
+    assert arms["baseline"]["overfitting_gap_points"] == pytest.approx(25.0)
+    assert arms["augmented"]["confusion_matrix"] == [[45, 5], [10, 40]]
+    assert summary["per_class_change_points"] == pytest.approx([20.0, 0.0])
+    text = (tmp_path / compare.SUMMARY_TXT).read_text()
+    assert "verdict: augmentation helped" in text and "over-fitting gap" in text
+    assert json.loads((tmp_path / compare.SUMMARY_JSON).read_text())["seeds"] == [0]
+
+
+def test_summary_of_several_seeds_uses_the_t_interval(tmp_path):
+    label = [0] * 50 + [1] * 50
+    aug, base = [], []
+    for seed, extra in enumerate((2, 4, 6)):  # differences of 2, 4 and 6 points
+        aug_pred = [0] * (40 + extra) + [1] * (10 - extra) + [1] * 50
+        aug.append(_run(tmp_path / f"seed{seed}-aug", seed, False, aug_pred, label))
+        base.append(_run(tmp_path / f"seed{seed}-noaug", seed, True, [0] * 40 + [1] * 60, label))
+    assert compare.arm_folders(tmp_path) == (aug, base)
+    summary = compare.summarize(aug, base)
+    half = 4.303 * 2 / np.sqrt(3)
+    assert summary["per_seed_points"] == pytest.approx([2.0, 4.0, 6.0])
+    assert (summary["effect_points"], summary["ci_low"], summary["ci_high"]) == pytest.approx(
+        (4.0, 4.0 - half, 4.0 + half)
+    )
+    assert summary["verdict"].startswith("no measurable effect at this budget: +4.0 points")
+    assert "mcnemar" not in summary
+
+
+def test_unpaired_or_unfinished_runs_are_reported(tmp_path):
+    label = [0, 1] * 10
+    aug = _run(tmp_path / "seed0-aug", 0, False, label, label, steps=100)
+    base = _run(tmp_path / "seed0-noaug", 0, True, label, label, steps=50)
+    assert "not the same training budget" in compare.summarize([aug], [base])["problems"][0]
+    other = _run(tmp_path / "seed1-noaug", 1, True, label, label)
+    with pytest.raises(ValueError, match="same seed"):
+        compare.summarize([aug], [other])
+    (base / "status.json").write_text(json.dumps({"state": "diverged", "message": "boom"}))
+    with pytest.raises(ValueError, match="diverged, not finished: boom"):
+        compare.summarize([aug], [base])
+
+
+def test_default_seeds():
+    assert compare.default_seeds(["--device", "cpu"]) == 1
+    assert compare.default_seeds(["--device=cuda"]) == 3
