@@ -201,7 +201,7 @@ def test_runs_list_is_newest_first_and_names_are_not_paths(root):
         ({"epochs": 0}, "epochs must be between 1"),
         ({"epochs": 1.5}, "epochs must be a whole number"),
         ({"batch_size": -3}, "batch size must be between 1 and 65536, got -3"),
-        ({"lr": 11}, "peak learning rate must be between 1e-06 and 10, got 11"),
+        ({"lr": -1}, "peak learning rate must be at least 1e-06, got -1"),
         ({"batch_size": "lots"}, "batch size must be a whole number"),
         ({"dataset": "folder", "folder": "/no/such/folder"}, "does not exist"),
         ({"dataset": "folder", "folder": ""}, "give the path"),

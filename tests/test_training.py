@@ -257,7 +257,7 @@ def _bad_pipeline(tmp_path):
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--lr", "-1"],
-            "--lr must be between 1e-06 and 10, got -1",
+            "--lr must be at least 1e-06, got -1",
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--image-size", "4"],

@@ -73,8 +73,7 @@ class RunSettings:
         None,
         "peak learning rate (fast: 0.2 x batch/512; d2l 0.001)",
         "Peak learning rate (0 = auto)",
-        low=1e-6,
-        high=10.0,
+        low=1e-6,  # no upper bound: a divergent rate is caught by the run and reported as such
     )
     amp: str = setting(
         "auto",
