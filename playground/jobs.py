@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -250,10 +250,10 @@ def _refuse_if_busy(root: Path) -> None:
         raise JobError(busy_message(active))
 
 
-def _new_run_dir(root: Path, settings: Settings, baseline: bool) -> Path:
+def _new_run_dir(root: Path, settings: Settings, baseline: bool, tag: str = "") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     kind = settings.dataset.split(":", 1)[0]  # folder:PATH -> folder
-    base = f"{stamp}-{kind}" + ("-noaug" if baseline else "")
+    base = f"{stamp}-{kind}{tag}" + ("-noaug" if baseline else "")
     path, n = root / base, 1
     while path.exists():
         n += 1
@@ -323,22 +323,38 @@ def validated(spec: Any) -> PipelineSpec:
         raise JobError(f"the pipeline from the Augment tab does not validate: {err}") from None
 
 
+MAX_SEEDS = 10
+
+
 def start(
     settings: Settings,
     spec: PipelineSpec,
     owner: str,
     baseline: bool = False,
     root: Path | None = None,
+    seeds: int = 1,
 ) -> list[Path]:
-    """Validate, then start the run (and its no-augmentation baseline); refuse if one is running."""
+    """Validate, then start the run (and its no-augmentation baseline); refuse if one is running.
+
+    With several `seeds` (seed, seed+1, ...) the job is a paired experiment run one pair at a
+    time: the first pair starts now, the others wait in the queue (launch.json "queued") and
+    `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
     limits = server_limits()
     time_limit_s = limits.max_minutes * 60 if limits.max_minutes else None
     with _root_lock(root):
         _refuse_if_busy(root)
         variants = [False, True] if baseline else [False]
-        folders = [_new_run_dir(root, settings, no_aug) for no_aug in variants]
+        plan = [
+            (replace(settings, seed=settings.seed + k), no_aug)
+            for k in range(seeds)
+            for no_aug in variants
+        ]
+        tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
+        folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
         try:
             for folder in folders:
                 (folder / "pipeline.json").write_text(spec.to_json())
@@ -349,15 +365,71 @@ def start(
                 _remove_run_dir(folder)
             raise
         job = folders[0].name
-        for folder, no_aug in zip(folders, variants, strict=True):
+        for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(folders, plan, strict=True)):
             cmd = train_command(
-                "--pipeline", str(folder / "pipeline.json"), *flags(settings), "--out", str(folder)
-            )
+                "--pipeline", str(folder / "pipeline.json"), *flags(run_settings_k),
+                "--out", str(folder),
+            )  # fmt: skip
             if no_aug:
                 cmd.append("--no-augment")
-            runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
-            _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
+            runs.write_json(
+                folder / "settings.json", {**asdict(run_settings_k), "no_augment": no_aug}
+            )
+            if run_settings_k.seed == settings.seed:
+                _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
+            else:
+                _queue(folder, cmd, owners.owner_id(owner), job, order, run_settings_k.seed)
     return folders
+
+
+def _queue(folder: Path, cmd: list[str], owner: str, job: str, order: int, seed: int) -> None:
+    now = time.time()
+    runs.write_json(
+        folder / "launch.json",
+        {"pid": None, "queued": True, "order": order, "seed": seed, "owner": owner,
+         "job": job, "action": "start", "command": cmd, "started": now, "created": now},
+    )  # fmt: skip
+
+
+def advance(root: Path | None = None) -> list[Path]:
+    """When nothing is training, start the next queued pair (the same job and seed) of a
+    several-seed experiment. Returns the folders started. The app calls this every few seconds
+    (`start_queue_worker`); a queue outlives app restarts, since it lives in the run folders."""
+    root = runs.checkpoints_root() if root is None else root
+    with _root_lock(root):
+        all_runs = runs.list_runs(root)
+        queued = [r for r in all_runs if r.state == runs.QUEUED]
+        if not queued or any(r.live for r in all_runs):
+            return []
+        first = min(queued, key=lambda r: (r.started, r.launch.get("order", 0)))
+        pair = [
+            r
+            for r in queued
+            if r.job == first.job and r.launch.get("seed") == first.launch.get("seed")
+        ]
+        limit = server_limits().max_minutes
+        for run in pair:
+            cmd = [str(x) for x in run.launch.get("command") or []]
+            _spawn(run.path, cmd, run.owner or "", run.job, "start", limit * 60 if limit else None)
+        return [r.path for r in pair]
+
+
+_QUEUE_WORKER: list[threading.Thread] = []
+
+
+def start_queue_worker(interval_s: float = 2.0) -> None:
+    """One thread per app process that keeps several-seed experiments moving."""
+    if _QUEUE_WORKER:
+        return
+
+    def work() -> None:
+        while True:
+            with suppress(Exception):  # a bad folder must not stop the queue for everyone
+                advance()
+            time.sleep(interval_s)
+
+    _QUEUE_WORKER.append(threading.Thread(target=work, daemon=True, name="run-queue"))
+    _QUEUE_WORKER[0].start()
 
 
 def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:
@@ -415,14 +487,18 @@ def stop(
 ) -> str:
     """SIGTERM the run (and its baseline): the training process checkpoints and exits."""
     run = _run_to_control(name, owner, root, "stop it (everyone can watch it)")
-    targets = [r for r in job_runs(run, root) if r.live]
-    if not targets:
+    job = job_runs(run, root)
+    targets = [r for r in job if r.live]
+    waiting = [r for r in job if r.state == runs.QUEUED]
+    if not targets and not waiting:
         raise JobError(f"{run.name} is not running ({run.state})")
-    for target in targets:
+    for target in targets + waiting:  # the queued pairs of the experiment stop too
         runs.write_json(target.path / "stop.json", {"requested": time.time()})
+    for target in targets:
         _terminate(target, grace_s)
-    names = ", ".join(t.name for t in targets)
-    return f"Stopping {names}: it writes a checkpoint and stops within a few seconds."
+    names = ", ".join(t.name for t in targets) or run.name
+    later = f" ({len(waiting)} queued runs will not start)" if waiting else ""
+    return f"Stopping {names}: it writes a checkpoint and stops within a few seconds{later}."
 
 
 def _terminate(run: Run, grace_s: float, wait: bool = False) -> None:
@@ -501,7 +577,11 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
     left_s = _time_left_s(run)
     with _root_lock(root):
         _refuse_if_busy(root)
-        targets = [r for r in job_runs(run, root) if r.resumable]
+        job = job_runs(run, root)
+        for waiting in job:  # queued pairs stopped before their turn: back in the queue
+            if waiting.launch.get("queued") and not waiting.resumable:
+                (waiting.path / "stop.json").unlink(missing_ok=True)
+        targets = [r for r in job if r.resumable]
         for target in targets:
             (target.path / "stop.json").unlink(missing_ok=True)
             _spawn(

@@ -28,6 +28,8 @@ LIVE_STATES = ("starting", "running")
 DIVERGED = "diverged"
 # A dead pid with a live state: the process was killed, crashed or the machine restarted.
 INTERRUPTED = "interrupted"
+# A run of a several-seed experiment waiting for the pairs before it (playground.jobs.advance).
+QUEUED = "queued"
 LOG_NAME = "log.txt"
 # A launch.json that marks a run live before its process exists (the start lock is held while
 # the process is spawned) stops counting after this long: the app died between the two.
@@ -108,7 +110,10 @@ class Run:
 
     @property
     def pid(self) -> int | None:
-        pid = self.status.get("pid") or self.launch.get("pid")
+        launched = self.launch.get("pid")
+        if self.status and _launched_after(self.launch, self.status) and isinstance(launched, int):
+            return launched  # a resume under way: status.json still holds the last process's pid
+        pid = self.status.get("pid") or launched
         return pid if isinstance(pid, int) else None
 
     @property
@@ -184,6 +189,10 @@ def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | 
     if launch is not None:
         if _launching(launch):
             return "starting", "starting the training process"
+        if launch.get("queued") and launch.get("pid") is None:
+            if stop is not None:
+                return "stopped", "stopped before its turn came (resume puts it back in the queue)"
+            return QUEUED, "waits for the runs before it: several seeds train one pair at a time"
         if stop is not None:
             return "stopped", "stopped before training began"
         return "failed", error_line(path) or "the training process exited before it started"

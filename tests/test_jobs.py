@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from playground.ui import train
 
 FAKE_ENGINE = r"""
 import json, os, signal, sys, time
+from dataclasses import replace
 from pathlib import Path
 
 args = sys.argv[1:]
@@ -627,3 +629,43 @@ def test_folder_data_sets_on_a_space_stay_inside_the_data_root(tmp_path, monkeyp
     assert settings.dataset == f"folder:{data / 'cats'}"
     with pytest.raises(jobs.JobError, match="does not exist"):
         jobs.make_settings({**values, "folder": str(data / "dogs")})
+
+
+# --- several seeds: a paired experiment, one pair at a time --------------------------------
+
+
+def test_several_seeds_train_one_pair_at_a_time_from_a_queue(root, fake_engine, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.05")
+    spec = preset("cifar-standard")
+    with pytest.raises(jobs.JobError, match="seeds per arm must be between 1 and 10"):
+        jobs.start(SETTINGS, spec, "me", baseline=True, seeds=0)
+    folders = jobs.start(replace(SETTINGS, seed=5), spec, "me", baseline=True, seeds=2)
+    names = [f.name for f in folders]
+    assert [n.split("-", 2)[2] for n in names] == ["synthetic-s5", "synthetic-s5-noaug",
+                                                   "synthetic-s6", "synthetic-s6-noaug"]  # fmt: skip
+    for folder, seed in zip(folders, (5, 5, 6, 6), strict=True):
+        launch = json.loads((folder / "launch.json").read_text())
+        assert launch["command"][launch["command"].index("--seed") + 1] == str(seed)
+    assert [runs.find_run(n).state for n in names[2:]] == [runs.QUEUED] * 2
+    assert jobs.advance() == []  # the first pair is still training
+    _wait(lambda: all(runs.find_run(n).state == "finished" for n in names[:2]))
+    assert sorted(jobs.advance()) == sorted(folders[2:])  # the next pair, both arms at once
+    assert jobs.advance() == []
+    _wait(lambda: all(runs.find_run(n).state == "finished" for n in names))
+    assert len({runs.find_run(n).job for n in names}) == 1
+
+
+def test_stopping_an_experiment_stops_its_queue_and_resume_requeues_it(
+    root, fake_engine, monkeypatch
+):
+    spec = preset("cifar-standard")
+    first, base, *later = jobs.start(SETTINGS, spec, "me", baseline=True, seeds=2)
+    _wait(lambda: runs.find_run(first.name).state == "running")
+    assert "2 queued runs will not start" in jobs.stop(first.name, "me")
+    _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
+    assert [runs.find_run(p.name).state for p in later] == ["stopped", "stopped"]
+    assert jobs.advance() == []  # stopped means stopped: nothing starts by itself
+    assert set(jobs.resume(first.name, "me")) == {first, base}
+    assert [runs.find_run(p.name).state for p in later] == [runs.QUEUED, runs.QUEUED]
+    jobs.stop(first.name, "me")
+    _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
