@@ -108,6 +108,19 @@ def _who(declared: run_settings.Declared) -> str:
     return re.sub(r"\s*\(.*\)$", "", declared.label or declared.name).lower()
 
 
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """A whole number from a form box, or a JobError naming the box."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JobError(f"{name} must be a whole number, got {value!r}") from None
+    if number != number or number != int(number):
+        raise JobError(f"{name} must be a whole number, got {value!r}")
+    if not low <= number <= high:
+        raise JobError(f"{name} must be between {low} and {high}, got {int(number)}")
+    return int(number)
+
+
 def make_settings(values: dict[str, Any]) -> Settings:
     """Settings from the Train tab's raw values, by name (the form's fields, and `folder` for
     the folder data set), checked against their declarations and this server's limits. A 0 or

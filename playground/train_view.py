@@ -20,6 +20,7 @@ from pipelines.spec import PipelineSpec
 from playground import estimate, runs
 from playground.jobs import JobError, Settings
 from playground.runs import Run
+from playground.training import compare
 
 RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
 PLOT_COLUMNS = ["epoch", "value", "series"]
@@ -309,3 +310,93 @@ def describe_estimate(settings: Settings, cfg: dict[str, Any], pipeline: Path) -
     if cfg.get("device") == "cpu" and total > 3600:
         text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
     return text
+
+
+# --- with vs without augmentation ----------------------------------------------------------
+
+
+def _no_augment(run: Run) -> bool:
+    settings = runs.read_json(run.path / "settings.json") or {}
+    return bool(run.config.get("no_augment") or settings.get("no_augment"))
+
+
+def experiment_report(job: list[Run]) -> str:
+    """The paired experiment of a job (a run and its baseline, over one or several seeds), as
+    Markdown: the effect on test accuracy with its 95% interval and a verdict in words, each
+    arm's over-fitting gap, the per-class change and the confusion matrices. Empty when the job
+    has no baseline."""
+    augmented = [r for r in job if not _no_augment(r)]
+    baseline = [r for r in job if _no_augment(r)]
+    if not augmented or not baseline:
+        return ""
+    done = [r for r in job if r.state == "finished" and (r.path / compare.PREDICTIONS).exists()]
+    pairs = len(augmented)
+    seeds = {r.config.get("seed") for r in augmented}
+    finished_pairs = sum(1 for s in seeds if sum(1 for r in done if r.config.get("seed") == s) == 2)
+    head = "### With vs without augmentation\n"
+    if not finished_pairs:
+        return head + (
+            f"The comparison appears here when a pair (the run and its baseline, same seed) "
+            f"has finished: {finished_pairs} of {pairs} so far."
+        )
+    key = tuple((str(r.path), (r.path / compare.PREDICTIONS).stat().st_mtime_ns) for r in done)
+    try:
+        summary = _summary(key)
+    except (OSError, ValueError, KeyError) as err:
+        return head + f"⚠️ The runs could not be compared: {err}"
+    return head + _report_markdown(summary, finished_pairs, pairs)
+
+
+@lru_cache(maxsize=8)
+def _summary(done: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    paths = [Path(p) for p, _ in done]
+    arms = {p: bool((runs.read_json(p / "config.json") or {}).get("no_augment")) for p in paths}
+    return compare.summarize(
+        [p for p, no in arms.items() if not no], [p for p, no in arms.items() if no]
+    )
+
+
+def _report_markdown(summary: dict[str, Any], done: int, pairs: int) -> str:
+    aug, base = summary["arms"]["augmented"], summary["arms"]["baseline"]
+    lines = [f"**{summary['verdict'][0].upper()}{summary['verdict'][1:]}**", ""]
+    how = f"{summary['interval']}; {done} of {pairs} pairs finished"
+    if "mcnemar" in summary:
+        test = summary["mcnemar"]
+        how += (
+            f"; McNemar's exact test p = {test['p_exact']:.3g} ({test['only_augmented']} test "
+            f"images right only with augmentation, {test['only_baseline']} only without)"
+        )
+    lines += [f"*{how}.*", ""]
+    lines += [
+        "| arm | test accuracy | train accuracy | over-fitting gap |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, arm in (("with augmentation", aug), ("without (baseline)", base)):
+        lines.append(
+            f"| {name} | {arm['test_acc']:.1%} | {arm['train_acc']:.1%} | "
+            f"{arm['overfitting_gap_points']:+.1f} points |"
+        )
+    lines += ["", f"*Train accuracy measured on {aug['train_acc_measured_on']}.*", ""]
+    lines += ["| class | with | without | change |", "| --- | ---: | ---: | ---: |"]
+    rows = zip(
+        summary["classes"], aug["per_class_acc"], base["per_class_acc"],
+        summary["per_class_change_points"], strict=True,
+    )  # fmt: skip
+    for name, a, b, change in rows:
+        mark = " ⚠️" if change < -5 else ""
+        lines.append(f"| {html.escape(str(name))} | {a:.1%} | {b:.1%} | {change:+.1f}{mark} |")
+    for name, arm in (("with augmentation", aug), ("without augmentation", base)):
+        lines += ["", f"<details><summary>Confusion matrix, {name} (rows: true class)</summary>",
+                  "", _matrix_markdown(summary["classes"], arm["confusion_matrix"]), "</details>"]  # fmt: skip
+    problems = summary.get("problems") or []
+    lines += [f"\n⚠️ {html.escape(p)}" for p in problems]
+    return "\n".join(lines)
+
+
+def _matrix_markdown(classes: list[str], matrix: list[list[int]]) -> str:
+    short = [html.escape(str(c))[:6] for c in classes]
+    out = ["| true \\ predicted | " + " | ".join(short) + " |"]
+    out.append("| --- |" + " ---: |" * len(classes))
+    for name, row in zip(short, matrix, strict=True):
+        out.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(out)

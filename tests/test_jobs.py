@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, preset
@@ -276,7 +277,7 @@ def test_a_pipeline_that_does_not_validate_never_starts(root, fake_engine):
         jobs.start(SETTINGS, bad, "me")
     assert runs.list_runs() == []
     values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu")
-    message, *_ = train.on_start(bad, False, "me", None, *values)
+    message, *_ = train.on_start(bad, False, 1, "me", None, *values)
     assert message.startswith("⚠️") and "does not validate" in message
 
 
@@ -669,3 +670,49 @@ def test_stopping_an_experiment_stops_its_queue_and_resume_requeues_it(
     assert [runs.find_run(p.name).state for p in later] == [runs.QUEUED, runs.QUEUED]
     jobs.stop(first.name, "me")
     _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
+
+
+def _finished_arm(root: Path, name: str, seed: int, no_aug: bool, right: np.ndarray, job: str):
+    """A finished run folder as the training command leaves it, with per-image predictions."""
+    label = np.arange(len(right)) % 2
+    pred = np.where(right, label, 1 - label)
+    path = _run_folder(root, name, {"state": "finished", "pid": 1})
+    config = {"seed": seed, "no_augment": no_aug, "classes": ["cat", "dog"],
+              "total_steps": 100, "batch_size": 32}  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "launch.json").write_text(json.dumps({"pid": 1, "job": job, "started": 1.0}))
+    acc = float(right.mean())
+    evals = {"type": "eval", "epoch": 1.0, "test_acc": acc, "train_eval_acc": min(1.0, acc + 0.1),
+             "test_acc_per_class": [float(right[label == k].mean()) for k in (0, 1)]}  # fmt: skip
+    (path / "metrics.jsonl").write_text(json.dumps(evals) + "\n")
+    np.savez(path / "predictions.npz", pred=pred, label=label)
+    return path
+
+
+def test_a_finished_pair_reads_as_an_effect_with_its_interval_and_a_verdict(root):
+    rng = np.random.default_rng(0)
+    base_right = rng.random(2000) < 0.6
+    aug_right = base_right | (rng.random(2000) < 0.25)  # right on more images
+    _finished_arm(root, "j", 0, False, aug_right, "j")
+    job = [runs.find_run("j")]
+    assert train_view.experiment_report(job) == ""  # no baseline: nothing to compare
+    _finished_arm(root, "j-noaug", 0, True, base_right, "j")
+    report = train_view.experiment_report(jobs.job_runs(runs.find_run("j")))
+    assert "**Augmentation helped: +" in report and "95% CI" in report
+    assert "95% paired bootstrap over test images; 1 of 1 pairs finished" in report
+    assert "McNemar's exact test p = " in report
+    assert "| with augmentation |" in report and "over-fitting gap" in report
+    assert "| cat |" in report and "Confusion matrix, with augmentation" in report
+
+    # the same runs with equal predictions: no measurable effect, in words
+    np.savez(root / "j" / "predictions.npz", **dict(np.load(root / "j-noaug" / "predictions.npz")))
+    report = train_view.experiment_report(jobs.job_runs(runs.find_run("j")))
+    assert "**No measurable effect at this budget: +0.0 points" in report
+
+
+def test_the_report_waits_for_a_finished_pair(root):
+    _run_folder(root, "k", {"state": "running", "pid": 1}, launch_json='{"job": "k"}')
+    _run_folder(root, "k-noaug", {"state": "running", "pid": 1},
+                launch_json='{"job": "k"}', settings_json='{"no_augment": true}')  # fmt: skip
+    report = train_view.experiment_report(jobs.job_runs(runs.find_run("k")))
+    assert "appears here when a pair" in report and "0 of 1 so far" in report

@@ -106,10 +106,12 @@ def view(
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
         gr.update(value=best, interactive=best is not None),
         gr.update(value=pipeline, interactive=pipeline is not None),
+        train_view.experiment_report(jobs.job_runs(run)) if run else "",
     ]
 
 
-VIEW_OUTPUTS = 11  # status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads
+# status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads, experiment
+VIEW_OUTPUTS = 12
 
 
 def poll(
@@ -144,9 +146,9 @@ def poll(
     seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
     seen["sig"] = sig
     # Gradio copies a file it is given into its cache (hashing it): only when it changed
-    files = repr([_file_key(update.get("value")) for update in out[-2:]])
+    files = repr([_file_key(update.get("value")) for update in out[-3:-1]])
     if files == seen.get("files"):
-        out[-2:] = [gr.skip(), gr.skip()]
+        out[-3:-1] = [gr.skip(), gr.skip()]
     seen["files"] = files
     return [*out, seen]
 
@@ -263,21 +265,29 @@ def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
 def on_start(
     spec: PipelineSpec,
     baseline: bool,
+    seeds: Any,
     owner: str | None,
     request: gr.Request | None,
     *values: Any,
 ) -> tuple[Any, Any, Any]:
-    """Validate, then start the run (and the no-augmentation baseline) in the background.
-    `values`: the form's, in FORM_KEYS order (Gradio puts the request before them)."""
+    """Validate, then start the run (and the no-augmentation baseline, over `seeds` paired
+    seeds) in the background. `values`: the form's, in FORM_KEYS order (Gradio puts the request
+    before them)."""
     me = _owner(owner, request)
     try:
         settings = settings_from(values)
-        folders = jobs.start(settings, spec, me, baseline=bool(baseline))
+        pairs = jobs.whole_number(seeds, "seeds per arm", 1, jobs.MAX_SEEDS)
+        folders = jobs.start(settings, spec, me, baseline=bool(baseline), seeds=pairs)
     except JobError as err:
         return f"⚠️ {err}", gr.skip(), gr.skip()
     names = [f.name for f in folders]
-    extra = f" and the baseline without augmentation, {names[1]}," if len(names) > 1 else ""
+    extra = f" and the baseline without augmentation, {names[1]}," if baseline else ""
     message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
+    if pairs > 1:
+        message += (
+            f" {len(names) - (2 if baseline else 1)} more runs (seeds {settings.seed + 1} to "
+            f"{settings.seed + pairs - 1}) wait in the queue and start one pair at a time."
+        )
     if settings.device == "cpu" or not train_view.detect_devices()["gpus"]:
         message += " It trains on the CPU: see the ETA below; **Stop** keeps a checkpoint."
     all_names = [r.name for r in runs.list_runs()]
@@ -448,6 +458,7 @@ def build_tab(
     token: gr.BrowserState | None = None,
 ) -> gr.Tab:
     info = train_view.detect_devices()
+    jobs.start_queue_worker()  # several-seed experiments advance while this server runs
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
@@ -461,6 +472,12 @@ def build_tab(
                     label="Train without augmentation too (a baseline beside it, to see what "
                     "augmentation does to over-fitting)",
                     elem_id="train-baseline",
+                )
+                seeds = gr.Number(
+                    3 if info["gpus"] and not info["zero_gpu"] else 1,
+                    precision=0,
+                    label="Seeds per arm (paired with the baseline; one pair trains at a time)",
+                    elem_id="train-seeds",
                 )
                 with gr.Row():
                     quick = gr.Button(
@@ -505,6 +522,7 @@ def build_tab(
                 train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
                 y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
             )  # fmt: skip
+        experiment = gr.Markdown(elem_id="train-experiment")
         with gr.Accordion("Log (last lines)", open=False):
             log = gr.Textbox(
                 lines=12, max_lines=12, show_label=False, interactive=False, elem_id="train-log"
@@ -569,6 +587,7 @@ def build_tab(
         resume,
         download_best,
         download_pipeline,
+        experiment,
     ]
     assert len(view_outputs) == VIEW_OUTPUTS
     quiet = {"show_progress": "hidden"}
@@ -594,7 +613,8 @@ def build_tab(
         api_name="train_check", concurrency_id="train-check",
     )  # fmt: skip
     start.click(
-        on_start, [spec_state, baseline, owner_state, *settings_inputs], [message, watched, overlay],
+        on_start, [spec_state, baseline, seeds, owner_state, *settings_inputs],
+        [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
     ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
     stop.click(
