@@ -151,7 +151,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
                 progress,
                 f"{best:.1%}" if best is not None else "-",
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.message if run.state in ("failed", runs.INTERRUPTED) else "",
+                run.message if run.state in ("failed", "diverged", runs.INTERRUPTED) else "",
             ]
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -219,7 +219,8 @@ def status_html(run: Run | None, points: int = 0) -> str:
     ]
     message = ""
     if run.message:
-        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
+        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted", "diverged": "Diverged"}
+        label = label.get(run.state, "")
         text = html.escape(run.message)
         message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
     if run.state in ("failed", runs.INTERRUPTED):
