@@ -1,12 +1,17 @@
 """spec -> Python source: a module that gives `transform`, and a script that re-draws the preview.
 
-The generated file imports only torch, torchvision and Pillow (and numpy, for 16-bit and float
-images, when run as a script). Its numbers are written with repr() of validated floats/ints and
+The generated file imports only torch, torchvision, Pillow and numpy (which torchvision needs).
+Its image loader is not a copy kept in step by hand: it is the source of the app's own pixel
+functions (`pipelines.images.PIXEL_FUNCTIONS`), pasted in when the file is generated. Its numbers are written with repr() of validated floats/ints and
 its strings come from the catalogue's fixed choices, so no user text reaches the code.
 """
 
 from __future__ import annotations
 
+import inspect
+import textwrap
+
+from pipelines import images
 from pipelines.samples import SAMPLE_COUNT
 from pipelines.spec import PipelineSpec
 
@@ -23,62 +28,32 @@ pixel for pixel:
     python augmentation_pipeline.py IMAGE --seed 0 --out samples/
 """
 
+from __future__ import annotations
+
 import argparse
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2
 
 '''
 
-_SCRIPT = '''
+_SCRIPT = """
 
 # How the playground seeds its preview: before step `key` of sample `index`, the global torch RNG
 # is seeded with crc32("seed:index:key"), so every step of every sample has a stream of its own.
 STEP_KEYS = {keys!r}
-PREVIEW_MAX_SIDE = 1024
 
 
 def step_seed(seed, index, key):
     return zlib.crc32(f"{{seed}}:{{index}}:{{key}}".encode())
 
 
-HIGH_BIT_DEPTH_MODES = {{"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}}
-
-
-def stretch_to_8bit(image):
-    """A 16/32-bit or float image's actual min..max stretched onto 0..255, as the playground does."""
-    import numpy as np  # installed with torchvision
-
-    values = np.asarray(image, dtype=np.float32)
-    values = np.where(np.isfinite(values), values, np.float32(0))
-    low, high = float(values.min()), float(values.max())
-    if high > low:
-        scaled = (values - low) * np.float32(255.0 / (high - low))
-    else:
-        level = 128.0 if image.mode == "F" else min(max(low, 0.0), 65535.0) / 257.0
-        scaled = np.full(values.shape, level, dtype=np.float32)
-    return Image.fromarray(np.rint(scaled).astype(np.uint8))
-
-
-def load_image(path, max_side=PREVIEW_MAX_SIDE):
-    """Open an image as the playground does: upright, RGB (alpha on white, 16-bit and float
-    images stretched to 8 bits), longer side <= max_side."""
-    image = ImageOps.exif_transpose(Image.open(path))
-    if image.mode in HIGH_BIT_DEPTH_MODES:
-        image = stretch_to_8bit(image)
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    image = image.convert("RGB")
-    longer = max(image.size)
-    if longer > max_side:
-        w, h = image.size
-        size = (max_side, max(1, round(h * max_side / w))) if w >= h else (max(1, round(w * max_side / h)), max_side)
-        image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=None)
-    return image
+{loader}
 
 
 def render_samples(image, seed, count={count}):
@@ -101,14 +76,27 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for i, sample in enumerate(render_samples(load_image(args.image), args.seed, args.count)):
+    for i, sample in enumerate(render_samples(load_trusted_image(args.image), args.seed, args.count)):
         sample.save(out / f"sample_{{i}}.png")
     print(f"wrote {{args.count}} samples to {{out}}")
 
 
 if __name__ == "__main__":
     main()
-'''
+"""
+
+
+def loader_source() -> str:
+    """The app's loader (pipelines.images) as standalone source: its constants and functions."""
+    constants = [f"{name} = {_literal(getattr(images, name))}" for name in images.PIXEL_CONSTANTS]
+    functions = [textwrap.dedent(inspect.getsource(f)).strip() for f in images.PIXEL_FUNCTIONS]
+    return "\n".join(constants) + "\n\n\n" + "\n\n\n".join(functions)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, frozenset):  # sorted: the same file from every run
+        return "frozenset({" + ", ".join(repr(v) for v in sorted(value)) + "})"
+    return repr(value)
 
 
 def _kwargs_source(kwargs: dict) -> str:
@@ -128,7 +116,7 @@ def transform_source(spec: PipelineSpec) -> str:
 def to_python(spec: PipelineSpec) -> str:
     """A standalone module + script for `spec`."""
     header = _HEADER.format(count=SAMPLE_COUNT)
-    script = _SCRIPT.format(keys=spec.step_keys(), count=SAMPLE_COUNT)
+    script = _SCRIPT.format(keys=spec.step_keys(), count=SAMPLE_COUNT, loader=loader_source())
     return header + transform_source(spec) + script
 
 
