@@ -12,7 +12,6 @@ import io
 
 from PIL import Image
 
-from pipelines.catalogue import BY_NAME
 from pipelines.samples import Sample, render_samples
 from pipelines.spec import PipelineSpec
 
@@ -20,12 +19,8 @@ JPEG_QUALITY = 90
 
 
 def caption(sample: Sample) -> list[str]:
-    """One line per active step: what that step drew for this sample."""
-    lines = []
-    for key, drawn in sample.drawn:
-        tdef = BY_NAME[key.split("#")[0]]
-        lines.append(tdef.describe(drawn) if drawn["applied"] else f"no {tdef.label.lower()}")
-    return lines
+    """One line per active step: what that step drew for this sample (pipelines.samples)."""
+    return sample.captions
 
 
 def encode_jpeg(image: Image.Image) -> str:
