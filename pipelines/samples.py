@@ -35,7 +35,7 @@ from torchvision.transforms.v2._transform import _RandomApplyTransform
 
 from pipelines.build import build_parts
 from pipelines.catalogue import TransformDef
-from pipelines.spec import PipelineSpec, StepSpec
+from pipelines.spec import PipelineSpec, SpecError, StepSpec
 
 SAMPLE_COUNT = 8
 BATCH_INDEX = "batch"  # the `index` in step_seed for mixing steps, which draw once per batch
@@ -277,3 +277,62 @@ def render_samples(
     samples = [f.result() for f in futures]
     mixing = [p for p in plans if p.tdef.batch]
     return _mix(samples, mixing, seed) if mixing else samples
+
+
+def render_steps(
+    spec: PipelineSpec, image: Image.Image, seed: int, index: int = 0
+) -> list[tuple[str, Image.Image, str]]:
+    """Sample `index` of the grid after each active step: (step key, image, what it drew).
+
+    The same seeds as the grid, so the last image is the grid's sample `index`. Mixing steps
+    need the whole batch: their rows show that sample after the batch was mixed.
+    """
+    plans = plan(spec)
+    rows = []
+    current: Any = image
+    for p in (p for p in plans if not p.tdef.batch):
+        current, info = _run_step(p, current, step_seed(seed, index, p.key))
+        shown = current if isinstance(current, Image.Image) else F.to_pil_image(current)
+        rows.append((p.key, shown, caption(p, info)))
+    mixing = [p for p in plans if p.tdef.batch]
+    if mixing:
+        mixed = render_samples(spec, image, seed, count=max(index + 1, SAMPLE_COUNT))[index]
+        rows += [
+            (p.key, mixed.image, text)
+            for p, text in zip(mixing, mixed.captions[-len(mixing) :], strict=True)
+        ]
+    return rows
+
+
+def strength_values(spec: PipelineSpec, key: str, param: str, count: int = SAMPLE_COUNT) -> list:
+    """`count` values of one parameter of step `key`, evenly over its declared range."""
+    step = dict(zip(spec.step_keys(), spec.active, strict=True))[key]
+    p = step.definition.param(param)
+    if p.kind not in ("int", "float"):
+        raise SpecError(f"'{param}' is not a number: it has no strengths")
+    values = [p.low + (p.high - p.low) * k / (count - 1) for k in range(count)]
+    if p.kind == "float":
+        return values
+    ints = [int(round(v)) | 1 if p.odd else int(round(v)) for v in values]
+    return sorted({min(v, int(p.high)) for v in ints})
+
+
+def strength_strip(
+    spec: PipelineSpec, image: Image.Image, seed: int, key: str, param: str, index: int = 0
+) -> list[tuple[Any, Sample | str]]:
+    """The grid's sample `index` with one parameter of step `key` at each of its strengths:
+    (value, sample) or (value, why that value is not valid with the other settings).
+
+    Every step is seeded as in the grid, so only that parameter changes between images
+    (the draws of other steps stay, and the step itself draws from the same stream).
+    """
+    strip: list[tuple[Any, Sample | str]] = []
+    for value in strength_values(spec, key, param):
+        try:
+            varied = spec.with_key_params(key, **{param: value})
+        except SpecError as err:
+            strip.append((value, str(err)))
+            continue
+        per_image = [p for p in plan(varied) if not p.tdef.batch]
+        strip.append((value, _one_sample(per_image, image, seed, index)))
+    return strip

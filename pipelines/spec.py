@@ -87,6 +87,18 @@ class PipelineSpec:
             keys.append(f"{step.transform}#{n}")
         return keys
 
+    def with_key_params(self, key: str, **params: Any) -> PipelineSpec:
+        """A copy with the active step `key` ("ColorJitter#1", see step_keys) updated and
+        validated."""
+        keyed = dict(zip(self.step_keys(), map(id, self.active), strict=True))
+        if key not in keyed:
+            raise SpecError(f"the pipeline has no active step {key}")
+        steps = tuple(
+            replace(s, params={**s.params, **params}) if id(s) == keyed[key] else s
+            for s in self.steps
+        )
+        return validate(PipelineSpec(steps))
+
     def output_size(self) -> int | None:
         """The side of the square the last size-setting step produces, or None if none does."""
         size = None

@@ -8,7 +8,15 @@ from torchvision.transforms.v2 import functional as F
 
 from pipelines.build import build, build_batch, build_step
 from pipelines.catalogue import CATALOGUE
-from pipelines.samples import BATCH_INDEX, draw_params, render_samples, step_seed
+from pipelines.samples import (
+    BATCH_INDEX,
+    Sample,
+    draw_params,
+    render_samples,
+    render_steps,
+    step_seed,
+    strength_strip,
+)
 from pipelines.spec import default_spec, from_json, make
 
 # Entries whose draws are torchvision's make_params (the others draw inside forward or mix a batch)
@@ -174,3 +182,39 @@ def test_empty_pipeline_returns_the_image(photo):
     off = from_json(spec.to_json().replace('"enabled": true', '"enabled": false'))
     samples = render_samples(off, photo, 0)
     assert all(np.array_equal(_pixels(s.image), _pixels(photo)) for s in samples)
+
+
+def test_step_by_step_ends_on_the_grids_sample(photo):
+    spec = make(
+        [("RandomHorizontalFlip", {}), ("RandAugment", {}), ("ColorJitter", {}), ("CutMix", {})]
+    )
+    grid = render_samples(spec, photo, seed=4)
+    for index in (0, 5):
+        rows = render_steps(spec, photo, seed=4, index=index)
+        assert [key for key, _, _ in rows] == spec.step_keys()
+        assert [text for _, _, text in rows] == grid[index].captions
+        assert np.array_equal(_pixels(rows[-1][1]), _pixels(grid[index].image))
+    no_mix = make([("RandomHorizontalFlip", {}), ("ColorJitter", {})])
+    rows = render_steps(no_mix, photo, seed=4, index=2)
+    assert np.array_equal(_pixels(rows[-1][1]), _pixels(render_samples(no_mix, photo, 4)[2].image))
+
+
+def test_strength_strip_changes_only_that_parameter(photo):
+    spec = make([("RandomResizedCrop", {"size": 40}), ("ColorJitter", {}), ("GaussianBlur", {})])
+    strip = strength_strip(spec, photo, seed=2, key="ColorJitter#0", param="brightness", index=3)
+    assert [v for v, _ in strip] == pytest.approx([k / 7 for k in range(8)])
+    crops = {tuple(sorted(dict(s.drawn)["RandomResizedCrop#0"].items())) for _, s in strip}
+    assert len(crops) == 1  # the other steps keep their draws
+    factors = [dict(s.drawn)["ColorJitter#0"]["brightness_factor"] for _, s in strip]
+    assert factors[0] is None and len(set(factors[1:])) == 7  # 0 turns brightness off
+    grid = render_samples(spec.with_key_params("ColorJitter#0", brightness=1.0), photo, 2)
+    assert np.array_equal(_pixels(strip[-1][1].image), _pixels(grid[3].image))
+
+
+def test_strength_strip_explains_values_the_other_settings_refuse(photo):
+    spec = make([("GaussianBlur", {"sigma_min": 2.0, "sigma_max": 3.0})])
+    strip = strength_strip(spec, photo, seed=0, key="GaussianBlur#0", param="sigma_min")
+    assert isinstance(strip[0][1], Sample) and isinstance(strip[-1][1], str)
+    assert "greater" in strip[-1][1]
+    kernel_sizes = [v for v, _ in strength_strip(spec, photo, 0, "GaussianBlur#0", "kernel_size")]
+    assert all(v % 2 == 1 for v in kernel_sizes) and kernel_sizes[-1] == 31

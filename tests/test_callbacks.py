@@ -32,7 +32,7 @@ def test_controls_keep_a_loaded_pipelines_order():
         "ColorJitter",
         "RandomResizedCrop",
     ]
-    assert edited.steps[1].params["hue"] == 0.1
+    assert edited.step("ColorJitter").params["hue"] == 0.1
 
 
 def test_slider_floats_become_ints_where_the_catalogue_says_int():
