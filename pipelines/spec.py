@@ -344,6 +344,6 @@ def preset(name: str) -> PipelineSpec:
 
 
 def default_spec() -> PipelineSpec:
-    """Every catalogue transform, in catalogue order (geometry, then colour); the mission's on."""
-    steps = [StepSpec(t.name, t.defaults(), t.default_enabled) for t in CATALOGUE]
-    return validate(PipelineSpec(tuple(steps)))
+    """What the editor opens on: flip -> RandomResizedCrop -> ColorJitter, the mission's steps
+    (the catalogue entries marked default_enabled), in that order."""
+    return make((t.name, {}) for t in CATALOGUE if t.default_enabled)

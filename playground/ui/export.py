@@ -37,7 +37,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
             download_json = gr.DownloadButton("Download pipeline .json", elem_id="download-json")
         code = gr.Code(language="python", label=CODE_NAME, interactive=False, elem_id="export-code")
         restore = gr.File(
-            label="Load a pipeline .json (restores every control)",
+            label="Load a pipeline .json (restores the editor: order, repeats, probabilities)",
             file_types=[".json"],
             type="filepath",
             elem_id="pipeline-upload",
@@ -45,7 +45,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
     tab.select(export_files, [spec_state], [code, download_code, download_json], api_name="export")
     restore.upload(
         on_pipeline,
-        [restore, image_state, augment["seed"], spec_state],
+        [restore, image_state, augment["seed"], spec_state, augment["layout"]],
         augment["pipeline_outputs"],
         api_name="load_pipeline",
     ).then(export_files, [spec_state], [code, download_code, download_json], api_name=False)
