@@ -158,6 +158,7 @@ def browser_latency(rounds: int, warmup: int, timeout_ms: float) -> dict[str, li
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"http://127.0.0.1:{ports[name]}/")
                 page.wait_for_function(LOADED_JS, arg=GRID_IMAGES, timeout=60_000)
+                page.wait_for_selector(f"#{SLIDER} input[type=range]")  # ours draws it on load
                 pages[name] = page
             for i in range(warmup + rounds):
                 value = VALUES[i % 2]
