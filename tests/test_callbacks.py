@@ -17,8 +17,11 @@ from playground.ui.augment import (
     on_new_samples,
     on_pipeline,
     on_seed,
+    on_steps,
+    on_strength,
     on_structure,
     sample_image,
+    strength_update,
 )
 from playground.ui.export import export_files
 
@@ -203,3 +206,27 @@ def test_export_files_match_the_spec():
     code, py_path, json_path = export_files(spec)
     assert Path(py_path).read_text() == code
     assert from_json(Path(json_path).read_text()) == spec
+
+
+def test_step_by_step_view_shows_the_input_then_each_step():
+    spec = make([("RandomHorizontalFlip", {}), ("RandAugment", {}), ("CutMix", {})])
+    html = on_steps(sample_image("cat"), 0, spec, 3)
+    assert html.count("<img") == 4  # the input and one image per step
+    assert "1. RandomHorizontalFlip#0" in html and "3. CutMix#0" in html
+    assert on_steps(None, 0, spec, 1) == ""
+
+
+def test_strength_strip_follows_the_step_list():
+    spec = make([("RandAugment", {"magnitude": 20})])
+    choices = dict((v, k) for k, v in strength_update((1, spec.to_json()))["choices"])
+    assert set(choices) == {
+        "RandAugment#0/num_ops",
+        "RandAugment#0/magnitude",
+        "RandAugment#0/num_magnitude_bins",
+    }
+    html = on_strength(sample_image("cat"), 0, spec, 1, "RandAugment#0/num_magnitude_bins")
+    assert html.count("<img") + html.count("not valid here") == 8
+    assert "not valid here" in html  # bins at or below the magnitude
+    assert on_strength(
+        sample_image("cat"), 0, default_spec(), 1, "RandAugment#0/magnitude"
+    ).startswith("<p>⚠️")

@@ -102,6 +102,37 @@ def on_add(transform: Any, image: Image.Image | None, seed: Any, spec: PipelineS
     return on_structure(lambda s: controls.add_step(s, transform), image, seed, spec, layout)
 
 
+def on_steps(image: Image.Image | None, seed: Any, spec: PipelineSpec, sample: Any) -> str:
+    """The step-by-step view: one sample (1-8) after each step, with what each step drew."""
+    if image is None:
+        return ""
+    return preview.steps_html(spec, image, _seed(seed), _sample_index(sample))
+
+
+def on_strength(
+    image: Image.Image | None, seed: Any, spec: PipelineSpec, sample: Any, choice: Any
+) -> str:
+    """The strength strip: one parameter ("key/param") at 8 strengths on one sample."""
+    if image is None or not choice:
+        return ""
+    try:
+        return preview.strength_html(spec, image, _seed(seed), _sample_index(sample), choice)
+    except (SpecError, KeyError, ValueError) as err:  # a step removed since it was picked
+        return f"<p>⚠️ {err}</p>"
+
+
+def strength_update(layout: Layout):
+    """The strength strip's parameter list follows the step list."""
+    return gr.update(choices=preview.strength_choices(from_json(layout[1])), value=None)
+
+
+def _sample_index(value: Any) -> int:
+    try:
+        return min(max(int(value), 1), 8) - 1
+    except (TypeError, ValueError):
+        return 0
+
+
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
     seed = random.randint(0, MAX_SEED)
     grid, summary = _render(spec, image, seed)
@@ -262,6 +293,21 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 "reproduces these samples exactly.",
                 elem_id="seeding-note",
             )
+            with gr.Accordion("Step by step and strength strip", open=False, elem_id="views"):
+                with gr.Row(equal_height=True):
+                    view_sample = gr.Slider(
+                        1, 8, value=1, step=1, label="Sample", elem_id="view-sample", scale=2
+                    )
+                    show_steps = gr.Button("Show step by step", elem_id="show-steps", scale=1)
+                    strength_param = gr.Dropdown(
+                        preview.strength_choices(spec_state.value),
+                        value=None,
+                        label="Strength strip: parameter",
+                        elem_id="strength-param",
+                        scale=2,
+                    )
+                steps_view = gr.HTML(elem_id="steps-view")
+                strength_view = gr.HTML(elem_id="strength-view")
 
     state = {
         "image": image_state,
@@ -281,6 +327,13 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
             for view in views:
                 _step_editor(view, state)
 
+    steps_inputs = [image_state, seed, spec_state, view_sample]
+    show_steps.click(on_steps, steps_inputs, [steps_view], api_name="steps")
+    view_sample.change(on_steps, steps_inputs, [steps_view], api_name=False)
+    strength_inputs = [*steps_inputs, strength_param]
+    strength_param.change(on_strength, strength_inputs, [strength_view], api_name="strength")
+    view_sample.change(on_strength, strength_inputs, [strength_view], api_name=False)
+    layout_state.change(strength_update, [layout_state], [strength_param], api_name=False)
     seed.submit(
         on_seed, [image_state, seed, spec_state], [grid, summary], api_name="render", **FAST
     )
