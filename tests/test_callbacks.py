@@ -20,10 +20,11 @@ from playground.ui.augment import (
     on_steps,
     on_strength,
     on_structure,
+    sample_after_upload,
     sample_image,
     strength_update,
 )
-from playground.ui.export import export_files
+from playground.ui.export import export_files, load_status
 
 LAYOUT = (0, default_spec().to_json())
 
@@ -230,3 +231,15 @@ def test_strength_strip_follows_the_step_list():
     assert on_strength(
         sample_image("cat"), 0, default_spec(), 1, "RandAugment#0/magnitude"
     ).startswith("<p>⚠️")
+
+
+def test_a_refused_pipeline_file_is_explained_in_the_export_tab():
+    assert load_status("⚠️ Pipeline not loaded: x").startswith("⚠️ Pipeline not loaded")
+    assert "Loaded" in load_status("Input 451 x 300 px -> output 32 x 32 px.")
+
+
+def test_an_upload_clears_the_sample_pick_unless_refused():
+    assert sample_after_upload("Input 64 x 40 px -> ...") is None
+    assert not isinstance(
+        sample_after_upload("⚠️ The file is empty. The previous image is kept."), str
+    )

@@ -133,6 +133,12 @@ def _sample_index(value: Any) -> int:
         return 0
 
 
+def sample_after_upload(summary: str):
+    """An uploaded image is no longer the picked sample: clear the pick (a refused file keeps
+    the previous image, and its pick)."""
+    return gr.skip() if summary.startswith("⚠️") else None
+
+
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
     seed = random.randint(0, MAX_SEED)
     grid, summary = _render(spec, image, seed)
@@ -351,7 +357,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     image_outputs = [image_state, shown, grid, summary]
     upload.upload(
         on_image, [upload, spec_state, seed, image_state], image_outputs, api_name="upload"
-    )
+    ).then(sample_after_upload, [summary], [sample], api_name=False)
     sample.input(
         on_image, [sample, spec_state, seed, image_state], image_outputs, api_name="sample"
     )
