@@ -133,6 +133,12 @@ def _sample_index(value: Any) -> int:
         return 0
 
 
+def clear_preset():
+    """A preset is a starting point: once loaded into the editor (and edited, likely), its
+    name would no longer describe the pipeline, so the picker goes back to empty."""
+    return None
+
+
 def sample_after_upload(summary: str):
     """An uploaded image is no longer the picked sample: clear the pick (a refused file keeps
     the previous image, and its pick)."""
@@ -366,7 +372,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
         [presets, image_state, seed, spec_state, layout_state],
         structure_outputs,
         api_name="preset",
-    )
+    ).then(clear_preset, None, [presets], api_name=False)
     return {
         "grid": grid,
         "summary": summary,
