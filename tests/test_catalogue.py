@@ -148,3 +148,18 @@ def test_exported_code_builds_and_previews_exactly_like_the_app(name, exported):
 def test_every_catalogue_entry_is_covered():
     assert {t.name for t in CATALOGUE} <= set(SPECS)
     assert len(CATALOGUE) >= 30
+
+
+def test_pipelines_import_nothing_from_the_app():
+    """The library never imports the app (nor Gradio), the command line included."""
+    import ast
+
+    for path in (ROOT / "pipelines").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("playground", "gradio")), (path.name, name)
