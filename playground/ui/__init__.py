@@ -12,6 +12,9 @@ CSS = """
 .sample-grid figure { margin: 0; }
 .sample-grid img { width: 100%; height: auto; image-rendering: auto; border-radius: 4px; }
 .sample-grid figcaption { font-size: 0.75rem; line-height: 1.25; opacity: 0.85; }
+.pipeline-step { margin-bottom: 10px; }
+.pipeline-step .step-title { padding: 6px 10px 0; }
+.pipeline-step .step-tools button { min-width: 36px; }
 """
 TITLE = "Augmentation playground"
 
