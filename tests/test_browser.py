@@ -176,13 +176,13 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     page.click("#add-step")
     page.wait_for_selector("#trivialaugment-num-magnitude-bins input[type=range]")
     page.wait_for_function(
-        "() => document.querySelector('#preview-summary').innerText.includes('-> TrivialAugmentWide.')"
+        "() => document.querySelector('#preview-summary')?.innerText.includes('-> TrivialAugmentWide.')"
     )
     page.click("#trivialaugment-duplicate")
     page.wait_for_selector("#trivialaugment2-step-p input[type=range]")
     page.click("#trivialaugment2-up")
     page.wait_for_function(
-        "() => document.querySelector('#preview-summary').innerText.includes("
+        "() => document.querySelector('#preview-summary')?.innerText.includes("
         "'ColorJitter -> TrivialAugmentWide -> TrivialAugmentWide.')"
     )
     assert all(len(c.splitlines()) == 5 for c in grid_captions(page))  # a line per step
