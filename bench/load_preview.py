@@ -5,8 +5,9 @@ the same length against it, each with `--clients` closed-loop clients (one reque
 as a browser sends them: the slider events use trigger_mode="always_last"):
 
   steady   every client asks for 8 new samples (`/new_samples`), `--think` seconds apart;
-  drag     the same, but one of the clients drags a slider: `/render` back to back with a new
-           hue each time, no pause, as fast as the server answers it.
+  drag     the same, but one of the clients drags: `/render` back to back, no pause, as fast
+           as the server answers it, with a new hue each time where the endpoint has the hue
+           slider among its inputs, else a new seed (one render of 8 samples either way).
 
 It prints answers per second, errors, p50/p99 latency of the steady clients in each phase (and
 their ratio: how much one fast drag slows everyone else), the drag's own rate, and the server's
