@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipelines.export import transform_source
 from pipelines.spec import PipelineSpec
-from playground import estimate, runs
+from playground import estimate, jobs, runs
 from playground.jobs import JobError, Settings
 from playground.runs import Run
 
@@ -85,9 +85,10 @@ def device_banner(info: dict[str, Any]) -> str:
         return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
     return (
         f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
-        "takes hours on a CPU. **Quick CPU run** sets a 10,000-image subset, a narrower "
-        "ResNet-18 and five epochs, which finish in a few minutes; the estimate below says how "
-        "long before you start."
+        "takes hours on a CPU. **Quick CPU run** trains on at most 10,000 images (CIFAR-10's "
+        "first 10,000; the synthetic set has 5,000), with a narrower ResNet-18 and five "
+        "epochs, which finish in a few minutes; **Preview & estimate** says how long before "
+        "you start."
     )
 
 
@@ -108,10 +109,13 @@ def augment_label(run: Run) -> str:
 
 
 def data_label(run: Run) -> str:
+    """The data set and how many images the run trains on (what it really has, not the subset
+    asked for: a 10,000 subset of the 5,000 synthetic images is 5,000)."""
     settings = runs.read_json(run.path / "settings.json") or {}
-    data = run.config.get("dataset") or settings.get("dataset", "?")
-    subset = run.config.get("subset")
-    return f"{data} ({subset})" if subset else str(data)
+    data = str(run.config.get("dataset") or settings.get("dataset", "?"))
+    data = data.split(":", 1)[0] if data.startswith("folder:") else data
+    size = run.config.get("train_size")
+    return f"{data} ({size:,} images)" if isinstance(size, int) else data
 
 
 TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
@@ -150,7 +154,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
                 progress,
                 f"{best:.1%}" if best is not None else "-",
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.message if run.state in ("failed", runs.INTERRUPTED) else "",
+                run_message(run) if run.state in ("failed", runs.INTERRUPTED) else "",
             ]
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -194,8 +198,19 @@ def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
     return frame.dropna().reset_index(drop=True)
 
 
-def status_html(run: Run | None, points: int = 0) -> str:
-    """State, progress bar, throughput, time, device and learning rate of one run."""
+def steady_eta(status: dict[str, Any]) -> float | None:
+    """Seconds left, from the run's average time per step so far (evaluations included): the
+    trainer's own ETA counts this launch's steps only and swings at every evaluation."""
+    elapsed, step, total = (status.get(k) for k in ("elapsed_s", "step", "total_steps"))
+    if not all(isinstance(v, (int, float)) for v in (elapsed, step, total)) or step <= 0:
+        eta = status.get("eta_s")
+        return float(eta) if isinstance(eta, (int, float)) else None
+    return max(0.0, elapsed / step * (total - step))
+
+
+def status_html(run: Run | None, points: int = 0, job: list[Run] | None = None) -> str:
+    """State, progress bar, throughput, time, device and learning rate of one run; `job`: the
+    runs started with it (its baseline), whose ETA counts too."""
     if run is None:
         return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
     s = run.status
@@ -206,12 +221,18 @@ def status_html(run: Run | None, points: int = 0) -> str:
         fraction = 1.0
     ips = s.get("images_per_s")
     lr = s.get("lr")
-    eta = s.get("eta_s") if run.live else None
+    eta = steady_eta(s) if run.live else None
+    if run.live and job:
+        etas = [steady_eta(r.status) for r in job if r.live and r.name != run.name]
+        if any(e is not None for e in etas):
+            eta = max([e for e in (eta, *etas) if e is not None])
     facts = [
         f"epoch {epoch:.2f} / {epochs}",
         f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
         f"elapsed {fmt_time(s.get('elapsed_s'))}",
-        f"ETA {fmt_time(eta)}" if run.live else "",
+        (f"ETA {fmt_time(eta)}" + (" (with its baseline)" if job and len(job) > 1 else ""))
+        if run.live
+        else "",
         f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
         f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
         f"{points} metric points",
@@ -219,7 +240,7 @@ def status_html(run: Run | None, points: int = 0) -> str:
     message = ""
     if run.message:
         label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
-        text = html.escape(run.message)
+        text = html.escape(run_message(run))
         message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
     if run.state in ("failed", runs.INTERRUPTED):
         tail = html.escape(runs.log_tail(run.path, lines=12))
@@ -231,6 +252,20 @@ def status_html(run: Run | None, points: int = 0) -> str:
         f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
         f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
     )
+
+
+def run_message(run: Run) -> str:
+    """The run's message in the page's words: the training command's advice for its own
+    command line ("pass --dataset synthetic", a folder relative to where it was started) is
+    said as a person in the browser can act on it."""
+    message = run.message
+    if "could not be downloaded" in message and "CIFAR-10" in message:
+        folder = jobs.data_folder(run.config or {"data_dir": "./data"})
+        return (
+            f"{jobs.NO_CIFAR10} (it looks in {folder}) and could not be downloaded. Choose "
+            "Synthetic as the data set to train without it."
+        )
+    return message
 
 
 def run_status(name: str | None) -> dict[str, Any]:
@@ -295,17 +330,24 @@ def color_map(series: list[str]) -> dict[str, str]:
     return colors
 
 
-def describe_estimate(settings: Settings, cfg: dict[str, Any], pipeline: Path) -> str:
+def describe_estimate(
+    settings: Settings, cfg: dict[str, Any], pipeline: Path, baseline: bool = False
+) -> tuple[str, bool]:
+    """(the estimate as text, whether it is one): a "No time estimate: ..." answer is not, and
+    is not worth keeping; the next preview may well have one. With the baseline, two runs share
+    the device, so the time is that of both."""
     try:
         epoch_s, how = estimate.estimate_epoch(settings, pipeline, cfg)
     except JobError as err:
-        return f"No time estimate: {err}."
-    total = epoch_s * settings.epochs
+        return f"No time estimate: {err}.", False
+    runs_together = 2 if baseline else 1
+    total = epoch_s * settings.epochs * runs_together
+    both = " for the run and its baseline, which share the device" if baseline else ""
     text = (
-        f"**Estimate:** about {fmt_time(epoch_s)} per epoch and {fmt_time(total)} for "
-        f"{settings.epochs} epochs on {cfg.get('device', '?')} ({cfg['train_size']:,} training "
-        f"images; {how})."
+        f"**Estimate:** about {fmt_time(epoch_s * runs_together)} per epoch and "
+        f"{fmt_time(total)} for {settings.epochs} epochs{both} on {cfg.get('device', '?')} "
+        f"({cfg['train_size']:,} training images; {how})."
     )
     if cfg.get("device") == "cpu" and total > 3600:
         text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
-    return text
+    return text, True

@@ -524,16 +524,108 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
 
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
     monkeypatch.setattr(
-        train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid.", "b", "l")
+        train, "on_preview", lambda spec, base, *values: ("imgs", "Estimate", "Valid.", "b", "l")
     )
     values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
-    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(preset("d2l-flip"), *values)
+    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(
+        preset("d2l-flip"), False, *values
+    )
     assert (gallery, estimate, batch_note, lr_note) == ("imgs", "Estimate\n\nValid.", "b", "l")
     # the form did not change meanwhile: the preview stays
     assert train.drop_if_stale(key, *values) == (train.gr.skip(), train.gr.skip())
     # Quick CPU run was pressed meanwhile: the preview of the old settings goes
     changed = train.form_defaults(dataset="synthetic", epochs=5, device="cpu", width=8)
     assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)
+
+
+CHECKED = {"train_size": 1000, "test_size": 200, "device": "cpu", "epochs": 2, "batch_size": 100}
+
+
+def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
+    # Seen: Preview & estimate while a run trained said "no estimate while a run is training";
+    # after the run ended the same settings still said so (the answer was cached), seed 1 not.
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))
+    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    training = [True]
+
+    def estimate_epoch(settings, pipeline, cfg, root=None):
+        if training[0]:
+            raise jobs.JobError("no estimate while a run is training")
+        return 10.0, "100 images/s"
+
+    monkeypatch.setattr(estimate, "estimate_epoch", estimate_epoch)
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    spec = preset("d2l-flip")
+    _, text, message, *_ = train.on_preview(spec, False, *values)
+    assert text.startswith("No time estimate: no estimate while a run is training")
+    training[0] = False
+    _, text, _, *_ = train.on_preview(spec, False, *values)
+    assert "about 0:10 per epoch and 0:20 for 2 epochs on cpu" in text
+    # with its baseline, two runs share the device: the estimate counts both
+    _, text, _, *_ = train.on_preview(spec, True, *values)
+    assert "0:40 for 2 epochs for the run and its baseline" in text
+
+
+def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_engine, monkeypatch):
+    # Seen offline: "valid", "Started", and 3 s later a failed run whose message told a person
+    # in a browser to "pass --dataset synthetic" and to fill ./data (relative to what?).
+    cfg = CHECKED | {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(cfg))
+    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: False)
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    folder = str(jobs.REPO / "data")
+    with pytest.raises(jobs.JobError, match=f"^CIFAR-10 is not on this server.*{folder}"):
+        jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    assert not [p for p in root.iterdir() if p.is_dir()]  # no failed run left behind
+    values = train.form_defaults(dataset="cifar10", epochs=2, device="cpu", width=8)
+    gallery, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    assert gallery is None and message.startswith("⚠️ CIFAR-10 is not on this server")
+    assert "--dataset" not in message and folder in message
+    assert train.offer_synthetic(message)["visible"] is True
+    message, *_ = train.on_start(preset("cifar-standard"), False, "me", None, *values)
+    assert train.offer_synthetic(message)["visible"] is True
+    assert train.on_use_synthetic()[0] == "synthetic"
+    assert train.offer_synthetic("Started x")["visible"] is False
+    # it can be downloaded: the preview says where it goes, and the run fetches it
+    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: True)
+    _, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    assert message.startswith("Settings are valid. CIFAR-10 is not in " + folder)
+
+
+def test_an_old_download_failure_is_said_in_the_pages_words(root):
+    log = (
+        "$ python -m playground.train\nerror: CIFAR-10 is not in './data' and could not be "
+        "downloaded (<urlopen error>). Download it elsewhere, or pass --dataset synthetic\n"
+    )
+    _run_folder(root, "offline", {"state": "failed", "pid": 1, "message": ""}, log_txt=log)
+    run = runs.find_run("offline")
+    text = train_view.run_message(run)
+    assert "--dataset" not in text and str(jobs.REPO / "data") in text and "Synthetic" in text
+    assert "Failed:</b> CIFAR-10 is not on this server" in train_view.status_html(run)
+
+
+def test_the_quick_runs_numbers_add_up(root):
+    cfg = {"dataset": "synthetic", "subset": 10000, "train_size": 5000, "epochs": 5}
+    _run_folder(root, "quick", {"state": "finished", "pid": 1}, config_json=json.dumps(cfg))
+    assert train_view.data_label(runs.find_run("quick")) == "synthetic (5,000 images)"
+    assert "5,000" in train_view.device_banner({"gpus": 0, "cpus": 2, "zero_gpu": False})
+    # the ETA: the average step so far (evaluations included), not this launch's last steps
+    status = {"elapsed_s": 60.0, "step": 100, "total_steps": 400, "eta_s": 5.0}
+    assert train_view.steady_eta(status) == 180.0
+    # a run and its baseline train side by side: the ETA is that of the later one
+    job = {"job": "a"}
+    for name, step in (("a", 300), ("a-noaug", 100)):
+        status = {"state": "running", "pid": os.getpid(), "elapsed_s": 60.0, "step": step,
+                  "total_steps": 400, "epoch": 1.0, "epochs": 5}  # fmt: skip
+        _run_folder(root, name, status, launch_json=json.dumps(job))
+    monkeypatch_alive = runs.pid_alive
+    try:
+        runs.pid_alive = lambda pid: True
+        both = [runs.find_run("a"), runs.find_run("a-noaug")]
+        assert "ETA 3:00 (with its baseline)" in train_view.status_html(both[0], 0, both)
+    finally:
+        runs.pid_alive = monkeypatch_alive
 
 
 # --- what one anonymous request may take on a shared server --------------------------------

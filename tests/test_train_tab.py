@@ -93,15 +93,15 @@ def test_impossible_settings_are_refused_before_anything_starts(
 
 def test_preview_shows_32_images_and_an_estimate(alice):
     zero = form_defaults(**(TINY_SETTINGS | {"epochs": 0}))
-    _, _, message, _, _ = alice.predict(*zero, api_name="/train_check")
+    _, _, message, _, _ = alice.predict(False, *zero, api_name="/train_check")
     assert message.startswith("⚠️") and "epochs must be between 1" in message
-    gallery, estimate, message, batch, lr = alice.predict(*TINY, api_name="/train_check")
+    gallery, estimate, message, batch, lr = alice.predict(False, *TINY, api_name="/train_check")
     assert len(gallery) == 32, message
     assert "per epoch" in estimate and "images/s" in estimate and "Settings are valid" in message
     assert batch["info"].startswith("given: 40 (10 steps per epoch)")  # 400 images / 40
     assert lr["info"].startswith("auto: ")  # the learning rate was left at 0: fitted
     auto = form_defaults(**(TINY_SETTINGS | {"batch_size": 0}))
-    _, estimate, _, batch, _ = alice.predict(*auto, api_name="/train_check")
+    _, estimate, _, batch, _ = alice.predict(False, *auto, api_name="/train_check")
     assert batch["info"].startswith("auto: ") and "Recipe:" in estimate
 
 

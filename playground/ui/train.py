@@ -90,12 +90,13 @@ def view(
     points = sum(1 for r in records if r.get("type") == "train")
     loss, acc = train_view.curves(([watched] if watched else []) + overlay)
     busy = any(r.live for r in all_runs)
+    job = [r for r in all_runs if run is not None and r.job == run.job]
     mine = run is not None and jobs.may_control(run, owner)
     best = runs.download_copy(run, "best.pt") if run else None
     pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
     return [
-        train_view.status_html(run, points),
+        train_view.status_html(run, points, job),
         loss,
         acc,
         train_view.runs_table(all_runs),
@@ -194,52 +195,62 @@ def first_batch(cfg: dict[str, Any]) -> list[Any]:
     return first_batch_preview({**cfg, "device": "cpu"})
 
 
-_PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
+_PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
 
 
-def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, ...]:
-    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate, the
-    message line, and the batch and learning-rate fields' "auto: ..." notes."""
+def on_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
+    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate (of
+    the run and, if ticked, its baseline), the message line, and the batch and learning-rate
+    fields' "auto: ..." notes. An answer without an estimate is not kept: the next one may have
+    one (a run that was training has ended)."""
     try:
         settings = settings_from(values)
         spec = jobs.validated(spec)
     except JobError as err:
         return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
-    key = (settings, spec.to_json())
-    if key not in _PREVIEWS:
-        try:
-            result = _preview(settings, spec)
-        except JobError as err:
-            return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    key = (settings, spec.to_json(), bool(baseline))
+    if key in _PREVIEWS:
+        gallery, estimate, message, cfg = _PREVIEWS[key]
+        return gallery, estimate, message, *auto_notes(cfg)
+    try:
+        gallery, estimate, message, cfg, final = _preview(settings, spec, bool(baseline))
+    except JobError as err:
+        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    if final:
         if len(_PREVIEWS) >= 16:
             _PREVIEWS.clear()
-        _PREVIEWS[key] = result
-    gallery, estimate, message, cfg = _PREVIEWS[key]
+        _PREVIEWS[key] = gallery, estimate, message, cfg
     return gallery, estimate, message, *auto_notes(cfg)
 
 
-def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str, dict]:
+def _preview(
+    settings: jobs.Settings, spec: PipelineSpec, baseline: bool
+) -> tuple[Any, str, str, dict, bool]:
     with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
-        estimate = train_view.describe_estimate(settings, cfg, pipeline)
+        problem = jobs.data_problem(cfg)
+        if problem:  # said before anything is timed or started
+            return None, "", f"⚠️ {problem}.", cfg, False
+        estimate, final = train_view.describe_estimate(settings, cfg, pipeline, baseline)
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
-        note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
-        return None, estimate, f"Settings are valid. {note}", cfg
-    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg
+        folder = jobs.data_folder(cfg)
+        note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
+        return None, estimate, f"Settings are valid. {note}", cfg, final
+    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
 
 
-def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
+def on_tab_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
     """Opening the tab previews the current settings, unless a run is training (it would slow
     the run down, and timing steps beside it would give a wrong estimate). It writes the images
     and the estimate only, never the message line: a Start pressed while it works (it can take
     a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    gallery, estimate, note, batch_note, lr_note = on_preview(spec, *values)
+    gallery, estimate, note, batch_note, lr_note = on_preview(spec, baseline, *values)
     text = "\n\n".join(t for t in (estimate, note) if t)
     return gallery, text, settings_key(*values), batch_note, lr_note
 
@@ -285,6 +296,22 @@ def on_start(
         message,
         gr.update(choices=all_names, value=names[0]),
         gr.update(choices=all_names, value=names[1:]),
+    )
+
+
+def offer_synthetic(message: str | None) -> Any:
+    """The "Use the synthetic set" button shows when the message says CIFAR-10 cannot be had."""
+    return gr.update(visible=jobs.NO_CIFAR10 in (message or ""))
+
+
+def on_use_synthetic() -> tuple[Any, Any, Any, str]:
+    """One click from "CIFAR-10 cannot be had here" to settings that train without it."""
+    return (
+        "synthetic",
+        gr.update(visible=False),
+        gr.update(visible=False),
+        "Switched to the synthetic set (generated shapes and textures, no download). Press "
+        "**Preview & estimate** or **Start**.",
     )
 
 
@@ -469,6 +496,9 @@ def build_tab(
                     check = gr.Button("Preview & estimate", elem_id="train-check", size="sm")
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                 message = gr.Markdown(elem_id="train-message")
+                use_synthetic = gr.Button(
+                    "Use the synthetic set", visible=False, size="sm", elem_id="train-use-synthetic"
+                )
             with gr.Column(scale=1, min_width=320):
                 code = gr.Code(
                     train_view.pipeline_code(spec_state.value),
@@ -577,7 +607,7 @@ def build_tab(
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(train_view.pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs],
+        on_tab_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
     ).then(
@@ -589,14 +619,20 @@ def build_tab(
     )
     quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
     check.click(
-        on_preview, [spec_state, *settings_inputs],
+        on_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, message, form["batch_size"], form["lr"]],
         api_name="train_check", concurrency_id="train-check",
-    )  # fmt: skip
+    ).then(offer_synthetic, [message], [use_synthetic], api_name=False, queue=False)  # fmt: skip
     start.click(
         on_start, [spec_state, baseline, owner_state, *settings_inputs], [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
-    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    ).then(lambda: None, None, [signature], api_name=False, queue=False).then(
+        offer_synthetic, [message], [use_synthetic], api_name=False, queue=False
+    )  # fmt: skip
+    use_synthetic.click(
+        on_use_synthetic, None, [form["dataset"], form["folder"], use_synthetic, message],
+        api_name=False, queue=False,
+    )  # fmt: skip
     stop.click(
         on_stop,
         [watched, owner_state],
