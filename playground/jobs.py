@@ -460,6 +460,17 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
     return run
 
 
+def delete(name: str, owner: str | None, root: Path | None = None) -> str:
+    """Delete a run folder (its checkpoints too) for good; never a run that is training."""
+    run = _run_to_control(name, owner, root, "delete it")
+    with _root_lock(runs.checkpoints_root() if root is None else root):
+        run = runs.find_run(name, root) or run
+        if run.live:
+            raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
+        runs.remove_run(run)
+    return f"Deleted {run.name}."
+
+
 def stop(
     name: str, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
 ) -> str:

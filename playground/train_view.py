@@ -21,7 +21,20 @@ from playground import estimate, jobs, runs
 from playground.jobs import JobError, Settings
 from playground.runs import Run
 
-RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
+# "run" is the folder's name, what a row click selects; "name" what a person called it
+RUN_COLUMNS = [
+    "name",
+    "state",
+    "data",
+    "augment",
+    "epochs",
+    "final test acc",
+    "best test acc",
+    "duration",
+    "started",
+    "note",
+    "run",
+]
 PLOT_COLUMNS = ["epoch", "value", "series"]
 
 
@@ -101,11 +114,45 @@ def fmt_time(seconds: Any) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def augment_label(run: Run) -> str:
+def is_baseline(run: Run) -> bool:
     settings = runs.read_json(run.path / "settings.json") or {}
-    if settings.get("no_augment") or run.config.get("no_augment"):
-        return "none (baseline)"
-    return "pipeline"
+    return bool(settings.get("no_augment") or run.config.get("no_augment"))
+
+
+def pipeline_steps(run: Run) -> list[tuple[str, dict[str, Any]]]:
+    """The run's pipeline as (transform, params) of its enabled steps (from pipeline.json,
+    else config.json); a baseline's pipeline is the one it was compared with, not applied."""
+    spec = runs.read_json(run.path / "pipeline.json") or run.config.get("pipeline") or {}
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    return [
+        (str(step.get("transform")), dict(step.get("params") or {}))
+        for step in steps or []
+        if isinstance(step, dict) and step.get("enabled", True)
+    ]
+
+
+def steps_summary(steps: list[tuple[str, dict[str, Any]]], most: int = 4) -> str:
+    """ "Crop, HorizontalFlip": the steps' names without "Random", at most `most` of them."""
+    if not steps:
+        return "none"
+    names = [t.removeprefix("Random") or t for t, _ in steps]
+    extra = f" +{len(names) - most}" if len(names) > most else ""
+    return ", ".join(names[:most]) + extra
+
+
+def display_name(run: Run) -> str:
+    """What a person called the run, else its folder's name."""
+    return runs.read_notes(run.path)["name"] or run.name
+
+
+def augment_label(run: Run, all_runs: list[Run] | None = None) -> str:
+    """The pipeline's steps, and for a run and its baseline, that they are a pair."""
+    pair = [r for r in all_runs or [] if r.job == run.job and r.name != run.name]
+    if is_baseline(run):
+        main = next((r for r in pair if not is_baseline(r)), None)
+        return f"none: baseline of {display_name(main)}" if main else "none (baseline)"
+    summary = steps_summary(pipeline_steps(run))
+    return f"{summary} (baseline: {display_name(pair[0])})" if pair else summary
 
 
 def data_label(run: Run) -> str:
@@ -134,10 +181,11 @@ def pipeline_code(spec: PipelineSpec) -> str:
 
 
 def runs_table(all_runs: list[Run]) -> pd.DataFrame:
+    """One row per run: its name, what it trained on and with, how far, how well, how long."""
     rows = []
     for run in all_runs:
         records = runs.read_metrics(run.path)
-        best = runs.best_test_acc(records)
+        best, final = runs.best_test_acc(records), runs.final_test_acc(records)
         epoch, epochs = (
             run.status.get("epoch"),
             run.status.get("epochs") or run.config.get("epochs"),
@@ -145,36 +193,65 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
         progress = (
             f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
         )
+        if run.state == "finished" and isinstance(epoch, (int, float)):
+            progress = f"{epoch:.0f} / {epochs}"
+        notes = runs.read_notes(run.path)
+        note = notes["note"]
+        if run.state in ("failed", runs.INTERRUPTED):
+            note = "\n".join(t for t in (note, run_message(run)) if t)
         rows.append(
             [
-                run.name,
+                notes["name"] or run.name,
                 run.state,
                 data_label(run),
-                augment_label(run),
+                augment_label(run, all_runs),
                 progress,
+                f"{final:.1%}" if final is not None else "-",
                 f"{best:.1%}" if best is not None else "-",
+                fmt_time(run.status.get("elapsed_s")),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run_message(run) if run.state in ("failed", runs.INTERRUPTED) else "",
+                note,
+                run.name,
             ]
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
+def run_choices(all_runs: list[Run]) -> list[tuple[str, str]]:
+    """(label, folder name) for the run pickers: the name a person gave, and the folder's."""
+    choices = []
+    for run in all_runs:
+        name = runs.read_notes(run.path)["name"]
+        choices.append((f"{name} ({run.name})" if name else run.name, run.name))
+    return choices
+
+
+def curves(names: list[str], smoothing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric.
+
+    `smoothing` (0 to 0.99) is an exponential moving average over the training loss, which is
+    logged per interval and noisy; the test points (one per epoch) are drawn as they are."""
     loss_rows, acc_rows = [], []
     labels = short_labels(names)
+    smoothing = min(max(float(smoothing or 0.0), 0.0), 0.99)
     for name in names:
         run = runs.find_run(name)
         if run is None:
             continue
         prefix = f"{labels[name]} · " if len(names) > 1 else ""
+        average = None
         for r in runs.read_metrics(run.path):
             kind, epoch = r.get("type"), r.get("epoch")
             if not isinstance(epoch, (int, float)):
                 continue
             if kind == "train":
-                loss_rows.append([epoch, r.get("train_loss"), f"{prefix}train loss"])
+                loss = r.get("train_loss")
+                if isinstance(loss, (int, float)) and math.isfinite(loss):
+                    average = (
+                        loss if average is None else smoothing * average + (1 - smoothing) * loss
+                    )
+                    loss = average
+                loss_rows.append([epoch, loss, f"{prefix}train loss"])
                 acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
             elif kind == "eval":
                 loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
@@ -182,11 +259,29 @@ def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return plot_frame(loss_rows), plot_frame(acc_rows)
 
 
+LEGEND_CHARS = 20  # a run's label in a legend: four curves must fit beside a half-width plot
+
+
 def short_labels(names: list[str]) -> dict[str, str]:
-    """Run names without their date ("20261122-"), for a legend that fits, unless that is
-    ambiguous among the runs shown."""
-    short = {n: n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n for n in names}
-    return short if len(set(short.values())) == len(short) else {n: n for n in names}
+    """A run's label in the legend: the name a person gave it, else its folder's name without
+    the date ("20261122-"), cut to LEGEND_CHARS, unless that is ambiguous among those shown."""
+    full = {}
+    for n in names:
+        run = runs.find_run(n)
+        given = runs.read_notes(run.path)["name"] if run else ""
+        full[n] = given or (n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n)
+    for cut in (LEGEND_CHARS, None):
+        short = {n: _cut(label, cut) for n, label in full.items()}
+        if len(set(short.values())) == len(short):
+            return short
+    return {n: n for n in names}
+
+
+def _cut(text: str, most: int | None) -> str:
+    """Cut in the middle: the end ("-noaug", "v2") tells runs apart as often as the start."""
+    if most is None or len(text) <= most:
+        return text
+    return text[: most - 7] + "…" + text[-6:]
 
 
 def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
@@ -303,7 +398,11 @@ def view_signature(all_runs: list[Run], watched: str | None, overlay: list[str],
             size = (run.path / "metrics.jsonl").stat().st_size
         except OSError:
             size = -1
-        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}")
+        try:
+            noted = (run.path / runs.NOTES_NAME).stat().st_mtime_ns
+        except OSError:
+            noted = 0
+        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}:{noted}")
     return "|".join(parts)
 
 
@@ -351,3 +450,95 @@ def describe_estimate(
     if cfg.get("device") == "cpu" and total > 3600:
         text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
     return text, True
+
+
+# --- comparing two runs --------------------------------------------------------------------
+
+# what a run was trained with, beyond the declared settings: (label, config key)
+RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
+
+
+def run_settings_rows(run: Run) -> dict[str, str]:
+    """{label: value} of everything a run was trained with: its declared settings (as the
+    training command resolved them: "auto" batch sizes become numbers), then its pipeline's
+    steps with their parameters."""
+    from playground.training import settings as run_settings
+
+    given = runs.read_json(run.path / "settings.json") or {}
+    rows: dict[str, str] = {}
+    for d in run_settings.declared():
+        if d.name in ("data_dir", "dist_backend", "workers", "compile"):
+            continue  # where and how fast, not what it computes
+        value = run.config.get(d.name, given.get(d.name, d.default))
+        rows[d.label.split(" (")[0] if d.label else d.name.replace("_", " ")] = _fmt(value)
+    for label, key in RESOLVED:
+        rows[label] = _fmt(run.config.get(key))
+    steps = [] if is_baseline(run) else pipeline_steps(run)
+    rows["augmentation"] = "none (baseline)" if is_baseline(run) else f"{len(steps)} steps"
+    for i, (transform, params) in enumerate(steps, 1):
+        rows[f"step {i}"] = transform
+        for key, value in params.items():
+            rows[f"step {i} {key}"] = _fmt(value)
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+def compare_rows(a: Run, b: Run) -> list[tuple[str, str, str, bool]]:
+    """(setting, value in a, value in b, whether they differ), settings first, then the
+    pipelines' steps side by side (a step only one run has differs)."""
+    rows_a, rows_b = run_settings_rows(a), run_settings_rows(b)
+    labels = list(rows_a) + [k for k in rows_b if k not in rows_a]
+    labels.sort(key=lambda k: (k.startswith("step "), _step_number(k)))
+    out = []
+    for label in labels:
+        va, vb = rows_a.get(label, "-"), rows_b.get(label, "-")
+        out.append((label, va, vb, va != vb))
+    return out
+
+
+def _step_number(label: str) -> int:
+    parts = label.split()
+    return int(parts[1]) if len(parts) > 1 and parts[0] == "step" and parts[1].isdigit() else 0
+
+
+MARKED = ' style="background:rgba(250,204,21,0.25);font-weight:600"'
+
+
+def compare_html(a: Run | None, b: Run | None) -> str:
+    """Two runs' settings side by side; rows that differ are marked (≠, highlighted)."""
+    if a is None or b is None:
+        return "<div class='train-compare' data-rows='0'>Pick two runs to compare.</div>"
+    rows = compare_rows(a, b)
+    differ = sum(1 for *_, d in rows if d)
+    body = "".join(
+        f"<tr class='{'differs' if d else 'same'}'{MARKED if d else ''}>"
+        f"<td>{'≠' if d else ''}</td><td>{html.escape(label)}</td>"
+        f"<td>{html.escape(va)}</td><td>{html.escape(vb)}</td></tr>"
+        for label, va, vb, d in rows
+    )
+    results = [_result_line(r) for r in (a, b)]
+    head = "".join(f"<th>{html.escape(display_name(r))}<br><small>{t}</small></th>"
+                   for r, t in zip((a, b), results, strict=True))  # fmt: skip
+    return (
+        f"<div class='train-compare' data-rows='{len(rows)}' data-differ='{differ}'>"
+        f"<p>{differ} of {len(rows)} settings differ (marked ≠).</p>"
+        f"<table style='width:100%;border-collapse:collapse'><thead><tr><th></th><th>setting</th>"
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def _result_line(run: Run) -> str:
+    records = runs.read_metrics(run.path)
+    best, final = runs.best_test_acc(records), runs.final_test_acc(records)
+    if best is None:
+        return html.escape(f"{run.name}, {run.state}")
+    return html.escape(f"{run.name}, {run.state}: final {final:.1%}, best {best:.1%}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -455,21 +456,147 @@ def test_poll_sends_nothing_when_nothing_changed(root):
         root, "r", {"state": "finished", "pid": 1, "epoch": 1.0, "epochs": 1}, metrics_jsonl=""
     )
     skip = train.gr.skip()
-    first = train.poll(None, [], None, "me")
+    first = train.poll(None, [], 0, None, "me")
     assert 'data-run="r"' in first[0] and first[4]["value"] == "r"
-    assert all(v == skip for v in train.poll("r", [], first[-1], "me")[:-1])
+    assert all(v == skip for v in train.poll("r", [], 0, first[-1], "me")[:-1])
     with open(path / "metrics.jsonl", "a") as fh:
         line = {"type": "train", "epoch": 0.2, "train_loss": 1, "train_acc": 0.1}
         fh.write(json.dumps(line) + "\n")
-    data = train.poll("r", [], first[-1], "me")
+    data = train.poll("r", [], 0, first[-1], "me")
     assert 'data-points="1"' in data[0] and set(data[2]["series"]) == {"train acc"}
     # a new series: the next tick only recolours (the plot redraws), the one after resends data
-    redraw = train.poll("r", [], data[-1], "me")
+    redraw = train.poll("r", [], 0, data[-1], "me")
     assert redraw[2] == train.gr.update(color_map={"train acc": train_view.PALETTE[0][0]})
     assert redraw[0] == skip and redraw[3] == skip
-    again = train.poll("r", [], redraw[-1], "me")
+    again = train.poll("r", [], 0, redraw[-1], "me")
     assert set(again[2]["series"]) == {"train acc"}
-    assert all(v == skip for v in train.poll("r", [], again[-1], "me")[:-1])
+    assert all(v == skip for v in train.poll("r", [], 0, again[-1], "me")[:-1])
+
+
+def _finished_pair(root: Path, spec: PipelineSpec, owner: str = "alice") -> tuple[Path, Path]:
+    """A finished run and its baseline, as the launcher and the trainer leave them."""
+    folders = []
+    for name, no_aug, accs in (("20261123-100000-synthetic", False, (0.5, 0.8, 0.7)),
+                               ("20261123-100000-synthetic-noaug", True, (0.4, 0.6, 0.55))):  # fmt: skip
+        records = [{"type": "train", "epoch": 0.5, "train_loss": 2.0, "train_acc": 0.2}]
+        records += [{"type": "eval", "epoch": e + 1.0, "test_loss": 1.0, "test_acc": a}
+                    for e, a in enumerate(accs)]  # fmt: skip
+        status = {"state": "finished", "pid": 1, "epoch": 3.0, "epochs": 3, "elapsed_s": 194.0}
+        launch = {"job": "20261123-100000-synthetic", "owner": owners.owner_id(owner)}
+        cfg = {"dataset": "synthetic", "train_size": 5000, "test_size": 1000, "epochs": 3,
+               "batch_size": 128, "lr": 0.05, "no_augment": no_aug}  # fmt: skip
+        folders.append(
+            _run_folder(
+                root,
+                name,
+                status,
+                launch_json=json.dumps(launch),
+                config_json=json.dumps(cfg),
+                pipeline_json=spec.to_json(),
+                settings_json=json.dumps(
+                    {"dataset": "synthetic", "epochs": 3, "no_augment": no_aug}
+                ),
+                metrics_jsonl="".join(json.dumps(r) + "\n" for r in records),
+            )  # fmt: skip
+        )
+    return folders[0], folders[1]
+
+
+def test_runs_table_tells_runs_apart(root):
+    alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
+    run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
+    assert train.on_save_notes(run.name, "  crop and  flip ", "first try\n", alice).startswith(
+        "Saved the name and note"
+    )
+    assert json.loads((run / "notes.json").read_text())["name"] == "crop and flip"
+    assert "only that session can name it" in train.on_save_notes(run.name, "x", "", bob)
+    table = train_view.runs_table(runs.list_runs()).set_index("run")
+    row, base = table.loc[run.name], table.loc[baseline.name]
+    assert (row["name"], row["note"]) == ("crop and flip", "first try")
+    assert row["augment"] == f"Crop, HorizontalFlip (baseline: {baseline.name})"
+    assert base["augment"] == "none: baseline of crop and flip"
+    assert row["data"] == "synthetic (5,000 images)" and row["epochs"] == "3 / 3"
+    assert (row["final test acc"], row["best test acc"]) == ("70.0%", "80.0%")
+    assert (base["final test acc"], base["best test acc"]) == ("55.0%", "60.0%")
+    assert row["duration"] == "3:14"
+    # the pickers show the given name, and select by the folder's
+    assert (f"crop and flip ({run.name})", run.name) in train_view.run_choices(runs.list_runs())
+    # the poll fills the name and note boxes when the watched run changes, not on every tick
+    first = train.poll(run.name, [], 0, None, alice)
+    assert first[train.NOTES] == [
+        train.gr.update(value="crop and flip", interactive=True),
+        train.gr.update(value="first try", interactive=True),
+    ]
+    train.on_save_notes(run.name, "crop and flip", "edited elsewhere", alice)
+    recolour = train.poll(run.name, [], 0, first[-1], alice)  # new series: a redraw first
+    later = train.poll(run.name, [], 0, recolour[-1], alice)
+    assert later[train.NOTES] == [train.gr.skip(), train.gr.skip()]
+    assert "edited elsewhere" in list(later[3]["note"])  # the table shows it
+
+
+def test_delete_asks_first_and_keeps_live_runs(root, sleeper):
+    alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
+    run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
+    confirm, text = train.on_delete_ask(run.name)
+    assert confirm["visible"] is True and "cannot be undone" in text and run.name in text
+    assert runs.find_run(run.name) is not None  # asking deletes nothing
+    message, confirm = train.on_delete(run.name, bob)
+    assert "only that session can delete it" in message and run.is_dir()
+    best = runs.download_copy(runs.find_run(run.name), "pipeline.json")
+    message, confirm = train.on_delete(run.name, alice)
+    assert message == f"Deleted {run.name}." and confirm["visible"] is False
+    assert not run.exists() and not Path(best).exists()
+    assert [r.name for r in runs.list_runs()] == [baseline.name]
+    live = _run_folder(root, "live", {"state": "running", "pid": sleeper.pid})
+    (live / "launch.json").write_text(json.dumps({"owner": owners.owner_id(alice)}))
+    message, _ = train.on_delete("live", alice)
+    assert "stop it before deleting it" in message and live.is_dir()
+
+
+def test_two_runs_compared_side_by_side(root):
+    wide = preset("cifar-standard").with_params("RandomCrop", padding=8)
+    run, baseline = _finished_pair(root, preset("cifar-standard"))
+    other = root / "other"
+    shutil.copytree(run, other)
+    (other / "pipeline.json").write_text(wide.to_json())
+    cfg = json.loads((other / "config.json").read_text()) | {"lr": 0.1}
+    (other / "config.json").write_text(json.dumps(cfg))
+    rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
+        runs.find_run(run.name), runs.find_run("other"))}  # fmt: skip
+    assert rows["step 1 padding"] == ("4", "8", True)
+    assert rows["step 1"] == ("RandomCrop", "RandomCrop", False)
+    assert rows["Peak learning rate"] == ("0.05", "0.1", True)
+    assert rows["Epochs"] == ("3", "3", False)
+    assert sum(d for _, _, d in rows.values()) == 2
+    html, loss, acc = train.on_compare(run.name, "other", 0)
+    assert "data-differ='2'" in html and html.count("≠") == 3  # two rows and the note
+    assert {s.split(" · ")[0] for s in acc["value"]["series"]} == {"100000-synthetic", "other"}
+    assert set(acc["color_map"]) == set(acc["value"]["series"])
+    # a baseline against its run: the whole pipeline differs
+    rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
+        runs.find_run(run.name), runs.find_run(baseline.name))}  # fmt: skip
+    assert rows["augmentation"] == ("2 steps", "none (baseline)", True)
+    assert rows["step 2"] == ("RandomHorizontalFlip", "-", True)
+
+
+def test_training_loss_smoothing_and_metrics_csv(root):
+    records = [
+        {"type": "train", "epoch": 0.1 * i, "step": i, "train_loss": loss, "train_acc": 0.1}
+        for i, loss in enumerate([4.0, 0.0, 4.0, 0.0], 1)
+    ] + [{"type": "eval", "epoch": 0.4, "test_loss": 3.0, "test_acc": 0.5}]
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    _run_folder(root, "r", {"state": "finished", "pid": 1}, metrics_jsonl=lines)
+    loss, _ = train_view.curves(["r"], 0.0)
+    assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 0.0, 4.0, 0.0]
+    loss, _ = train_view.curves(["r"], 0.5)
+    assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 2.0, 3.0, 1.5]
+    assert list(loss[loss.series == "test loss"]["value"]) == [3.0]  # never smoothed
+    out = train.poll("r", [], 0.5, None, "me")
+    csv_path = Path(out[-4]["value"])  # metrics.csv, best.pt, pipeline.json, then `seen`
+    assert csv_path.name == "r-metrics.csv" and csv_path.is_relative_to(runs.downloads_root())
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("type,epoch,step,train_loss") and len(rows) == 6
+    assert rows[5].startswith("eval,0.4,,")
 
 
 def test_the_stop_grace_period_covers_slow_steps(root):
@@ -490,6 +617,11 @@ def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(
     ) == {
         "20261122-101010-cifar10": "101010-cifar10",
         "20261122-101010-cifar10-noaug": "101010-cifar10-noaug",
+    }
+    long = ["20261122-101010-folder-noaug-12", "20261122-101010-folder-noaug-13"]
+    assert train_view.short_labels(long) == {  # four curves' legend must fit beside a plot
+        long[0]: "101010-folder…aug-12",
+        long[1]: "101010-folder…aug-13",
     }
     clash = ["20261122-101010-x", "20261123-101010-x"]
     assert train_view.short_labels(clash) == {n: n for n in clash}

@@ -33,17 +33,9 @@ QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device
 FORM = run_settings.form_fields()
 FORM_KEYS = [d.name for d in FORM] + ["folder"]
 MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
-train_view.RUN_COLUMNS = [
-    "run",
-    "state",
-    "data",
-    "augment",
-    "epoch",
-    "best test acc",
-    "started",
-    "message",
-]
-train_view.PLOT_COLUMNS = ["epoch", "value", "series"]
+# the runs table's columns (train_view.RUN_COLUMNS): the accuracies wide enough to read
+COLUMN_WIDTHS = ["14%", "7%", "11%", "15%", "7%", "7%", "7%", "6%", "9%", "10%", "7%"]
+SMOOTHING = 0.6  # the training loss's default smoothing (an exponential moving average)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -77,21 +69,28 @@ def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
 
 
 def view(
-    watched: str | None, overlay: list[str] | None, owner: str, all_runs: list[Run] | None = None
+    watched: str | None,
+    overlay: list[str] | None,
+    owner: str,
+    all_runs: list[Run] | None = None,
+    smoothing: float | None = SMOOTHING,
 ) -> list[Any]:
     """Everything the Watch and Runs sections show, read from the run folders."""
     all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
+    choices = train_view.run_choices(all_runs)
     if watched not in names:
         watched = train_view.default_watch(all_runs)
     overlay = [n for n in (overlay or []) if n in names and n != watched]
     run = next((r for r in all_runs if r.name == watched), None)
     records = runs.read_metrics(run.path) if run else []
     points = sum(1 for r in records if r.get("type") == "train")
-    loss, acc = train_view.curves(([watched] if watched else []) + overlay)
+    loss, acc = train_view.curves(([watched] if watched else []) + overlay, smoothing or 0.0)
     busy = any(r.live for r in all_runs)
-    job = [r for r in all_runs if run is not None and r.job == run.job]
     mine = run is not None and jobs.may_control(run, owner)
+    job = [r for r in all_runs if run is not None and r.job == run.job]
+    notes = runs.read_notes(run.path) if run else {"name": "", "note": ""}
+    csv = runs.metrics_csv(run) if run else None
     best = runs.download_copy(run, "best.pt") if run else None
     pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
@@ -100,22 +99,33 @@ def view(
         loss,
         acc,
         train_view.runs_table(all_runs),
-        gr.update(choices=names, value=watched),
-        gr.update(choices=names, value=overlay),
+        gr.update(choices=choices, value=watched),
+        gr.update(choices=choices, value=overlay),
         log,
         gr.update(interactive=bool(run and run.live and mine)),
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
+        gr.update(interactive=bool(run and not run.live and mine)),
+        gr.update(value=notes["name"], interactive=mine),
+        gr.update(value=notes["note"], interactive=mine),
+        gr.update(choices=choices),
+        gr.update(choices=choices),
+        gr.update(value=csv, interactive=csv is not None),
         gr.update(value=best, interactive=best is not None),
         gr.update(value=pipeline, interactive=pipeline is not None),
     ]
 
 
-VIEW_OUTPUTS = 11  # status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads
+# status, 2 plots, runs table, watched, overlay, log, stop, resume, delete, name, note,
+# 2 compare pickers, 3 downloads (the last three: metrics.csv, best.pt, pipeline.json)
+VIEW_OUTPUTS = 17
+NOTES = slice(10, 12)  # the name and note boxes: sent when the watched run changes only
+DOWNLOADS = 3
 
 
 def poll(
     watched: str | None,
     overlay: list[str] | None,
+    smoothing: float | None,
     seen: dict[str, Any] | None,
     owner: str | None,
     request: gr.Request | None = None,
@@ -124,15 +134,17 @@ def poll(
 
     `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
     draws, so a series that appears later (test accuracy after the first epoch, an overlaid
-    run) would have no colour: the tick after new series were sent sends only a train_view.color_map,
-    which makes the plot draw again from the data it now holds.
+    run) would have no colour: the tick after new series were sent sends only a
+    train_view.color_map, which makes the plot draw again from the data it now holds. The
+    name and note boxes are filled when the watched run changes, never under a person typing.
     """
     seen = dict(seen or {})
     me = _owner(owner, request)
+    smoothing = SMOOTHING if smoothing is None else smoothing
     all_runs = runs.list_runs()
     if watched not in {r.name for r in all_runs}:
         watched = train_view.default_watch(all_runs)
-    sig = train_view.view_signature(all_runs, watched, overlay or [], me)
+    sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
     redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
     if redraw:
         loss_series, acc_series = seen["series"]
@@ -141,13 +153,16 @@ def poll(
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me, all_runs)
+    out = view(watched, overlay, me, all_runs, smoothing)
     seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
     seen["sig"] = sig
+    if seen.get("notes_for") == (watched, me):
+        out[NOTES] = [gr.skip(), gr.skip()]
+    seen["notes_for"] = (watched, me)
     # Gradio copies a file it is given into its cache (hashing it): only when it changed
-    files = repr([_file_key(update.get("value")) for update in out[-2:]])
+    files = repr([_file_key(update.get("value")) for update in out[-DOWNLOADS:]])
     if files == seen.get("files"):
-        out[-2:] = [gr.skip(), gr.skip()]
+        out[-DOWNLOADS:] = [gr.skip()] * DOWNLOADS
     seen["files"] = files
     return [*out, seen]
 
@@ -320,6 +335,64 @@ def on_stop(watched: str | None, owner: str | None, request: gr.Request | None =
         return jobs.stop(watched or "", _owner(owner, request))
     except JobError as err:
         return f"⚠️ {err}"
+
+
+def on_save_notes(
+    watched: str | None,
+    name: str,
+    note: str,
+    owner: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """Keep the watched run's name and note in its folder (notes.json)."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return "⚠️ Select a run in the Runs list first."
+    if not jobs.may_control(run, _owner(owner, request)):
+        return f"⚠️ {run.name} was started by another session; only that session can name it."
+    notes = runs.write_notes(run.path, name, note)
+    return f"Saved the name and note of {run.name}" + (
+        f" ({notes['name']})." if notes["name"] else "."
+    )
+
+
+def on_delete_ask(watched: str | None) -> tuple[Any, str]:
+    """Delete asks first: the confirmation row, saying what goes."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return gr.update(visible=False), ""
+    files = "its curves, log and checkpoints"
+    text = (
+        f"Delete **{train_view.display_name(run)}** ({run.name}) with {files}? It cannot be undone."
+    )
+    return gr.update(visible=True), text
+
+
+def on_delete(
+    watched: str | None, owner: str | None, request: gr.Request | None = None
+) -> tuple[str, Any]:
+    """The confirmed Delete: the run folder goes (never a run that is training)."""
+    try:
+        message = jobs.delete(watched or "", _owner(owner, request))
+    except JobError as err:
+        message = f"⚠️ {err}"
+    return message, gr.update(visible=False)
+
+
+def on_compare(
+    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
+) -> tuple[Any, ...]:
+    """Two runs side by side: their settings (differences marked) and their curves on the
+    same axes."""
+    run_a, run_b = (runs.find_run(n) if n else None for n in (a, b))
+    names = [r.name for r in (run_a, run_b) if r is not None]
+    loss, acc = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    series = [sorted(set(frame["series"])) for frame in (loss, acc)]
+    return (
+        train_view.compare_html(run_a, run_b),
+        gr.update(value=loss, color_map=train_view.color_map(series[0])),
+        gr.update(value=acc, color_map=train_view.color_map(series[1])),
+    )
 
 
 def on_resume(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
@@ -520,6 +593,9 @@ def build_tab(
         with gr.Row():
             stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
             resume = gr.Button("Resume", interactive=False, elem_id="train-resume")
+            download_csv = gr.DownloadButton(
+                "Download metrics.csv", interactive=False, elem_id="train-download-csv"
+            )
             download_best = gr.DownloadButton(
                 "Download best.pt", interactive=False, elem_id="train-download-best"
             )
@@ -529,12 +605,16 @@ def build_tab(
         with gr.Row():
             loss_plot = gr.LinePlot(
                 train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
-                x_title="epoch", height=300, elem_id="train-loss-plot",
+                x_title="epoch", height=320, elem_id="train-loss-plot",
             )  # fmt: skip
             acc_plot = gr.LinePlot(
                 train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
-                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
+                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=320, elem_id="train-acc-plot",
             )  # fmt: skip
+        smoothing = gr.Slider(
+            0, 0.95, value=SMOOTHING, step=0.05, label="Smoothing of the training loss "
+            "(0 = as logged; the test points are never smoothed)", elem_id="train-smoothing",
+        )  # fmt: skip
         with gr.Accordion("Log (last lines)", open=False):
             log = gr.Textbox(
                 lines=12, max_lines=12, show_label=False, interactive=False, elem_id="train-log"
@@ -545,7 +625,7 @@ def build_tab(
             # choices change as runs come and go; a name is only ever looked up, never a path
             watched = gr.Dropdown(
                 [],
-                label="Watched run (Stop, Resume, downloads, Predict)",
+                label="Watched run (Stop, Resume, downloads, notes, Predict)",
                 allow_custom_value=True,
                 elem_id="train-watched",
             )
@@ -553,16 +633,63 @@ def build_tab(
                 [],
                 multiselect=True,
                 allow_custom_value=True,
-                label="Overlay other runs on the train_view.curves",
+                label="Overlay other runs on the curves",
                 elem_id="train-overlay",
             )
+        with gr.Row(equal_height=True):
+            run_name = gr.Textbox(
+                label="Name of the watched run", max_length=runs.MAX_NAME, scale=1,
+                elem_id="train-run-name",
+            )  # fmt: skip
+            run_note = gr.Textbox(
+                label="Note", lines=1, max_lines=4, max_length=runs.MAX_NOTE, scale=2,
+                elem_id="train-run-note",
+            )  # fmt: skip
+            with gr.Column(scale=0, min_width=140):
+                save_notes = gr.Button("Save name and note", size="sm", elem_id="train-save-notes")
+                delete = gr.Button(
+                    "Delete run…", size="sm", variant="stop", interactive=False,
+                    elem_id="train-delete",
+                )  # fmt: skip
+        with gr.Row(visible=False, elem_id="train-delete-confirm") as confirm_row:
+            confirm_text = gr.Markdown()
+            confirm_yes = gr.Button(
+                "Yes, delete it", variant="stop", size="sm", elem_id="train-delete-yes"
+            )
+            confirm_no = gr.Button("Cancel", size="sm", elem_id="train-delete-no")
+        notes_message = gr.Markdown(elem_id="train-notes-message")
         table = gr.Dataframe(
             train_view.runs_table([]),
             interactive=False,
             wrap=True,
             elem_id="train-runs",
-            max_height=320,
+            max_height=360,
+            column_widths=COLUMN_WIDTHS,
         )
+        # (room here for the paired with/without-augmentation experiment's result)
+
+        with gr.Accordion("Compare two runs", open=False, elem_id="train-compare-box"):
+            with gr.Row():
+                compare_a = gr.Dropdown(
+                    [], label="Run A", allow_custom_value=True, elem_id="train-compare-a"
+                )
+                compare_b = gr.Dropdown(
+                    [], label="Run B", allow_custom_value=True, elem_id="train-compare-b"
+                )
+                compare = gr.Button("Compare", size="sm", elem_id="train-compare")
+            compare_table = gr.HTML(
+                train_view.compare_html(None, None), elem_id="train-compare-table"
+            )
+            with gr.Row():
+                compare_loss = gr.LinePlot(
+                    train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss",
+                    y_title="loss", x_title="epoch", height=300, elem_id="train-compare-loss",
+                )  # fmt: skip
+                compare_acc = gr.LinePlot(
+                    train_view.curves([])[1], x="epoch", y="value", color="series",
+                    title="Accuracy", y_title="accuracy", y_lim=[0, 1], x_title="epoch",
+                    height=300, elem_id="train-compare-acc",
+                )  # fmt: skip
 
         with gr.Accordion("Predict with the watched run", open=False), gr.Row():
             with gr.Column():
@@ -597,6 +724,12 @@ def build_tab(
         log,
         stop,
         resume,
+        delete,
+        run_name,
+        run_note,
+        compare_a,
+        compare_b,
+        download_csv,
         download_best,
         download_pipeline,
     ]
@@ -649,17 +782,33 @@ def build_tab(
         api_name="train_resume",
         concurrency_id="train-control",
     ).then(lambda: None, None, [signature], api_name=False, queue=False)
-    poll_inputs = [watched, overlay, signature, owner_state]
+    poll_inputs = [watched, overlay, smoothing, signature, owner_state]
     timer.tick(
         poll, poll_inputs, [*view_outputs, signature], api_name="train_poll", queue=False, **quiet
     )
-    for control in (watched, overlay):
+    for control in (watched, overlay, smoothing):
         control.input(
             poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
         )
     table.select(on_select_row, [table], [watched], api_name=False, queue=False).then(
         poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
     )
+    save_notes.click(
+        on_save_notes, [watched, run_name, run_note, owner_state], [notes_message],
+        api_name="train_notes", concurrency_id="train-control",
+    )  # fmt: skip
+    delete.click(on_delete_ask, [watched], [confirm_row, confirm_text], api_name=False, queue=False)
+    confirm_no.click(
+        lambda: gr.update(visible=False), None, [confirm_row], api_name=False, queue=False
+    )
+    confirm_yes.click(
+        on_delete, [watched, owner_state], [notes_message, confirm_row],
+        api_name="train_delete", concurrency_id="train-control",
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    compare.click(
+        on_compare, [compare_a, compare_b, smoothing], [compare_table, compare_loss, compare_acc],
+        api_name="train_compare", concurrency_id="train-compare",
+    )  # fmt: skip
     use_current.click(use_augment_image, [image_state], [predict_image], api_name=False)
     predict_btn.click(
         on_predict,
