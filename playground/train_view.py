@@ -177,6 +177,57 @@ def pipeline_code(spec: PipelineSpec) -> str:
     return note + transform_source(fitted)
 
 
+def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
+    """The first `count` training images as the run will see them, each with its class: drawn
+    on the CPU here (the page never takes GPU memory; on a GPU run the draws differ but follow
+    the same law), as playground.training.preview draws them."""
+    import torch
+
+    from pipelines.spec import from_dict
+    from playground.training import data
+    from playground.training.augment import TrainBatches
+    from playground.training.preview import to_pil
+
+    cfg = {**cfg, "device": "cpu"}
+    dataset = data.load(cfg)
+    world = cfg.get("world_size", 1)
+    batches = TrainBatches(
+        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
+        seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
+        log=lambda message: None,
+    )  # fmt: skip
+    images, labels = next(batches.epoch(0))
+    return [
+        (to_pil(image), dataset.classes[int(label)])
+        for image, label in zip(images[:count], labels[:count], strict=True)
+    ]
+
+
+def trained_on(config: dict[str, Any]) -> str:
+    """Which data a model learnt from, and what that means for a photo: a model trained on the
+    synthetic shapes knows only those ten classes, so it calls a cat "dots" or "checker"."""
+    dataset = str(config.get("dataset") or "?")
+    classes = config.get("classes") or []
+    size = config.get("train_size")
+    images = f" ({size:,} images)" if isinstance(size, int) else ""
+    if dataset == "synthetic":
+        return (
+            f"Trained on the synthetic set{images}: generated shapes and textures in ten classes "
+            f"({', '.join(classes)}). It knows nothing else, so a photo of a cat comes out as "
+            'one of those, "dots" say: that is expected, not a fault.'
+        )
+    if dataset.startswith("folder:"):
+        return (
+            f"Trained on a folder data set{images} of {len(classes)} classes: {', '.join(classes)}."
+        )
+    if dataset == "cifar10":
+        return (
+            f"Trained on CIFAR-10{images}: 32 x 32 photos of ten classes "
+            f"({', '.join(classes)}); other subjects come out as the nearest of those."
+        )
+    return f"Trained on {dataset}{images}."
+
+
 # --- runs list and curves ------------------------------------------------------------------
 
 

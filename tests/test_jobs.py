@@ -599,6 +599,28 @@ def test_training_loss_smoothing_and_metrics_csv(root):
     assert rows[5].startswith("eval,0.4,,")
 
 
+def test_the_first_batch_shows_each_images_class(tmp_path):
+    settings = jobs.Settings(dataset="synthetic", synthetic_size=64, epochs=1, batch_size=32,
+                             device="cpu", width=8)  # fmt: skip
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(preset("cifar-standard").to_json())
+    batch = train_view.first_batch(jobs.check(settings, pipeline))
+    assert len(batch) == 32
+    assert all(image.size == (32, 32) for image, _ in batch)
+    from playground.training.data import SYNTHETIC_CLASSES
+
+    assert {label for _, label in batch} <= set(SYNTHETIC_CLASSES)
+    assert len({label for _, label in batch}) > 3  # a shuffled batch, not one class
+
+
+def test_predict_says_what_the_model_was_trained_on():
+    synthetic = {"dataset": "synthetic", "classes": ["disk", "dots"], "train_size": 5000}
+    text = train_view.trained_on(synthetic)
+    assert "synthetic set (5,000 images)" in text and '"dots"' in text and "expected" in text
+    cifar = train_view.trained_on({"dataset": "cifar10", "classes": ["cat", "dog"]})
+    assert cifar.startswith("Trained on CIFAR-10") and "cat, dog" in cifar
+
+
 def test_the_stop_grace_period_covers_slow_steps(root):
     """A full-size batch on a CPU can take longer than 20 s: SIGKILL must not come mid-step."""
     path = _run_folder(

@@ -14,6 +14,7 @@ from PIL import Image
 
 from playground import runs
 from playground.images import MAX_UPLOAD_BYTES
+from playground.training.data import SYNTHETIC_CLASSES
 from playground.ui import CSS, build_app
 from playground.ui.train import form_defaults
 
@@ -97,6 +98,7 @@ def test_preview_shows_32_images_and_an_estimate(alice):
     assert message.startswith("⚠️") and "epochs must be between 1" in message
     gallery, estimate, message, batch, lr = alice.predict(False, *TINY, api_name="/train_check")
     assert len(gallery) == 32, message
+    assert {item["caption"] for item in gallery} <= set(SYNTHETIC_CLASSES)  # each with its class
     assert "per epoch" in estimate and "images/s" in estimate and "Settings are valid" in message
     assert batch["info"].startswith("given: 40 (10 steps per epoch)")  # 400 images / 40
     assert lr["info"].startswith("auto: ")  # the learning rate was left at 0: fitted
@@ -132,4 +134,5 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
     Image.new("RGB", (48, 40), (200, 30, 30)).save(photo)
     top5, _, note = alice.predict(name, handle_file(str(photo)), api_name="/train_predict")
     assert len(top5["confidences"]) == 5 and note.startswith(f"Top-5 from {name}")
+    assert "Trained on the synthetic set" in note and "expected" in note
     assert abs(sum(c["confidence"] for c in top5["confidences"])) <= 1.0 + 1e-6

@@ -203,11 +203,8 @@ def on_dataset(dataset: str):
 
 
 def first_batch(cfg: dict[str, Any]) -> list[Any]:
-    """The first 32 training images as the run will see them (drawn on the CPU here, so the
-    page never takes GPU memory; on a GPU run the draws differ but follow the same law)."""
-    from playground.training.preview import first_batch_preview
-
-    return first_batch_preview({**cfg, "device": "cpu"})
+    """The first 32 training images as the pipeline feeds them, captioned with their class."""
+    return train_view.first_batch(cfg)
 
 
 _PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
@@ -454,7 +451,8 @@ def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, Any, s
     except Exception as err:  # a checkpoint that does not load must not take the page down
         return None, image, f"⚠️ Could not predict with {run.name}: {err}"
     note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
-    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}."
+    data = train_view.trained_on(run.config)
+    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}. {data}"
 
 
 _MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
@@ -581,9 +579,12 @@ def build_tab(
                     elem_id="train-pipeline",
                 )
                 gallery = gr.Gallery(
-                    label="The first 32 training images, as the pipeline feeds them",
+                    label="The first 32 training images, as the pipeline feeds them, with their class",
                     columns=8,
-                    height=260,
+                    rows=4,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=True,
                     elem_id="train-first-batch",
                 )
                 estimate_md = gr.Markdown(elem_id="train-estimate")
