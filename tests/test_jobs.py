@@ -676,7 +676,12 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
     assert estimate._MEASURED == {}  # the next estimate times again
 
 
+GPU_SERVER = {"gpus": 1, "names": ["H100"], "cpus": 16, "zero_gpu": False, "space": False}
+CPU_SERVER = {"gpus": 0, "names": [], "cpus": 2, "zero_gpu": False, "space": False}
+
+
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
+    monkeypatch.setattr(train_view, "detect_devices", lambda: GPU_SERVER)
     monkeypatch.setattr(
         train, "on_preview", lambda spec, base, *values: ("imgs", "Estimate", "Valid.", "b", "l")
     )
@@ -780,6 +785,43 @@ def test_the_quick_runs_numbers_add_up(root):
         assert "ETA 3:00 (with its baseline)" in train_view.status_html(both[0], 0, both)
     finally:
         runs.pid_alive = monkeypatch_alive
+
+
+def test_opening_the_tab_on_a_cpu_starts_no_preview_nobody_asked_for(root, monkeypatch):
+    # Seen: opening the tab on a CPU machine started a 14-second preview nobody asked for.
+    monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    asked = []
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: asked.append(1) or dict(CHECKED))
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    gallery, text, key, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
+    assert gallery == train.gr.skip() and text == train.ASK_PREVIEW and not asked
+    assert key == train.settings_key(*values)
+    # a preview made for these settings already is shown at once
+    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    monkeypatch.setattr(estimate, "estimate_epoch", lambda *a, **k: (10.0, "100 images/s"))
+    train.on_preview(preset("d2l-flip"), False, *values)
+    gallery, text, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
+    assert gallery == ["img"] * 32 and "Estimate" in text and len(asked) == 1
+
+
+def test_the_tab_remembers_its_settings_in_the_browser(monkeypatch):
+    monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
+    values = train.form_defaults(dataset="synthetic", epochs=7, device="cpu", seed=3)
+    saved = train.save_prefs(*values, True, "run-a", ["run-a-noaug"], 0.3)
+    assert saved["epochs"] == 7 and saved["overlay"] == ["run-a-noaug"]
+    saved = json.loads(json.dumps(saved))  # as localStorage keeps it
+    restored = train.restore_prefs(saved)
+    assert restored == [*values, True, "run-a", ["run-a-noaug"], 0.3]
+    # what this server does not offer, or no longer accepts, keeps the page's own value
+    skip = train.gr.skip()
+    odd = saved | {"device": "cuda", "epochs": -1, "dataset": "imagenet", "overlay": "x"}
+    keys = [*train.FORM_KEYS, *train.VIEW_PREFS]
+    restored = dict(zip(keys, train.restore_prefs(odd), strict=True))
+    assert restored["device"] == restored["epochs"] == restored["dataset"] == skip
+    assert restored["overlay"] == skip and restored["seed"] == 3
+    assert train.restore_prefs(None) == [skip] * (len(train.FORM_KEYS) + len(train.VIEW_PREFS))
+    assert train.restore_prefs({"version": 99, "epochs": 3})[1] == skip
 
 
 # --- what one anonymous request may take on a shared server --------------------------------

@@ -255,13 +255,28 @@ def _preview(
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
 
 
+ASK_PREVIEW = (
+    "Press **Preview & estimate** to see the first batch as the pipeline feeds it and how long "
+    "the run will take (on this CPU that takes a few seconds, so it is not done unasked)."
+)
+
+
 def on_tab_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
-    """Opening the tab previews the current settings, unless a run is training (it would slow
-    the run down, and timing steps beside it would give a wrong estimate). It writes the images
-    and the estimate only, never the message line: a Start pressed while it works (it can take
-    a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
+    """Opening the tab previews the current settings where that is quick (a GPU, or a preview
+    already made for them), unless a run is training (it would slow the run down, and timing
+    steps beside it would give a wrong estimate); on a CPU it says how to ask for one. It writes
+    the images and the estimate only, never the message line: a Start pressed while it works
+    keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    info = train_view.detect_devices()
+    if not info["gpus"] or info["zero_gpu"]:
+        try:
+            key = (settings_from(values), jobs.validated(spec).to_json(), bool(baseline))
+        except JobError:
+            key = None
+        if key not in _PREVIEWS:
+            return gr.skip(), ASK_PREVIEW, settings_key(*values), gr.skip(), gr.skip()
     gallery, estimate, note, batch_note, lr_note = on_preview(spec, baseline, *values)
     text = "\n\n".join(t for t in (estimate, note) if t)
     return gallery, text, settings_key(*values), batch_note, lr_note
@@ -421,6 +436,56 @@ def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
         return gr.skip()
 
 
+PREFS_KEY = "augplay-train-settings"
+PREFS_VERSION = 1
+VIEW_PREFS = ("baseline", "watched", "overlay", "smoothing")  # after the form's fields
+
+
+def save_prefs(*values: Any) -> dict[str, Any]:
+    """What the tab remembers in this browser (gr.BrowserState): the form's values (FORM_KEYS),
+    the baseline box, the watched and overlaid runs and the smoothing, by name."""
+    return {"version": PREFS_VERSION, **dict(zip([*FORM_KEYS, *VIEW_PREFS], values, strict=True))}
+
+
+def restore_prefs(prefs: dict[str, Any] | None) -> list[Any]:
+    """The remembered values, in save_prefs' order; gr.skip() for what is missing or no longer
+    valid here (a choice this server does not offer, a setting out of its range)."""
+    prefs = prefs if isinstance(prefs, dict) and prefs.get("version") == PREFS_VERSION else {}
+    out: list[Any] = []
+    for key in FORM_KEYS:
+        value = prefs.get(key)
+        out.append(value if key in prefs and _valid_pref(key, value) else gr.skip())
+    kinds = {"baseline": bool, "watched": str, "overlay": list, "smoothing": (int, float)}
+    for key in VIEW_PREFS:
+        value = prefs.get(key)
+        out.append(value if isinstance(value, kinds[key]) else gr.skip())
+    return out
+
+
+def _valid_pref(key: str, value: Any) -> bool:
+    if key == "folder":
+        return isinstance(value, str)
+    if key == "dataset":
+        return value in [v for _, v in DATASET_CHOICES]
+    declared = run_settings.by_name(key)
+    if key == "device":
+        info = train_view.detect_devices()
+        return value in _device_choices(info)
+    if declared.auto and value in (0, None):
+        return True
+    try:
+        run_settings.check_value(declared, value, key)
+    except run_settings.SettingError:
+        return False
+    return True
+
+
+def prefs_state() -> gr.BrowserState:
+    """The Train tab's remembered settings in localStorage; created outside the tabs, as the
+    owner token is (a tab's contents are mounted only when it is opened)."""
+    return gr.BrowserState(None, storage_key=PREFS_KEY)
+
+
 def on_load(token: str | None) -> tuple[str, str]:
     """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume;
     a token this server did not sign (made up, or from before its secret changed) is replaced."""
@@ -516,12 +581,17 @@ def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
     return controls
 
 
+def _device_choices(info: dict[str, Any]) -> list[str]:
+    """On ZeroGPU a GPU exists only inside a call: runs use the CPU."""
+    gpu = info["gpus"] and not info["zero_gpu"]
+    return ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+
+
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
     if d.choices:
         choices = list(d.choices)
-        if d.name == "device":  # on ZeroGPU a GPU exists only inside a call: runs use the CPU
-            gpu = info["gpus"] and not info["zero_gpu"]
-            choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+        if d.name == "device":
+            choices = _device_choices(info)
         value = d.default if d.default in choices else choices[0]
         return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
     if d.type is bool:
@@ -544,6 +614,7 @@ def build_tab(
     image_state: gr.State,
     demo: gr.Blocks | None = None,
     token: gr.BrowserState | None = None,
+    prefs: gr.BrowserState | None = None,
 ) -> gr.Tab:
     info = train_view.detect_devices()
     with gr.Tab("Train", elem_id="train-tab") as tab:
@@ -820,6 +891,15 @@ def build_tab(
     )
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)
+    if demo is not None and prefs is not None:
+        remembered = [*settings_inputs, baseline, watched, overlay, smoothing]
+        demo.load(restore_prefs, [prefs], remembered, api_name=False, queue=False, **quiet).then(
+            lambda: None, None, [signature], api_name=False, queue=False
+        )
+        gr.on(
+            [c.change for c in remembered], save_prefs, remembered, [prefs],
+            api_name=False, queue=False, **quiet,
+        )  # fmt: skip
     return tab
 
 
