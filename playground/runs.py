@@ -1,8 +1,9 @@
 """Reading run folders: the only source of truth about training runs.
 
 A run folder (one per run under the checkpoints root) holds what the training process writes
-(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`) and what the launcher
-writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`). Nothing here is kept in memory
+(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`), what the launcher
+writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`) and what a person wrote about
+the run in the Train tab (`notes.json`: its name and note). Nothing here is kept in memory
 between calls except a cache of parsed metrics keyed by file size, so the UI shows the same
 thing after a page reload or an app restart.
 """
