@@ -40,6 +40,14 @@ STOP_GRACE_S = 20.0
 CHECK_TIMEOUT_S = 120.0
 DATASETS = ("cifar10", "synthetic", "folder")
 DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
+# Where torchvision fetches CIFAR-10 from (playground.training.data.CIFAR10_URL; not imported
+# from there, which would import torch into every caller of this module).
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+NO_CIFAR10 = "CIFAR-10 is not on this server"  # how such a message starts (the page offers
+# the synthetic set when it sees it)
+REACH_TIMEOUT_S = 5.0
+REACH_CACHE_S = 60.0
+_REACHABLE: dict[str, tuple[float, bool]] = {}
 _START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
 
 
@@ -183,6 +191,45 @@ def first_error(stderr: str) -> str:
         if line.startswith("error: "):
             return line.removeprefix("error: ")
     return lines[-1] if lines else "the training command failed without a message"
+
+
+def cifar10_reachable(url: str = CIFAR10_URL) -> bool:
+    """Whether this server can download CIFAR-10 now (a HEAD request; the answer is kept a
+    minute, so a page that previews often does not ask every time)."""
+    import urllib.request
+
+    now = time.monotonic()
+    cached = _REACHABLE.get(url)
+    if cached and now - cached[0] < REACH_CACHE_S:
+        return cached[1]
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=REACH_TIMEOUT_S) as response:
+            ok = response.status < 400
+    except (OSError, ValueError):
+        ok = False
+    _REACHABLE[url] = (now, ok)
+    return ok
+
+
+def data_folder(cfg: dict[str, Any]) -> Path:
+    """The data folder as the training process sees it (it runs in the repository)."""
+    return (REPO / str(cfg.get("data_dir") or "./data")).resolve()
+
+
+def data_problem(cfg: dict[str, Any]) -> str | None:
+    """Why the run could not get its data, in the page's words, before anything starts: the
+    CIFAR-10 files are missing and cannot be downloaded from here. None if it can."""
+    if cfg.get("dataset") != "cifar10" or cfg.get("data_ready", True):
+        return None
+    if cifar10_reachable():
+        return None
+    folder = data_folder(cfg)
+    return (
+        f"{NO_CIFAR10} (it looks in {folder}) and this server cannot download it (no "
+        f"connection to {CIFAR10_URL.split('/')[2]}). Train on the synthetic set instead, or "
+        f"ask the server's operator to put cifar-10-python.tar.gz into {folder}"
+    )
 
 
 def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[str, Any]:
@@ -373,6 +420,9 @@ def start(
                 (folder / "pipeline.json").write_text(spec.to_json())
             cfg = check(settings, folders[0] / "pipeline.json", folders[0])
             _within_limits(cfg, limits)
+            problem = data_problem(cfg)
+            if problem:
+                raise JobError(problem)
         except JobError:
             for folder in folders:
                 _remove_run_dir(folder)
@@ -493,6 +543,17 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
             f"{run.name} was started by another session; only that session can {action}."
         )
     return run
+
+
+def delete(name: str, owner: str | None, root: Path | None = None) -> str:
+    """Delete a run folder (its checkpoints too) for good; never a run that is training."""
+    run = _run_to_control(name, owner, root, "delete it")
+    with _root_lock(runs.checkpoints_root() if root is None else root):
+        run = runs.find_run(name, root) or run
+        if run.live:
+            raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
+        runs.remove_run(run)
+    return f"Deleted {run.name}."
 
 
 def stop(

@@ -1,8 +1,9 @@
 """Reading run folders: the only source of truth about training runs.
 
 A run folder (one per run under the checkpoints root) holds what the training process writes
-(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`) and what the launcher
-writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`). Nothing here is kept in memory
+(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`), what the launcher
+writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`) and what a person wrote about
+the run in the Train tab (`notes.json`: its name and note). Nothing here is kept in memory
 between calls except a cache of parsed metrics keyed by file size, so the UI shows the same
 thing after a page reload or an app restart.
 """
@@ -240,6 +241,37 @@ def find_run(name: str | None, root: Path | None = None) -> Run | None:
     return read_run(path) if is_run_folder(path) else None
 
 
+# --- the notebook: a run's name and note ---------------------------------------------------
+
+NOTES_NAME = "notes.json"  # written by the app only; the training process never touches it
+MAX_NAME = 80
+MAX_NOTE = 2000
+
+
+def read_notes(path: Path) -> dict[str, str]:
+    """{"name", "note"} a person gave the run ("" where none)."""
+    data = read_json(Path(path) / NOTES_NAME) or {}
+    return {key: str(data.get(key) or "") for key in ("name", "note")}
+
+
+def write_notes(path: Path, name: str, note: str) -> dict[str, str]:
+    """Keep a run's name and note (trimmed to their limits), atomically."""
+    notes = {
+        "name": " ".join(str(name or "").split())[:MAX_NAME],
+        "note": str(note or "").strip()[:MAX_NOTE],
+    }
+    write_json(Path(path) / NOTES_NAME, {**notes, "updated": time.time()})
+    return notes
+
+
+def remove_run(run: Run) -> None:
+    """Delete a run folder and the download copies made from it."""
+    shutil.rmtree(run.path)
+    shutil.rmtree(downloads_root() / run.name, ignore_errors=True)
+    with _METRICS_LOCK:
+        _METRICS_CACHE.pop(run.path / "metrics.jsonl", None)
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 _METRICS_CACHE: dict[Path, tuple[int, int, list[dict[str, Any]]]] = {}
@@ -279,6 +311,12 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
             offset += used
         _METRICS_CACHE[file] = (stat.st_ino, offset, records)
         return list(records)
+
+
+def final_test_acc(records: list[dict[str, Any]]) -> float | None:
+    """The last evaluation's test accuracy."""
+    accs = [r["test_acc"] for r in records if r.get("type") == "eval" and "test_acc" in r]
+    return accs[-1] if accs else None
 
 
 def best_test_acc(records: list[dict[str, Any]]) -> float | None:
@@ -332,6 +370,45 @@ def downloads_root() -> Path:
     return Path(tempfile.gettempdir()) / "playground-downloads"
 
 
+def _download_path(run: Run, filename: str, stat: os.stat_result, name: str) -> Path:
+    """One folder per source-file version; the copy is named after the run."""
+    folder = downloads_root() / run.name / filename
+    return folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.name}-{name}"
+
+
+def _drop_older(dest: Path) -> None:
+    for old in dest.parent.parent.iterdir():
+        if old != dest.parent:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def metrics_csv(run: Run) -> str | None:
+    """The run's metrics as CSV (`RUN-metrics.csv`, one row per record, a column per field) in
+    the temporary folder, for a download button; one per version of metrics.jsonl."""
+    import csv
+
+    source = run.path / "metrics.jsonl"
+    try:
+        stat = source.stat()
+    except OSError:
+        return None
+    dest = _download_path(run, "metrics.jsonl", stat, "metrics.csv")
+    if not dest.exists():
+        records = read_metrics(run.path)
+        columns = ["type", "epoch", "step"]
+        for record in records:
+            columns += [k for k in record if k not in columns and not isinstance(record[k], dict)]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(records)
+        os.replace(tmp, dest)
+        _drop_older(dest)
+    return str(dest)
+
+
 def download_copy(run: Run, filename: str) -> str | None:
     """A copy of one of the run's files for a download button, named after the run
     (`RUN-best.pt`), in the temporary folder: the checkpoints folder itself is never served.
@@ -344,8 +421,7 @@ def download_copy(run: Run, filename: str) -> str | None:
         stat = source.stat()
     except OSError:
         return None
-    folder = downloads_root() / run.name / filename
-    dest = folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.name}-{filename}"
+    dest = _download_path(run, filename, stat, filename)
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -357,7 +433,5 @@ def download_copy(run: Run, filename: str) -> str | None:
             except OSError:
                 return None
         os.replace(tmp, dest)
-        for old in folder.iterdir():
-            if old != dest.parent:
-                shutil.rmtree(old, ignore_errors=True)
+        _drop_older(dest)
     return str(dest)

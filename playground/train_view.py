@@ -17,12 +17,25 @@ import pandas as pd
 
 from pipelines.export import transform_source
 from pipelines.spec import PipelineSpec
-from playground import estimate, runs
+from playground import estimate, jobs, runs
 from playground.jobs import JobError, Settings
 from playground.runs import Run
 from playground.training import compare
 
-RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
+# "run" is the folder's name, what a row click selects; "name" what a person called it
+RUN_COLUMNS = [
+    "name",
+    "state",
+    "data",
+    "augment",
+    "epochs",
+    "final test acc",
+    "best test acc",
+    "duration",
+    "started",
+    "note",
+    "run",
+]
 PLOT_COLUMNS = ["epoch", "value", "series"]
 
 
@@ -86,9 +99,10 @@ def device_banner(info: dict[str, Any]) -> str:
         return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
     return (
         f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
-        "takes hours on a CPU. **Quick CPU run** sets a 10,000-image subset, a narrower "
-        "ResNet-18 and five epochs, which finish in a few minutes; the estimate below says how "
-        "long before you start."
+        "takes hours on a CPU. **Quick CPU run** trains on at most 10,000 images (CIFAR-10's "
+        "first 10,000; the synthetic set has 5,000), with a narrower ResNet-18 and five "
+        "epochs, which finish in a few minutes; **Preview & estimate** says how long before "
+        "you start."
     )
 
 
@@ -101,18 +115,55 @@ def fmt_time(seconds: Any) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def augment_label(run: Run) -> str:
+def is_baseline(run: Run) -> bool:
     settings = runs.read_json(run.path / "settings.json") or {}
-    if settings.get("no_augment") or run.config.get("no_augment"):
-        return "none (baseline)"
-    return "pipeline"
+    return bool(settings.get("no_augment") or run.config.get("no_augment"))
+
+
+def pipeline_steps(run: Run) -> list[tuple[str, dict[str, Any]]]:
+    """The run's pipeline as (transform, params) of its enabled steps (from pipeline.json,
+    else config.json); a baseline's pipeline is the one it was compared with, not applied."""
+    spec = runs.read_json(run.path / "pipeline.json") or run.config.get("pipeline") or {}
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    return [
+        (str(step.get("transform")), dict(step.get("params") or {}))
+        for step in steps or []
+        if isinstance(step, dict) and step.get("enabled", True)
+    ]
+
+
+def steps_summary(steps: list[tuple[str, dict[str, Any]]], most: int = 4) -> str:
+    """ "Crop, HorizontalFlip": the steps' names without "Random", at most `most` of them."""
+    if not steps:
+        return "none"
+    names = [t.removeprefix("Random") or t for t, _ in steps]
+    extra = f" +{len(names) - most}" if len(names) > most else ""
+    return ", ".join(names[:most]) + extra
+
+
+def display_name(run: Run) -> str:
+    """What a person called the run, else its folder's name."""
+    return runs.read_notes(run.path)["name"] or run.name
+
+
+def augment_label(run: Run, all_runs: list[Run] | None = None) -> str:
+    """The pipeline's steps, and for a run and its baseline, that they are a pair."""
+    pair = [r for r in all_runs or [] if r.job == run.job and r.name != run.name]
+    if is_baseline(run):
+        main = next((r for r in pair if not is_baseline(r)), None)
+        return f"none: baseline of {display_name(main)}" if main else "none (baseline)"
+    summary = steps_summary(pipeline_steps(run))
+    return f"{summary} (baseline: {display_name(pair[0])})" if pair else summary
 
 
 def data_label(run: Run) -> str:
+    """The data set and how many images the run trains on (what it really has, not the subset
+    asked for: a 10,000 subset of the 5,000 synthetic images is 5,000)."""
     settings = runs.read_json(run.path / "settings.json") or {}
-    data = run.config.get("dataset") or settings.get("dataset", "?")
-    subset = run.config.get("subset")
-    return f"{data} ({subset})" if subset else str(data)
+    data = str(run.config.get("dataset") or settings.get("dataset", "?"))
+    data = data.split(":", 1)[0] if data.startswith("folder:") else data
+    size = run.config.get("train_size")
+    return f"{data} ({size:,} images)" if isinstance(size, int) else data
 
 
 TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
@@ -127,14 +178,66 @@ def pipeline_code(spec: PipelineSpec) -> str:
     return note + transform_source(fitted)
 
 
+def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
+    """The first `count` training images as the run will see them, each with its class: drawn
+    on the CPU here (the page never takes GPU memory; on a GPU run the draws differ but follow
+    the same law), as playground.training.preview draws them."""
+    import torch
+
+    from pipelines.spec import from_dict
+    from playground.training import data
+    from playground.training.augment import TrainBatches
+    from playground.training.preview import to_pil
+
+    cfg = {**cfg, "device": "cpu"}
+    dataset = data.load(cfg)
+    world = cfg.get("world_size", 1)
+    batches = TrainBatches(
+        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
+        seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
+        log=lambda message: None,
+    )  # fmt: skip
+    images, labels = next(batches.epoch(0))
+    return [
+        (to_pil(image), dataset.classes[int(label)])
+        for image, label in zip(images[:count], labels[:count], strict=True)
+    ]
+
+
+def trained_on(config: dict[str, Any]) -> str:
+    """Which data a model learnt from, and what that means for a photo: a model trained on the
+    synthetic shapes knows only those ten classes, so it calls a cat "dots" or "checker"."""
+    dataset = str(config.get("dataset") or "?")
+    classes = config.get("classes") or []
+    size = config.get("train_size")
+    images = f" ({size:,} images)" if isinstance(size, int) else ""
+    if dataset == "synthetic":
+        return (
+            f"Trained on the synthetic set{images}: generated shapes and textures in ten classes "
+            f"({', '.join(classes)}). It knows nothing else, so a photo of a cat comes out as "
+            'one of those, "dots" say: that is expected, not a fault.'
+        )
+    if dataset.startswith("folder:"):
+        return (
+            f"Trained on a folder data set{images} of {len(classes)} classes: {', '.join(classes)}."
+        )
+    if dataset == "cifar10":
+        return (
+            f"Trained on CIFAR-10{images}: 32 x 32 photos of ten classes "
+            f"({', '.join(classes)}); other subjects come out as the nearest of those."
+        )
+    return f"Trained on {dataset}{images}."
+
+
 # --- runs list and curves ------------------------------------------------------------------
 
 
 def runs_table(all_runs: list[Run]) -> pd.DataFrame:
+    """One row per run: its name, what it trained on and with, how far, how well, how long."""
     rows = []
     for run in all_runs:
         records = runs.read_metrics(run.path)
-        best = runs.best_test_acc(records)
+        best, final = runs.best_test_acc(records), runs.final_test_acc(records)
         epoch, epochs = (
             run.status.get("epoch"),
             run.status.get("epochs") or run.config.get("epochs"),
@@ -142,36 +245,65 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
         progress = (
             f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
         )
+        if run.state == "finished" and isinstance(epoch, (int, float)):
+            progress = f"{epoch:.0f} / {epochs}"
+        notes = runs.read_notes(run.path)
+        note = notes["note"]
+        if run.state in ("failed", "diverged", runs.INTERRUPTED):
+            note = "\n".join(t for t in (note, run_message(run)) if t)
         rows.append(
             [
-                run.name,
+                notes["name"] or run.name,
                 run.state,
                 data_label(run),
-                augment_label(run),
+                augment_label(run, all_runs),
                 progress,
+                f"{final:.1%}" if final is not None else "-",
                 f"{best:.1%}" if best is not None else "-",
+                fmt_time(run.status.get("elapsed_s")),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.message if run.state in ("failed", "diverged", runs.INTERRUPTED) else "",
+                note,
+                run.name,
             ]
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
+def run_choices(all_runs: list[Run]) -> list[tuple[str, str]]:
+    """(label, folder name) for the run pickers: the name a person gave, and the folder's."""
+    choices = []
+    for run in all_runs:
+        name = runs.read_notes(run.path)["name"]
+        choices.append((f"{name} ({run.name})" if name else run.name, run.name))
+    return choices
+
+
+def curves(names: list[str], smoothing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric.
+
+    `smoothing` (0 to 0.99) is an exponential moving average over the training loss, which is
+    logged per interval and noisy; the test points (one per epoch) are drawn as they are."""
     loss_rows, acc_rows = [], []
     labels = short_labels(names)
+    smoothing = min(max(float(smoothing or 0.0), 0.0), 0.99)
     for name in names:
         run = runs.find_run(name)
         if run is None:
             continue
         prefix = f"{labels[name]} · " if len(names) > 1 else ""
+        average = None
         for r in runs.read_metrics(run.path):
             kind, epoch = r.get("type"), r.get("epoch")
             if not isinstance(epoch, (int, float)):
                 continue
             if kind == "train":
-                loss_rows.append([epoch, r.get("train_loss"), f"{prefix}train loss"])
+                loss = r.get("train_loss")
+                if isinstance(loss, (int, float)) and math.isfinite(loss):
+                    average = (
+                        loss if average is None else smoothing * average + (1 - smoothing) * loss
+                    )
+                    loss = average
+                loss_rows.append([epoch, loss, f"{prefix}train loss"])
                 acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
             elif kind == "eval":
                 loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
@@ -179,11 +311,29 @@ def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return plot_frame(loss_rows), plot_frame(acc_rows)
 
 
+LEGEND_CHARS = 20  # a run's label in a legend: four curves must fit beside a half-width plot
+
+
 def short_labels(names: list[str]) -> dict[str, str]:
-    """Run names without their date ("20261122-"), for a legend that fits, unless that is
-    ambiguous among the runs shown."""
-    short = {n: n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n for n in names}
-    return short if len(set(short.values())) == len(short) else {n: n for n in names}
+    """A run's label in the legend: the name a person gave it, else its folder's name without
+    the date ("20261122-"), cut to LEGEND_CHARS, unless that is ambiguous among those shown."""
+    full = {}
+    for n in names:
+        run = runs.find_run(n)
+        given = runs.read_notes(run.path)["name"] if run else ""
+        full[n] = given or (n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n)
+    for cut in (LEGEND_CHARS, None):
+        short = {n: _cut(label, cut) for n, label in full.items()}
+        if len(set(short.values())) == len(short):
+            return short
+    return {n: n for n in names}
+
+
+def _cut(text: str, most: int | None) -> str:
+    """Cut in the middle: the end ("-noaug", "v2") tells runs apart as often as the start."""
+    if most is None or len(text) <= most:
+        return text
+    return text[: most - 7] + "…" + text[-6:]
 
 
 def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
@@ -195,8 +345,19 @@ def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
     return frame.dropna().reset_index(drop=True)
 
 
-def status_html(run: Run | None, points: int = 0) -> str:
-    """State, progress bar, throughput, time, device and learning rate of one run."""
+def steady_eta(status: dict[str, Any]) -> float | None:
+    """Seconds left, from the run's average time per step so far (evaluations included): the
+    trainer's own ETA counts this launch's steps only and swings at every evaluation."""
+    elapsed, step, total = (status.get(k) for k in ("elapsed_s", "step", "total_steps"))
+    if not all(isinstance(v, (int, float)) for v in (elapsed, step, total)) or step <= 0:
+        eta = status.get("eta_s")
+        return float(eta) if isinstance(eta, (int, float)) else None
+    return max(0.0, elapsed / step * (total - step))
+
+
+def status_html(run: Run | None, points: int = 0, job: list[Run] | None = None) -> str:
+    """State, progress bar, throughput, time, device and learning rate of one run; `job`: the
+    runs started with it (its baseline), whose ETA counts too."""
     if run is None:
         return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
     s = run.status
@@ -207,12 +368,18 @@ def status_html(run: Run | None, points: int = 0) -> str:
         fraction = 1.0
     ips = s.get("images_per_s")
     lr = s.get("lr")
-    eta = s.get("eta_s") if run.live else None
+    eta = steady_eta(s) if run.live else None
+    if run.live and job:
+        etas = [steady_eta(r.status) for r in job if r.live and r.name != run.name]
+        if any(e is not None for e in etas):
+            eta = max([e for e in (eta, *etas) if e is not None])
     facts = [
         f"epoch {epoch:.2f} / {epochs}",
         f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
         f"elapsed {fmt_time(s.get('elapsed_s'))}",
-        f"ETA {fmt_time(eta)}" if run.live else "",
+        (f"ETA {fmt_time(eta)}" + (" (with its baseline)" if job and len(job) > 1 else ""))
+        if run.live
+        else "",
         f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
         f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
         f"{points} metric points",
@@ -221,7 +388,7 @@ def status_html(run: Run | None, points: int = 0) -> str:
     if run.message:
         label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted", "diverged": "Diverged"}
         label = label.get(run.state, "")
-        text = html.escape(run.message)
+        text = html.escape(run_message(run))
         message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
     if run.state in ("failed", runs.INTERRUPTED):
         tail = html.escape(runs.log_tail(run.path, lines=12))
@@ -233,6 +400,20 @@ def status_html(run: Run | None, points: int = 0) -> str:
         f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
         f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
     )
+
+
+def run_message(run: Run) -> str:
+    """The run's message in the page's words: the training command's advice for its own
+    command line ("pass --dataset synthetic", a folder relative to where it was started) is
+    said as a person in the browser can act on it."""
+    message = run.message
+    if "could not be downloaded" in message and "CIFAR-10" in message:
+        folder = jobs.data_folder(run.config or {"data_dir": "./data"})
+        return (
+            f"{jobs.NO_CIFAR10} (it looks in {folder}) and could not be downloaded. Choose "
+            "Synthetic as the data set to train without it."
+        )
+    return message
 
 
 def run_status(name: str | None) -> dict[str, Any]:
@@ -270,7 +451,11 @@ def view_signature(all_runs: list[Run], watched: str | None, overlay: list[str],
             size = (run.path / "metrics.jsonl").stat().st_size
         except OSError:
             size = -1
-        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}")
+        try:
+            noted = (run.path / runs.NOTES_NAME).stat().st_mtime_ns
+        except OSError:
+            noted = 0
+        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}:{noted}")
     return "|".join(parts)
 
 
@@ -297,20 +482,119 @@ def color_map(series: list[str]) -> dict[str, str]:
     return colors
 
 
-def describe_estimate(settings: Settings, cfg: dict[str, Any], pipeline: Path) -> str:
+def describe_estimate(
+    settings: Settings, cfg: dict[str, Any], pipeline: Path, baseline: bool = False
+) -> tuple[str, bool]:
+    """(the estimate as text, whether it is one): a "No time estimate: ..." answer is not, and
+    is not worth keeping; the next preview may well have one. With the baseline, two runs share
+    the device, so the time is that of both."""
     try:
         epoch_s, how = estimate.estimate_epoch(settings, pipeline, cfg)
     except JobError as err:
-        return f"No time estimate: {err}."
-    total = epoch_s * settings.epochs
+        return f"No time estimate: {err}.", False
+    runs_together = 2 if baseline else 1
+    total = epoch_s * settings.epochs * runs_together
+    both = " for the run and its baseline, which share the device" if baseline else ""
     text = (
-        f"**Estimate:** about {fmt_time(epoch_s)} per epoch and {fmt_time(total)} for "
-        f"{settings.epochs} epochs on {cfg.get('device', '?')} ({cfg['train_size']:,} training "
-        f"images; {how})."
+        f"**Estimate:** about {fmt_time(epoch_s * runs_together)} per epoch and "
+        f"{fmt_time(total)} for {settings.epochs} epochs{both} on {cfg.get('device', '?')} "
+        f"({cfg['train_size']:,} training images; {how})."
     )
     if cfg.get("device") == "cpu" and total > 3600:
         text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
-    return text
+    return text, True
+
+
+# --- comparing two runs --------------------------------------------------------------------
+
+# what a run was trained with, beyond the declared settings: (label, config key)
+RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
+
+
+def run_settings_rows(run: Run) -> dict[str, str]:
+    """{label: value} of everything a run was trained with: its declared settings (as the
+    training command resolved them: "auto" batch sizes become numbers), then its pipeline's
+    steps with their parameters."""
+    from playground.training import settings as run_settings
+
+    given = runs.read_json(run.path / "settings.json") or {}
+    rows: dict[str, str] = {}
+    for d in run_settings.declared():
+        if d.name in ("data_dir", "dist_backend", "workers", "compile"):
+            continue  # where and how fast, not what it computes
+        value = run.config.get(d.name, given.get(d.name, d.default))
+        rows[d.label.split(" (")[0] if d.label else d.name.replace("_", " ")] = _fmt(value)
+    for label, key in RESOLVED:
+        rows[label] = _fmt(run.config.get(key))
+    steps = [] if is_baseline(run) else pipeline_steps(run)
+    rows["augmentation"] = "none (baseline)" if is_baseline(run) else f"{len(steps)} steps"
+    for i, (transform, params) in enumerate(steps, 1):
+        rows[f"step {i}"] = transform
+        for key, value in params.items():
+            rows[f"step {i} {key}"] = _fmt(value)
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+def compare_rows(a: Run, b: Run) -> list[tuple[str, str, str, bool]]:
+    """(setting, value in a, value in b, whether they differ), settings first, then the
+    pipelines' steps side by side (a step only one run has differs)."""
+    rows_a, rows_b = run_settings_rows(a), run_settings_rows(b)
+    labels = list(rows_a) + [k for k in rows_b if k not in rows_a]
+    labels.sort(key=lambda k: (k.startswith("step "), _step_number(k)))
+    out = []
+    for label in labels:
+        va, vb = rows_a.get(label, "-"), rows_b.get(label, "-")
+        out.append((label, va, vb, va != vb))
+    return out
+
+
+def _step_number(label: str) -> int:
+    parts = label.split()
+    return int(parts[1]) if len(parts) > 1 and parts[0] == "step" and parts[1].isdigit() else 0
+
+
+MARKED = ' style="background:rgba(250,204,21,0.25);font-weight:600"'
+
+
+def compare_html(a: Run | None, b: Run | None) -> str:
+    """Two runs' settings side by side; rows that differ are marked (≠, highlighted)."""
+    if a is None or b is None:
+        return "<div class='train-compare' data-rows='0'>Pick two runs to compare.</div>"
+    rows = compare_rows(a, b)
+    differ = sum(1 for *_, d in rows if d)
+    body = "".join(
+        f"<tr class='{'differs' if d else 'same'}'{MARKED if d else ''}>"
+        f"<td>{'≠' if d else ''}</td><td>{html.escape(label)}</td>"
+        f"<td>{html.escape(va)}</td><td>{html.escape(vb)}</td></tr>"
+        for label, va, vb, d in rows
+    )
+    results = [_result_line(r) for r in (a, b)]
+    head = "".join(f"<th>{html.escape(display_name(r))}<br><small>{t}</small></th>"
+                   for r, t in zip((a, b), results, strict=True))  # fmt: skip
+    return (
+        f"<div class='train-compare' data-rows='{len(rows)}' data-differ='{differ}'>"
+        f"<p>{differ} of {len(rows)} settings differ (marked ≠).</p>"
+        f"<table style='width:100%;border-collapse:collapse'><thead><tr><th></th><th>setting</th>"
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def _result_line(run: Run) -> str:
+    records = runs.read_metrics(run.path)
+    best, final = runs.best_test_acc(records), runs.final_test_acc(records)
+    if best is None:
+        return html.escape(f"{run.name}, {run.state}")
+    return html.escape(f"{run.name}, {run.state}: final {final:.1%}, best {best:.1%}")
 
 
 # --- with vs without augmentation ----------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -458,21 +459,169 @@ def test_poll_sends_nothing_when_nothing_changed(root):
         root, "r", {"state": "finished", "pid": 1, "epoch": 1.0, "epochs": 1}, metrics_jsonl=""
     )
     skip = train.gr.skip()
-    first = train.poll(None, [], None, "me")
+    first = train.poll(None, [], 0, None, "me")
     assert 'data-run="r"' in first[0] and first[4]["value"] == "r"
-    assert all(v == skip for v in train.poll("r", [], first[-1], "me")[:-1])
+    assert all(v == skip for v in train.poll("r", [], 0, first[-1], "me")[:-1])
     with open(path / "metrics.jsonl", "a") as fh:
         line = {"type": "train", "epoch": 0.2, "train_loss": 1, "train_acc": 0.1}
         fh.write(json.dumps(line) + "\n")
-    data = train.poll("r", [], first[-1], "me")
+    data = train.poll("r", [], 0, first[-1], "me")
     assert 'data-points="1"' in data[0] and set(data[2]["series"]) == {"train acc"}
     # a new series: the next tick only recolours (the plot redraws), the one after resends data
-    redraw = train.poll("r", [], data[-1], "me")
+    redraw = train.poll("r", [], 0, data[-1], "me")
     assert redraw[2] == train.gr.update(color_map={"train acc": train_view.PALETTE[0][0]})
     assert redraw[0] == skip and redraw[3] == skip
-    again = train.poll("r", [], redraw[-1], "me")
+    again = train.poll("r", [], 0, redraw[-1], "me")
     assert set(again[2]["series"]) == {"train acc"}
-    assert all(v == skip for v in train.poll("r", [], again[-1], "me")[:-1])
+    assert all(v == skip for v in train.poll("r", [], 0, again[-1], "me")[:-1])
+
+
+def _finished_pair(root: Path, spec: PipelineSpec, owner: str = "alice") -> tuple[Path, Path]:
+    """A finished run and its baseline, as the launcher and the trainer leave them."""
+    folders = []
+    for name, no_aug, accs in (("20261123-100000-synthetic", False, (0.5, 0.8, 0.7)),
+                               ("20261123-100000-synthetic-noaug", True, (0.4, 0.6, 0.55))):  # fmt: skip
+        records = [{"type": "train", "epoch": 0.5, "train_loss": 2.0, "train_acc": 0.2}]
+        records += [{"type": "eval", "epoch": e + 1.0, "test_loss": 1.0, "test_acc": a}
+                    for e, a in enumerate(accs)]  # fmt: skip
+        status = {"state": "finished", "pid": 1, "epoch": 3.0, "epochs": 3, "elapsed_s": 194.0}
+        launch = {"job": "20261123-100000-synthetic", "owner": owners.owner_id(owner)}
+        cfg = {"dataset": "synthetic", "train_size": 5000, "test_size": 1000, "epochs": 3,
+               "batch_size": 128, "lr": 0.05, "no_augment": no_aug}  # fmt: skip
+        folders.append(
+            _run_folder(
+                root,
+                name,
+                status,
+                launch_json=json.dumps(launch),
+                config_json=json.dumps(cfg),
+                pipeline_json=spec.to_json(),
+                settings_json=json.dumps(
+                    {"dataset": "synthetic", "epochs": 3, "no_augment": no_aug}
+                ),
+                metrics_jsonl="".join(json.dumps(r) + "\n" for r in records),
+            )  # fmt: skip
+        )
+    return folders[0], folders[1]
+
+
+def test_runs_table_tells_runs_apart(root):
+    alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
+    run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
+    assert train.on_save_notes(run.name, "  crop and  flip ", "first try\n", alice).startswith(
+        "Saved the name and note"
+    )
+    assert json.loads((run / "notes.json").read_text())["name"] == "crop and flip"
+    assert "only that session can name it" in train.on_save_notes(run.name, "x", "", bob)
+    table = train_view.runs_table(runs.list_runs()).set_index("run")
+    row, base = table.loc[run.name], table.loc[baseline.name]
+    assert (row["name"], row["note"]) == ("crop and flip", "first try")
+    assert row["augment"] == f"Crop, HorizontalFlip (baseline: {baseline.name})"
+    assert base["augment"] == "none: baseline of crop and flip"
+    assert row["data"] == "synthetic (5,000 images)" and row["epochs"] == "3 / 3"
+    assert (row["final test acc"], row["best test acc"]) == ("70.0%", "80.0%")
+    assert (base["final test acc"], base["best test acc"]) == ("55.0%", "60.0%")
+    assert row["duration"] == "3:14"
+    # the pickers show the given name, and select by the folder's
+    assert (f"crop and flip ({run.name})", run.name) in train_view.run_choices(runs.list_runs())
+    # the poll fills the name and note boxes when the watched run changes, not on every tick
+    first = train.poll(run.name, [], 0, None, alice)
+    assert first[train.NOTES] == [
+        train.gr.update(value="crop and flip", interactive=True),
+        train.gr.update(value="first try", interactive=True),
+    ]
+    train.on_save_notes(run.name, "crop and flip", "edited elsewhere", alice)
+    recolour = train.poll(run.name, [], 0, first[-1], alice)  # new series: a redraw first
+    later = train.poll(run.name, [], 0, recolour[-1], alice)
+    assert later[train.NOTES] == [train.gr.skip(), train.gr.skip()]
+    assert "edited elsewhere" in list(later[3]["note"])  # the table shows it
+
+
+def test_delete_asks_first_and_keeps_live_runs(root, sleeper):
+    alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
+    run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
+    confirm, text = train.on_delete_ask(run.name)
+    assert confirm["visible"] is True and "cannot be undone" in text and run.name in text
+    assert runs.find_run(run.name) is not None  # asking deletes nothing
+    message, confirm = train.on_delete(run.name, bob)
+    assert "only that session can delete it" in message and run.is_dir()
+    best = runs.download_copy(runs.find_run(run.name), "pipeline.json")
+    message, confirm = train.on_delete(run.name, alice)
+    assert message == f"Deleted {run.name}." and confirm["visible"] is False
+    assert not run.exists() and not Path(best).exists()
+    assert [r.name for r in runs.list_runs()] == [baseline.name]
+    live = _run_folder(root, "live", {"state": "running", "pid": sleeper.pid})
+    (live / "launch.json").write_text(json.dumps({"owner": owners.owner_id(alice)}))
+    message, _ = train.on_delete("live", alice)
+    assert "stop it before deleting it" in message and live.is_dir()
+
+
+def test_two_runs_compared_side_by_side(root):
+    wide = preset("cifar-standard").with_params("RandomCrop", padding=8)
+    run, baseline = _finished_pair(root, preset("cifar-standard"))
+    other = root / "other"
+    shutil.copytree(run, other)
+    (other / "pipeline.json").write_text(wide.to_json())
+    cfg = json.loads((other / "config.json").read_text()) | {"lr": 0.1}
+    (other / "config.json").write_text(json.dumps(cfg))
+    rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
+        runs.find_run(run.name), runs.find_run("other"))}  # fmt: skip
+    assert rows["step 1 padding"] == ("4", "8", True)
+    assert rows["step 1"] == ("RandomCrop", "RandomCrop", False)
+    assert rows["Peak learning rate"] == ("0.05", "0.1", True)
+    assert rows["Epochs"] == ("3", "3", False)
+    assert sum(d for _, _, d in rows.values()) == 2
+    html, loss, acc = train.on_compare(run.name, "other", 0)
+    assert "data-differ='2'" in html and html.count("≠") == 3  # two rows and the note
+    assert {s.split(" · ")[0] for s in acc["value"]["series"]} == {"100000-synthetic", "other"}
+    assert set(acc["color_map"]) == set(acc["value"]["series"])
+    # a baseline against its run: the whole pipeline differs
+    rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
+        runs.find_run(run.name), runs.find_run(baseline.name))}  # fmt: skip
+    assert rows["augmentation"] == ("2 steps", "none (baseline)", True)
+    assert rows["step 2"] == ("RandomHorizontalFlip", "-", True)
+
+
+def test_training_loss_smoothing_and_metrics_csv(root):
+    records = [
+        {"type": "train", "epoch": 0.1 * i, "step": i, "train_loss": loss, "train_acc": 0.1}
+        for i, loss in enumerate([4.0, 0.0, 4.0, 0.0], 1)
+    ] + [{"type": "eval", "epoch": 0.4, "test_loss": 3.0, "test_acc": 0.5}]
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    _run_folder(root, "r", {"state": "finished", "pid": 1}, metrics_jsonl=lines)
+    loss, _ = train_view.curves(["r"], 0.0)
+    assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 0.0, 4.0, 0.0]
+    loss, _ = train_view.curves(["r"], 0.5)
+    assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 2.0, 3.0, 1.5]
+    assert list(loss[loss.series == "test loss"]["value"]) == [3.0]  # never smoothed
+    out = train.poll("r", [], 0.5, None, "me")
+    csv_path = Path(out[-4]["value"])  # metrics.csv, best.pt, pipeline.json, then `seen`
+    assert csv_path.name == "r-metrics.csv" and csv_path.is_relative_to(runs.downloads_root())
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("type,epoch,step,train_loss") and len(rows) == 6
+    assert rows[5].startswith("eval,0.4,,")
+
+
+def test_the_first_batch_shows_each_images_class(tmp_path):
+    settings = jobs.Settings(dataset="synthetic", synthetic_size=64, epochs=1, batch_size=32,
+                             device="cpu", width=8)  # fmt: skip
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(preset("cifar-standard").to_json())
+    batch = train_view.first_batch(jobs.check(settings, pipeline))
+    assert len(batch) == 32
+    assert all(image.size == (32, 32) for image, _ in batch)
+    from playground.training.data import SYNTHETIC_CLASSES
+
+    assert {label for _, label in batch} <= set(SYNTHETIC_CLASSES)
+    assert len({label for _, label in batch}) > 3  # a shuffled batch, not one class
+
+
+def test_predict_says_what_the_model_was_trained_on():
+    synthetic = {"dataset": "synthetic", "classes": ["disk", "dots"], "train_size": 5000}
+    text = train_view.trained_on(synthetic)
+    assert "synthetic set (5,000 images)" in text and '"dots"' in text and "expected" in text
+    cifar = train_view.trained_on({"dataset": "cifar10", "classes": ["cat", "dog"]})
+    assert cifar.startswith("Trained on CIFAR-10") and "cat, dog" in cifar
 
 
 def test_the_stop_grace_period_covers_slow_steps(root):
@@ -493,6 +642,11 @@ def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(
     ) == {
         "20261122-101010-cifar10": "101010-cifar10",
         "20261122-101010-cifar10-noaug": "101010-cifar10-noaug",
+    }
+    long = ["20261122-101010-folder-noaug-12", "20261122-101010-folder-noaug-13"]
+    assert train_view.short_labels(long) == {  # four curves' legend must fit beside a plot
+        long[0]: "101010-folder…aug-12",
+        long[1]: "101010-folder…aug-13",
     }
     clash = ["20261122-101010-x", "20261123-101010-x"]
     assert train_view.short_labels(clash) == {n: n for n in clash}
@@ -525,18 +679,152 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
     assert estimate._MEASURED == {}  # the next estimate times again
 
 
+GPU_SERVER = {"gpus": 1, "names": ["H100"], "cpus": 16, "zero_gpu": False, "space": False}
+CPU_SERVER = {"gpus": 0, "names": [], "cpus": 2, "zero_gpu": False, "space": False}
+
+
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
+    monkeypatch.setattr(train_view, "detect_devices", lambda: GPU_SERVER)
     monkeypatch.setattr(
-        train, "on_preview", lambda spec, *values: ("imgs", "Estimate", "Valid.", "b", "l")
+        train, "on_preview", lambda spec, base, *values: ("imgs", "Estimate", "Valid.", "b", "l")
     )
     values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
-    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(preset("d2l-flip"), *values)
+    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(
+        preset("d2l-flip"), False, *values
+    )
     assert (gallery, estimate, batch_note, lr_note) == ("imgs", "Estimate\n\nValid.", "b", "l")
     # the form did not change meanwhile: the preview stays
     assert train.drop_if_stale(key, *values) == (train.gr.skip(), train.gr.skip())
     # Quick CPU run was pressed meanwhile: the preview of the old settings goes
     changed = train.form_defaults(dataset="synthetic", epochs=5, device="cpu", width=8)
     assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)
+
+
+CHECKED = {"train_size": 1000, "test_size": 200, "device": "cpu", "epochs": 2, "batch_size": 100}
+
+
+def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
+    # Seen: Preview & estimate while a run trained said "no estimate while a run is training";
+    # after the run ended the same settings still said so (the answer was cached), seed 1 not.
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))
+    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    training = [True]
+
+    def estimate_epoch(settings, pipeline, cfg, root=None):
+        if training[0]:
+            raise jobs.JobError("no estimate while a run is training")
+        return 10.0, "100 images/s"
+
+    monkeypatch.setattr(estimate, "estimate_epoch", estimate_epoch)
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    spec = preset("d2l-flip")
+    _, text, message, *_ = train.on_preview(spec, False, *values)
+    assert text.startswith("No time estimate: no estimate while a run is training")
+    training[0] = False
+    _, text, _, *_ = train.on_preview(spec, False, *values)
+    assert "about 0:10 per epoch and 0:20 for 2 epochs on cpu" in text
+    # with its baseline, two runs share the device: the estimate counts both
+    _, text, _, *_ = train.on_preview(spec, True, *values)
+    assert "0:40 for 2 epochs for the run and its baseline" in text
+
+
+def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_engine, monkeypatch):
+    # Seen offline: "valid", "Started", and 3 s later a failed run whose message told a person
+    # in a browser to "pass --dataset synthetic" and to fill ./data (relative to what?).
+    cfg = CHECKED | {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(cfg))
+    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: False)
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    folder = str(jobs.REPO / "data")
+    with pytest.raises(jobs.JobError, match=f"^CIFAR-10 is not on this server.*{folder}"):
+        jobs.start(SETTINGS, preset("cifar-standard"), "me")
+    assert not [p for p in root.iterdir() if p.is_dir()]  # no failed run left behind
+    values = train.form_defaults(dataset="cifar10", epochs=2, device="cpu", width=8)
+    gallery, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    assert gallery is None and message.startswith("⚠️ CIFAR-10 is not on this server")
+    assert "--dataset" not in message and folder in message
+    assert train.offer_synthetic(message)["visible"] is True
+    message, *_ = train.on_start(preset("cifar-standard"), False, 1, "me", None, *values)
+    assert train.offer_synthetic(message)["visible"] is True
+    assert train.on_use_synthetic()[0] == "synthetic"
+    assert train.offer_synthetic("Started x")["visible"] is False
+    # it can be downloaded: the preview says where it goes, and the run fetches it
+    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: True)
+    _, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    assert message.startswith("Settings are valid. CIFAR-10 is not in " + folder)
+
+
+def test_an_old_download_failure_is_said_in_the_pages_words(root):
+    log = (
+        "$ python -m playground.train\nerror: CIFAR-10 is not in './data' and could not be "
+        "downloaded (<urlopen error>). Download it elsewhere, or pass --dataset synthetic\n"
+    )
+    _run_folder(root, "offline", {"state": "failed", "pid": 1, "message": ""}, log_txt=log)
+    run = runs.find_run("offline")
+    text = train_view.run_message(run)
+    assert "--dataset" not in text and str(jobs.REPO / "data") in text and "Synthetic" in text
+    assert "Failed:</b> CIFAR-10 is not on this server" in train_view.status_html(run)
+
+
+def test_the_quick_runs_numbers_add_up(root):
+    cfg = {"dataset": "synthetic", "subset": 10000, "train_size": 5000, "epochs": 5}
+    _run_folder(root, "quick", {"state": "finished", "pid": 1}, config_json=json.dumps(cfg))
+    assert train_view.data_label(runs.find_run("quick")) == "synthetic (5,000 images)"
+    assert "5,000" in train_view.device_banner({"gpus": 0, "cpus": 2, "zero_gpu": False})
+    # the ETA: the average step so far (evaluations included), not this launch's last steps
+    status = {"elapsed_s": 60.0, "step": 100, "total_steps": 400, "eta_s": 5.0}
+    assert train_view.steady_eta(status) == 180.0
+    # a run and its baseline train side by side: the ETA is that of the later one
+    job = {"job": "a"}
+    for name, step in (("a", 300), ("a-noaug", 100)):
+        status = {"state": "running", "pid": os.getpid(), "elapsed_s": 60.0, "step": step,
+                  "total_steps": 400, "epoch": 1.0, "epochs": 5}  # fmt: skip
+        _run_folder(root, name, status, launch_json=json.dumps(job))
+    monkeypatch_alive = runs.pid_alive
+    try:
+        runs.pid_alive = lambda pid: True
+        both = [runs.find_run("a"), runs.find_run("a-noaug")]
+        assert "ETA 3:00 (with its baseline)" in train_view.status_html(both[0], 0, both)
+    finally:
+        runs.pid_alive = monkeypatch_alive
+
+
+def test_opening_the_tab_on_a_cpu_starts_no_preview_nobody_asked_for(root, monkeypatch):
+    # Seen: opening the tab on a CPU machine started a 14-second preview nobody asked for.
+    monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
+    monkeypatch.setattr(train, "_PREVIEWS", {})
+    asked = []
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: asked.append(1) or dict(CHECKED))
+    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    gallery, text, key, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
+    assert gallery == train.gr.skip() and text == train.ASK_PREVIEW and not asked
+    assert key == train.settings_key(*values)
+    # a preview made for these settings already is shown at once
+    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    monkeypatch.setattr(estimate, "estimate_epoch", lambda *a, **k: (10.0, "100 images/s"))
+    train.on_preview(preset("d2l-flip"), False, *values)
+    gallery, text, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
+    assert gallery == ["img"] * 32 and "Estimate" in text and len(asked) == 1
+
+
+def test_the_tab_remembers_its_settings_in_the_browser(monkeypatch):
+    monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
+    values = train.form_defaults(dataset="synthetic", epochs=7, device="cpu", seed=3)
+    saved = train.save_prefs(*values, True, "run-a", ["run-a-noaug"], 0.3)
+    assert saved["epochs"] == 7 and saved["overlay"] == ["run-a-noaug"]
+    saved = json.loads(json.dumps(saved))  # as localStorage keeps it
+    restored = train.restore_prefs(saved)
+    assert restored == [*values, True, "run-a", ["run-a-noaug"], 0.3]
+    # what this server does not offer, or no longer accepts, keeps the page's own value
+    skip = train.gr.skip()
+    odd = saved | {"device": "cuda", "epochs": -1, "dataset": "imagenet", "overlay": "x"}
+    keys = [*train.FORM_KEYS, *train.VIEW_PREFS]
+    restored = dict(zip(keys, train.restore_prefs(odd), strict=True))
+    assert restored["device"] == restored["epochs"] == restored["dataset"] == skip
+    assert restored["overlay"] == skip and restored["seed"] == 3
+    assert train.restore_prefs(None) == [skip] * (len(train.FORM_KEYS) + len(train.VIEW_PREFS))
+    assert train.restore_prefs({"version": 99, "epochs": 3})[1] == skip
 
 
 # --- what one anonymous request may take on a shared server --------------------------------

@@ -7,6 +7,7 @@ tests watch it arrive, stop it, resume it, see a second session refused, and pre
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -14,6 +15,7 @@ from PIL import Image
 
 from playground import runs
 from playground.images import MAX_UPLOAD_BYTES
+from playground.training.data import SYNTHETIC_CLASSES
 from playground.ui import CSS, build_app
 from playground.ui.train import form_defaults
 
@@ -93,15 +95,16 @@ def test_impossible_settings_are_refused_before_anything_starts(
 
 def test_preview_shows_32_images_and_an_estimate(alice):
     zero = form_defaults(**(TINY_SETTINGS | {"epochs": 0}))
-    _, _, message, _, _ = alice.predict(*zero, api_name="/train_check")
+    _, _, message, _, _ = alice.predict(False, *zero, api_name="/train_check")
     assert message.startswith("⚠️") and "epochs must be between 1" in message
-    gallery, estimate, message, batch, lr = alice.predict(*TINY, api_name="/train_check")
+    gallery, estimate, message, batch, lr = alice.predict(False, *TINY, api_name="/train_check")
     assert len(gallery) == 32, message
+    assert {item["caption"] for item in gallery} <= set(SYNTHETIC_CLASSES)  # each with its class
     assert "per epoch" in estimate and "images/s" in estimate and "Settings are valid" in message
     assert batch["info"].startswith("given: 40 (10 steps per epoch)")  # 400 images / 40
     assert lr["info"].startswith("auto: ")  # the learning rate was left at 0: fitted
     auto = form_defaults(**(TINY_SETTINGS | {"batch_size": 0}))
-    _, estimate, _, batch, _ = alice.predict(*auto, api_name="/train_check")
+    _, estimate, _, batch, _ = alice.predict(False, *auto, api_name="/train_check")
     assert batch["info"].startswith("auto: ") and "Recipe:" in estimate
 
 
@@ -112,7 +115,7 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
 
     status = _wait(alice, lambda s: s["points"] >= 2)
     assert status["run"] == name and status["state"] == "running"
-    plots = alice.predict(name, [], None, api_name="/train_poll")
+    plots = alice.predict(name, [], 0, api_name="/train_poll")  # watched, overlay, smoothing
     assert f'data-run="{name}"' in plots[0] and len(plots[2]["data"]) >= 2
 
     message, _, _ = bob.predict(False, 1, *TINY, api_name="/train_start")
@@ -132,4 +135,27 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
     Image.new("RGB", (48, 40), (200, 30, 30)).save(photo)
     top5, _, note = alice.predict(name, handle_file(str(photo)), api_name="/train_predict")
     assert len(top5["confidences"]) == 5 and note.startswith(f"Top-5 from {name}")
+    assert "Trained on the synthetic set" in note and "expected" in note
     assert abs(sum(c["confidence"] for c in top5["confidences"])) <= 1.0 + 1e-6
+
+
+def test_name_compare_download_and_delete_runs(alice, bob, app):
+    (name,) = [r.name for r in runs.list_runs(app[1]) if r.state == "finished"]
+    assert alice.predict(name, "tiny", "two epochs", api_name="/train_notes").startswith("Saved")
+    assert "only that session can name it" in bob.predict(name, "x", "", api_name="/train_notes")
+    out = bob.predict(name, [], 0, api_name="/train_poll")  # a first tick sends everything
+    table = out[3]
+    row = dict(zip(table["headers"], table["data"][0], strict=True))
+    assert (row["name"], row["note"], row["run"]) == ("tiny", "two epochs", name)
+    assert row["best test acc"].endswith("%") and row["augment"] != "pipeline"
+    csv = out[-3]["value"]  # the downloads: metrics.csv, best.pt, pipeline.json
+    assert Path(csv).name == f"{name}-metrics.csv"
+    assert Path(csv).read_text().startswith("type,epoch,step,")
+
+    html, _, acc = alice.predict(name, name, 0, api_name="/train_compare")
+    assert "data-differ='0'" in html and "tiny" in html
+    assert len(acc.get("value", acc)["data"]) > 0  # the curves (an update with its colours)
+
+    assert "only that session can delete it" in bob.predict(name, api_name="/train_delete")[0]
+    assert alice.predict(name, api_name="/train_delete")[0] == f"Deleted {name}."
+    assert runs.find_run(name, app[1]) is None

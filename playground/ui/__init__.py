@@ -28,9 +28,10 @@ def build_app() -> gr.Blocks:
         spec_state = gr.State(default_spec())
         image_state = gr.State(augment.sample_image(augment.DEFAULT_SAMPLE))
         owner_token = train.owner_token()
+        train_prefs = train.prefs_state()
         with gr.Tabs():
             with gr.Tab("Augment", elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state)
             export.build_tab(spec_state, image_state, parts)
-            train.build_tab(spec_state, image_state, demo, owner_token)
+            train.build_tab(spec_state, image_state, demo, owner_token, train_prefs)
     return demo

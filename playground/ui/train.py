@@ -33,17 +33,9 @@ QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device
 FORM = run_settings.form_fields()
 FORM_KEYS = [d.name for d in FORM] + ["folder"]
 MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
-train_view.RUN_COLUMNS = [
-    "run",
-    "state",
-    "data",
-    "augment",
-    "epoch",
-    "best test acc",
-    "started",
-    "message",
-]
-train_view.PLOT_COLUMNS = ["epoch", "value", "series"]
+# the runs table's columns (train_view.RUN_COLUMNS): the accuracies wide enough to read
+COLUMN_WIDTHS = ["14%", "7%", "11%", "15%", "7%", "7%", "7%", "6%", "9%", "10%", "7%"]
+SMOOTHING = 0.6  # the training loss's default smoothing (an exponential moving average)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -77,46 +69,65 @@ def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
 
 
 def view(
-    watched: str | None, overlay: list[str] | None, owner: str, all_runs: list[Run] | None = None
+    watched: str | None,
+    overlay: list[str] | None,
+    owner: str,
+    all_runs: list[Run] | None = None,
+    smoothing: float | None = SMOOTHING,
 ) -> list[Any]:
     """Everything the Watch and Runs sections show, read from the run folders."""
     all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
+    choices = train_view.run_choices(all_runs)
     if watched not in names:
         watched = train_view.default_watch(all_runs)
     overlay = [n for n in (overlay or []) if n in names and n != watched]
     run = next((r for r in all_runs if r.name == watched), None)
     records = runs.read_metrics(run.path) if run else []
     points = sum(1 for r in records if r.get("type") == "train")
-    loss, acc = train_view.curves(([watched] if watched else []) + overlay)
+    loss, acc = train_view.curves(([watched] if watched else []) + overlay, smoothing or 0.0)
     busy = any(r.live for r in all_runs)
     mine = run is not None and jobs.may_control(run, owner)
+    job = [r for r in all_runs if run is not None and r.job == run.job]
+    notes = runs.read_notes(run.path) if run else {"name": "", "note": ""}
+    csv = runs.metrics_csv(run) if run else None
     best = runs.download_copy(run, "best.pt") if run else None
     pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
     return [
-        train_view.status_html(run, points),
+        train_view.status_html(run, points, job),
         loss,
         acc,
         train_view.runs_table(all_runs),
-        gr.update(choices=names, value=watched),
-        gr.update(choices=names, value=overlay),
+        gr.update(choices=choices, value=watched),
+        gr.update(choices=choices, value=overlay),
         log,
         gr.update(interactive=bool(run and run.live and mine)),
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
+        gr.update(interactive=bool(run and not run.live and mine)),
+        gr.update(value=notes["name"], interactive=mine),
+        gr.update(value=notes["note"], interactive=mine),
+        gr.update(choices=choices),
+        gr.update(choices=choices),
+        train_view.experiment_report(job),
+        gr.update(value=csv, interactive=csv is not None),
         gr.update(value=best, interactive=best is not None),
         gr.update(value=pipeline, interactive=pipeline is not None),
-        train_view.experiment_report(jobs.job_runs(run)) if run else "",
     ]
 
 
-# status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads, experiment
-VIEW_OUTPUTS = 12
+# status, 2 plots, runs table, watched, overlay, log, stop, resume, delete, name, note,
+# 2 compare pickers, the paired experiment's report, 3 downloads (the last three:
+# metrics.csv, best.pt, pipeline.json)
+VIEW_OUTPUTS = 18
+NOTES = slice(10, 12)  # the name and note boxes: sent when the watched run changes only
+DOWNLOADS = 3
 
 
 def poll(
     watched: str | None,
     overlay: list[str] | None,
+    smoothing: float | None,
     seen: dict[str, Any] | None,
     owner: str | None,
     request: gr.Request | None = None,
@@ -125,15 +136,17 @@ def poll(
 
     `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
     draws, so a series that appears later (test accuracy after the first epoch, an overlaid
-    run) would have no colour: the tick after new series were sent sends only a train_view.color_map,
-    which makes the plot draw again from the data it now holds.
+    run) would have no colour: the tick after new series were sent sends only a
+    train_view.color_map, which makes the plot draw again from the data it now holds. The
+    name and note boxes are filled when the watched run changes, never under a person typing.
     """
     seen = dict(seen or {})
     me = _owner(owner, request)
+    smoothing = SMOOTHING if smoothing is None else smoothing
     all_runs = runs.list_runs()
     if watched not in {r.name for r in all_runs}:
         watched = train_view.default_watch(all_runs)
-    sig = train_view.view_signature(all_runs, watched, overlay or [], me)
+    sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
     redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
     if redraw:
         loss_series, acc_series = seen["series"]
@@ -142,13 +155,16 @@ def poll(
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me, all_runs)
+    out = view(watched, overlay, me, all_runs, smoothing)
     seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
     seen["sig"] = sig
+    if seen.get("notes_for") == (watched, me):
+        out[NOTES] = [gr.skip(), gr.skip()]
+    seen["notes_for"] = (watched, me)
     # Gradio copies a file it is given into its cache (hashing it): only when it changed
-    files = repr([_file_key(update.get("value")) for update in out[-3:-1]])
+    files = repr([_file_key(update.get("value")) for update in out[-DOWNLOADS:]])
     if files == seen.get("files"):
-        out[-3:-1] = [gr.skip(), gr.skip()]
+        out[-DOWNLOADS:] = [gr.skip()] * DOWNLOADS
     seen["files"] = files
     return [*out, seen]
 
@@ -189,59 +205,81 @@ def on_dataset(dataset: str):
 
 
 def first_batch(cfg: dict[str, Any]) -> list[Any]:
-    """The first 32 training images as the run will see them (drawn on the CPU here, so the
-    page never takes GPU memory; on a GPU run the draws differ but follow the same law)."""
-    from playground.training.preview import first_batch_preview
-
-    return first_batch_preview({**cfg, "device": "cpu"})
+    """The first 32 training images as the pipeline feeds them, captioned with their class."""
+    return train_view.first_batch(cfg)
 
 
-_PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
+_PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
 
 
-def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, ...]:
-    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate, the
-    message line, and the batch and learning-rate fields' "auto: ..." notes."""
+def on_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
+    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate (of
+    the run and, if ticked, its baseline), the message line, and the batch and learning-rate
+    fields' "auto: ..." notes. An answer without an estimate is not kept: the next one may have
+    one (a run that was training has ended)."""
     try:
         settings = settings_from(values)
         spec = jobs.validated(spec)
     except JobError as err:
         return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
-    key = (settings, spec.to_json())
-    if key not in _PREVIEWS:
-        try:
-            result = _preview(settings, spec)
-        except JobError as err:
-            return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    key = (settings, spec.to_json(), bool(baseline))
+    if key in _PREVIEWS:
+        gallery, estimate, message, cfg = _PREVIEWS[key]
+        return gallery, estimate, message, *auto_notes(cfg)
+    try:
+        gallery, estimate, message, cfg, final = _preview(settings, spec, bool(baseline))
+    except JobError as err:
+        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    if final:
         if len(_PREVIEWS) >= 16:
             _PREVIEWS.clear()
-        _PREVIEWS[key] = result
-    gallery, estimate, message, cfg = _PREVIEWS[key]
+        _PREVIEWS[key] = gallery, estimate, message, cfg
     return gallery, estimate, message, *auto_notes(cfg)
 
 
-def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str, dict]:
+def _preview(
+    settings: jobs.Settings, spec: PipelineSpec, baseline: bool
+) -> tuple[Any, str, str, dict, bool]:
     with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
-        estimate = train_view.describe_estimate(settings, cfg, pipeline)
+        problem = jobs.data_problem(cfg)
+        if problem:  # said before anything is timed or started
+            return None, "", f"⚠️ {problem}.", cfg, False
+        estimate, final = train_view.describe_estimate(settings, cfg, pipeline, baseline)
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
-        note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
-        return None, estimate, f"Settings are valid. {note}", cfg
-    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg
+        folder = jobs.data_folder(cfg)
+        note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
+        return None, estimate, f"Settings are valid. {note}", cfg, final
+    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
 
 
-def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
-    """Opening the tab previews the current settings, unless a run is training (it would slow
-    the run down, and timing steps beside it would give a wrong estimate). It writes the images
-    and the estimate only, never the message line: a Start pressed while it works (it can take
-    a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
+ASK_PREVIEW = (
+    "Press **Preview & estimate** to see the first batch as the pipeline feeds it and how long "
+    "the run will take (on this CPU that takes a few seconds, so it is not done unasked)."
+)
+
+
+def on_tab_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
+    """Opening the tab previews the current settings where that is quick (a GPU, or a preview
+    already made for them), unless a run is training (it would slow the run down, and timing
+    steps beside it would give a wrong estimate); on a CPU it says how to ask for one. It writes
+    the images and the estimate only, never the message line: a Start pressed while it works
+    keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    gallery, estimate, note, batch_note, lr_note = on_preview(spec, *values)
+    info = train_view.detect_devices()
+    if not info["gpus"] or info["zero_gpu"]:
+        try:
+            key = (settings_from(values), jobs.validated(spec).to_json(), bool(baseline))
+        except JobError:
+            key = None
+        if key not in _PREVIEWS:
+            return gr.skip(), ASK_PREVIEW, settings_key(*values), gr.skip(), gr.skip()
+    gallery, estimate, note, batch_note, lr_note = on_preview(spec, baseline, *values)
     text = "\n\n".join(t for t in (estimate, note) if t)
     return gallery, text, settings_key(*values), batch_note, lr_note
 
@@ -294,7 +332,23 @@ def on_start(
     return (
         message,
         gr.update(choices=all_names, value=names[0]),
-        gr.update(choices=all_names, value=names[1:]),
+        gr.update(choices=all_names, value=names[1:2] if baseline else []),
+    )
+
+
+def offer_synthetic(message: str | None) -> Any:
+    """The "Use the synthetic set" button shows when the message says CIFAR-10 cannot be had."""
+    return gr.update(visible=jobs.NO_CIFAR10 in (message or ""))
+
+
+def on_use_synthetic() -> tuple[Any, Any, Any, str]:
+    """One click from "CIFAR-10 cannot be had here" to settings that train without it."""
+    return (
+        "synthetic",
+        gr.update(visible=False),
+        gr.update(visible=False),
+        "Switched to the synthetic set (generated shapes and textures, no download). Press "
+        "**Preview & estimate** or **Start**.",
     )
 
 
@@ -303,6 +357,64 @@ def on_stop(watched: str | None, owner: str | None, request: gr.Request | None =
         return jobs.stop(watched or "", _owner(owner, request))
     except JobError as err:
         return f"⚠️ {err}"
+
+
+def on_save_notes(
+    watched: str | None,
+    name: str,
+    note: str,
+    owner: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """Keep the watched run's name and note in its folder (notes.json)."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return "⚠️ Select a run in the Runs list first."
+    if not jobs.may_control(run, _owner(owner, request)):
+        return f"⚠️ {run.name} was started by another session; only that session can name it."
+    notes = runs.write_notes(run.path, name, note)
+    return f"Saved the name and note of {run.name}" + (
+        f" ({notes['name']})." if notes["name"] else "."
+    )
+
+
+def on_delete_ask(watched: str | None) -> tuple[Any, str]:
+    """Delete asks first: the confirmation row, saying what goes."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return gr.update(visible=False), ""
+    files = "its curves, log and checkpoints"
+    text = (
+        f"Delete **{train_view.display_name(run)}** ({run.name}) with {files}? It cannot be undone."
+    )
+    return gr.update(visible=True), text
+
+
+def on_delete(
+    watched: str | None, owner: str | None, request: gr.Request | None = None
+) -> tuple[str, Any]:
+    """The confirmed Delete: the run folder goes (never a run that is training)."""
+    try:
+        message = jobs.delete(watched or "", _owner(owner, request))
+    except JobError as err:
+        message = f"⚠️ {err}"
+    return message, gr.update(visible=False)
+
+
+def on_compare(
+    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
+) -> tuple[Any, ...]:
+    """Two runs side by side: their settings (differences marked) and their curves on the
+    same axes."""
+    run_a, run_b = (runs.find_run(n) if n else None for n in (a, b))
+    names = [r.name for r in (run_a, run_b) if r is not None]
+    loss, acc = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    series = [sorted(set(frame["series"])) for frame in (loss, acc)]
+    return (
+        train_view.compare_html(run_a, run_b),
+        gr.update(value=loss, color_map=train_view.color_map(series[0])),
+        gr.update(value=acc, color_map=train_view.color_map(series[1])),
+    )
 
 
 def on_resume(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
@@ -332,6 +444,56 @@ def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
         return table.iloc[int(row)]["run"]
     except (IndexError, KeyError, ValueError, TypeError):
         return gr.skip()
+
+
+PREFS_KEY = "augplay-train-settings"
+PREFS_VERSION = 1
+VIEW_PREFS = ("baseline", "watched", "overlay", "smoothing")  # after the form's fields
+
+
+def save_prefs(*values: Any) -> dict[str, Any]:
+    """What the tab remembers in this browser (gr.BrowserState): the form's values (FORM_KEYS),
+    the baseline box, the watched and overlaid runs and the smoothing, by name."""
+    return {"version": PREFS_VERSION, **dict(zip([*FORM_KEYS, *VIEW_PREFS], values, strict=True))}
+
+
+def restore_prefs(prefs: dict[str, Any] | None) -> list[Any]:
+    """The remembered values, in save_prefs' order; gr.skip() for what is missing or no longer
+    valid here (a choice this server does not offer, a setting out of its range)."""
+    prefs = prefs if isinstance(prefs, dict) and prefs.get("version") == PREFS_VERSION else {}
+    out: list[Any] = []
+    for key in FORM_KEYS:
+        value = prefs.get(key)
+        out.append(value if key in prefs and _valid_pref(key, value) else gr.skip())
+    kinds = {"baseline": bool, "watched": str, "overlay": list, "smoothing": (int, float)}
+    for key in VIEW_PREFS:
+        value = prefs.get(key)
+        out.append(value if isinstance(value, kinds[key]) else gr.skip())
+    return out
+
+
+def _valid_pref(key: str, value: Any) -> bool:
+    if key == "folder":
+        return isinstance(value, str)
+    if key == "dataset":
+        return value in [v for _, v in DATASET_CHOICES]
+    declared = run_settings.by_name(key)
+    if key == "device":
+        info = train_view.detect_devices()
+        return value in _device_choices(info)
+    if declared.auto and value in (0, None):
+        return True
+    try:
+        run_settings.check_value(declared, value, key)
+    except run_settings.SettingError:
+        return False
+    return True
+
+
+def prefs_state() -> gr.BrowserState:
+    """The Train tab's remembered settings in localStorage; created outside the tabs, as the
+    owner token is (a tab's contents are mounted only when it is opened)."""
+    return gr.BrowserState(None, storage_key=PREFS_KEY)
 
 
 def on_load(token: str | None) -> tuple[str, str]:
@@ -364,7 +526,8 @@ def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, Any, s
     except Exception as err:  # a checkpoint that does not load must not take the page down
         return None, image, f"⚠️ Could not predict with {run.name}: {err}"
     note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
-    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}."
+    data = train_view.trained_on(run.config)
+    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}. {data}"
 
 
 _MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
@@ -428,12 +591,17 @@ def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
     return controls
 
 
+def _device_choices(info: dict[str, Any]) -> list[str]:
+    """On ZeroGPU a GPU exists only inside a call: runs use the CPU."""
+    gpu = info["gpus"] and not info["zero_gpu"]
+    return ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+
+
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
     if d.choices:
         choices = list(d.choices)
-        if d.name == "device":  # on ZeroGPU a GPU exists only inside a call: runs use the CPU
-            gpu = info["gpus"] and not info["zero_gpu"]
-            choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+        if d.name == "device":
+            choices = _device_choices(info)
         value = d.default if d.default in choices else choices[0]
         return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
     if d.type is bool:
@@ -456,6 +624,7 @@ def build_tab(
     image_state: gr.State,
     demo: gr.Blocks | None = None,
     token: gr.BrowserState | None = None,
+    prefs: gr.BrowserState | None = None,
 ) -> gr.Tab:
     info = train_view.detect_devices()
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
@@ -486,6 +655,9 @@ def build_tab(
                     check = gr.Button("Preview & estimate", elem_id="train-check", size="sm")
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                 message = gr.Markdown(elem_id="train-message")
+                use_synthetic = gr.Button(
+                    "Use the synthetic set", visible=False, size="sm", elem_id="train-use-synthetic"
+                )
             with gr.Column(scale=1, min_width=320):
                 code = gr.Code(
                     train_view.pipeline_code(spec_state.value),
@@ -495,9 +667,12 @@ def build_tab(
                     elem_id="train-pipeline",
                 )
                 gallery = gr.Gallery(
-                    label="The first 32 training images, as the pipeline feeds them",
+                    label="The first 32 training images, as the pipeline feeds them, with their class",
                     columns=8,
-                    height=260,
+                    rows=4,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=True,
                     elem_id="train-first-batch",
                 )
                 estimate_md = gr.Markdown(elem_id="train-estimate")
@@ -507,6 +682,9 @@ def build_tab(
         with gr.Row():
             stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
             resume = gr.Button("Resume", interactive=False, elem_id="train-resume")
+            download_csv = gr.DownloadButton(
+                "Download metrics.csv", interactive=False, elem_id="train-download-csv"
+            )
             download_best = gr.DownloadButton(
                 "Download best.pt", interactive=False, elem_id="train-download-best"
             )
@@ -516,12 +694,16 @@ def build_tab(
         with gr.Row():
             loss_plot = gr.LinePlot(
                 train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
-                x_title="epoch", height=300, elem_id="train-loss-plot",
+                x_title="epoch", height=320, elem_id="train-loss-plot",
             )  # fmt: skip
             acc_plot = gr.LinePlot(
                 train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
-                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
+                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=320, elem_id="train-acc-plot",
             )  # fmt: skip
+        smoothing = gr.Slider(
+            0, 0.95, value=SMOOTHING, step=0.05, label="Smoothing of the training loss "
+            "(0 = as logged; the test points are never smoothed)", elem_id="train-smoothing",
+        )  # fmt: skip
         experiment = gr.Markdown(elem_id="train-experiment")
         with gr.Accordion("Log (last lines)", open=False):
             log = gr.Textbox(
@@ -533,7 +715,7 @@ def build_tab(
             # choices change as runs come and go; a name is only ever looked up, never a path
             watched = gr.Dropdown(
                 [],
-                label="Watched run (Stop, Resume, downloads, Predict)",
+                label="Watched run (Stop, Resume, downloads, notes, Predict)",
                 allow_custom_value=True,
                 elem_id="train-watched",
             )
@@ -541,16 +723,63 @@ def build_tab(
                 [],
                 multiselect=True,
                 allow_custom_value=True,
-                label="Overlay other runs on the train_view.curves",
+                label="Overlay other runs on the curves",
                 elem_id="train-overlay",
             )
+        with gr.Row(equal_height=True):
+            run_name = gr.Textbox(
+                label="Name of the watched run", max_length=runs.MAX_NAME, scale=1,
+                elem_id="train-run-name",
+            )  # fmt: skip
+            run_note = gr.Textbox(
+                label="Note", lines=1, max_lines=4, max_length=runs.MAX_NOTE, scale=2,
+                elem_id="train-run-note",
+            )  # fmt: skip
+            with gr.Column(scale=0, min_width=140):
+                save_notes = gr.Button("Save name and note", size="sm", elem_id="train-save-notes")
+                delete = gr.Button(
+                    "Delete run…", size="sm", variant="stop", interactive=False,
+                    elem_id="train-delete",
+                )  # fmt: skip
+        with gr.Row(visible=False, elem_id="train-delete-confirm") as confirm_row:
+            confirm_text = gr.Markdown()
+            confirm_yes = gr.Button(
+                "Yes, delete it", variant="stop", size="sm", elem_id="train-delete-yes"
+            )
+            confirm_no = gr.Button("Cancel", size="sm", elem_id="train-delete-no")
+        notes_message = gr.Markdown(elem_id="train-notes-message")
         table = gr.Dataframe(
             train_view.runs_table([]),
             interactive=False,
             wrap=True,
             elem_id="train-runs",
-            max_height=320,
+            max_height=360,
+            column_widths=COLUMN_WIDTHS,
         )
+        # (room here for the paired with/without-augmentation experiment's result)
+
+        with gr.Accordion("Compare two runs", open=False, elem_id="train-compare-box"):
+            with gr.Row():
+                compare_a = gr.Dropdown(
+                    [], label="Run A", allow_custom_value=True, elem_id="train-compare-a"
+                )
+                compare_b = gr.Dropdown(
+                    [], label="Run B", allow_custom_value=True, elem_id="train-compare-b"
+                )
+                compare = gr.Button("Compare", size="sm", elem_id="train-compare")
+            compare_table = gr.HTML(
+                train_view.compare_html(None, None), elem_id="train-compare-table"
+            )
+            with gr.Row():
+                compare_loss = gr.LinePlot(
+                    train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss",
+                    y_title="loss", x_title="epoch", height=300, elem_id="train-compare-loss",
+                )  # fmt: skip
+                compare_acc = gr.LinePlot(
+                    train_view.curves([])[1], x="epoch", y="value", color="series",
+                    title="Accuracy", y_title="accuracy", y_lim=[0, 1], x_title="epoch",
+                    height=300, elem_id="train-compare-acc",
+                )  # fmt: skip
 
         with gr.Accordion("Predict with the watched run", open=False), gr.Row():
             with gr.Column():
@@ -585,9 +814,15 @@ def build_tab(
         log,
         stop,
         resume,
+        delete,
+        run_name,
+        run_note,
+        compare_a,
+        compare_b,
+        experiment,
+        download_csv,
         download_best,
         download_pipeline,
-        experiment,
     ]
     assert len(view_outputs) == VIEW_OUTPUTS
     quiet = {"show_progress": "hidden"}
@@ -596,7 +831,7 @@ def build_tab(
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(train_view.pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs],
+        on_tab_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
     ).then(
@@ -608,15 +843,21 @@ def build_tab(
     )
     quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
     check.click(
-        on_preview, [spec_state, *settings_inputs],
+        on_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, message, form["batch_size"], form["lr"]],
         api_name="train_check", concurrency_id="train-check",
-    )  # fmt: skip
+    ).then(offer_synthetic, [message], [use_synthetic], api_name=False, queue=False)  # fmt: skip
     start.click(
         on_start, [spec_state, baseline, seeds, owner_state, *settings_inputs],
         [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
-    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    ).then(lambda: None, None, [signature], api_name=False, queue=False).then(
+        offer_synthetic, [message], [use_synthetic], api_name=False, queue=False
+    )  # fmt: skip
+    use_synthetic.click(
+        on_use_synthetic, None, [form["dataset"], form["folder"], use_synthetic, message],
+        api_name=False, queue=False,
+    )  # fmt: skip
     stop.click(
         on_stop,
         [watched, owner_state],
@@ -633,17 +874,33 @@ def build_tab(
         api_name="train_resume",
         concurrency_id="train-control",
     ).then(lambda: None, None, [signature], api_name=False, queue=False)
-    poll_inputs = [watched, overlay, signature, owner_state]
+    poll_inputs = [watched, overlay, smoothing, signature, owner_state]
     timer.tick(
         poll, poll_inputs, [*view_outputs, signature], api_name="train_poll", queue=False, **quiet
     )
-    for control in (watched, overlay):
+    for control in (watched, overlay, smoothing):
         control.input(
             poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
         )
     table.select(on_select_row, [table], [watched], api_name=False, queue=False).then(
         poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
     )
+    save_notes.click(
+        on_save_notes, [watched, run_name, run_note, owner_state], [notes_message],
+        api_name="train_notes", concurrency_id="train-control",
+    )  # fmt: skip
+    delete.click(on_delete_ask, [watched], [confirm_row, confirm_text], api_name=False, queue=False)
+    confirm_no.click(
+        lambda: gr.update(visible=False), None, [confirm_row], api_name=False, queue=False
+    )
+    confirm_yes.click(
+        on_delete, [watched, owner_state], [notes_message, confirm_row],
+        api_name="train_delete", concurrency_id="train-control",
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    compare.click(
+        on_compare, [compare_a, compare_b, smoothing], [compare_table, compare_loss, compare_acc],
+        api_name="train_compare", concurrency_id="train-compare",
+    )  # fmt: skip
     use_current.click(use_augment_image, [image_state], [predict_image], api_name=False)
     predict_btn.click(
         on_predict,
@@ -654,6 +911,15 @@ def build_tab(
     )
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)
+    if demo is not None and prefs is not None:
+        remembered = [*settings_inputs, baseline, watched, overlay, smoothing]
+        demo.load(restore_prefs, [prefs], remembered, api_name=False, queue=False, **quiet).then(
+            lambda: None, None, [signature], api_name=False, queue=False
+        )
+        gr.on(
+            [c.change for c in remembered], save_prefs, remembered, [prefs],
+            api_name=False, queue=False, **quiet,
+        )  # fmt: skip
     return tab
 
 
