@@ -114,7 +114,7 @@ def _run_folder(root: Path, name: str, status: dict | None = None, **files: str)
     return path
 
 
-def _wait(predicate, timeout=20.0):
+def _wait(predicate, timeout=120.0):  # an upper bound, for busy machines
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

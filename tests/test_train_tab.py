@@ -61,7 +61,8 @@ def _status(client: Client) -> dict:
     return client.predict(None, api_name="/train_status")
 
 
-def _wait(client: Client, predicate, timeout: float = 90.0) -> dict:
+# Upper bounds only: a machine kept busy by other work (CI's, say) trains the tiny run slowly.
+def _wait(client: Client, predicate, timeout: float = 600.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = _status(client)
@@ -128,7 +129,7 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
 
     assert "only that session" in bob.predict(name, api_name="/train_resume")
     assert alice.predict(name, api_name="/train_resume").startswith("Resuming")
-    finished = _wait(alice, lambda s: s["state"] == "finished", timeout=120)
+    finished = _wait(alice, lambda s: s["state"] == "finished")
     assert finished["evals"] == 2 and finished["points"] >= 10
 
     photo = tmp_path / "photo.png"
