@@ -68,7 +68,7 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path, args, words):
         [sys.executable, "-m", "pipelines", *args(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert result.returncode == 2
     assert result.stdout == ""

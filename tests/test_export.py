@@ -32,7 +32,7 @@ def _write_script(tmp_path, spec, name="augmentation_pipeline.py"):
 
 def _run_script(script, image, seed, out):
     cmd = [sys.executable, str(script), str(image), "--seed", str(seed), "--out", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return [Image.open(out / f"sample_{i}.png") for i in range(8)]
 
 
@@ -125,7 +125,7 @@ def test_exported_module_gives_transform_for_training(tmp_path):
         "print([type(t).__name__ for t in transform.transforms], tuple(transform(x).shape))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=script.parent, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=script.parent, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
     assert (

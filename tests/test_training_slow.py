@@ -27,7 +27,7 @@ def _cmd(*args):
     return [sys.executable, "-m", "playground.train", "--device", "cpu", *args]
 
 
-def _run(*args, timeout=240):
+def _run(*args, timeout=900):  # an upper bound: busy machines train slowly
     done = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=timeout, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -106,7 +106,7 @@ def test_sigterm_checkpoints_and_exits_zero(tmp_path):
     )
     _wait_for(lambda: _status(out).get("step", 0) >= 3, proc)
     os.kill(_status(out)["pid"], signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=300) == 0
     status = _status(out)
     assert status["state"] == "stopped" and status["message"] == "stopped by SIGTERM"
     assert load_checkpoint(out / "last.pt")["step"] == status["step"] < status["total_steps"]
@@ -164,7 +164,7 @@ def test_sigterm_stops_two_processes_cleanly(tmp_path):
     )
     _wait_for(lambda: _status(out).get("step", 0) >= 3, proc)
     os.kill(_status(out)["pid"], signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
+    output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output[-3000:]
     assert "Traceback" not in output and "SignalException" not in output, output[-3000:]
     status = _status(out)
