@@ -27,13 +27,33 @@ import torchvision
 from pipelines.batched import unsupported
 from pipelines.catalogue import PRESETS
 from pipelines.spec import PipelineSpec, SpecError, load
-from playground.training import data, dist, recipes, settings
+from playground.training import data, dist, recipes
 from playground.training.checkpoints import CheckpointError, atomic_write_json, load_checkpoint
 from playground.training.loop import Run, StopFlag, quiet_warnings
 from playground.training.metrics import write_status
 from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
 
-DEFAULTS: dict[str, Any] = settings.DEFAULTS  # declared once, in settings.RunSettings
+DEFAULTS: dict[str, Any] = {
+    "dataset": "cifar10",
+    "data_dir": "./data",
+    "image_size": None,
+    "synthetic_size": 5000,
+    "subset": None,
+    "epochs": 10,
+    "batch_size": None,
+    "recipe": "fast",
+    "lr": None,
+    "amp": "auto",
+    "device": "auto",
+    "nproc": None,
+    "dist_backend": "auto",
+    "compile": False,
+    "workers": None,
+    "width": 64,
+    "seed": 0,
+    "out": None,
+    "no_augment": False,
+}
 # The exit status of a run stopped because its loss diverged (status.json says why).
 EXIT_DIVERGED = 3
 # What --resume may change: where and how fast it runs, not what it computes.
@@ -68,8 +88,68 @@ def parser() -> argparse.ArgumentParser:
     )
     a = p.add_argument
     a("--pipeline", help=f"pipeline JSON file or preset ({', '.join(PRESETS)})")
-    settings.add_arguments(p)
+    a(
+        "--dataset",
+        help="cifar10 (default), synthetic, or folder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
+    )
+    a("--data-dir", help="where CIFAR-10 is downloaded (default ./data)")
+    a(
+        "--image-size",
+        type=int,
+        help="training resolution for folder/synthetic data (default 32; CIFAR-10 is 32)",
+    )
+    a("--synthetic-size", type=int, help="synthetic training images (default 5000; test = a fifth)")
+    a("--subset", type=int, help="train on the first N training images only")
+    a("--epochs", type=int, help="default 10")
+    a(
+        "--batch-size",
+        type=int,
+        help="global batch, split over processes (default: fast: fitted to the data, at least "
+        "32 steps per epoch, at most 512; d2l 256)",
+    )
+    a(
+        "--recipe",
+        choices=("fast", "d2l"),
+        help="fast (default): SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001",
+    )
+    a(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: fast 0.2 x batch/512, d2l 0.001)",
+    )
+    a(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="auto: bf16 on GPUs that support it, else fp16; off on CPU",
+    )
+    a("--device", choices=("auto", "cpu", "cuda"), help="default: cuda if available")
+    a("--nproc", type=int, help="processes (DDP via torchrun); default: all visible GPUs, 1 on CPU")
+    a("--dist-backend", choices=("auto", "nccl", "gloo"), help="auto: nccl on GPUs, gloo on CPU")
+    a(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model (on CUDA as CUDA graphs: mode reduce-overhead)",
+    )
+    a(
+        "--workers",
+        type=int,
+        help="DataLoader workers for the per-image fallback (default: min(8, CPUs))",
+    )
+    a(
+        "--width",
+        type=int,
+        help="channels of ResNet-18's first stage (default 64; small = fast tests)",
+    )
+    a("--seed", type=int, help="default 0")
+    a("--out", help="run folder (default checkpoints/<timestamp>-<pipeline name>)")
     a("--resume", metavar="RUN", help="continue RUN with its saved settings")
+    a(
+        "--no-augment",
+        action="store_true",
+        default=None,
+        help="train without the pipeline, for comparison",
+    )
     a("--check", action="store_true", help="validate everything, print the resolved config, exit")
     return p
 
@@ -77,11 +157,10 @@ def parser() -> argparse.ArgumentParser:
 # ---- resolution ----------------------------------------------------------------------------
 
 
-def _in_range(cfg: dict[str, Any], *names: str) -> None:
-    for name in names or tuple(DEFAULTS):
-        problem = settings.out_of_range(name, cfg[name])
-        if problem:
-            raise UsageError(problem)
+def _positive(cfg: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if cfg[name] is not None and cfg[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {cfg[name]}")
 
 
 def _pipeline(source: str | None) -> tuple[PipelineSpec, str]:
@@ -102,7 +181,7 @@ def _device(cfg: dict[str, Any]) -> None:
         raise UsageError("--device cuda: no CUDA GPU is visible")
     gpus = torch.cuda.device_count() if cfg["device"] == "cuda" else 0
     cfg["nproc"] = cfg["nproc"] or max(gpus, 1)
-    _in_range(cfg, "nproc")
+    _positive(cfg, "nproc")
     cfg["world_size"] = dist.env_ranks().world if dist.under_torchrun() else cfg["nproc"]
     if cfg["amp"] == "auto":
         cuda = cfg["device"] == "cuda"
@@ -118,7 +197,10 @@ def _data(cfg: dict[str, Any]) -> None:
         info = data.scan(cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"])
     except data.DataError as err:
         raise UsageError(str(err)) from None
-    cfg["image_size"] = cfg["image_size"] or 32
+    size = cfg["image_size"] or 32
+    if not 8 <= size <= 512:
+        raise UsageError(f"--image-size must be between 8 and 512, got {size}")
+    cfg["image_size"] = size
     cfg["classes"] = info["classes"]
     cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
     cfg["test_size"] = info["test_size"]
@@ -128,6 +210,7 @@ def _data(cfg: dict[str, Any]) -> None:
 def _batch(cfg: dict[str, Any]) -> None:
     """Batch size, peak lr and warm-up from recipes.fit (explicit values win), and why."""
     world, given = cfg["world_size"], cfg["batch_size"]
+    _positive(cfg, "batch_size")
     chosen = recipes.fit(cfg["recipe"], cfg["train_size"], cfg["epochs"], world, given, cfg["lr"])
     batch = chosen.batch_size
     if batch % world:
@@ -179,7 +262,11 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """Every setting checked and filled in: the config a run is started from."""
     given = {k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS}
     cfg = {**DEFAULTS, **given, "pipeline_source": args.pipeline}
-    _in_range(cfg)
+    _positive(cfg, "epochs", "synthetic_size", "subset", "width", "batch_size")
+    if cfg["workers"] is not None and cfg["workers"] < 0:
+        raise UsageError(f"--workers must be 0 or more, got {cfg['workers']}")
+    if cfg["lr"] is not None and not cfg["lr"] > 0:
+        raise UsageError(f"--lr must be positive, got {cfg['lr']}")
     spec, name = _pipeline(args.pipeline)
     cfg["name"] = name
     _device(cfg)
