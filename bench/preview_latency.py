@@ -158,6 +158,7 @@ def browser_latency(rounds: int, warmup: int, timeout_ms: float) -> dict[str, li
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"http://127.0.0.1:{ports[name]}/")
                 page.wait_for_function(LOADED_JS, arg=GRID_IMAGES, timeout=60_000)
+                page.wait_for_selector(f"#{SLIDER} input[type=range]")  # ours draws it on load
                 pages[name] = page
             for i in range(warmup + rounds):
                 value = VALUES[i % 2]
@@ -221,8 +222,7 @@ def where_the_time_goes(rounds: int) -> None:
     from torchvision import transforms as v1
     from torchvision.transforms.v2 import functional as F
 
-    from pipelines.build import build_step
-    from pipelines.samples import _one_sample, render_samples
+    from pipelines.samples import _one_sample, plan, render_samples
     from pipelines.spec import default_spec
     from playground import preview
     from playground.images import load_image
@@ -230,8 +230,8 @@ def where_the_time_goes(rounds: int) -> None:
     spec = default_spec()
     image = load_image(CAT)
     naive_image = Image.open(CAT).convert("RGB")
-    steps = list(zip(spec.step_keys(), (build_step(s) for s in spec.active), strict=True))
-    assert [key for key, _ in steps] == [
+    steps = plan(spec)
+    assert [p.key for p in steps] == [
         "RandomHorizontalFlip#0",
         "RandomResizedCrop#0",
         "ColorJitter#0",

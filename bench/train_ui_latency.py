@@ -39,11 +39,11 @@ from bench.preview_latency import (
     p90,
     wait_until_up,
 )
+from playground.ui.train import form_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-# dataset, folder, epochs, batch, recipe, AMP, device, GPUs, subset, width, seed
-TRAINING = ["synthetic", "", 50, 256, "fast", "off", "cpu", 1, 0, 16, 0]
-BATCH, WIDTH = 3, 9
+TRAINING_SETTINGS = {"dataset": "synthetic", "epochs": 50, "batch_size": 256, "amp": "off"}
+TRAINING_SETTINGS |= {"device": "cpu", "width": 16}
 
 
 def launch_app(port: int, checkpoints: Path, nice: int) -> subprocess.Popen:
@@ -99,7 +99,9 @@ def wait_for(client, predicate, timeout: float = 120.0) -> dict:
 def start_or_resume(client, run: str | None) -> str:
     """Start the run (first training phase) or resume it (later ones); wait until it trains."""
     if run is None:
-        message, watched, _ = client.predict(False, *TRAINING, api_name="/train_start")
+        message, watched, _ = client.predict(
+            False, 1, *form_defaults(**TRAINING_SETTINGS), api_name="/train_start"
+        )
         run = watched["value"] if message.startswith("Started") else None
     else:
         message = client.predict(run, api_name="/train_resume")
@@ -131,7 +133,7 @@ def one_condition(nice: int, rounds: int, warmup: int, pause_ms: int) -> dict[st
                 watcher.get_by_role("tab", name="Train").click()
                 # opening the tab previews the settings and times a few steps: let that finish
                 watcher.wait_for_function(
-                    "() => document.querySelector('#train-estimate').innerText.trim() !== ''",
+                    "() => (document.querySelector('#train-estimate')?.innerText.trim() ?? '') !== ''",
                     timeout=180_000,
                 )
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -174,7 +176,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="ResNet-18 width (64: full size)")
     parser.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
-    TRAINING[BATCH], TRAINING[WIDTH] = args.batch, args.width
+    TRAINING_SETTINGS.update(batch_size=args.batch, width=args.width)
     print(f"training: synthetic, width {args.width}, batch {args.batch}, CPU")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     for nice in args.nice:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines import export
 from pipelines.catalogue import PRESETS
+from pipelines.images import load_image  # the app's sanitising loader
 from pipelines.samples import SAMPLE_COUNT, render_samples
 from pipelines.spec import PipelineSpec, SpecError, load
 
@@ -48,8 +49,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _preview(spec: PipelineSpec, args: argparse.Namespace) -> None:
-    from playground.images import load_image  # the same sanitising loader as the UI
-
     if args.count < 1:
         raise SpecError("--count must be at least 1")
     image = load_image(args.image)

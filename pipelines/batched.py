@@ -22,8 +22,8 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
-from pipelines.build import build_step
-from pipelines.spec import PipelineSpec
+from pipelines.build import build_parts
+from pipelines.spec import PipelineSpec, StepSpec
 
 Params = dict[str, torch.Tensor]
 
@@ -53,6 +53,8 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
 
 class Kernel:
     """One transform for a batch: per-sample draws, then a deterministic application."""
+
+    changes_size = False
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         raise NotImplementedError
@@ -94,6 +96,7 @@ class ResizedCrop(Kernel):
     """RandomResizedCrop: v2's 10-try rejection sampling, vectorised, with its centre fallback."""
 
     TRIES = 10
+    changes_size = True
 
     def __init__(self, t: v2.RandomResizedCrop) -> None:
         if InterpolationMode(t.interpolation) != InterpolationMode.BILINEAR:
@@ -165,6 +168,8 @@ def resize_weights(
 
 class Crop(Kernel):
     """RandomCrop with padding (constant 0, edge, reflect, symmetric) and pad_if_needed."""
+
+    changes_size = True
 
     def __init__(self, t: v2.RandomCrop) -> None:
         self.size = (int(t.size[0]), int(t.size[1]))
@@ -287,6 +292,25 @@ def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
 
 
+class Sometimes(Kernel):
+    """A step with a probability of its own (v2.RandomApply): the kernel where rand < p.
+
+    Only for kernels that keep the size: a batch cannot hold cropped and uncropped images.
+    """
+
+    def __init__(self, kernel: Kernel, p: float) -> None:
+        self.kernel, self.p = kernel, p
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        params = dict(self.kernel.draw(n, height, width, gen))
+        params["step_applied"] = torch.rand(n, generator=gen, device=gen.device) < self.p
+        return params
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        inner = {k: v for k, v in params.items() if k != "step_applied"}
+        return _where(params["step_applied"], self.kernel.apply(x, inner), x)
+
+
 KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomHorizontalFlip": lambda t: Flip(t, -1),
     "RandomVerticalFlip": lambda t: Flip(t, -2),
@@ -297,9 +321,31 @@ KERNELS: dict[str, Callable[[Any], Kernel]] = {
 }
 
 
+def kernel(step: StepSpec) -> Kernel | None:
+    """The batched kernel of `step`, or None when it has none for these settings (the caller
+    falls back to per-image torchvision)."""
+    make = KERNELS.get(step.transform)
+    if make is None:
+        return None
+    parts, p = build_parts(step)
+    if len(parts) > 1:  # conversions before the transform: a per-image concern
+        return None
+    try:
+        found = make(parts[0])
+    except ValueError:  # settings the kernel does not cover (e.g. bicubic interpolation)
+        return None
+    if p is None:
+        return found
+    return None if found.changes_size else Sometimes(found, p)
+
+
 def unsupported(spec: PipelineSpec) -> list[str]:
-    """The active transforms that have no batched kernel, in pipeline order."""
-    return [s.transform for s in spec.active if s.transform not in KERNELS]
+    """The active per-image transforms without a batched kernel, in pipeline order.
+
+    Mixing steps (CutMix, MixUp) are not in the list: they act on batches in any case, and the
+    trainer applies `pipelines.build.build_batch(spec)` after this pipeline.
+    """
+    return [s.transform for s in spec.image_steps if kernel(s) is None]
 
 
 def batched_supported(spec: PipelineSpec) -> bool:
@@ -318,7 +364,7 @@ class BatchedPipeline:
         missing = unsupported(spec)
         if missing:
             raise ValueError(f"{missing[0]} has no batched kernel")
-        self.kernels = [KERNELS[s.transform](build_step(s)) for s in spec.active]
+        self.kernels = [kernel(s) for s in spec.image_steps]
         self.apply = torch.compile(self._apply, dynamic=False) if compile else self._apply
 
     def draw_params(self, n: int, height: int, width: int, gen: torch.Generator) -> list[Params]:

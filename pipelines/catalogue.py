@@ -1,17 +1,32 @@
 """Every augmentation the product knows, declared once.
 
-The UI controls, validation, JSON form, code export and batched training path are all derived
-from these declarations. Adding a transform means adding one `TransformDef` to `CATALOGUE`
-(and, if it should run batched on the GPU, a kernel in `pipelines.batched`).
+The UI controls, validation, JSON form, code export, preview captions and batched training
+path are all derived from these declarations. Adding a transform means adding one
+`TransformDef` to `CATALOGUE` (and, if it should run batched on the GPU, a kernel in
+`pipelines.batched`); one test runs every entry through export, build and preview.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchvision.transforms.v2 import AutoAugmentPolicy, InterpolationMode
+
 PADDING_MODES = ("constant", "edge", "reflect", "symmetric")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")  # the modes both PIL and tensors support
+
+# Picker groups, in the order the editor shows them.
+GROUPS: dict[str, str] = {
+    "geometry": "Geometry",
+    "colour": "Colour and light",
+    "quality": "Blur, noise and quality",
+    "erasing": "Erasing",
+    "policy": "Automatic policies",
+    "mixing": "Mixing",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,23 @@ class Param:
     odd: bool = False  # int parameters that must be odd (blur kernel sizes)
     is_size: bool = False  # the transform's output side; training swaps in its resolution
     info: str = ""
+    since: int = 1  # the pipeline file version that introduced it; older files get the default
+
+
+@dataclass(frozen=True)
+class Order:
+    """A check between two parameters: low <= high, or low < high when `strict`."""
+
+    low: str
+    high: str
+    strict: bool = False
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        a, b = values[self.low], values[self.high]
+        return a < b if self.strict else a <= b
+
+
+Describe = Callable[[Mapping[str, Any], Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -38,12 +70,22 @@ class TransformDef:
     name: str  # the torchvision.transforms.v2 class name, also the JSON "transform" value
     key: str  # short id for element ids: f"{key}-{param name with dashes}"
     label: str
-    group: str  # "geometry" | "colour"
+    group: str  # a key of GROUPS
     params: tuple[Param, ...]
     to_kwargs: Callable[[Mapping[str, Any]], dict[str, Any]]
-    describe: Callable[[Mapping[str, Any]], str]  # drawn params -> caption text
-    ordered_pairs: tuple[tuple[str, str], ...] = ()  # (low name, high name): low <= high
+    # (what one sample drew, the step's parameters) -> caption text. The drawn values are
+    # torchvision's make_params output, or what samples.py recorded for a transform that draws
+    # inside forward, plus in_/out_ width and height.
+    describe: Describe
+    ordered_pairs: tuple[Order, ...] = ()
     default_enabled: bool = False
+    # draws inside forward (policies; noise drawn in transform): the preview runs the whole
+    # forward under the step's seed and records the draws instead of calling make_params
+    draws_in_forward: bool = False
+    needs_tensor: bool = False  # no PIL kernel: build puts v2.ToImage() before it
+    batch: bool = (
+        False  # mixes a batch of images and labels (CutMix, MixUp): runs after per-image steps
+    )
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -57,51 +99,200 @@ class TransformDef:
     def elem_id(self, param_name: str) -> str:
         return f"{self.key}-{param_name.replace('_', '-')}"
 
-
-def _flag(applied: bool, word: str) -> str:
-    return word if applied else f"no {word}"
-
-
-def _describe_flip(word: str) -> Callable[[Mapping[str, Any]], str]:
-    return lambda d: _flag(d["applied"], word)
+    @property
+    def own_p(self) -> bool:
+        """Whether the transform has a probability of its own (then no RandomApply around it)."""
+        return any(p.name == "p" for p in self.params)
 
 
-def _describe_rrc(d: Mapping[str, Any]) -> str:
+# -- parameter helpers ---------------------------------------------------------------------
+
+
+def _p(default: float = 0.5, label: str = "Probability") -> Param:
+    return Param("p", "float", default, label, 0.0, 1.0, 0.05)
+
+
+def _interpolation(default: str, since: int = 1) -> Param:
+    return Param(
+        "interpolation", "choice", default, "Interpolation", choices=INTERPOLATIONS, since=since
+    )
+
+
+def _bins(default: int = 31) -> Param:
+    return Param("num_magnitude_bins", "int", default, "Magnitude bins", 2, 51, 1)
+
+
+def _alpha(label: str) -> Param:
+    return Param("alpha", "float", 1.0, label, 0.1, 5.0, 0.1)
+
+
+def _classes() -> Param:
+    return Param(
+        "num_classes",
+        "int",
+        10,
+        "Number of classes",
+        2,
+        1000,
+        1,
+        info="labels become soft (N, classes) targets",
+    )
+
+
+def _same(*names: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    return lambda p: {n: p[n] for n in names}
+
+
+def _mode(p: Mapping[str, Any]) -> InterpolationMode:
+    return InterpolationMode(p["interpolation"])
+
+
+def _pair(p: Mapping[str, Any], low: str, high: str) -> tuple[Any, Any]:
+    return (p[low], p[high])
+
+
+# -- caption helpers -----------------------------------------------------------------------
+
+
+def _flag(word: str) -> Describe:
+    return lambda d, p: word
+
+
+def _size_change(verb: str) -> Describe:
+    return lambda d, p: (
+        f"{verb} {d['in_width']}x{d['in_height']} -> {d['out_width']}x{d['out_height']}"
+    )
+
+
+def _describe_rrc(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
     top, left, h, w = d["top"], d["left"], d["height"], d["width"]
     area = h * w / max(1, d["in_height"] * d["in_width"])
     return f"crop {w}x{h} at ({left},{top}), area {area:.2f}, ratio {w / h:.2f}"
 
 
-def _describe_jitter(d: Mapping[str, Any]) -> str:
-    names = ("brightness", "contrast", "saturation", "hue")
+_JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
+
+
+def _factor_text(name: str, value: float) -> str:
+    return f"{name[:3]} {value:+.2f}" if name == "hue" else f"{name[:3]} {value:.2f}"
+
+
+def _describe_jitter(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
     parts = []
     for i in d["fn_idx"]:
-        value = d[f"{names[i]}_factor"]
+        value = d[f"{_JITTER_NAMES[i]}_factor"]
         if value is not None:
-            parts.append(
-                f"{names[i][:3]} {value:+.2f}" if i == 3 else f"{names[i][:3]} {value:.2f}"
-            )
+            parts.append(_factor_text(_JITTER_NAMES[i], value))
     return ", ".join(parts) if parts else "no colour change"
 
 
-def _describe_crop(d: Mapping[str, Any]) -> str:
+def _describe_photometric(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    parts = [
+        _factor_text(name, d[f"{name}_factor"])
+        for name in _JITTER_NAMES
+        if d[f"{name}_factor"] is not None
+    ]
+    if d["channel_permutation"] is not None:
+        parts.append("channels " + "".join("RGB"[i] for i in d["channel_permutation"]))
+    return ", ".join(parts) if parts else "no photometric change"
+
+
+def _describe_crop(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
     if not d["needs_crop"]:
         return "no crop"
     top, left, h, w = d["top"], d["left"], d["height"], d["width"]
     return f"crop {w}x{h} at ({left},{top})"
 
 
+def _describe_affine(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    (tx, ty), (sx, sy) = d["translate"], d["shear"]
+    text = f"rotate {d['angle']:+.1f}°, shift ({tx},{ty}), scale {d['scale']:.2f}"
+    return text + (f", shear {sx:+.1f}°/{sy:+.1f}°" if sx or sy else "")
+
+
+def _describe_perspective(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    a, b, c, e, f, g, h, i = d["coefficients"]
+    w, ht = d["in_width"] - 1, d["in_height"] - 1
+    moved = 0.0
+    for x, y in ((0, 0), (w, 0), (w, ht), (0, ht)):  # where each output corner samples from
+        den = h * x + i * y + 1
+        moved = max(moved, math.hypot((a * x + b * y + c) / den - x, (e * x + f * y + g) / den - y))
+    return f"perspective, corners moved up to {moved:.0f} px"
+
+
+def _describe_elastic(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    shift = d["displacement"]["max_abs"] * max(d["in_width"], d["in_height"]) / 2
+    return f"elastic warp, up to {shift:.1f} px"
+
+
+def _describe_zoom_out(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    left, top, _, _ = d["padding"]
+    return f"zoom out to {d['out_width']}x{d['out_height']}, image at ({left},{top})"
+
+
+def _describe_erase(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    if d["v"] is None:
+        return "nothing erased (no box fitted)"
+    return f"erased {d['w']}x{d['h']} at ({d['j']},{d['i']})"
+
+
+def _op_text(op: str, magnitude: float) -> str:
+    if op in ("Identity", "AutoContrast", "Equalize", "Invert"):
+        return op
+    if op == "Posterize":
+        return f"Posterize {int(magnitude)} bits"
+    if op == "Rotate":
+        return f"Rotate {magnitude:+.1f}°"
+    if op in ("TranslateX", "TranslateY"):
+        return f"{op} {int(magnitude):+d} px"
+    if op == "Solarize":
+        return f"Solarize above {magnitude:.2f}"
+    return f"{op} {magnitude:+.2f}"
+
+
+def _ops_text(ops: list) -> str:
+    return ", ".join(_op_text(op, m) for op, m in ops) or "no op"
+
+
+def _describe_autoaugment(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    applied = [op for op, _ in d["ops"]]
+    skipped = []
+    for op in d["policy_ops"]:  # a sub-policy may hold the same op twice
+        if op in applied:
+            applied.remove(op)
+        else:
+            skipped.append(op)
+    text = f"sub-policy {d['policy'] + 1}/{d['policies']}: {_ops_text(d['ops'])}"
+    return text + (f" ({', '.join(skipped)} skipped)" if skipped else "")
+
+
+def _describe_augmix(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    chains = " | ".join(_ops_text(chain) for chain in d["chains"])
+    weights = "/".join(f"{w:.0%}" for w in d["chain_weights"])
+    return f"AugMix {chains}; original {d['original_weight']:.0%}, chains {weights}"
+
+
+def _describe_cutmix(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    x1, y1, x2, y2 = d["box"]
+    share = 1 - d["lam_adjusted"]
+    return f"CutMix: {x2 - x1}x{y2 - y1} box from sample {d['partner'] + 1} ({share:.0%})"
+
+
+def _describe_mixup(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    return f"MixUp: {d['lam']:.0%} own, {1 - d['lam']:.0%} sample {d['partner'] + 1}"
+
+
+# -- constructor arguments -----------------------------------------------------------------
+
+
 def _rrc_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "size": (p["size"], p["size"]),
-        "scale": (p["scale_min"], p["scale_max"]),
-        "ratio": (p["ratio_min"], p["ratio_max"]),
+        "scale": _pair(p, "scale_min", "scale_max"),
+        "ratio": _pair(p, "ratio_min", "ratio_max"),
+        "interpolation": _mode(p),
         "antialias": True,
     }
-
-
-def _jitter_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in ("brightness", "contrast", "saturation", "hue")}
 
 
 def _crop_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,63 +304,133 @@ def _crop_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _p(default: float = 0.5, label: str = "Probability") -> Param:
-    return Param("p", "float", default, label, 0.0, 1.0, 0.05)
+def _affine_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
+    # torchvision's "none" for translate and shear is None, not zero
+    return {
+        "degrees": p["degrees"],
+        "translate": (p["translate"], p["translate"]) if p["translate"] > 0 else None,
+        "scale": _pair(p, "scale_min", "scale_max"),
+        "shear": p["shear"] if p["shear"] > 0 else None,
+        "interpolation": _mode(p),
+    }
 
+
+def _photometric_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "brightness": (1 - p["brightness"], 1 + p["brightness"]),
+        "contrast": (1 - p["contrast"], 1 + p["contrast"]),
+        "saturation": (1 - p["saturation"], 1 + p["saturation"]),
+        "hue": (-p["hue"], p["hue"]),
+        "p": p["p"],
+    }
+
+
+def _with_mode(*names: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    return lambda p: {**{n: p[n] for n in names}, "interpolation": _mode(p)}
+
+
+_G, _C, _Q, _E, _A, _M = "geometry", "colour", "quality", "erasing", "policy", "mixing"
 
 CATALOGUE: tuple[TransformDef, ...] = (
+    # -- geometry --------------------------------------------------------------------------
     TransformDef(
         name="RandomHorizontalFlip",
         key="hflip",
         label="Horizontal flip",
-        group="geometry",
+        group=_G,
         params=(_p(label="Flip probability"),),
-        to_kwargs=lambda p: {"p": p["p"]},
-        describe=_describe_flip("h-flip"),
+        to_kwargs=_same("p"),
+        describe=_flag("h-flip"),
         default_enabled=True,
     ),
     TransformDef(
         name="RandomVerticalFlip",
         key="vflip",
         label="Vertical flip",
-        group="geometry",
+        group=_G,
         params=(_p(label="Flip probability"),),
-        to_kwargs=lambda p: {"p": p["p"]},
-        describe=_describe_flip("v-flip"),
+        to_kwargs=_same("p"),
+        describe=_flag("v-flip"),
     ),
     TransformDef(
         name="RandomRotation",
         key="rotate",
         label="Rotation",
-        group="geometry",
+        group=_G,
         params=(
             Param("degrees", "float", 15.0, "Max angle (degrees, either way)", 0.0, 180.0, 1.0),
+            _interpolation("nearest", since=2),
+            Param("expand", "bool", False, "Grow the canvas to fit", since=2),
         ),
-        to_kwargs=lambda p: {"degrees": p["degrees"]},
-        describe=lambda d: f"rotate {d['angle']:+.1f}°",
+        to_kwargs=_with_mode("degrees", "expand"),
+        describe=lambda d, p: f"rotate {d['angle']:+.1f}°",
+    ),
+    TransformDef(
+        name="RandomAffine",
+        key="affine",
+        label="Affine warp",
+        group=_G,
+        params=(
+            Param("degrees", "float", 10.0, "Max angle (degrees, either way)", 0.0, 180.0, 1.0),
+            Param("translate", "float", 0.1, "Max shift (fraction of the side)", 0.0, 0.5, 0.01),
+            Param("scale_min", "float", 0.9, "Scale, min", 0.1, 3.0, 0.05),
+            Param("scale_max", "float", 1.1, "Scale, max", 0.1, 3.0, 0.05),
+            Param("shear", "float", 0.0, "Max shear (degrees, either way)", 0.0, 45.0, 1.0),
+            _interpolation("nearest"),
+        ),
+        to_kwargs=_affine_kwargs,
+        describe=_describe_affine,
+        ordered_pairs=(Order("scale_min", "scale_max"),),
+    ),
+    TransformDef(
+        name="RandomPerspective",
+        key="perspective",
+        label="Perspective",
+        group=_G,
+        params=(
+            Param("distortion_scale", "float", 0.5, "Distortion", 0.0, 1.0, 0.05),
+            _p(),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=_with_mode("distortion_scale", "p"),
+        describe=_describe_perspective,
+    ),
+    TransformDef(
+        name="ElasticTransform",
+        key="elastic",
+        label="Elastic warp",
+        group=_G,
+        params=(
+            Param("alpha", "float", 50.0, "Strength (alpha)", 0.0, 250.0, 1.0),
+            Param("sigma", "float", 5.0, "Smoothness (sigma)", 0.1, 20.0, 0.1),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=_with_mode("alpha", "sigma"),
+        describe=_describe_elastic,
     ),
     TransformDef(
         name="RandomResizedCrop",
         key="rrc",
         label="Random resized crop",
-        group="geometry",
+        group=_G,
         params=(
             Param("size", "int", 200, "Output size (px)", 8, 512, 1, is_size=True),
             Param("scale_min", "float", 0.1, "Area fraction, min", 0.01, 1.0, 0.01),
             Param("scale_max", "float", 1.0, "Area fraction, max", 0.01, 1.0, 0.01),
             Param("ratio_min", "float", 0.5, "Aspect ratio (w/h), min", 0.1, 10.0, 0.05),
             Param("ratio_max", "float", 2.0, "Aspect ratio (w/h), max", 0.1, 10.0, 0.05),
+            _interpolation("bilinear", since=2),
         ),
         to_kwargs=_rrc_kwargs,
         describe=_describe_rrc,
-        ordered_pairs=(("scale_min", "scale_max"), ("ratio_min", "ratio_max")),
+        ordered_pairs=(Order("scale_min", "scale_max"), Order("ratio_min", "ratio_max")),
         default_enabled=True,
     ),
     TransformDef(
         name="RandomCrop",
         key="crop",
         label="Random crop with padding",
-        group="geometry",
+        group=_G,
         params=(
             Param("size", "int", 32, "Output size (px)", 8, 512, 1, is_size=True),
             Param("padding", "int", 4, "Padding (px)", 0, 64, 1),
@@ -179,34 +440,170 @@ CATALOGUE: tuple[TransformDef, ...] = (
         describe=_describe_crop,
     ),
     TransformDef(
+        name="CenterCrop",
+        key="center",
+        label="Centre crop",
+        group=_G,
+        params=(Param("size", "int", 200, "Output size (px)", 8, 512, 1, is_size=True),),
+        to_kwargs=lambda p: {"size": (p["size"], p["size"])},
+        describe=_size_change("centre crop"),
+    ),
+    TransformDef(
+        name="Resize",
+        key="resize",
+        label="Resize",
+        group=_G,
+        params=(
+            Param("size", "int", 224, "Output size (px, square)", 8, 512, 1, is_size=True),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=lambda p: {"size": (p["size"], p["size"]), "interpolation": _mode(p)},
+        describe=_size_change("resize"),
+    ),
+    TransformDef(
+        name="Pad",
+        key="pad",
+        label="Pad",
+        group=_G,
+        params=(
+            Param("padding", "int", 4, "Padding (px)", 0, 128, 1),
+            Param("fill", "int", 0, "Fill grey level (constant mode)", 0, 255, 1),
+            Param("padding_mode", "choice", "constant", "Padding mode", choices=PADDING_MODES),
+        ),
+        to_kwargs=_same("padding", "fill", "padding_mode"),
+        describe=_size_change("pad"),
+    ),
+    TransformDef(
+        name="RandomZoomOut",
+        key="zoomout",
+        label="Zoom out",
+        group=_G,
+        params=(
+            Param("side_min", "float", 1.0, "Canvas side (x image), min", 1.0, 4.0, 0.05),
+            Param("side_max", "float", 2.0, "Canvas side (x image), max", 1.0, 4.0, 0.05),
+            Param("fill", "int", 0, "Fill grey level", 0, 255, 1),
+            _p(),
+        ),
+        to_kwargs=lambda p: {
+            "fill": p["fill"],
+            "side_range": _pair(p, "side_min", "side_max"),
+            "p": p["p"],
+        },
+        describe=_describe_zoom_out,
+        ordered_pairs=(Order("side_min", "side_max"),),
+    ),
+    # -- colour and light ------------------------------------------------------------------
+    TransformDef(
         name="ColorJitter",
         key="jitter",
         label="Colour jitter",
-        group="colour",
+        group=_C,
         params=(
             Param("brightness", "float", 0.5, "Brightness", 0.0, 1.0, 0.05),
             Param("contrast", "float", 0.5, "Contrast", 0.0, 1.0, 0.05),
             Param("saturation", "float", 0.5, "Saturation", 0.0, 1.0, 0.05),
             Param("hue", "float", 0.5, "Hue", 0.0, 0.5, 0.01),
         ),
-        to_kwargs=_jitter_kwargs,
+        to_kwargs=_same(*_JITTER_NAMES),
         describe=_describe_jitter,
         default_enabled=True,
+    ),
+    TransformDef(
+        name="RandomPhotometricDistort",
+        key="photometric",
+        label="Photometric distortion (SSD)",
+        group=_C,
+        params=(
+            Param("brightness", "float", 0.125, "Brightness (1 ± this)", 0.0, 1.0, 0.005),
+            Param("contrast", "float", 0.5, "Contrast (1 ± this)", 0.0, 1.0, 0.05),
+            Param("saturation", "float", 0.5, "Saturation (1 ± this)", 0.0, 1.0, 0.05),
+            Param("hue", "float", 0.05, "Hue (± this)", 0.0, 0.5, 0.01),
+            _p(label="Probability of each change"),
+        ),
+        to_kwargs=_photometric_kwargs,
+        describe=_describe_photometric,
     ),
     TransformDef(
         name="RandomGrayscale",
         key="gray",
         label="Random grayscale",
-        group="colour",
+        group=_C,
         params=(_p(0.1, "Grayscale probability"),),
-        to_kwargs=lambda p: {"p": p["p"]},
-        describe=_describe_flip("grayscale"),
+        to_kwargs=_same("p"),
+        describe=_flag("grayscale"),
     ),
+    TransformDef(
+        name="RandomChannelPermutation",
+        key="channels",
+        label="Channel shuffle",
+        group=_C,
+        params=(),
+        to_kwargs=lambda p: {},
+        describe=lambda d, p: "channels " + "".join("RGB"[i] for i in d["permutation"]),
+    ),
+    TransformDef(
+        name="RandomInvert",
+        key="invert",
+        label="Invert",
+        group=_C,
+        params=(_p(),),
+        to_kwargs=_same("p"),
+        describe=_flag("inverted"),
+    ),
+    TransformDef(
+        name="RandomPosterize",
+        key="posterize",
+        label="Posterize",
+        group=_C,
+        params=(Param("bits", "int", 4, "Bits kept per channel", 1, 8, 1), _p()),
+        to_kwargs=_same("bits", "p"),
+        describe=lambda d, p: f"posterized to {p['bits']} bits",
+    ),
+    TransformDef(
+        name="RandomSolarize",
+        key="solarize",
+        label="Solarize",
+        group=_C,
+        params=(Param("threshold", "float", 128.0, "Threshold (0-255)", 0.0, 255.0, 1.0), _p()),
+        to_kwargs=_same("threshold", "p"),
+        describe=lambda d, p: f"solarized above {p['threshold']:g}",
+    ),
+    TransformDef(
+        name="RandomAdjustSharpness",
+        key="sharpness",
+        label="Sharpness",
+        group=_C,
+        params=(
+            Param("sharpness_factor", "float", 2.0, "Sharpness factor (1 = none)", 0.0, 5.0, 0.1),
+            _p(),
+        ),
+        to_kwargs=_same("sharpness_factor", "p"),
+        describe=lambda d, p: f"sharpness x{p['sharpness_factor']:g}",
+    ),
+    TransformDef(
+        name="RandomAutocontrast",
+        key="autocontrast",
+        label="Autocontrast",
+        group=_C,
+        params=(_p(),),
+        to_kwargs=_same("p"),
+        describe=_flag("autocontrast"),
+    ),
+    TransformDef(
+        name="RandomEqualize",
+        key="equalize",
+        label="Equalize",
+        group=_C,
+        params=(_p(),),
+        to_kwargs=_same("p"),
+        describe=_flag("equalized"),
+    ),
+    # -- blur, noise and quality -----------------------------------------------------------
     TransformDef(
         name="GaussianBlur",
         key="blur",
         label="Gaussian blur",
-        group="colour",
+        group=_Q,
         params=(
             Param("kernel_size", "int", 5, "Kernel size (odd, px)", 1, 31, 2, odd=True),
             Param("sigma_min", "float", 0.1, "Sigma, min", 0.01, 10.0, 0.01),
@@ -214,10 +611,156 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=lambda p: {
             "kernel_size": p["kernel_size"],
-            "sigma": (p["sigma_min"], p["sigma_max"]),
+            "sigma": _pair(p, "sigma_min", "sigma_max"),
         },
-        describe=lambda d: f"blur sigma {d['sigma'][0]:.2f}",
-        ordered_pairs=(("sigma_min", "sigma_max"),),
+        describe=lambda d, p: f"blur sigma {d['sigma'][0]:.2f}",
+        ordered_pairs=(Order("sigma_min", "sigma_max"),),
+    ),
+    TransformDef(
+        name="GaussianNoise",
+        key="noise",
+        label="Gaussian noise",
+        group=_Q,
+        params=(
+            Param("mean", "float", 0.0, "Mean (fraction of full scale)", -0.5, 0.5, 0.01),
+            Param("sigma", "float", 0.1, "Sigma (fraction of full scale)", 0.0, 1.0, 0.01),
+        ),
+        to_kwargs=lambda p: {"mean": p["mean"], "sigma": p["sigma"], "clip": True},
+        describe=lambda d, p: f"noise drawn per pixel, sigma {p['sigma']:g}",
+        draws_in_forward=True,  # the noise is drawn in transform(), not make_params()
+        needs_tensor=True,
+    ),
+    TransformDef(
+        name="JPEG",
+        key="jpeg",
+        label="JPEG compression",
+        group=_Q,
+        params=(
+            Param("quality_min", "int", 50, "Quality, min", 1, 100, 1),
+            Param("quality_max", "int", 95, "Quality, max", 1, 100, 1),
+        ),
+        to_kwargs=lambda p: {"quality": _pair(p, "quality_min", "quality_max")},
+        describe=lambda d, p: f"JPEG quality {d['quality']}",
+        ordered_pairs=(Order("quality_min", "quality_max"),),
+    ),
+    # -- erasing ---------------------------------------------------------------------------
+    TransformDef(
+        name="RandomErasing",
+        key="erase",
+        label="Random erasing",
+        group=_E,
+        params=(
+            _p(),
+            Param("scale_min", "float", 0.02, "Area fraction, min", 0.0, 1.0, 0.01),
+            Param("scale_max", "float", 0.33, "Area fraction, max", 0.0, 1.0, 0.01),
+            Param("ratio_min", "float", 0.3, "Aspect ratio (h/w), min", 0.1, 10.0, 0.05),
+            Param("ratio_max", "float", 3.3, "Aspect ratio (h/w), max", 0.1, 10.0, 0.05),
+        ),
+        to_kwargs=lambda p: {
+            "p": p["p"],
+            "scale": _pair(p, "scale_min", "scale_max"),
+            "ratio": _pair(p, "ratio_min", "ratio_max"),
+            "value": 0,
+        },
+        describe=_describe_erase,
+        ordered_pairs=(Order("scale_min", "scale_max"), Order("ratio_min", "ratio_max")),
+    ),
+    # -- automatic policies ----------------------------------------------------------------
+    TransformDef(
+        name="AutoAugment",
+        key="autoaugment",
+        label="AutoAugment",
+        group=_A,
+        params=(
+            Param(
+                "policy",
+                "choice",
+                "imagenet",
+                "Learned policy",
+                choices=tuple(p.value for p in AutoAugmentPolicy),
+            ),
+            _interpolation("nearest"),
+        ),
+        to_kwargs=lambda p: {
+            "policy": AutoAugmentPolicy(p["policy"]),
+            "interpolation": _mode(p),
+        },
+        describe=_describe_autoaugment,
+        draws_in_forward=True,
+    ),
+    TransformDef(
+        name="RandAugment",
+        key="randaugment",
+        label="RandAugment",
+        group=_A,
+        params=(
+            Param("num_ops", "int", 2, "Ops per image", 0, 10, 1),
+            Param("magnitude", "int", 9, "Magnitude (bin)", 0, 50, 1),
+            _bins(),
+            _interpolation("nearest"),
+        ),
+        to_kwargs=_with_mode("num_ops", "magnitude", "num_magnitude_bins"),
+        describe=lambda d, p: _ops_text(d["ops"]),
+        # magnitude indexes the bins: bins[magnitude] must exist
+        ordered_pairs=(Order("magnitude", "num_magnitude_bins", strict=True),),
+        draws_in_forward=True,
+    ),
+    TransformDef(
+        name="TrivialAugmentWide",
+        key="trivialaugment",
+        label="TrivialAugment (wide)",
+        group=_A,
+        params=(_bins(), _interpolation("nearest")),
+        to_kwargs=_with_mode("num_magnitude_bins"),
+        describe=lambda d, p: _ops_text(d["ops"]),
+        draws_in_forward=True,
+    ),
+    TransformDef(
+        name="AugMix",
+        key="augmix",
+        label="AugMix",
+        group=_A,
+        params=(
+            Param("severity", "int", 3, "Severity", 1, 10, 1),
+            Param("mixture_width", "int", 3, "Chains", 1, 5, 1),
+            Param(
+                "chain_depth",
+                "int",
+                -1,
+                "Ops per chain",
+                -1,
+                3,
+                1,
+                info="-1 or 0: a random 1 to 3 per chain",
+            ),
+            _alpha("Mixing concentration (alpha)"),
+            Param("all_ops", "bool", True, "Include colour ops"),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=_with_mode("severity", "mixture_width", "chain_depth", "alpha", "all_ops"),
+        describe=_describe_augmix,
+        draws_in_forward=True,
+    ),
+    # -- mixing (whole batches) ------------------------------------------------------------
+    TransformDef(
+        name="CutMix",
+        key="cutmix",
+        label="CutMix",
+        group=_M,
+        params=(_alpha("Beta concentration (alpha)"), _classes()),
+        to_kwargs=_same("alpha", "num_classes"),
+        describe=_describe_cutmix,
+        batch=True,
+    ),
+    TransformDef(
+        name="MixUp",
+        key="mixup",
+        label="MixUp",
+        group=_M,
+        params=(_alpha("Beta concentration (alpha)"), _classes()),
+        to_kwargs=_same("alpha", "num_classes"),
+        describe=_describe_mixup,
+        batch=True,
     ),
 )
 
@@ -238,6 +781,8 @@ _D2L_SHAPE = (
     {"size": 200, "scale_min": 0.1, "scale_max": 1.0, "ratio_min": 0.5, "ratio_max": 2.0},
 )
 _D2L_COLOR = ("ColorJitter", {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5})
+_CIFAR_CROP = ("RandomCrop", {"size": 32, "padding": 4, "padding_mode": "constant"})
+_CIFAR_FLIP = ("RandomHorizontalFlip", {"p": 0.5})
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -261,10 +806,24 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "cifar-standard",
             "The usual CIFAR recipe: RandomCrop(32, padding=4) + RandomHorizontalFlip()",
-            (
-                ("RandomCrop", {"size": 32, "padding": 4, "padding_mode": "constant"}),
-                ("RandomHorizontalFlip", {"p": 0.5}),
-            ),
+            (_CIFAR_CROP, _CIFAR_FLIP),
+        ),
+        Preset(
+            "trivialaugment-cifar",
+            "TrivialAugment for CIFAR: RandomCrop(32, padding=4) + RandomHorizontalFlip() + "
+            "TrivialAugmentWide() + RandomErasing()",
+            (_CIFAR_CROP, _CIFAR_FLIP, ("TrivialAugmentWide", {}), ("RandomErasing", {})),
+        ),
+        Preset(
+            "autoaugment-cifar10",
+            "AutoAugment's learned CIFAR-10 policy after the CIFAR crop and flip: "
+            "RandomCrop(32, padding=4) + RandomHorizontalFlip() + AutoAugment(CIFAR10)",
+            (_CIFAR_CROP, _CIFAR_FLIP, ("AutoAugment", {"policy": "cifar10"})),
+        ),
+        Preset(
+            "randaugment",
+            "RandAugment(num_ops=2, magnitude=9): two random ops per image at magnitude 9 of 31",
+            (("RandAugment", {"num_ops": 2, "magnitude": 9, "num_magnitude_bins": 31}),),
         ),
     )
 }

@@ -1,12 +1,18 @@
 """PipelineSpec: an ordered list of steps with a versioned JSON form, validated against the catalogue.
 
-The JSON form (version 1):
+The JSON form (version 2):
 
-    {"format": "augmentation-pipeline", "version": 1,
-     "steps": [{"transform": "RandomHorizontalFlip", "enabled": true, "params": {"p": 0.5}}, ...]}
+    {"format": "augmentation-pipeline", "version": 2,
+     "steps": [{"transform": "RandomHorizontalFlip", "enabled": true, "p": 1.0,
+                "params": {"p": 0.5}}, ...]}
+
+Steps run in list order and a transform may appear any number of times. A step's "p" is the
+chance it runs at all (v2.RandomApply); it stays 1.0 for transforms with a probability of their
+own. Mixing steps (CutMix, MixUp) act on a whole batch, after every per-image step.
 
 Every step names a catalogue transform and gives every one of its parameters; nothing is
-evaluated, only parsed and checked.
+evaluated, only parsed and checked. Version 1 files (no per-step "p", and without the parameters
+added since) still load: the missing values take their defaults, which reproduce version 1.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Any
 from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS, TransformDef
 
 FORMAT = "augmentation-pipeline"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_STEPS = 32
 MAX_FILE_BYTES = 64 * 1024
 
@@ -36,6 +43,7 @@ class StepSpec:
     transform: str
     params: dict[str, Any]
     enabled: bool = True
+    p: float = 1.0  # chance the step runs at all (v2.RandomApply around it when below 1)
 
     @property
     def definition(self) -> TransformDef:
@@ -51,6 +59,24 @@ class PipelineSpec:
         """The steps that run: enabled ones, in order."""
         return tuple(s for s in self.steps if s.enabled)
 
+    @property
+    def image_steps(self) -> tuple[StepSpec, ...]:
+        """The active steps that transform one image at a time (what `build` composes)."""
+        return tuple(s for s in self.active if not s.definition.batch)
+
+    @property
+    def batch_steps(self) -> tuple[StepSpec, ...]:
+        """The active steps that mix a batch (CutMix, MixUp), in order."""
+        return tuple(s for s in self.active if s.definition.batch)
+
+    def step(self, transform: str, occurrence: int = 0) -> StepSpec:
+        """The `occurrence`-th step (enabled or not) of `transform`: tests and callers name
+        steps instead of counting positions."""
+        matches = [s for s in self.steps if s.transform == transform]
+        if occurrence >= len(matches):
+            raise SpecError(f"the pipeline has no {transform} step number {occurrence + 1}")
+        return matches[occurrence]
+
     def step_keys(self) -> list[str]:
         """Stable ids of the active steps ("ColorJitter#0"), used to seed each step on its own."""
         seen: dict[str, int] = {}
@@ -60,6 +86,18 @@ class PipelineSpec:
             seen[step.transform] = n + 1
             keys.append(f"{step.transform}#{n}")
         return keys
+
+    def with_key_params(self, key: str, **params: Any) -> PipelineSpec:
+        """A copy with the active step `key` ("ColorJitter#1", see step_keys) updated and
+        validated."""
+        keyed = dict(zip(self.step_keys(), map(id, self.active), strict=True))
+        if key not in keyed:
+            raise SpecError(f"the pipeline has no active step {key}")
+        steps = tuple(
+            replace(s, params={**s.params, **params}) if id(s) == keyed[key] else s
+            for s in self.steps
+        )
+        return validate(PipelineSpec(steps))
 
     def output_size(self) -> int | None:
         """The side of the square the last size-setting step produces, or None if none does."""
@@ -95,7 +133,12 @@ class PipelineSpec:
             "format": FORMAT,
             "version": VERSION,
             "steps": [
-                {"transform": s.transform, "enabled": s.enabled, "params": dict(s.params)}
+                {
+                    "transform": s.transform,
+                    "enabled": s.enabled,
+                    "p": s.p,
+                    "params": dict(s.params),
+                }
                 for s in self.steps
             ],
         }
@@ -137,10 +180,36 @@ def _check_value(index: int, tdef: TransformDef, name: str, value: Any) -> Any:
     return value
 
 
-def _check_step(index: int, raw: Any) -> StepSpec:
+def _check_probability(index: int, tdef: TransformDef, value: Any) -> float:
+    where = f"{_where(index, tdef.name)}, step probability 'p'"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{where}: expected a number, got {value!r}")
+    if not (0.0 <= value <= 1.0):  # also refuses NaN
+        raise SpecError(f"{where}: {value!r} is outside the range 0 to 1")
+    if tdef.own_p and value != 1.0:
+        raise SpecError(
+            f"{where}: {tdef.name} has a probability of its own; set its parameter 'p' instead"
+        )
+    return float(value)
+
+
+def _check_order(index: int, tdef: TransformDef, checked: Mapping[str, Any]) -> None:
+    for order in tdef.ordered_pairs:
+        if not order.holds(checked):
+            low, high = checked[order.low], checked[order.high]
+            rule = "less than" if order.strict else "at most"
+            raise SpecError(
+                f"{_where(index, tdef.name, order.low)}: {low:g} is greater than "
+                f"{'or equal to ' if order.strict and low == high else ''}"
+                f"'{order.high}' ({high:g}); it must be {rule} '{order.high}'"
+            )
+
+
+def _check_step(index: int, raw: Any, version: int = VERSION) -> StepSpec:
     if not isinstance(raw, Mapping):
         raise SpecError(f"step {index + 1}: expected an object, got {type(raw).__name__}")
-    unknown = set(raw) - {"transform", "enabled", "params"}
+    keys = {"transform", "enabled", "params"} | ({"p"} if version >= 2 else set())
+    unknown = set(raw) - keys
     if unknown:
         raise SpecError(f"step {index + 1}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     name = raw.get("transform")
@@ -155,6 +224,7 @@ def _check_step(index: int, raw: Any) -> StepSpec:
     if not isinstance(params, Mapping):
         raise SpecError(f"{_where(index, name)}: 'params' must be an object")
     expected = {p.name for p in tdef.params}
+    params = {**{p.name: p.default for p in tdef.params if p.since > version}, **params}
     unknown = set(params) - expected
     if unknown:
         raise SpecError(f"{_where(index, name, sorted(map(str, unknown))[0])}: unknown parameter")
@@ -162,13 +232,23 @@ def _check_step(index: int, raw: Any) -> StepSpec:
     if missing:
         raise SpecError(f"{_where(index, name, sorted(missing)[0])}: missing")
     checked = {p.name: _check_value(index, tdef, p.name, params[p.name]) for p in tdef.params}
-    for low, high in tdef.ordered_pairs:
-        if checked[low] > checked[high]:
-            raise SpecError(
-                f"{_where(index, name, low)}: {checked[low]:g} is greater than "
-                f"'{high}' ({checked[high]:g}); the minimum must not exceed the maximum"
-            )
-    return StepSpec(name, checked, enabled)
+    _check_order(index, tdef, checked)
+    probability = _check_probability(index, tdef, raw.get("p", 1.0))
+    return StepSpec(name, checked, enabled, probability)
+
+
+def _check_mixing(steps: tuple[StepSpec, ...]) -> None:
+    """Mixing steps share one batch of labels, so they must agree on the number of classes."""
+    classes = {}
+    for i, step in enumerate(steps):
+        if step.enabled and step.definition.batch:
+            classes.setdefault(step.params["num_classes"], i)
+    if len(classes) > 1:
+        (first, _), (other, i) = sorted(classes.items(), key=lambda kv: kv[1])[:2]
+        raise SpecError(
+            f"{_where(i, steps[i].transform, 'num_classes')}: {other} differs from the "
+            f"{first} classes of an earlier mixing step; mixing steps share one batch of labels"
+        )
 
 
 def from_dict(data: Any) -> PipelineSpec:
@@ -178,9 +258,10 @@ def from_dict(data: Any) -> PipelineSpec:
     if data.get("format") != FORMAT:
         raise SpecError(f"not a pipeline file: 'format' must be {FORMAT!r}")
     version = data.get("version")
-    if version != VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise SpecError(
-            f"unsupported pipeline version {version!r} (this app reads version {VERSION})"
+            f"unsupported pipeline version {version!r} (this app reads versions {readable})"
         )
     unknown = set(data) - {"format", "version", "steps"}
     if unknown:
@@ -190,7 +271,9 @@ def from_dict(data: Any) -> PipelineSpec:
         raise SpecError("'steps' must be a list")
     if len(steps) > MAX_STEPS:
         raise SpecError(f"too many steps: {len(steps)} (the limit is {MAX_STEPS})")
-    return PipelineSpec(tuple(_check_step(i, raw) for i, raw in enumerate(steps)))
+    checked = tuple(_check_step(i, raw, version) for i, raw in enumerate(steps))
+    _check_mixing(checked)
+    return PipelineSpec(checked)
 
 
 def validate(spec: PipelineSpec) -> PipelineSpec:
@@ -202,13 +285,22 @@ def _reject_constant(token: str) -> Any:
     raise SpecError(f"{token} is not allowed in a pipeline file")
 
 
+_MAX_INT_DIGITS = 30  # no parameter needs more; Python refuses over 4,300 with a ValueError
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise SpecError(f"a number in the file has {len(digits.lstrip('-')):,} digits")
+    return int(digits)
+
+
 def from_json(text: str | bytes) -> PipelineSpec:
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(
             f"the pipeline file is too large ({len(text)} bytes; limit {MAX_FILE_BYTES})"
         )
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"not valid JSON: {err}") from None
     except RecursionError:
@@ -236,11 +328,20 @@ def load(source: str | os.PathLike[str]) -> PipelineSpec:
     return from_json(text)
 
 
-def make(steps: Iterable[tuple[str, Mapping[str, Any]]], enabled: bool = True) -> PipelineSpec:
-    """A validated spec from (transform, params) pairs; missing params take catalogue defaults."""
+def make(
+    steps: Iterable[tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], float]],
+    enabled: bool = True,
+) -> PipelineSpec:
+    """A validated spec from (transform, params[, step p]) tuples; missing params take
+    catalogue defaults."""
     raw = [
-        {"transform": name, "enabled": enabled, "params": {**BY_NAME[name].defaults(), **params}}
-        for name, params in steps
+        {
+            "transform": name,
+            "enabled": enabled,
+            "p": rest[0] if rest else 1.0,
+            "params": {**BY_NAME[name].defaults(), **params},
+        }
+        for name, params, *rest in steps
     ]
     return from_dict({"format": FORMAT, "version": VERSION, "steps": raw})
 
@@ -252,6 +353,6 @@ def preset(name: str) -> PipelineSpec:
 
 
 def default_spec() -> PipelineSpec:
-    """Every catalogue transform, in catalogue order (geometry, then colour); the mission's on."""
-    steps = [StepSpec(t.name, t.defaults(), t.default_enabled) for t in CATALOGUE]
-    return validate(PipelineSpec(tuple(steps)))
+    """What the editor opens on: flip -> RandomResizedCrop -> ColorJitter, the mission's steps
+    (the catalogue entries marked default_enabled), in that order."""
+    return make((t.name, {}) for t in CATALOGUE if t.default_enabled)

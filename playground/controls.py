@@ -1,38 +1,67 @@
-"""The UI's flat list of control values <-> PipelineSpec, derived from the catalogue.
+"""The pipeline editor's logic, as plain functions of a PipelineSpec (no Gradio here).
 
-For every catalogue transform the Augment tab shows one on/off switch followed by one control
-per parameter, in catalogue order. `FIELDS` lists them; the callbacks receive their values in
-that order and turn them into a validated spec here, so the UI code never names a transform.
+The Augment tab shows the pipeline as an ordered list of steps; every step shows its on/off
+switch, its step probability (only where the transform has no `p` of its own) and one control
+per catalogue parameter. Each edit below returns a new validated spec, or raises SpecError with
+a message naming the step and the parameter.
+
+Element ids: the first step of a transform uses the catalogue key, `{key}-{param}` (hflip-p,
+rrc-scale-min, jitter-hue, ...); the n-th step of the same transform (n >= 2) uses
+`{key}{n}-{param}` (jitter2-hue). Per step: `{prefix}-enabled`, `{prefix}-step-p`,
+`{prefix}-up`, `{prefix}-down`, `{prefix}-duplicate`, `{prefix}-remove`, where prefix is
+`{key}` or `{key}{n}`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipelines.catalogue import CATALOGUE, Param, TransformDef
-from pipelines.spec import PipelineSpec, StepSpec, validate
+from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, Param, TransformDef
+from pipelines.spec import MAX_STEPS, PipelineSpec, SpecError, StepSpec, validate
 
 
 @dataclass(frozen=True)
-class Field:
-    transform: TransformDef
-    param: Param | None  # None: the transform's on/off switch
+class StepView:
+    """What the editor shows for one step."""
+
+    index: int  # position in spec.steps
+    step: StepSpec
+    prefix: str  # element-id prefix: the catalogue key, then key2, key3, ... for repeats
 
     @property
-    def elem_id(self) -> str:
-        if self.param is None:
-            return f"{self.transform.key}-enabled"
-        return self.transform.elem_id(self.param.name)
+    def tdef(self) -> TransformDef:
+        return self.step.definition
+
+    def elem_id(self, name: str) -> str:
+        return f"{self.prefix}-{name.replace('_', '-')}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.index + 1}. {self.tdef.label} · {self.tdef.name}"
 
 
-FIELDS: tuple[Field, ...] = tuple(
-    f for t in CATALOGUE for f in (Field(t, None), *(Field(t, p) for p in t.params))
-)
+def step_views(spec: PipelineSpec) -> Iterator[StepView]:
+    seen: dict[str, int] = {}
+    for i, step in enumerate(spec.steps):
+        n = seen.get(step.transform, 0) + 1
+        seen[step.transform] = n
+        key = BY_NAME[step.transform].key
+        yield StepView(i, step, key if n == 1 else f"{key}{n}")
 
 
-def _coerce(param: Param, value: Any) -> Any:
+def picker_choices() -> list[tuple[str, str]]:
+    """(label, transform) for the add-step picker, grouped and in catalogue order."""
+    return [
+        (f"{GROUPS[group]} · {t.label} ({t.name})", t.name)
+        for group in GROUPS
+        for t in CATALOGUE
+        if t.group == group
+    ]
+
+
+def coerce(param: Param, value: Any) -> Any:
     """Gradio hands numbers back as floats (or None for an emptied box); the spec wants types."""
     if value is None:
         return param.default
@@ -41,43 +70,61 @@ def _coerce(param: Param, value: Any) -> Any:
     return value
 
 
-def spec_from_values(values: Sequence[Any], base: PipelineSpec | None = None) -> PipelineSpec:
-    """A validated spec from the controls' values; raises SpecError with a readable message.
-
-    With `base` (a loaded pipeline), its step order is kept and only the first step of each
-    transform is edited; transforms it lacks are appended, in catalogue order.
-    """
-    if len(values) != len(FIELDS):
-        raise ValueError(f"expected {len(FIELDS)} control values, got {len(values)}")
-    enabled: dict[str, bool] = {}
-    params: dict[str, dict[str, Any]] = {t.name: {} for t in CATALOGUE}
-    for field, value in zip(FIELDS, values, strict=True):
-        if field.param is None:
-            enabled[field.transform.name] = bool(value)
-        else:
-            params[field.transform.name][field.param.name] = _coerce(field.param, value)
-    steps = list(base.steps) if base is not None else []
-    edited: set[str] = set()
-    for i, step in enumerate(steps):
-        if step.transform not in edited:
-            edited.add(step.transform)
-            steps[i] = replace(step, params=params[step.transform], enabled=enabled[step.transform])
-    for t in CATALOGUE:
-        if t.name not in edited:
-            steps.append(StepSpec(t.name, params[t.name], enabled[t.name]))
+def _replace_step(spec: PipelineSpec, index: int, **changes: Any) -> PipelineSpec:
+    steps = list(spec.steps)
+    steps[index] = replace(steps[index], **changes)
     return validate(PipelineSpec(tuple(steps)))
 
 
-def values_from_spec(spec: PipelineSpec) -> list[Any]:
-    """The controls' values showing `spec` (its first step of each transform; absent ones off)."""
-    first: dict[str, StepSpec] = {}
-    for step in spec.steps:
-        first.setdefault(step.transform, step)
-    values: list[Any] = []
-    for field in FIELDS:
-        step = first.get(field.transform.name)
-        if field.param is None:
-            values.append(step.enabled if step else False)
-        else:
-            values.append(step.params[field.param.name] if step else field.param.default)
-    return values
+def set_param(spec: PipelineSpec, index: int, name: str, value: Any) -> PipelineSpec:
+    step = spec.steps[index]
+    value = coerce(step.definition.param(name), value)
+    return _replace_step(spec, index, params={**step.params, name: value})
+
+
+def set_enabled(spec: PipelineSpec, index: int, enabled: Any) -> PipelineSpec:
+    return _replace_step(spec, index, enabled=bool(enabled))
+
+
+def set_probability(spec: PipelineSpec, index: int, p: Any) -> PipelineSpec:
+    return _replace_step(spec, index, p=1.0 if p is None else p)
+
+
+def add_step(spec: PipelineSpec, transform: str) -> PipelineSpec:
+    """`transform` with its defaults, after the per-image steps (mixing steps stay last)."""
+    if transform not in BY_NAME:
+        raise SpecError(f"pick a transform to add (got {transform!r})")
+    if len(spec.steps) >= MAX_STEPS:
+        raise SpecError(f"a pipeline holds at most {MAX_STEPS} steps")
+    tdef = BY_NAME[transform]
+    steps = list(spec.steps)
+    at = len(steps)
+    if not tdef.batch:
+        while at > 0 and steps[at - 1].definition.batch:
+            at -= 1
+    steps.insert(at, StepSpec(transform, tdef.defaults()))
+    return validate(PipelineSpec(tuple(steps)))
+
+
+def remove_step(spec: PipelineSpec, index: int) -> PipelineSpec:
+    steps = list(spec.steps)
+    del steps[index]
+    return validate(PipelineSpec(tuple(steps)))
+
+
+def move_step(spec: PipelineSpec, index: int, delta: int) -> PipelineSpec:
+    """Move a step up (-1) or down (+1); at either end it stays."""
+    target = index + delta
+    if not 0 <= target < len(spec.steps):
+        return spec
+    steps = list(spec.steps)
+    steps[index], steps[target] = steps[target], steps[index]
+    return validate(PipelineSpec(tuple(steps)))
+
+
+def duplicate_step(spec: PipelineSpec, index: int) -> PipelineSpec:
+    if len(spec.steps) >= MAX_STEPS:
+        raise SpecError(f"a pipeline holds at most {MAX_STEPS} steps")
+    steps = list(spec.steps)
+    steps.insert(index + 1, steps[index])
+    return validate(PipelineSpec(tuple(steps)))

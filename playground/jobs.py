@@ -10,10 +10,9 @@ owner may stop or resume it unless the app runs locally for a single user.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import secrets
+import re
 import signal
 import subprocess
 import sys
@@ -21,14 +20,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.spec import PipelineSpec, SpecError, validate
-from playground import runs
+from playground import owners, runs
 from playground.runs import Run
+from playground.training import settings as run_settings
+from playground.training.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_MODULE = "playground.train"
@@ -38,9 +39,15 @@ NICE = int(os.environ.get("PLAYGROUND_TRAIN_NICE", "10"))
 STOP_GRACE_S = 20.0
 CHECK_TIMEOUT_S = 120.0
 DATASETS = ("cifar10", "synthetic", "folder")
-RECIPES = ("fast", "d2l")
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-DEVICES = ("auto", "cpu", "cuda")
+DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
+# Where torchvision fetches CIFAR-10 from (playground.training.data.CIFAR10_URL; not imported
+# from there, which would import torch into every caller of this module).
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+NO_CIFAR10 = "CIFAR-10 is not on this server"  # how such a message starts (the page offers
+# the synthetic set when it sees it)
+REACH_TIMEOUT_S = 5.0
+REACH_CACHE_S = 60.0
+_REACHABLE: dict[str, tuple[float, bool]] = {}
 _START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
 
 
@@ -48,119 +55,137 @@ class JobError(Exception):
     """A start/stop/resume that cannot go ahead; the message is shown to the user as is."""
 
 
-def single_user() -> bool:
-    """Local single-user mode: anyone may stop any run. Off on a Space unless asked for."""
-    default = "0" if os.environ.get("SPACE_ID") else "1"
-    return os.environ.get("PLAYGROUND_SINGLE_USER", default).strip().lower() in ("1", "true", "yes")
-
-
 @dataclass(frozen=True)
-class Settings:
-    """What the Train tab asks for; each field maps onto one flag of the training command."""
+class Limits:
+    """What one run may take on this server. A run started through the HTTP API, or by a
+    browser that has gone, is owned by nobody who is still there, so on a Space each run is
+    bounded by default; elsewhere nothing is, unless the operator sets the variables."""
 
-    dataset: str = "cifar10"  # cifar10 | synthetic | folder
-    folder: str = ""
-    epochs: int = 10
-    batch_size: int = 128
-    recipe: str = "fast"
-    amp: str = "auto"
-    device: str = "auto"
-    nproc: int = 1
-    subset: int = 0  # 0: the whole training set
-    width: int = 64
-    seed: int = 0
+    max_epochs: int | None
+    max_train_images: int | None
+    max_minutes: float | None  # wall-clock training time per run, summed over its resumes
 
-    @property
-    def dataset_arg(self) -> str:
-        return f"folder:{self.folder}" if self.dataset == "folder" else self.dataset
-
-    def flags(self) -> list[str]:
-        flags = [
-            "--dataset", self.dataset_arg,
-            "--epochs", str(self.epochs),
-            "--batch-size", str(self.batch_size),
-            "--recipe", self.recipe,
-            "--amp", self.amp,
-            "--device", self.device,
-            "--seed", str(self.seed),
-            "--width", str(self.width),
-        ]  # fmt: skip
-        if self.device != "cpu":
-            flags += ["--nproc", str(self.nproc)]
-        if self.subset:
-            flags += ["--subset", str(self.subset)]
-        return flags
+    ENV = {
+        "max_epochs": "PLAYGROUND_MAX_EPOCHS",
+        "max_train_images": "PLAYGROUND_MAX_TRAIN_IMAGES",
+        "max_minutes": "PLAYGROUND_MAX_RUN_MINUTES",
+    }
+    SPACE_DEFAULTS = {"max_epochs": 50, "max_train_images": 50_000, "max_minutes": 120.0}
 
 
-def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
+def server_limits() -> Limits:
+    """The limits in force: PLAYGROUND_MAX_* (0 = none), else a Space's defaults, else none."""
+    on_space = bool(os.environ.get("SPACE_ID"))
+    values: dict[str, Any] = {}
+    for key, env in Limits.ENV.items():
+        raw = os.environ.get(env, "").strip()
+        try:
+            value = float(raw) if raw else (Limits.SPACE_DEFAULTS[key] if on_space else 0)
+        except ValueError:
+            raise JobError(f"{env}={raw!r} is not a number (the server's settings)") from None
+        values[key] = (value if key == "max_minutes" else int(value)) if value > 0 else None
+    return Limits(**values)
+
+
+def data_root() -> Path | None:
+    """Where folder data sets may live. Set PLAYGROUND_DATA_ROOT; on a Space folder data sets
+    are off without it, so that the folder field tells no visitor what exists on the server."""
+    root = os.environ.get(DATA_ROOT_ENV, "").strip()
+    return Path(root).resolve() if root else None
+
+
+def _check_folder(folder: str) -> None:
+    root = data_root()
+    if root is None and os.environ.get("SPACE_ID"):
+        raise JobError(
+            "folder data sets are off on this server (its operator can allow a folder with "
+            f"{DATA_ROOT_ENV}); use CIFAR-10 or the synthetic set"
+        )
+    path = Path(folder).expanduser().resolve()
+    if root is not None and not path.is_relative_to(root):
+        raise JobError(f"folder data sets on this server must lie inside {root}")
+    if not path.is_dir():
+        raise JobError(f"the folder {folder!r} does not exist on the server")
+
+
+Settings = RunSettings  # what a run is started with (declared in playground.training.settings)
+
+
+def _who(declared: run_settings.Declared) -> str:
+    """A setting as the form names it, for messages: "batch size", not "--batch-size"."""
+    return re.sub(r"\s*\(.*\)$", "", declared.label or declared.name).lower()
+
+
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """A whole number from a form box, or a JobError naming the box."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise JobError(f"{name} must be a whole number, got {value!r}") from None
     if number != number or number != int(number):
         raise JobError(f"{name} must be a whole number, got {value!r}")
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise JobError(f"{name} must be {bound}, got {int(number)}")
+    if not low <= number <= high:
+        raise JobError(f"{name} must be between {low} and {high}, got {int(number)}")
     return int(number)
 
 
-def make_settings(
-    dataset: str,
-    folder: str,
-    epochs: Any,
-    batch_size: Any,
-    recipe: str,
-    amp: str,
-    device: str,
-    nproc: Any = 1,
-    subset: Any = 0,
-    width: Any = 64,
-    seed: Any = 0,
-) -> Settings:
-    """Settings from raw UI values, with the checks that need no training code (fast, clear)."""
-    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(str(dataset).lower(), dataset)
-    dataset = str(dataset).lower()
+def make_settings(values: dict[str, Any]) -> Settings:
+    """Settings from the Train tab's raw values, by name (the form's fields, and `folder` for
+    the folder data set), checked against their declarations and this server's limits. A 0 or
+    an empty box in a setting the training command resolves by itself means "auto"."""
+    values = dict(values)
+    dataset = str(values.pop("dataset", "cifar10") or "cifar10").lower()
+    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(dataset, dataset)
+    folder = str(values.pop("folder", "") or "").strip()
     if dataset not in DATASETS:
         raise JobError(f"unknown data set {dataset!r} (choose CIFAR-10, a folder or synthetic)")
-    folder = str(folder or "").strip()
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
-        if not Path(folder).is_dir():
-            raise JobError(f"the folder {folder!r} does not exist on the server")
-    for value, name, allowed in ((recipe, "recipe", RECIPES), (amp, "AMP mode", AMP_MODES)):
-        if value not in allowed:
-            raise JobError(f"unknown {name} {value!r} (choose {', '.join(allowed)})")
-    if device not in DEVICES:
-        raise JobError(f"unknown device {device!r} (choose {', '.join(DEVICES)})")
-    return Settings(
-        dataset=dataset,
-        folder=folder,
-        epochs=_whole(epochs, "epochs", 1, 10_000),
-        batch_size=_whole(batch_size, "batch size", 1, 65_536),
-        recipe=recipe,
-        amp=amp,
-        device=device,
-        nproc=_whole(nproc, "number of GPUs", 1, 64),
-        subset=_whole(subset or 0, "subset", 0),
-        width=_whole(width, "width", 1, 512),
-        seed=_whole(seed, "seed", 0, 2**31 - 1),
-    )
+        _check_folder(folder)
+        dataset = f"folder:{folder}"
+    checked: dict[str, Any] = {"dataset": dataset}
+    limits = {"epochs": server_limits().max_epochs}
+    for name, value in values.items():
+        try:
+            declared = run_settings.by_name(name)
+        except StopIteration:
+            raise JobError(f"unknown setting {name!r}") from None
+        if declared.default is None and value in (0, "", None):
+            continue  # auto
+        try:
+            checked[name] = run_settings.check_value(
+                declared, value, _who(declared), limits.get(name)
+            )
+        except run_settings.SettingError as err:
+            raise JobError(str(err)) from None
+    if checked.get("device") == "cpu":
+        checked.pop("nproc", None)  # one process on a CPU unless asked on the command line
+    return Settings(**checked)
+
+
+def flags(settings: Settings) -> list[str]:
+    return run_settings.to_flags(settings)
 
 
 def train_command(*args: str) -> list[str]:
     return [sys.executable, "-m", TRAIN_MODULE, *args]
 
 
-def _child_env() -> dict[str, str]:
+TIME_LIMIT_ENV = "PLAYGROUND_TIME_LIMIT_S"  # read by the training loop's StopFlag
+
+
+def _child_env(time_limit_s: float | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop(TIME_LIMIT_ENV, None)
+    if time_limit_s is not None:
+        env[TIME_LIMIT_ENV] = f"{time_limit_s:.0f}"
     env["PYTHONUNBUFFERED"] = "1"  # log.txt fills line by line, so the UI can show it
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 
-def _first_error(stderr: str) -> str:
+def first_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("error: "):
@@ -168,15 +193,54 @@ def _first_error(stderr: str) -> str:
     return lines[-1] if lines else "the training command failed without a message"
 
 
+def cifar10_reachable(url: str = CIFAR10_URL) -> bool:
+    """Whether this server can download CIFAR-10 now (a HEAD request; the answer is kept a
+    minute, so a page that previews often does not ask every time)."""
+    import urllib.request
+
+    now = time.monotonic()
+    cached = _REACHABLE.get(url)
+    if cached and now - cached[0] < REACH_CACHE_S:
+        return cached[1]
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=REACH_TIMEOUT_S) as response:
+            ok = response.status < 400
+    except (OSError, ValueError):
+        ok = False
+    _REACHABLE[url] = (now, ok)
+    return ok
+
+
+def data_folder(cfg: dict[str, Any]) -> Path:
+    """The data folder as the training process sees it (it runs in the repository)."""
+    return (REPO / str(cfg.get("data_dir") or "./data")).resolve()
+
+
+def data_problem(cfg: dict[str, Any]) -> str | None:
+    """Why the run could not get its data, in the page's words, before anything starts: the
+    CIFAR-10 files are missing and cannot be downloaded from here. None if it can."""
+    if cfg.get("dataset") != "cifar10" or cfg.get("data_ready", True):
+        return None
+    if cifar10_reachable():
+        return None
+    folder = data_folder(cfg)
+    return (
+        f"{NO_CIFAR10} (it looks in {folder}) and this server cannot download it (no "
+        f"connection to {CIFAR10_URL.split('/')[2]}). Train on the synthetic set instead, or "
+        f"ask the server's operator to put cifar-10-python.tar.gz into {folder}"
+    )
+
+
 def check(settings: Settings, pipeline: Path, out: Path | None = None) -> dict[str, Any]:
     """The training command's own validation (`--check`): its resolved config, or a JobError."""
-    cmd = train_command("--pipeline", str(pipeline), *settings.flags(), "--check")
+    cmd = train_command("--pipeline", str(pipeline), *flags(settings), "--check")
     if out is not None:
         cmd += ["--out", str(out)]
     return _run_check(cmd)
 
 
-def _run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+def run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
     """Run a short helper command at the training processes' lower priority."""
     proc = subprocess.Popen(
         cmd,
@@ -201,11 +265,11 @@ def _run_quietly(cmd: list[str], timeout: float) -> tuple[int, str, str]:
 
 def _run_check(cmd: list[str]) -> dict[str, Any]:
     try:
-        code, out, err = _run_quietly(cmd, CHECK_TIMEOUT_S)
+        code, out, err = run_quietly(cmd, CHECK_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise JobError(f"checking the settings took over {CHECK_TIMEOUT_S:.0f} s") from None
     if code != 0:
-        raise JobError(_first_error(err))
+        raise JobError(first_error(err))
     for line in reversed(out.strip().splitlines()):
         try:
             resolved = json.loads(line)
@@ -246,9 +310,10 @@ def _refuse_if_busy(root: Path) -> None:
         raise JobError(busy_message(active))
 
 
-def _new_run_dir(root: Path, settings: Settings, baseline: bool) -> Path:
+def _new_run_dir(root: Path, settings: Settings, baseline: bool, tag: str = "") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{settings.dataset}" + ("-noaug" if baseline else "")
+    kind = settings.dataset.split(":", 1)[0]  # folder:PATH -> folder
+    base = f"{stamp}-{kind}{tag}" + ("-noaug" if baseline else "")
     path, n = root / base, 1
     while path.exists():
         n += 1
@@ -264,34 +329,47 @@ def _lower_priority(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
 
 
-def _spawn(run_dir: Path, cmd: list[str], owner: str, job: str, action: str) -> int:
-    """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json."""
-    with open(run_dir / runs.LOG_NAME, "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C or restart of the app does not reach the run
-        )
+def _spawn(
+    run_dir: Path, cmd: list[str], owner: str, job: str, action: str, time_limit_s: float | None
+) -> int:
+    """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json.
+
+    Called with the start lock held. launch.json marks the run live *before* the process
+    exists, so another Start or Resume that takes the lock next sees it as starting even
+    though its old status.json still says "stopped" (two trainers in one folder otherwise)."""
+    previous = runs.read_json(run_dir / "launch.json") or {}
+    now = time.time()
+    launch = {
+        "pid": None,
+        "spawning": True,
+        "owner": owner,
+        "job": job,
+        "action": action,
+        "command": cmd,
+        "started": now,
+        "created": previous.get("created") or previous.get("started") or now,
+    }
+    runs.write_json(run_dir / "launch.json", launch)
+    try:
+        with open(run_dir / runs.LOG_NAME, "ab") as log:
+            log.write(f"\n$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=_child_env(time_limit_s),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C or restart of the app does not reach the run
+            )
+    except OSError as err:
+        runs.write_json(run_dir / "launch.json", {**launch, "spawning": False})
+        raise JobError(f"could not start the training process: {err}") from None
     _lower_priority(proc.pid)
     # reap it when it exits, so a finished run is never mistaken for a live (zombie) pid
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()
-    runs.write_json(
-        run_dir / "launch.json",
-        {
-            "pid": proc.pid,
-            "owner": owner,
-            "job": job,
-            "action": action,
-            "command": cmd,
-            "started": time.time(),
-        },
-    )
+    runs.write_json(run_dir / "launch.json", {**launch, "pid": proc.pid, "spawning": False})
     return proc.pid
 
 
@@ -305,38 +383,139 @@ def validated(spec: Any) -> PipelineSpec:
         raise JobError(f"the pipeline from the Augment tab does not validate: {err}") from None
 
 
+MAX_SEEDS = 10
+
+
 def start(
     settings: Settings,
     spec: PipelineSpec,
     owner: str,
     baseline: bool = False,
     root: Path | None = None,
+    seeds: int = 1,
 ) -> list[Path]:
-    """Validate, then start the run (and its no-augmentation baseline); refuse if one is running."""
+    """Validate, then start the run (and its no-augmentation baseline); refuse if one is running.
+
+    With several `seeds` (seed, seed+1, ...) the job is a paired experiment run one pair at a
+    time: the first pair starts now, the others wait in the queue (launch.json "queued") and
+    `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
+    limits = server_limits()
+    time_limit_s = limits.max_minutes * 60 if limits.max_minutes else None
     with _root_lock(root):
         _refuse_if_busy(root)
         variants = [False, True] if baseline else [False]
-        folders = [_new_run_dir(root, settings, no_aug) for no_aug in variants]
+        plan = [
+            (replace(settings, seed=settings.seed + k), no_aug)
+            for k in range(seeds)
+            for no_aug in variants
+        ]
+        tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
+        folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
         try:
             for folder in folders:
                 (folder / "pipeline.json").write_text(spec.to_json())
-            check(settings, folders[0] / "pipeline.json", folders[0])
+            cfg = check(settings, folders[0] / "pipeline.json", folders[0])
+            _within_limits(cfg, limits)
+            problem = data_problem(cfg)
+            if problem:
+                raise JobError(problem)
         except JobError:
             for folder in folders:
                 _remove_run_dir(folder)
             raise
         job = folders[0].name
-        for folder, no_aug in zip(folders, variants, strict=True):
+        for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(folders, plan, strict=True)):
             cmd = train_command(
-                "--pipeline", str(folder / "pipeline.json"), *settings.flags(), "--out", str(folder)
-            )
+                "--pipeline", str(folder / "pipeline.json"), *flags(run_settings_k),
+                "--out", str(folder),
+            )  # fmt: skip
             if no_aug:
                 cmd.append("--no-augment")
-            runs.write_json(folder / "settings.json", {**asdict(settings), "no_augment": no_aug})
-            _spawn(folder, cmd, owner_id(owner), job, "start")
+            runs.write_json(
+                folder / "settings.json", {**asdict(run_settings_k), "no_augment": no_aug}
+            )
+            if run_settings_k.seed == settings.seed:
+                _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
+            else:
+                _queue(folder, cmd, owners.owner_id(owner), job, order, run_settings_k.seed)
     return folders
+
+
+def _queue(folder: Path, cmd: list[str], owner: str, job: str, order: int, seed: int) -> None:
+    now = time.time()
+    runs.write_json(
+        folder / "launch.json",
+        {"pid": None, "queued": True, "order": order, "seed": seed, "owner": owner,
+         "job": job, "action": "start", "command": cmd, "started": now, "created": now},
+    )  # fmt: skip
+
+
+def advance(root: Path | None = None) -> list[Path]:
+    """When nothing is training, start the next queued pair (the same job and seed) of a
+    several-seed experiment. Returns the folders started. The app calls this every few seconds
+    (`start_queue_worker`); a queue outlives app restarts, since it lives in the run folders."""
+    root = runs.checkpoints_root() if root is None else root
+    with _root_lock(root):
+        all_runs = runs.list_runs(root)
+        queued = [r for r in all_runs if r.state == runs.QUEUED]
+        if not queued or any(r.live for r in all_runs):
+            return []
+        first = min(queued, key=lambda r: (r.started, r.launch.get("order", 0)))
+        pair = [
+            r
+            for r in queued
+            if r.job == first.job and r.launch.get("seed") == first.launch.get("seed")
+        ]
+        limit = server_limits().max_minutes
+        for run in pair:
+            cmd = [str(x) for x in run.launch.get("command") or []]
+            _spawn(run.path, cmd, run.owner or "", run.job, "start", limit * 60 if limit else None)
+        return [r.path for r in pair]
+
+
+_QUEUE_WORKER: list[threading.Thread] = []
+
+
+def start_queue_worker(interval_s: float = 2.0) -> None:
+    """One thread per app process that keeps several-seed experiments moving."""
+    if _QUEUE_WORKER:
+        return
+
+    def work() -> None:
+        while True:
+            with suppress(Exception):  # a bad folder must not stop the queue for everyone
+                advance()
+            time.sleep(interval_s)
+
+    _QUEUE_WORKER.append(threading.Thread(target=work, daemon=True, name="run-queue"))
+    _QUEUE_WORKER[0].start()
+
+
+def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:
+    size = cfg.get("train_size")
+    if limits.max_train_images and isinstance(size, int) and size > limits.max_train_images:
+        raise JobError(
+            f"this server trains on at most {limits.max_train_images:,} images per run and "
+            f"these settings give {size:,}: set Subset to {limits.max_train_images:,} or less"
+        )
+
+
+def _time_left_s(run: Run) -> float | None:
+    """The wall-clock training time this run may still use (None: no limit)."""
+    limit = server_limits().max_minutes
+    if not limit:
+        return None
+    used = run.status.get("elapsed_s")
+    left = limit * 60 - (used if isinstance(used, (int, float)) else 0.0)
+    if left < 30:
+        raise JobError(
+            f"{run.name} has used this server's {limit:.0f} minutes per run; start a new run"
+        )
+    return left
 
 
 def _remove_run_dir(folder: Path) -> None:
@@ -345,13 +524,8 @@ def _remove_run_dir(folder: Path) -> None:
     folder.rmdir()
 
 
-def owner_id(owner: str) -> str:
-    """What launch.json records: a hash, so the folder never holds a token that authorises."""
-    return hashlib.sha256(f"playground-owner:{owner}".encode()).hexdigest()[:32]
-
-
 def may_control(run: Run, owner: str | None) -> bool:
-    return single_user() or (bool(owner) and run.owner == owner_id(owner))
+    return owners.may_control(run.owner, owner)
 
 
 def job_runs(run: Run, root: Path | None = None) -> list[Run]:
@@ -371,22 +545,39 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
     return run
 
 
+def delete(name: str, owner: str | None, root: Path | None = None) -> str:
+    """Delete a run folder (its checkpoints too) for good; never a run that is training."""
+    run = _run_to_control(name, owner, root, "delete it")
+    with _root_lock(runs.checkpoints_root() if root is None else root):
+        run = runs.find_run(name, root) or run
+        if run.live:
+            raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
+        runs.remove_run(run)
+    return f"Deleted {run.name}."
+
+
 def stop(
     name: str, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
 ) -> str:
     """SIGTERM the run (and its baseline): the training process checkpoints and exits."""
     run = _run_to_control(name, owner, root, "stop it (everyone can watch it)")
-    targets = [r for r in job_runs(run, root) if r.live]
-    if not targets:
+    job = job_runs(run, root)
+    targets = [r for r in job if r.live]
+    waiting = [r for r in job if r.state == runs.QUEUED]
+    if not targets and not waiting:
         raise JobError(f"{run.name} is not running ({run.state})")
-    for target in targets:
+    for target in targets + waiting:  # the queued pairs of the experiment stop too
         runs.write_json(target.path / "stop.json", {"requested": time.time()})
+    for target in targets:
         _terminate(target, grace_s)
-    names = ", ".join(t.name for t in targets)
-    return f"Stopping {names}: it writes a checkpoint and stops within a few seconds."
+    names = ", ".join(t.name for t in targets) or run.name
+    later = f" ({len(waiting)} queued runs will not start)" if waiting else ""
+    return f"Stopping {names}: it writes a checkpoint and stops within a few seconds{later}."
 
 
-def _terminate(run: Run, grace_s: float) -> None:
+def _terminate(run: Run, grace_s: float, wait: bool = False) -> None:
+    """SIGTERM; SIGKILL after the grace period if the run is still there (in a thread, or
+    here if `wait`)."""
     pid = run.pid
     if pid is None:
         return
@@ -396,9 +587,33 @@ def _terminate(run: Run, grace_s: float) -> None:
         return
     pgid = run.launch.get("pid")
     grace_s = max(grace_s, 3 * _step_seconds(run))
+    if wait:
+        _escalate(pid, pgid, grace_s)
+        return
     threading.Thread(
         target=_escalate, args=(pid, pgid, grace_s), daemon=True, name=f"stop-{pid}"
     ).start()
+
+
+def operator_stop(
+    names: list[str] | None, root: Path | None = None, wait: bool = False
+) -> list[str]:
+    """Stop live runs whoever started them (`names` None: all of them): the operator's way to
+    free the server's training slot. Returns the names of the runs stopped."""
+    live = [r for r in runs.list_runs(root) if r.live]
+    if names is not None:
+        unknown = set(names) - {r.name for r in live}
+        if unknown:
+            raise JobError(f"not training: {', '.join(sorted(unknown))}")
+        live = [r for r in live if r.name in names]
+    for run in live:
+        runs.write_json(run.path / "stop.json", {"requested": time.time(), "by": "operator"})
+    threads = [threading.Thread(target=_terminate, args=(run, STOP_GRACE_S, wait)) for run in live]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r.name for r in live]
 
 
 def _step_seconds(run: Run) -> float:
@@ -433,131 +648,52 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
         raise JobError(f"{run.name} has finished; start a new run to train more")
     if not run.resumable:
         raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
+    left_s = _time_left_s(run)
     with _root_lock(root):
         _refuse_if_busy(root)
-        targets = [r for r in job_runs(run, root) if r.resumable]
+        job = job_runs(run, root)
+        for waiting in job:  # queued pairs stopped before their turn: back in the queue
+            if waiting.launch.get("queued") and not waiting.resumable:
+                (waiting.path / "stop.json").unlink(missing_ok=True)
+        targets = [r for r in job if r.resumable]
         for target in targets:
             (target.path / "stop.json").unlink(missing_ok=True)
             _spawn(
                 target.path,
                 train_command("--resume", str(target.path)),
-                run.owner or owner_id(owner or ""),
+                run.owner or owners.owner_id(owner or ""),
                 run.job,
                 "resume",
+                left_s,
             )
     return [t.path for t in targets]
 
 
-def new_owner_token() -> str:
-    return secrets.token_urlsafe(16)
+def main(argv: list[str] | None = None) -> int:
+    """`python -m playground.jobs list` / `stop RUN... | stop --all`: the operator's shell."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m playground.jobs", description=main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every run, newest first, with its state")
+    stop_p = sub.add_parser("stop", help="stop runs whoever started them (checkpoint kept)")
+    stop_p.add_argument("runs", nargs="*", help="run names")
+    stop_p.add_argument("--all", action="store_true", help="every run that is training")
+    args = p.parse_args(argv)
+    if args.command == "list":
+        for run in runs.list_runs():
+            print(f"{run.name}\t{run.state}\t{run.message}")
+        return 0
+    if not args.runs and not args.all:
+        p.error("name the runs to stop, or pass --all")
+    try:
+        stopped = operator_stop(None if args.all else args.runs, wait=True)
+    except JobError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no run is training")
+    return 0
 
 
-# --- time per epoch ------------------------------------------------------------------------
-
-MEASURE_STEPS = 5
-MEASURE_TIMEOUT_S = 180.0
-CPU_MEASURE_BATCH = 64  # on a CPU images/s hardly depends on the batch; small keeps it quick
-_MEASURED: dict[tuple, float] = {}  # this app's measurements, by what the throughput depends on
-_MEASURE_LOCK = threading.Lock()
-
-
-def _throughput_key(cfg: dict[str, Any]) -> tuple:
-    return tuple(
-        cfg.get(k)
-        for k in (
-            "device",
-            "world_size",
-            "width",
-            "batch_size",
-            "amp_dtype",
-            "batched",
-            "image_size",
-        )
-    )
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def run_images_per_s(run: Run) -> float | None:
-    """A run's typical training images/s: the median of its logged intervals but the first."""
-    rates = [
-        r["images_per_s"]
-        for r in runs.read_metrics(run.path)
-        if r.get("type") == "train" and isinstance(r.get("images_per_s"), (int, float))
-    ]
-    rates = rates[1:] if len(rates) > 2 else rates  # the first interval includes warm-up
-    return _median(rates) if rates else None
-
-
-def _from_previous_runs(cfg: dict[str, Any], root: Path | None) -> tuple[float, str] | None:
-    key = _throughput_key(cfg)
-    for run in runs.list_runs(root):
-        if (
-            run.config
-            and _throughput_key({**run.config, "device": run.config.get("device")}) == key
-        ):
-            rate = run_images_per_s(run)
-            if rate:
-                return rate, f"the median images/s of run {run.name} (same device and settings)"
-    return None
-
-
-def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]) -> float:
-    """Train a few steps of a throw-away synthetic run with these settings; its images/s."""
-    import tempfile
-
-    batch = (
-        cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
-    )
-    batch -= batch % max(1, cfg.get("world_size") or 1)
-    probe = Settings(
-        **{
-            **asdict(settings),
-            "dataset": "synthetic",
-            "subset": 0,
-            "epochs": 1,
-            "batch_size": batch,
-        }
-    )
-    with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
-        out = Path(tmp) / "run"
-        cmd = train_command(
-            "--pipeline", str(pipeline), *probe.flags(), "--out", str(out),
-            "--synthetic-size", str(batch * max(1, cfg.get("world_size") or 1) * MEASURE_STEPS),
-        )  # fmt: skip
-        try:
-            code, _, err = _run_quietly(cmd, MEASURE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise JobError(f"measuring the speed took over {MEASURE_TIMEOUT_S:.0f} s") from None
-        rate = run_images_per_s(runs.read_run(out)) if out.is_dir() else None
-        if code != 0 or not rate:
-            raise JobError(f"measuring the speed failed: {_first_error(err or '')}")
-        return rate
-
-
-def estimate_epoch(
-    settings: Settings, pipeline: Path, cfg: dict[str, Any], root: Path | None = None
-) -> tuple[float, str]:
-    """(seconds per epoch, how that was estimated): from a comparable earlier run if there is
-    one, else by timing a few steps on this device; never while a run is training."""
-    found = _from_previous_runs(cfg, root)
-    key = _throughput_key(cfg)
-    if found is None and key in _MEASURED:
-        found = _MEASURED[key], "a few training steps timed earlier on this device"
-    if found is None:
-        if active_runs(root):
-            raise JobError("no estimate while a run is training (timing steps now would be wrong)")
-        with _MEASURE_LOCK:
-            rate = measure_images_per_s(settings, pipeline, cfg)
-        if active_runs(root):  # started while the steps were timed: they shared the device
-            raise JobError("a run started while a few steps were timed, so they say too little")
-        _MEASURED[key] = rate
-        found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"
-    rate, how = found
-    train_s = cfg["train_size"] / rate
-    eval_s = cfg["test_size"] / (3 * rate)  # a forward pass is about a third of a training step
-    return train_s + eval_s, f"{rate:,.0f} images/s, from {how}"
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,20 +12,15 @@ import io
 
 from PIL import Image
 
-from pipelines.catalogue import BY_NAME
-from pipelines.samples import Sample, render_samples
+from pipelines.samples import Sample, render_samples, render_steps, strength_strip
 from pipelines.spec import PipelineSpec
 
 JPEG_QUALITY = 90
 
 
 def caption(sample: Sample) -> list[str]:
-    """One line per active step: what that step drew for this sample."""
-    lines = []
-    for key, drawn in sample.drawn:
-        tdef = BY_NAME[key.split("#")[0]]
-        lines.append(tdef.describe(drawn) if drawn["applied"] else f"no {tdef.label.lower()}")
-    return lines
+    """One line per active step: what that step drew for this sample (pipelines.samples)."""
+    return sample.captions
 
 
 def encode_jpeg(image: Image.Image) -> str:
@@ -59,3 +54,61 @@ def render(spec: PipelineSpec, image: Image.Image, seed: int) -> tuple[str, str]
     """(grid HTML, one-line summary) for the Augment tab."""
     samples = render_samples(spec, image, seed)
     return grid_html(samples, seed), output_size_text(spec, image, samples)
+
+
+def _figure(image: Image.Image, lines: list[str], index: int) -> str:
+    text = "<br>".join(html.escape(line) for line in lines)
+    w, h = image.size
+    return (
+        f'<figure class="sample" data-index="{index}">'
+        f'<img alt="image {index + 1}" width="{w}" height="{h}" '
+        f'src="data:image/jpeg;base64,{encode_jpeg(image)}">'
+        f"<figcaption>{text}</figcaption></figure>"
+    )
+
+
+def steps_html(spec: PipelineSpec, image: Image.Image, seed: int, index: int) -> str:
+    """Sample `index` after each step, with what each step drew (the last is the grid's)."""
+    rows = render_steps(spec, image, seed, index)
+    if not rows:
+        return '<div class="sample-grid steps-view">no active steps</div>'
+    figures = [_figure(image, ["input"], 0)]
+    figures += [
+        _figure(shown, [f"{n + 1}. {key}", text], n + 1)
+        for n, (key, shown, text) in enumerate(rows)
+    ]
+    return f'<div class="sample-grid steps-view">{"".join(figures)}</div>'
+
+
+def strength_choices(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """(label, "key/param") for every numeric parameter of the active per-image steps."""
+    choices = []
+    for key, step in zip(spec.step_keys(), spec.active, strict=True):
+        if step.definition.batch:
+            continue
+        for p in step.definition.params:
+            if p.kind in ("int", "float"):
+                choices.append((f"{key} · {p.label}", f"{key}/{p.name}"))
+    return choices
+
+
+def strength_html(
+    spec: PipelineSpec, image: Image.Image, seed: int, index: int, choice: str
+) -> str:
+    """One parameter at 8 strengths over its range, on sample `index` (other draws fixed)."""
+    key, _, param = choice.partition("/")
+    strip = strength_strip(spec, image, seed, key, param, index)
+    keyed = zip(spec.step_keys(), spec.active, strict=True)
+    image_keys = [k for k, step in keyed if not step.definition.batch]
+    figures = []
+    for n, (value, result) in enumerate(strip):
+        label = f"{param} = {value:.3g}"
+        if isinstance(result, str):
+            figures.append(
+                f'<figure class="sample" data-index="{n}"><figcaption>{html.escape(label)}'
+                f"<br>not valid here: {html.escape(result)}</figcaption></figure>"
+            )
+        else:
+            lines = [label, result.captions[image_keys.index(key)]]
+            figures.append(_figure(result.image, lines, n))
+    return f'<div class="sample-grid strength-view">{"".join(figures)}</div>'

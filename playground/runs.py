@@ -1,8 +1,9 @@
 """Reading run folders: the only source of truth about training runs.
 
 A run folder (one per run under the checkpoints root) holds what the training process writes
-(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`) and what the launcher
-writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`). Nothing here is kept in memory
+(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`), what the launcher
+writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`) and what a person wrote about
+the run in the Train tab (`notes.json`: its name and note). Nothing here is kept in memory
 between calls except a cache of parsed metrics keyed by file size, so the UI shows the same
 thing after a page reload or an app restart.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +29,12 @@ LIVE_STATES = ("starting", "running")
 DIVERGED = "diverged"
 # A dead pid with a live state: the process was killed, crashed or the machine restarted.
 INTERRUPTED = "interrupted"
+# A run of a several-seed experiment waiting for the pairs before it (playground.jobs.advance).
+QUEUED = "queued"
 LOG_NAME = "log.txt"
+# A launch.json that marks a run live before its process exists (the start lock is held while
+# the process is spawned) stops counting after this long: the app died between the two.
+SPAWN_TIMEOUT_S = 60.0
 
 
 def checkpoints_root() -> Path:
@@ -103,7 +111,10 @@ class Run:
 
     @property
     def pid(self) -> int | None:
-        pid = self.status.get("pid") or self.launch.get("pid")
+        launched = self.launch.get("pid")
+        if self.status and _launched_after(self.launch, self.status) and isinstance(launched, int):
+            return launched  # a resume under way: status.json still holds the last process's pid
+        pid = self.status.get("pid") or launched
         return pid if isinstance(pid, int) else None
 
     @property
@@ -122,7 +133,11 @@ class Run:
 
     @property
     def started(self) -> float:
-        for value in (self.launch.get("started"), self.status.get("updated")):
+        for value in (
+            self.launch.get("created"),  # kept across resumes
+            self.launch.get("started"),
+            self.status.get("updated"),
+        ):
             if isinstance(value, (int, float)):
                 return float(value)
         try:
@@ -131,14 +146,40 @@ class Run:
             return 0.0
 
 
+def _launched_after(launch: dict | None, status: dict) -> bool:
+    """Whether launch.json was written after status.json: a resume under way, whose trainer has
+    not written its first status yet (the old status.json still says how the last launch ended).
+    """
+    started, updated = (launch or {}).get("started"), status.get("updated")
+    return isinstance(started, (int, float)) and (
+        not isinstance(updated, (int, float)) or started > updated
+    )
+
+
+def _launching(launch: dict | None) -> bool:
+    """launch.json marks a process as live while it is being spawned (before its pid is known,
+    inside the start lock) and while that pid runs."""
+    if launch is None:
+        return False
+    if launch.get("pid") is None and launch.get("spawning"):
+        started = launch.get("started")
+        return isinstance(started, (int, float)) and time.time() - started < SPAWN_TIMEOUT_S
+    return pid_alive(launch.get("pid"))
+
+
 def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | None):
     """(state, message) from what the folder says and whether its process is still alive."""
+    if status is not None and _launched_after(launch, status) and _launching(launch):
+        return "starting", f"{launch.get('action') or 'start'}: starting the training process"
     if status is not None:
         state = str(status.get("state", "failed"))
         message = str(status.get("message") or "")
         if state in LIVE_STATES and not pid_alive(status.get("pid")):
             if stop is not None:
                 return "stopped", "stopped (killed before it could write a checkpoint)"
+            error = error_line(path)
+            if error:  # it died of an exception it could not report in status.json
+                return "failed", error
             return INTERRUPTED, (
                 "the training process ended without writing a final status (killed, out of "
                 "memory, or the app's machine restarted); resume continues from last.pt"
@@ -147,8 +188,12 @@ def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | 
             message = error_line(path) or "the run failed; see its log"
         return state, message
     if launch is not None:
-        if pid_alive(launch.get("pid")):
+        if _launching(launch):
             return "starting", "starting the training process"
+        if launch.get("queued") and launch.get("pid") is None:
+            if stop is not None:
+                return "stopped", "stopped before its turn came (resume puts it back in the queue)"
+            return QUEUED, "waits for the runs before it: several seeds train one pair at a time"
         if stop is not None:
             return "stopped", "stopped before training began"
         return "failed", error_line(path) or "the training process exited before it started"
@@ -196,6 +241,37 @@ def find_run(name: str | None, root: Path | None = None) -> Run | None:
     return read_run(path) if is_run_folder(path) else None
 
 
+# --- the notebook: a run's name and note ---------------------------------------------------
+
+NOTES_NAME = "notes.json"  # written by the app only; the training process never touches it
+MAX_NAME = 80
+MAX_NOTE = 2000
+
+
+def read_notes(path: Path) -> dict[str, str]:
+    """{"name", "note"} a person gave the run ("" where none)."""
+    data = read_json(Path(path) / NOTES_NAME) or {}
+    return {key: str(data.get(key) or "") for key in ("name", "note")}
+
+
+def write_notes(path: Path, name: str, note: str) -> dict[str, str]:
+    """Keep a run's name and note (trimmed to their limits), atomically."""
+    notes = {
+        "name": " ".join(str(name or "").split())[:MAX_NAME],
+        "note": str(note or "").strip()[:MAX_NOTE],
+    }
+    write_json(Path(path) / NOTES_NAME, {**notes, "updated": time.time()})
+    return notes
+
+
+def remove_run(run: Run) -> None:
+    """Delete a run folder and the download copies made from it."""
+    shutil.rmtree(run.path)
+    shutil.rmtree(downloads_root() / run.name, ignore_errors=True)
+    with _METRICS_LOCK:
+        _METRICS_CACHE.pop(run.path / "metrics.jsonl", None)
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 _METRICS_CACHE: dict[Path, tuple[int, int, list[dict[str, Any]]]] = {}
@@ -237,6 +313,12 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         return list(records)
 
 
+def final_test_acc(records: list[dict[str, Any]]) -> float | None:
+    """The last evaluation's test accuracy."""
+    accs = [r["test_acc"] for r in records if r.get("type") == "eval" and "test_acc" in r]
+    return accs[-1] if accs else None
+
+
 def best_test_acc(records: list[dict[str, Any]]) -> float | None:
     accs = [r["test_acc"] for r in records if r.get("type") == "eval" and "test_acc" in r]
     return max(accs) if accs else None
@@ -261,8 +343,11 @@ def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
 
 
 def error_line(path: Path) -> str:
-    """The reason a run failed, as its log states it: an "error: " line or an exception line."""
+    """The reason the last launch failed, as its log states it: an "error: " line or an
+    exception line printed after the launch's `$ command` line (not an earlier launch's)."""
     tail = [line.strip() for line in log_tail(path, lines=200).splitlines() if line.strip()]
+    launches = [i for i, line in enumerate(tail) if line.startswith("$ ")]
+    tail = tail[launches[-1] + 1 :] if launches else tail
     for line in reversed(tail):
         if line.startswith("error: "):
             return line.removeprefix("error: ")
@@ -276,3 +361,77 @@ def error_line(path: Path) -> str:
 def age_s(run: Run) -> float | None:
     updated = run.status.get("updated")
     return time.time() - updated if isinstance(updated, (int, float)) else None
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def downloads_root() -> Path:
+    return Path(tempfile.gettempdir()) / "playground-downloads"
+
+
+def _download_path(run: Run, filename: str, stat: os.stat_result, name: str) -> Path:
+    """One folder per source-file version; the copy is named after the run."""
+    folder = downloads_root() / run.name / filename
+    return folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.name}-{name}"
+
+
+def _drop_older(dest: Path) -> None:
+    for old in dest.parent.parent.iterdir():
+        if old != dest.parent:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def metrics_csv(run: Run) -> str | None:
+    """The run's metrics as CSV (`RUN-metrics.csv`, one row per record, a column per field) in
+    the temporary folder, for a download button; one per version of metrics.jsonl."""
+    import csv
+
+    source = run.path / "metrics.jsonl"
+    try:
+        stat = source.stat()
+    except OSError:
+        return None
+    dest = _download_path(run, "metrics.jsonl", stat, "metrics.csv")
+    if not dest.exists():
+        records = read_metrics(run.path)
+        columns = ["type", "epoch", "step"]
+        for record in records:
+            columns += [k for k in record if k not in columns and not isinstance(record[k], dict)]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(records)
+        os.replace(tmp, dest)
+        _drop_older(dest)
+    return str(dest)
+
+
+def download_copy(run: Run, filename: str) -> str | None:
+    """A copy of one of the run's files for a download button, named after the run
+    (`RUN-best.pt`), in the temporary folder: the checkpoints folder itself is never served.
+
+    A hard link where the file system allows (free; the trainer replaces best.pt by rename, so
+    the link keeps the version it was made from), else a copy; one per file version, the
+    previous one removed."""
+    source = run.path / filename
+    try:
+        stat = source.stat()
+    except OSError:
+        return None
+    dest = _download_path(run, filename, stat, filename)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            os.link(source, tmp)
+        except OSError:
+            try:
+                shutil.copyfile(source, tmp)
+            except OSError:
+                return None
+        os.replace(tmp, dest)
+        _drop_older(dest)
+    return str(dest)

@@ -15,9 +15,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def checkpoints(tmp_path_factory):
+    return tmp_path_factory.mktemp("checkpoints")
+
+
+@pytest.fixture(scope="module")
+def client(checkpoints):
     with pytest.MonkeyPatch.context() as mp:  # a checkpoints folder of its own, not the repo's
-        mp.setenv(runs.ROOT_ENV, str(tmp_path_factory.mktemp("checkpoints")))
+        mp.setenv(runs.ROOT_ENV, str(checkpoints))
         demo = build_app()
         _, url, _ = demo.launch(
             prevent_thread_lock=True, max_file_size=MAX_UPLOAD_BYTES, css=CSS, quiet=True
@@ -72,3 +77,25 @@ def test_malformed_pipeline_file_is_explained(client, tmp_path):
 def test_presets_endpoint(client):
     out = client.predict("d2l-shape", api_name="/preset")
     assert "Order: RandomResizedCrop." in out[-1]
+
+
+def test_predict_images_go_through_the_apps_loader(client, checkpoints, tmp_path):
+    # The Predict box was a gr.Image: Gradio decoded uploads with Pillow's bomb check off (a
+    # 126 KB greyscale PNG of 11,400 x 11,400 took 633 MB for 2.5 s) and answered bad files
+    # with its generic error. Now the app's loader answers, as in the Augment tab.
+    run = checkpoints / "run1"
+    run.mkdir()
+    (run / "status.json").write_text('{"state": "finished", "pid": 1}')
+    (run / "best.pt").write_bytes(b"not a checkpoint")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (11_400, 11_400)).save(huge, optimize=True)
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    for path, words in ((huge, "the limit is"), (text, "")):
+        top, seen, note = client.predict("run1", handle_file(str(path)), api_name="/train_predict")
+        assert not top and seen is None and note.startswith("⚠️ "), note
+        assert words in note
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
+    top, seen, note = client.predict("run1", handle_file(str(good)), api_name="/train_predict")
+    assert seen is not None and note.startswith("⚠️ Could not predict with run1")

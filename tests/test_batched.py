@@ -237,3 +237,36 @@ def test_supported_transforms():
     assert unsupported(spec) == ["RandomRotation", "GaussianBlur"]
     with pytest.raises(ValueError, match="RandomRotation has no batched kernel"):
         BatchedPipeline(spec)
+
+
+def test_settings_a_kernel_does_not_cover_fall_back():
+    """Step probabilities around size-changing kernels, bicubic crops, and every policy or
+    tensor-only step go per image; mixing steps are the trainer's (build_batch), not a kernel's."""
+    spec = make(
+        [
+            ("RandomResizedCrop", {"size": 32, "interpolation": "bicubic"}),
+            ("RandomCrop", {"size": 32}, 0.5),
+            ("GaussianNoise", {}),
+            ("TrivialAugmentWide", {}),
+            ("CutMix", {}),
+        ]
+    )
+    assert unsupported(spec) == [
+        "RandomResizedCrop",
+        "RandomCrop",
+        "GaussianNoise",
+        "TrivialAugmentWide",
+    ]
+    assert unsupported(make([("CutMix", {}), ("RandomHorizontalFlip", {})])) == []
+    assert batched_supported(make([("ColorJitter", {}, 0.5), ("RandomGrayscale", {})]))
+
+
+def test_step_probability_applies_a_kernel_to_that_share_of_the_batch():
+    images = torch.rand(4000, 3, 4, 4)
+    out, drawn = BatchedPipeline(make([("ColorJitter", {}, 0.3)])).draw(
+        images, torch.Generator().manual_seed(0)
+    )
+    applied = drawn[0]["step_applied"]
+    assert _rate_ok(applied.numpy(), 0.3)
+    assert torch.equal(out[~applied], images[~applied])
+    assert not torch.equal(out[applied], images[applied])

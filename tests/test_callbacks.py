@@ -1,67 +1,149 @@
-"""The Augment/Export callbacks as plain functions: no server, no browser."""
+"""The Augment/Export callbacks and the editor's edits as plain functions: no server, no browser."""
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from pipelines.spec import default_spec, from_json, preset
-from playground.controls import FIELDS, spec_from_values, values_from_spec
-from playground.ui.augment import on_controls, on_image, on_new_samples, on_pipeline, sample_image
-from playground.ui.export import export_files
+from pipelines.catalogue import CATALOGUE, GROUPS
+from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make, preset
+from playground import controls
+from playground.controls import step_views
+from playground.ui.augment import (
+    on_add,
+    on_edit,
+    on_image,
+    on_new_samples,
+    on_pipeline,
+    on_seed,
+    on_steps,
+    on_strength,
+    on_structure,
+    sample_after_upload,
+    sample_image,
+    strength_update,
+)
+from playground.ui.export import export_files, load_status
+
+LAYOUT = (0, default_spec().to_json())
 
 
-def _values(spec=None, **changes):
-    values = values_from_spec(spec or default_spec())
-    for i, field in enumerate(FIELDS):
-        if field.elem_id in changes:
-            values[i] = changes[field.elem_id]
-    return values
+def _index(spec, transform, occurrence=0):
+    return [i for i, s in enumerate(spec.steps) if s.transform == transform][occurrence]
 
 
-def test_controls_round_trip_the_spec():
-    spec = default_spec()
-    assert spec_from_values(values_from_spec(spec)) == spec
+def test_the_editor_opens_on_the_mission_ids():
+    ids = {v.elem_id(p.name) for v in step_views(default_spec()) for p in v.tdef.params}
+    for wanted in (
+        "hflip-p",
+        "rrc-scale-min",
+        "rrc-scale-max",
+        "rrc-ratio-min",
+        "rrc-ratio-max",
+        "jitter-brightness",
+        "jitter-contrast",
+        "jitter-saturation",
+        "jitter-hue",
+    ):
+        assert wanted in ids
 
 
-def test_controls_keep_a_loaded_pipelines_order():
-    spec = preset("d2l-combined")
-    edited = spec_from_values(_values(spec, **{"jitter-hue": 0.1}), base=spec)
-    assert [s.transform for s in edited.active] == [
-        "RandomHorizontalFlip",
-        "ColorJitter",
-        "RandomResizedCrop",
-    ]
-    assert edited.steps[1].params["hue"] == 0.1
+def test_repeated_steps_get_ids_of_their_own():
+    spec = make([("ColorJitter", {}), ("RandomHorizontalFlip", {}), ("ColorJitter", {})])
+    assert [v.prefix for v in step_views(spec)] == ["jitter", "hflip", "jitter2"]
+    second = list(step_views(spec))[2]
+    assert second.elem_id("hue") == "jitter2-hue" and second.elem_id("step_p") == "jitter2-step-p"
+
+
+def test_picker_lists_every_transform_by_group():
+    choices = controls.picker_choices()
+    assert sorted(name for _, name in choices) == sorted(t.name for t in CATALOGUE)
+    groups = [label.split(" · ")[0] for label, _ in choices]
+    assert list(dict.fromkeys(groups)) == list(GROUPS.values())
 
 
 def test_slider_floats_become_ints_where_the_catalogue_says_int():
-    spec = spec_from_values(_values(**{"rrc-size": 64.0}))
+    spec = default_spec()
+    spec = controls.set_param(spec, _index(spec, "RandomResizedCrop"), "size", 64.0)
     assert spec.output_size() == 64 and isinstance(spec.output_size(), int)
 
 
 def test_a_slider_move_re_renders():
-    image = sample_image("cat")
-    grid, summary, spec = on_controls(image, 0, default_spec(), *_values(**{"rrc-size": 48}))
+    spec = default_spec()
+    i = _index(spec, "RandomResizedCrop")
+    grid, summary, new = on_edit(
+        lambda s, v: controls.set_param(s, i, "size", v), sample_image("cat"), 0, spec, 48
+    )
     assert grid.count("<img") == 8
     assert "output 48 x 48" in summary
-    assert spec.output_size() == 48
+    assert new.output_size() == 48
 
 
 def test_min_above_max_explains_and_keeps_the_grid():
     before = default_spec()
-    grid, summary, spec = on_controls(
-        sample_image("cat"), 0, before, *_values(**{"rrc-scale-min": 0.9, "rrc-scale-max": 0.3})
+    i = _index(before, "RandomResizedCrop")
+    grid, summary, spec = on_edit(
+        lambda s, v: controls.set_param(s, i, "scale_min", v), sample_image("cat"), 0, before, 1.0
+    )
+    grid, summary, spec = on_edit(
+        lambda s, v: controls.set_param(s, i, "scale_max", v), sample_image("cat"), 0, spec, 0.3
     )
     assert summary.startswith("⚠️") and "scale_min" in summary and "greater" in summary
-    assert spec == before
+    assert spec.step("RandomResizedCrop").params["scale_max"] == 1.0  # the last valid pipeline
     assert not isinstance(grid, str)  # gr.skip(): the last good grid stays
 
 
+def test_step_probability_is_offered_only_without_an_own_p():
+    spec = default_spec()
+    jitter = controls.set_probability(spec, _index(spec, "ColorJitter"), 0.3)
+    assert jitter.step("ColorJitter").p == 0.3
+    with pytest.raises(SpecError, match="probability of its own"):
+        controls.set_probability(spec, _index(spec, "RandomHorizontalFlip"), 0.3)
+
+
 def test_all_steps_off_shows_the_image_itself():
-    values = [False if f.param is None else v for f, v in zip(FIELDS, _values(), strict=True)]
-    grid, summary, _ = on_controls(sample_image("cat"), 0, default_spec(), *values)
+    spec = default_spec()
+    for i in range(len(spec.steps)):
+        spec = controls.set_enabled(spec, i, False)
+    grid, summary = on_seed(sample_image("cat"), 0, spec)
     assert "nothing (all steps off)" in summary and grid.count("<img") == 8
+
+
+def test_add_move_duplicate_remove():
+    spec = default_spec()
+    spec = controls.add_step(spec, "CutMix")
+    spec = controls.add_step(spec, "RandAugment")  # per-image steps go before mixing
+    names = [s.transform for s in spec.steps]
+    assert names[-2:] == ["RandAugment", "CutMix"]
+    spec = controls.move_step(spec, _index(spec, "RandAugment"), -1)
+    spec = controls.duplicate_step(spec, _index(spec, "RandomHorizontalFlip"))
+    spec = controls.remove_step(spec, _index(spec, "RandomResizedCrop"))
+    assert [s.transform for s in spec.steps] == [
+        "RandomHorizontalFlip",
+        "RandomHorizontalFlip",
+        "RandAugment",
+        "ColorJitter",
+        "CutMix",
+    ]
+    assert controls.move_step(spec, 0, -1) == spec  # the first step cannot go higher
+    full = make([("RandomHorizontalFlip", {})] * MAX_STEPS)
+    with pytest.raises(SpecError, match="at most"):
+        controls.duplicate_step(full, 0)
+
+
+def test_structure_changes_redraw_the_step_list():
+    spec, layout, grid, summary = on_add(
+        "RandomErasing", sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert layout[0] == 1 and from_json(layout[1]) == spec
+    assert spec.steps[-1].transform == "RandomErasing" and grid.count("<img") == 8
+    same, layout2, _, message = on_add(None, sample_image("cat"), 0, spec, layout)
+    assert same is spec and message.startswith("⚠️")
+    moved, layout3, _, _ = on_structure(
+        lambda s: controls.move_step(s, 0, 1), sample_image("cat"), 0, spec, layout
+    )
+    assert moved.steps[1].transform == "RandomHorizontalFlip" and layout3[0] == 2
 
 
 def test_a_bad_upload_keeps_the_previous_image(tmp_path):
@@ -87,14 +169,26 @@ def test_new_samples_draws_a_new_seed():
     assert f'data-seed="{seed}"' in grid
 
 
-def test_pipeline_upload_restores_every_control(tmp_path):
+def test_pipeline_file_restores_the_editor_exactly(tmp_path):
+    restored = make(
+        [("ColorJitter", {"hue": 0.1}, 0.4), ("RandomHorizontalFlip", {}), ("ColorJitter", {})]
+    )
     path = tmp_path / "p.json"
-    path.write_text(preset("d2l-flip").to_json())
-    out = on_pipeline(str(path), sample_image("cat"), 0, default_spec())
-    spec, values = out[0], out[1 : 1 + len(FIELDS)]
-    assert [s.transform for s in spec.active] == ["RandomHorizontalFlip"]
-    assert values == values_from_spec(spec)
-    assert out[-2].count("<img") == 8
+    path.write_text(restored.to_json())
+    spec, layout, grid, summary = on_pipeline(
+        str(path), sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert spec == restored and from_json(layout[1]) == restored and layout[0] == 1
+    assert [v.prefix for v in step_views(spec)] == ["jitter", "hflip", "jitter2"]
+    assert grid.count("<img") == 8
+
+
+def test_a_preset_loads_into_the_editor():
+    spec, layout, _, summary = on_pipeline(
+        "randaugment", sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert [s.transform for s in spec.steps] == ["RandAugment"]
+    assert "Order: RandAugment." in summary
 
 
 def test_a_broken_pipeline_file_keeps_the_current_pipeline(tmp_path):
@@ -103,7 +197,7 @@ def test_a_broken_pipeline_file_keeps_the_current_pipeline(tmp_path):
         '{"format": "augmentation-pipeline", "version": 1, "steps": [{"transform": "Evil"}]}'
     )
     current = default_spec()
-    out = on_pipeline(str(path), sample_image("cat"), 0, current)
+    out = on_pipeline(str(path), sample_image("cat"), 0, current, LAYOUT)
     assert out[0] is current
     assert out[-1].startswith("⚠️ Pipeline not loaded") and "Evil" in out[-1]
 
@@ -113,3 +207,39 @@ def test_export_files_match_the_spec():
     code, py_path, json_path = export_files(spec)
     assert Path(py_path).read_text() == code
     assert from_json(Path(json_path).read_text()) == spec
+
+
+def test_step_by_step_view_shows_the_input_then_each_step():
+    spec = make([("RandomHorizontalFlip", {}), ("RandAugment", {}), ("CutMix", {})])
+    html = on_steps(sample_image("cat"), 0, spec, 3)
+    assert html.count("<img") == 4  # the input and one image per step
+    assert "1. RandomHorizontalFlip#0" in html and "3. CutMix#0" in html
+    assert on_steps(None, 0, spec, 1) == ""
+
+
+def test_strength_strip_follows_the_step_list():
+    spec = make([("RandAugment", {"magnitude": 20})])
+    choices = dict((v, k) for k, v in strength_update((1, spec.to_json()))["choices"])
+    assert set(choices) == {
+        "RandAugment#0/num_ops",
+        "RandAugment#0/magnitude",
+        "RandAugment#0/num_magnitude_bins",
+    }
+    html = on_strength(sample_image("cat"), 0, spec, 1, "RandAugment#0/num_magnitude_bins")
+    assert html.count("<img") + html.count("not valid here") == 8
+    assert "not valid here" in html  # bins at or below the magnitude
+    assert on_strength(
+        sample_image("cat"), 0, default_spec(), 1, "RandAugment#0/magnitude"
+    ).startswith("<p>⚠️")
+
+
+def test_a_refused_pipeline_file_is_explained_in_the_export_tab():
+    assert load_status("⚠️ Pipeline not loaded: x").startswith("⚠️ Pipeline not loaded")
+    assert "Loaded" in load_status("Input 451 x 300 px -> output 32 x 32 px.")
+
+
+def test_an_upload_clears_the_sample_pick_unless_refused():
+    assert sample_after_upload("Input 64 x 40 px -> ...") is None
+    assert not isinstance(
+        sample_after_upload("⚠️ The file is empty. The previous image is kept."), str
+    )

@@ -1,4 +1,4 @@
-"""Tests for playground.images: every image is generated here, in tmp_path or in memory."""
+"""Tests for pipelines.images (the loader playground.images re-exports): every image is generated here, in tmp_path or in memory."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from playground import images
-from playground.images import ImageLoadError, describe, fit_within, load_image, to_rgb
+from pipelines import images
+from pipelines.images import ImageLoadError, describe, fit_within, load_image, to_rgb
 
 RED, BLUE, WHITE, BLACK = (255, 0, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 

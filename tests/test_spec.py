@@ -9,6 +9,7 @@ from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS
 from pipelines.spec import (
     MAX_FILE_BYTES,
     MAX_STEPS,
+    VERSION,
     SpecError,
     default_spec,
     from_dict,
@@ -19,8 +20,8 @@ from pipelines.spec import (
 )
 
 
-def _doc(*steps):
-    return {"format": "augmentation-pipeline", "version": 1, "steps": list(steps)}
+def _doc(*steps, version=VERSION):
+    return {"format": "augmentation-pipeline", "version": version, "steps": list(steps)}
 
 
 def _step(name, enabled=True, **overrides):
@@ -69,10 +70,10 @@ def test_d2l_combined_keeps_the_chapters_order():
     assert preset("d2l-shape").output_size() == 200
 
 
-def test_default_spec_has_every_transform_and_the_mission_on():
+def test_default_spec_is_the_missions_three_steps():
     spec = default_spec()
-    assert [s.transform for s in spec.steps] == [t.name for t in CATALOGUE]
-    assert [s.transform for s in spec.active] == [
+    assert [s.transform for s in spec.active] == [s.transform for s in spec.steps]
+    assert [s.transform for s in spec.steps] == [
         "RandomHorizontalFlip",
         "RandomResizedCrop",
         "ColorJitter",
@@ -121,7 +122,24 @@ def test_load_reads_a_file(tmp_path):
             _doc(_step("RandomHorizontalFlip"), _step("ColorJitter", hue=0.7)),
             ["step 2", "ColorJitter", "'hue'"],
         ),
-        ({"format": "augmentation-pipeline", "version": 2, "steps": []}, ["version 2"]),
+        ({"format": "augmentation-pipeline", "version": 3, "steps": []}, ["version 3"]),
+        ({"format": "augmentation-pipeline", "version": True, "steps": []}, ["version True"]),
+        (
+            _doc(_step("RandAugment", magnitude=31, num_magnitude_bins=31)),
+            ["'magnitude'", "greater than or equal to", "less than 'num_magnitude_bins'"],
+        ),
+        (_doc(_step("JPEG", quality_min=90, quality_max=40)), ["'quality_min'", "at most"]),
+        (_doc({**_step("ColorJitter"), "p": 1.5}), ["step probability", "outside"]),
+        (_doc({**_step("ColorJitter"), "p": "half"}), ["step probability", "a number"]),
+        (
+            _doc({**_step("RandomHorizontalFlip"), "p": 0.5}),
+            ["RandomHorizontalFlip has a probability of its own"],
+        ),
+        (_doc({**_step("ColorJitter"), "p": 0.5}, version=1), ["unknown key", "p"]),
+        (
+            _doc(_step("CutMix", num_classes=10), _step("MixUp", num_classes=100)),
+            ["step 2", "num_classes", "100 differs"],
+        ),
         ({"version": 1, "steps": []}, ["not a pipeline file"]),
         (
             {"format": "augmentation-pipeline", "version": 1, "steps": {}},
@@ -158,6 +176,10 @@ def test_non_finite_values_built_in_code_are_refused():
         (b"\xff\xfe\x00", "not valid JSON"),
         ("[" * 100000 + "]" * 100000, "too large"),
         ("[" * 20000 + "]" * 20000, "JSON"),
+        # Python refuses to parse an int of over 4,300 digits with a ValueError of its own,
+        # which reached the UI as Gradio's generic error
+        ('{"steps": [{"degrees": ' + "9" * 5000 + "}]}", "a number in the file has 5,000 digits"),
+        ('{"x": -' + "1" * 31 + "}", "has 31 digits"),
     ],
 )
 def test_malformed_files_get_a_message(text, words):
@@ -182,12 +204,13 @@ def test_with_output_size_changes_only_size_params():
     small = spec.with_output_size(32)
     assert small.output_size() == 32
     assert [s.params["size"] for s in small.steps] == [32, 32]
-    assert small.steps[0].params["scale_min"] == spec.steps[0].params["scale_min"]
+    crop = "RandomResizedCrop"
+    assert small.step(crop).params["scale_min"] == spec.step(crop).params["scale_min"]
 
 
 def test_with_params_validates():
     spec = default_spec()
-    assert spec.with_params("ColorJitter", hue=0.1).steps[5].params["hue"] == 0.1
+    assert spec.with_params("ColorJitter", hue=0.1).step("ColorJitter").params["hue"] == 0.1
     with pytest.raises(SpecError):
         spec.with_params("ColorJitter", hue=2.0)
 
@@ -200,4 +223,106 @@ def test_step_keys_number_repeated_transforms():
 def test_disabled_steps_are_kept_in_json_but_not_active():
     spec = from_dict(_doc(_step("RandomHorizontalFlip", enabled=False), _step("ColorJitter")))
     assert [s.transform for s in spec.active] == ["ColorJitter"]
-    assert from_json(spec.to_json()).steps[0].enabled is False
+    assert from_json(spec.to_json()).step("RandomHorizontalFlip").enabled is False
+
+
+def test_order_duplicates_and_step_probabilities_round_trip():
+    spec = make(
+        [
+            ("ColorJitter", {"hue": 0.1}, 0.3),
+            ("RandomHorizontalFlip", {}),
+            ("ColorJitter", {"brightness": 0.2}),
+            ("TrivialAugmentWide", {}, 0.5),
+        ]
+    )
+    again = from_json(spec.to_json())
+    assert again == spec
+    assert [(s.transform, s.p) for s in again.steps] == [
+        ("ColorJitter", 0.3),
+        ("RandomHorizontalFlip", 1.0),
+        ("ColorJitter", 1.0),
+        ("TrivialAugmentWide", 0.5),
+    ]
+    assert again.step("ColorJitter", 1).params["brightness"] == 0.2
+    assert json.loads(spec.to_json())["version"] == VERSION == 2
+
+
+def test_version_1_files_still_load():
+    """A file the previous release wrote: no step "p", none of the parameters added since."""
+    v1 = {
+        "format": "augmentation-pipeline",
+        "version": 1,
+        "steps": [
+            {"transform": "RandomRotation", "enabled": True, "params": {"degrees": 30.0}},
+            {
+                "transform": "RandomResizedCrop",
+                "enabled": True,
+                "params": {
+                    "size": 64,
+                    "scale_min": 0.2,
+                    "scale_max": 1.0,
+                    "ratio_min": 0.75,
+                    "ratio_max": 1.33,
+                },
+            },
+            {"transform": "RandomHorizontalFlip", "enabled": False, "params": {"p": 0.5}},
+        ],
+    }
+    spec = from_json(json.dumps(v1))
+    assert [(s.transform, s.enabled, s.p) for s in spec.steps] == [
+        ("RandomRotation", True, 1.0),
+        ("RandomResizedCrop", True, 1.0),
+        ("RandomHorizontalFlip", False, 1.0),
+    ]
+    rotation = spec.step("RandomRotation").params
+    assert rotation == {"degrees": 30.0, "interpolation": "nearest", "expand": False}
+    assert spec.step("RandomResizedCrop").params["interpolation"] == "bilinear"
+    assert from_json(spec.to_json()) == spec  # saved again as version 2
+
+
+def test_version_1_still_needs_the_parameters_it_had():
+    v1 = _doc({"transform": "RandomRotation", "params": {}}, version=1)
+    with pytest.raises(SpecError, match="'degrees': missing"):
+        from_dict(v1)
+
+
+def test_strict_and_non_strict_orders():
+    make([("RandAugment", {"magnitude": 30, "num_magnitude_bins": 31})])
+    make([("JPEG", {"quality_min": 70, "quality_max": 70})])  # equal is fine for <=
+    with pytest.raises(SpecError, match="less than"):
+        make([("RandAugment", {"magnitude": 31, "num_magnitude_bins": 31})])
+
+
+def test_catalogue_groups_and_own_probabilities():
+    from pipelines.catalogue import GROUPS
+
+    assert {t.group for t in CATALOGUE} == set(GROUPS)
+    assert BY_NAME["RandomHorizontalFlip"].own_p and not BY_NAME["ColorJitter"].own_p
+    assert [t.name for t in CATALOGUE if t.batch] == ["CutMix", "MixUp"]
+
+
+@pytest.mark.parametrize(
+    ("name", "transforms"),
+    [
+        (
+            "trivialaugment-cifar",
+            ["RandomCrop", "RandomHorizontalFlip", "TrivialAugmentWide", "RandomErasing"],
+        ),
+        ("autoaugment-cifar10", ["RandomCrop", "RandomHorizontalFlip", "AutoAugment"]),
+        ("randaugment", ["RandAugment"]),
+    ],
+)
+def test_policy_presets(name, transforms):
+    spec = preset(name)
+    assert [s.transform for s in spec.active] == transforms
+    if name == "autoaugment-cifar10":
+        assert spec.step("AutoAugment").params["policy"] == "cifar10"
+    if name == "randaugment":
+        assert spec.step("RandAugment").params | {"interpolation": "nearest"} == {
+            "num_ops": 2,
+            "magnitude": 9,
+            "num_magnitude_bins": 31,
+            "interpolation": "nearest",
+        }
+    if name == "trivialaugment-cifar":
+        assert spec.output_size() == 32

@@ -97,10 +97,26 @@ def _open_train_tab(page, url: str) -> None:
     page.get_by_role("tab", name="Train").click()
 
 
+# Every legend label of the accuracy plot lies inside the plot (four curves: a run, its baseline).
+LEGEND_JS = """() => {
+  const plot = document.querySelector('#train-acc-plot')?.getBoundingClientRect();
+  const labels = [...document.querySelectorAll('#train-acc-plot .role-legend-label text')];
+  return plot ? {count: labels.length,
+                 inside: labels.every((t) => t.getBoundingClientRect().right <= plot.right + 1)}
+              : null;
+}"""
+
+
 def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, train_app):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         _open_train_tab(page, train_app.url)
+        # on a CPU machine opening the tab starts no preview nobody asked for
+        page.wait_for_function(
+            "() => document.querySelector('#train-estimate')?.innerText"
+            ".includes('Press Preview & estimate')",
+            timeout=TIMEOUT,
+        )
         page.locator("#train-dataset").get_by_text("Synthetic").click()
         for elem_id, value in (
             ("train-epochs", 20),
@@ -109,12 +125,14 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
             ("train-width", 8),
         ):
             _fill(page, elem_id, value)
+        page.locator("#train-baseline input").check()
         page.click("#train-start")
         page.wait_for_function(
-            "() => document.querySelector('#train-message').innerText.includes('Started')",
+            "() => document.querySelector('#train-message')?.innerText.includes('Started')",
             timeout=TIMEOUT,
         )
-        (run,) = runs.list_runs(train_app.root)
+        run, baseline = sorted(runs.list_runs(train_app.root), key=lambda r: r.name)
+        assert baseline.name == f"{run.name}-noaug"
         assert run.launch["command"][-2:] == ["--out", str(run.path)]
 
         page.wait_for_function(f"() => ({STATUS_JS})()?.points >= 1", timeout=TIMEOUT)
@@ -122,6 +140,9 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         drawn = page.evaluate(DRAWN_JS)
         page.wait_for_function(f"() => ({DRAWN_JS})() > {drawn}", timeout=TIMEOUT)
         assert page.evaluate(STATUS_JS)["state"] == "running"
+        # the run and its baseline, train and test: four curves, and the legend fits
+        page.wait_for_function(f"() => ({LEGEND_JS})()?.count >= 4", timeout=TIMEOUT)
+        assert page.evaluate(LEGEND_JS)["inside"], page.evaluate(LEGEND_JS)
 
         # a reload, then a restart of the app: the run trains on, and this browser may stop it
         page.reload()
@@ -134,7 +155,17 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
             timeout=TIMEOUT,
         )
         page.wait_for_function(
-            "() => !document.querySelector('#train-stop').disabled", timeout=TIMEOUT
+            "() => document.querySelector('#train-stop')?.disabled === false", timeout=TIMEOUT
+        )
+        # the settings and the overlay of the baseline survived the reload and the restart
+        page.wait_for_function(
+            "() => document.querySelector('#train-epochs input')?.value === '20'", timeout=TIMEOUT
+        )
+        assert page.locator("#train-width input").input_value() == "8"
+        assert page.locator("#train-baseline input").is_checked()
+        page.wait_for_function(
+            f"() => document.querySelector('#train-overlay')?.innerText.includes('{baseline.name}')",
+            timeout=TIMEOUT,
         )
 
         other = browser.new_context().new_page()  # another user: may watch, may not stop
@@ -150,7 +181,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         run = runs.read_run(run.path)
         assert (run.path / "last.pt").exists() and run.status["step"] < run.status["total_steps"]
         page.wait_for_function(
-            "() => !document.querySelector('#train-resume').disabled", timeout=TIMEOUT
+            "() => document.querySelector('#train-resume')?.disabled === false", timeout=TIMEOUT
         )
     finally:
         page.close()

@@ -204,6 +204,24 @@ def test_metrics_resume_drops_lines_after_the_checkpoint(tmp_path):
     ] + [("eval", 8)]
 
 
+def test_metrics_deleted_or_cut_mid_run_are_restored_not_restarted(tmp_path, capsys):
+    # A metrics.jsonl deleted while the run trained made the curves start over from that step.
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (1, 2, 3):
+        log.append({"type": "train", "step": step, "train_loss": 1.0 / step})
+    log.path.unlink()
+    log.append({"type": "train", "step": 4})
+    assert [r["step"] for r in log.records()] == [1, 2, 3, 4]
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[: len(data) // 2])  # cut short
+    log.append({"type": "eval", "step": 4})
+    assert [(r["type"], r["step"]) for r in log.records()][-2:] == [("train", 4), ("eval", 4)]
+    assert len(log.records()) == 5 and log.restored == 2
+    assert "metrics.jsonl was deleted or changed during the run" in capsys.readouterr().out
+    log.append({"type": "train", "step": 5})  # untouched since: a plain append
+    assert log.restored == 2 and len(log.records()) == 6
+
+
 # ---- command line --------------------------------------------------------------------------
 
 
@@ -235,7 +253,15 @@ def _bad_pipeline(tmp_path):
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--epochs", "0"],
-            "--epochs must be at least 1",
+            "--epochs must be between 1 and 10000, got 0",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--lr", "-1"],
+            "--lr must be at least 1e-06, got -1",
+        ),
+        (
+            lambda t: ["--pipeline", "d2l-flip", *TINY, "--image-size", "4"],
+            "--image-size must be between 8 and 512, got 4",
         ),
         (
             lambda t: ["--pipeline", "d2l-flip", *TINY, "--batch-size", "1000"],

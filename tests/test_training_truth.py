@@ -1,5 +1,6 @@
 """Training that tells the truth: divergence stops a run, evaluation after a short run is sane."""
 
+import html
 import json
 import math
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from pipelines.spec import PipelineSpec, make, preset
-from playground import runs
+from playground import runs, train_view
 from playground.training import cli, compare, data, dist, recipes
 from playground.training.augment import TrainBatches
 from playground.training.checkpoints import load_checkpoint
@@ -36,6 +37,9 @@ def test_a_huge_learning_rate_stops_the_run_as_diverged(tmp_path, capsys):
     assert message in capsys.readouterr().out
     run = runs.read_run(out)
     assert run.state == "diverged" and not run.live and not run.resumable
+    shown = train_view.status_html(run)  # the Train tab says so, with the reason
+    assert "<b>Diverged:</b> " + html.escape(message) in shown
+    assert train_view.runs_table([run]).iloc[0]["message"] == message
     assert cli.main(["--resume", str(out)]) == 2
     assert "diverged" in capsys.readouterr().err
 

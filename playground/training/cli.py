@@ -28,36 +28,19 @@ from pipelines.batched import unsupported
 from pipelines.catalogue import PRESETS
 from pipelines.spec import PipelineSpec, SpecError, load
 from playground.training import data, dist, recipes
+from playground.training import settings as run_settings
 from playground.training.checkpoints import CheckpointError, atomic_write_json, load_checkpoint
 from playground.training.loop import Run, StopFlag, quiet_warnings
 from playground.training.metrics import write_status
 from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
 
-DEFAULTS: dict[str, Any] = {
-    "dataset": "cifar10",
-    "data_dir": "./data",
-    "image_size": None,
-    "synthetic_size": 5000,
-    "subset": None,
-    "epochs": 10,
-    "batch_size": None,
-    "recipe": "fast",
-    "lr": None,
-    "amp": "auto",
-    "device": "auto",
-    "nproc": None,
-    "dist_backend": "auto",
-    "compile": False,
-    "workers": None,
-    "width": 64,
-    "seed": 0,
-    "out": None,
-    "no_augment": False,
-}
+# Every run setting comes from its declaration (playground.training.settings); --out is the
+# command's own.
+DEFAULTS: dict[str, Any] = {**run_settings.defaults(), "out": None}
 # The exit status of a run stopped because its loss diverged (status.json says why).
 EXIT_DIVERGED = 3
 # What --resume may change: where and how fast it runs, not what it computes.
-RESUME_OVERRIDES = {"device", "nproc", "dist_backend", "compile", "workers"}
+RESUME_OVERRIDES = run_settings.resume_overrides()
 
 EPILOG = """\
 multi-node: run torchrun yourself on every node, e.g.
@@ -88,68 +71,9 @@ def parser() -> argparse.ArgumentParser:
     )
     a = p.add_argument
     a("--pipeline", help=f"pipeline JSON file or preset ({', '.join(PRESETS)})")
-    a(
-        "--dataset",
-        help="cifar10 (default), synthetic, or folder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
-    )
-    a("--data-dir", help="where CIFAR-10 is downloaded (default ./data)")
-    a(
-        "--image-size",
-        type=int,
-        help="training resolution for folder/synthetic data (default 32; CIFAR-10 is 32)",
-    )
-    a("--synthetic-size", type=int, help="synthetic training images (default 5000; test = a fifth)")
-    a("--subset", type=int, help="train on the first N training images only")
-    a("--epochs", type=int, help="default 10")
-    a(
-        "--batch-size",
-        type=int,
-        help="global batch, split over processes (default: fast: fitted to the data, at least "
-        "32 steps per epoch, at most 512; d2l 256)",
-    )
-    a(
-        "--recipe",
-        choices=("fast", "d2l"),
-        help="fast (default): SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001",
-    )
-    a(
-        "--lr",
-        type=float,
-        help="peak learning rate (default: fast 0.2 x batch/512, d2l 0.001)",
-    )
-    a(
-        "--amp",
-        choices=("auto", "bf16", "fp16", "off"),
-        help="auto: bf16 on GPUs that support it, else fp16; off on CPU",
-    )
-    a("--device", choices=("auto", "cpu", "cuda"), help="default: cuda if available")
-    a("--nproc", type=int, help="processes (DDP via torchrun); default: all visible GPUs, 1 on CPU")
-    a("--dist-backend", choices=("auto", "nccl", "gloo"), help="auto: nccl on GPUs, gloo on CPU")
-    a(
-        "--compile",
-        action="store_true",
-        default=None,
-        help="torch.compile the model (on CUDA as CUDA graphs: mode reduce-overhead)",
-    )
-    a(
-        "--workers",
-        type=int,
-        help="DataLoader workers for the per-image fallback (default: min(8, CPUs))",
-    )
-    a(
-        "--width",
-        type=int,
-        help="channels of ResNet-18's first stage (default 64; small = fast tests)",
-    )
-    a("--seed", type=int, help="default 0")
+    run_settings.add_arguments(p)
     a("--out", help="run folder (default checkpoints/<timestamp>-<pipeline name>)")
     a("--resume", metavar="RUN", help="continue RUN with its saved settings")
-    a(
-        "--no-augment",
-        action="store_true",
-        default=None,
-        help="train without the pipeline, for comparison",
-    )
     a("--check", action="store_true", help="validate everything, print the resolved config, exit")
     return p
 
@@ -197,10 +121,7 @@ def _data(cfg: dict[str, Any]) -> None:
         info = data.scan(cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"])
     except data.DataError as err:
         raise UsageError(str(err)) from None
-    size = cfg["image_size"] or 32
-    if not 8 <= size <= 512:
-        raise UsageError(f"--image-size must be between 8 and 512, got {size}")
-    cfg["image_size"] = size
+    cfg["image_size"] = cfg["image_size"] or 32
     cfg["classes"] = info["classes"]
     cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
     cfg["test_size"] = info["test_size"]
@@ -262,11 +183,11 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """Every setting checked and filled in: the config a run is started from."""
     given = {k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS}
     cfg = {**DEFAULTS, **given, "pipeline_source": args.pipeline}
-    _positive(cfg, "epochs", "synthetic_size", "subset", "width", "batch_size")
-    if cfg["workers"] is not None and cfg["workers"] < 0:
-        raise UsageError(f"--workers must be 0 or more, got {cfg['workers']}")
-    if cfg["lr"] is not None and not cfg["lr"] > 0:
-        raise UsageError(f"--lr must be positive, got {cfg['lr']}")
+    for declared in run_settings.declared():
+        try:
+            run_settings.check_value(declared, cfg[declared.name], declared.flag)
+        except run_settings.SettingError as err:
+            raise UsageError(str(err)) from None
     spec, name = _pipeline(args.pipeline)
     cfg["name"] = name
     _device(cfg)

@@ -12,6 +12,9 @@ CSS = """
 .sample-grid figure { margin: 0; }
 .sample-grid img { width: 100%; height: auto; image-rendering: auto; border-radius: 4px; }
 .sample-grid figcaption { font-size: 0.75rem; line-height: 1.25; opacity: 0.85; }
+.pipeline-step { margin-bottom: 10px; }
+.pipeline-step .step-title { padding: 6px 10px 0; }
+.pipeline-step .step-tools button { min-width: 36px; }
 """
 TITLE = "Augmentation playground"
 
@@ -25,9 +28,10 @@ def build_app() -> gr.Blocks:
         spec_state = gr.State(default_spec())
         image_state = gr.State(augment.sample_image(augment.DEFAULT_SAMPLE))
         owner_token = train.owner_token()
+        train_prefs = train.prefs_state()
         with gr.Tabs():
             with gr.Tab("Augment", elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state)
             export.build_tab(spec_state, image_state, parts)
-            train.build_tab(spec_state, image_state, demo, owner_token)
+            train.build_tab(spec_state, image_state, demo, owner_token, train_prefs)
     return demo

@@ -1,22 +1,26 @@
-"""The Augment tab: image in, controls for every catalogue transform, a live 8-sample grid.
+"""The Augment tab: image in, a pipeline editor (ordered steps), a live 8-sample grid.
 
 Layout and event wiring only; the callbacks are plain functions of plain values (tests call
-them directly), built on playground.controls, playground.preview and playground.images.
+them directly), built on playground.controls (the editor's edits), playground.preview and
+playground.images. The step list is drawn by `gr.render` from `layout_state`, which changes only
+when the list itself changes (add, remove, move, duplicate, preset, file); a slider edits
+`spec_state` alone, so dragging never re-draws the list. Element ids: see playground.controls.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
-from pipelines.catalogue import CATALOGUE, PRESETS
-from pipelines.spec import PipelineSpec, SpecError, load, preset
-from playground import preview
-from playground.controls import FIELDS, spec_from_values, values_from_spec
+from pipelines.catalogue import PRESETS
+from pipelines.spec import PipelineSpec, SpecError, from_json, load, preset
+from playground import controls, preview
+from playground.controls import StepView, step_views
 from playground.images import ImageLoadError, describe, load_image
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -28,6 +32,11 @@ SAMPLE_IMAGES = {
 }
 DEFAULT_SAMPLE = "cat"
 MAX_SEED = 2**31 - 1
+FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
+
+# (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
+# listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
+Layout = tuple[int, str]
 
 
 def sample_image(name: str) -> Image.Image:
@@ -47,14 +56,93 @@ def _seed(value: Any) -> int:
         return 0
 
 
-def on_controls(image: Image.Image | None, seed: Any, spec: PipelineSpec, *values: Any):
-    """A control moved: re-render, or explain why the settings are invalid and keep the grid."""
+def _relayout(layout: Layout, spec: PipelineSpec) -> Layout:
+    return (layout[0] + 1, spec.to_json())
+
+
+def on_seed(image: Image.Image | None, seed: Any, spec: PipelineSpec):
+    """The seed was typed: re-render the current pipeline."""
+    return _render(spec, image, seed)
+
+
+def on_edit(
+    edit: Callable[[PipelineSpec, Any], PipelineSpec],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    value: Any,
+):
+    """A step's control moved: re-render, or explain why the settings are invalid and keep the
+    grid (the controls keep what the user set; the pipeline keeps its last valid state)."""
     try:
-        new_spec = spec_from_values(values, base=spec)
+        new_spec = edit(spec, value)
     except SpecError as err:
         return gr.skip(), f"⚠️ {err}", spec
     grid, summary = _render(new_spec, image, seed)
     return grid, summary, new_spec
+
+
+def on_structure(
+    change: Callable[[PipelineSpec], PipelineSpec],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    layout: Layout,
+):
+    """Add, remove, move or duplicate a step: a new step list and a new grid."""
+    try:
+        new_spec = change(spec)
+    except SpecError as err:
+        return spec, gr.skip(), gr.skip(), f"⚠️ {err}"
+    grid, summary = _render(new_spec, image, seed)
+    return new_spec, _relayout(layout, new_spec), grid, summary
+
+
+def on_add(transform: Any, image: Image.Image | None, seed: Any, spec: PipelineSpec, layout):
+    return on_structure(lambda s: controls.add_step(s, transform), image, seed, spec, layout)
+
+
+def on_steps(image: Image.Image | None, seed: Any, spec: PipelineSpec, sample: Any) -> str:
+    """The step-by-step view: one sample (1-8) after each step, with what each step drew."""
+    if image is None:
+        return ""
+    return preview.steps_html(spec, image, _seed(seed), _sample_index(sample))
+
+
+def on_strength(
+    image: Image.Image | None, seed: Any, spec: PipelineSpec, sample: Any, choice: Any
+) -> str:
+    """The strength strip: one parameter ("key/param") at 8 strengths on one sample."""
+    if image is None or not choice:
+        return ""
+    try:
+        return preview.strength_html(spec, image, _seed(seed), _sample_index(sample), choice)
+    except (SpecError, KeyError, ValueError) as err:  # a step removed since it was picked
+        return f"<p>⚠️ {err}</p>"
+
+
+def strength_update(layout: Layout):
+    """The strength strip's parameter list follows the step list."""
+    return gr.update(choices=preview.strength_choices(from_json(layout[1])), value=None)
+
+
+def _sample_index(value: Any) -> int:
+    try:
+        return min(max(int(value), 1), 8) - 1
+    except (TypeError, ValueError):
+        return 0
+
+
+def clear_preset():
+    """A preset is a starting point: once loaded into the editor (and edited, likely), its
+    name would no longer describe the pipeline, so the picker goes back to empty."""
+    return None
+
+
+def sample_after_upload(summary: str):
+    """An uploaded image is no longer the picked sample: clear the pick (a refused file keeps
+    the previous image, and its pick)."""
+    return gr.skip() if summary.startswith("⚠️") else None
 
 
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
@@ -76,49 +164,98 @@ def on_image(source: Any, spec: PipelineSpec, seed: Any, current: Image.Image | 
     return image, shown, grid, summary
 
 
-def on_pipeline(source: Any, image: Image.Image | None, seed: Any, spec: PipelineSpec):
-    """A pipeline file upload or a preset pick: restore every control from it."""
+def on_pipeline(
+    source: Any, image: Image.Image | None, seed: Any, spec: PipelineSpec, layout: Layout
+):
+    """A pipeline file upload or a preset pick: the editor shows it exactly (order, repeats,
+    step probabilities)."""
     if not source:
-        return [spec, *([gr.skip()] * len(FIELDS)), gr.skip(), gr.skip()]
+        return [spec, gr.skip(), gr.skip(), gr.skip()]
     try:
         new_spec = preset(source) if source in PRESETS else load(source)
     except SpecError as err:
-        return [spec, *([gr.skip()] * len(FIELDS)), gr.skip(), f"⚠️ Pipeline not loaded: {err}"]
+        return [spec, gr.skip(), gr.skip(), f"⚠️ Pipeline not loaded: {err}"]
     grid, summary = _render(new_spec, image, seed)
-    return [new_spec, *values_from_spec(new_spec), grid, summary]
+    return [new_spec, _relayout(layout, new_spec), grid, summary]
 
 
-def _control(field) -> gr.components.Component:
-    p = field.param
-    if p is None:
-        return gr.Checkbox(value=field.transform.default_enabled, label="on", elem_id=field.elem_id)
+def _param_control(view: StepView, name: str) -> gr.components.Component:
+    p = view.tdef.param(name)
+    value = view.step.params[name]
+    elem_id = view.elem_id(name)
     if p.kind == "choice":
-        return gr.Dropdown(list(p.choices), value=p.default, label=p.label, elem_id=field.elem_id)
+        return gr.Dropdown(list(p.choices), value=value, label=p.label, elem_id=elem_id)
     if p.kind == "bool":
-        return gr.Checkbox(value=p.default, label=p.label, elem_id=field.elem_id)
+        return gr.Checkbox(value=value, label=p.label, elem_id=elem_id)
     return gr.Slider(
-        p.low,
-        p.high,
-        value=p.default,
-        step=p.step,
-        label=p.label,
-        info=p.info or None,
-        elem_id=field.elem_id,
+        p.low, p.high, value=value, step=p.step, label=p.label, info=p.info or None, elem_id=elem_id
     )
 
 
-def build_controls() -> list[gr.components.Component]:
-    """One accordion per catalogue transform (open when on by default): switch, then parameters."""
-    controls: list[gr.components.Component] = []
-    for tdef in CATALOGUE:
-        with gr.Accordion(f"{tdef.label} · {tdef.name}", open=tdef.default_enabled):
-            controls.extend(_control(f) for f in FIELDS if f.transform is tdef)
-    return controls
+def _wire(component: gr.components.Component, edit, state: dict[str, Any]) -> None:
+    """Send `component`'s value through `edit(spec, value)` and re-render the grid."""
+    event = component.input if isinstance(component, gr.Slider) else component.change
+
+    def handler(image, seed, spec, value):
+        return on_edit(edit, image, seed, spec, value)
+
+    event(
+        handler,
+        [state["image"], state["seed"], state["spec"], component],
+        [state["grid"], state["summary"], state["spec"]],
+        api_name=False,
+        **FAST,
+    )
+
+
+def _step_editor(view: StepView, state: dict[str, Any]) -> None:
+    """One step: title, on/off, order buttons, step probability, then its parameters."""
+    i, tdef = view.index, view.tdef
+    with gr.Group(elem_classes="pipeline-step"):
+        gr.Markdown(f"**{view.title}**", elem_classes="step-title")
+        with gr.Row(equal_height=True, elem_classes="step-tools"):
+            enabled = gr.Checkbox(
+                value=view.step.enabled, label="on", elem_id=view.elem_id("enabled"), scale=1
+            )
+            buttons = {
+                "up": ("↑", lambda s: controls.move_step(s, i, -1)),
+                "down": ("↓", lambda s: controls.move_step(s, i, +1)),
+                "duplicate": ("⧉", lambda s: controls.duplicate_step(s, i)),
+                "remove": ("✕", lambda s: controls.remove_step(s, i)),
+            }
+            for name, (text, change) in buttons.items():
+                button = gr.Button(
+                    text, size="sm", scale=0, min_width=36, elem_id=view.elem_id(name)
+                )
+                button.click(
+                    lambda image, seed, spec, layout, change=change: on_structure(
+                        change, image, seed, spec, layout
+                    ),
+                    [state["image"], state["seed"], state["spec"], state["layout"]],
+                    [state["spec"], state["layout"], state["grid"], state["summary"]],
+                    api_name=False,
+                    show_progress="hidden",  # queued: a queue=False event does not redraw
+                )
+        _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state)
+        if not tdef.own_p:
+            chance = gr.Slider(
+                0.0,
+                1.0,
+                value=view.step.p,
+                step=0.05,
+                label="Step probability (RandomApply)",
+                elem_id=view.elem_id("step_p"),
+            )
+            _wire(chance, lambda s, v: controls.set_probability(s, i, v), state)
+        for p in tdef.params:
+            control = _param_control(view, p.name)
+            _wire(control, lambda s, v, name=p.name: controls.set_param(s, i, name, v), state)
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     first_image = image_state.value
     first_grid, first_summary = preview.render(spec_state.value, first_image, 0)
+    layout_state = gr.State((0, spec_state.value.to_json()))
     with gr.Row(equal_height=True):
         upload = gr.File(
             label="Upload an image",
@@ -148,8 +285,17 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed", minimum=0)
             new_samples = gr.Button("New samples", elem_id="new-samples")
     with gr.Row():
-        with gr.Column(scale=1, min_width=280, elem_id="controls"):
-            controls = build_controls()
+        with gr.Column(scale=1, min_width=300, elem_id="controls"):
+            with gr.Row(equal_height=True):
+                picker = gr.Dropdown(
+                    controls.picker_choices(),
+                    value=None,
+                    label="Add a step",
+                    elem_id="step-picker",
+                    scale=3,
+                )
+                add = gr.Button("Add", elem_id="add-step", scale=1, min_width=60)
+            steps_column = gr.Column(elem_id="pipeline-steps")
         with gr.Column(scale=3):
             summary = gr.Markdown(first_summary, elem_id="preview-summary")
             grid = gr.HTML(first_grid, elem_id="preview-grid", js_on_load=None)
@@ -159,33 +305,78 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 "reproduces these samples exactly.",
                 elem_id="seeding-note",
             )
+            with gr.Accordion("Step by step and strength strip", open=False, elem_id="views"):
+                with gr.Row(equal_height=True):
+                    view_sample = gr.Slider(
+                        1, 8, value=1, step=1, label="Sample", elem_id="view-sample", scale=2
+                    )
+                    show_steps = gr.Button("Show step by step", elem_id="show-steps", scale=1)
+                    strength_param = gr.Dropdown(
+                        preview.strength_choices(spec_state.value),
+                        value=None,
+                        label="Strength strip: parameter",
+                        elem_id="strength-param",
+                        scale=2,
+                    )
+                steps_view = gr.HTML(elem_id="steps-view")
+                strength_view = gr.HTML(elem_id="strength-view")
 
-    fast = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
-    control_inputs = [image_state, seed, spec_state, *controls]
-    render_outputs = [grid, summary, spec_state]
-    for control in controls:
-        event = control.input if isinstance(control, gr.Slider) else control.change
-        event(on_controls, control_inputs, render_outputs, api_name=False, **fast)
-    seed.submit(on_controls, control_inputs, render_outputs, api_name="render", **fast)
-    seed.blur(on_controls, control_inputs, render_outputs, api_name=False, **fast)
+    state = {
+        "image": image_state,
+        "seed": seed,
+        "spec": spec_state,
+        "layout": layout_state,
+        "grid": grid,
+        "summary": summary,
+    }
+    with steps_column:
+
+        @gr.render(inputs=[layout_state], show_progress="hidden")
+        def draw_steps(layout: Layout) -> None:
+            views = list(step_views(from_json(layout[1])))
+            if not views:
+                gr.Markdown("No steps: add one above.", elem_id="no-steps")
+            for view in views:
+                _step_editor(view, state)
+
+    steps_inputs = [image_state, seed, spec_state, view_sample]
+    show_steps.click(on_steps, steps_inputs, [steps_view], api_name="steps")
+    view_sample.change(on_steps, steps_inputs, [steps_view], api_name=False)
+    strength_inputs = [*steps_inputs, strength_param]
+    strength_param.change(on_strength, strength_inputs, [strength_view], api_name="strength")
+    view_sample.change(on_strength, strength_inputs, [strength_view], api_name=False)
+    layout_state.change(strength_update, [layout_state], [strength_param], api_name=False)
+    seed.submit(
+        on_seed, [image_state, seed, spec_state], [grid, summary], api_name="render", **FAST
+    )
+    seed.blur(on_seed, [image_state, seed, spec_state], [grid, summary], api_name=False, **FAST)
     new_samples.click(
         on_new_samples, [image_state, spec_state], [seed, grid, summary], api_name="new_samples"
+    )
+    structure_outputs = [spec_state, layout_state, grid, summary]
+    add.click(
+        on_add,
+        [picker, image_state, seed, spec_state, layout_state],
+        structure_outputs,
+        api_name="add_step",
     )
     image_outputs = [image_state, shown, grid, summary]
     upload.upload(
         on_image, [upload, spec_state, seed, image_state], image_outputs, api_name="upload"
-    )
+    ).then(sample_after_upload, [summary], [sample], api_name=False)
     sample.input(
         on_image, [sample, spec_state, seed, image_state], image_outputs, api_name="sample"
     )
-    pipeline_outputs = [spec_state, *controls, grid, summary]
     presets.input(
-        on_pipeline, [presets, image_state, seed, spec_state], pipeline_outputs, api_name="preset"
-    )
+        on_pipeline,
+        [presets, image_state, seed, spec_state, layout_state],
+        structure_outputs,
+        api_name="preset",
+    ).then(clear_preset, None, [presets], api_name=False)
     return {
-        "controls": controls,
         "grid": grid,
         "summary": summary,
         "seed": seed,
-        "pipeline_outputs": pipeline_outputs,
+        "layout": layout_state,
+        "pipeline_outputs": structure_outputs,
     }

@@ -25,6 +25,13 @@ def export_files(spec: PipelineSpec) -> tuple[str, str, str]:
     return code, str(folder / CODE_NAME), str(folder / JSON_NAME)
 
 
+def load_status(summary: str) -> str:
+    """The Export tab's word on a pipeline file: the error where the file was dropped."""
+    if summary.startswith("⚠️"):
+        return summary
+    return "Loaded into the Augment tab's editor."
+
+
 def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, Any]) -> gr.Tab:
     with gr.Tab("Export", elem_id="export-tab") as tab:
         gr.Markdown(
@@ -37,16 +44,19 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
             download_json = gr.DownloadButton("Download pipeline .json", elem_id="download-json")
         code = gr.Code(language="python", label=CODE_NAME, interactive=False, elem_id="export-code")
         restore = gr.File(
-            label="Load a pipeline .json (restores every control)",
+            label="Load a pipeline .json (restores the editor: order, repeats, probabilities)",
             file_types=[".json"],
             type="filepath",
             elem_id="pipeline-upload",
         )
+        status = gr.Markdown(elem_id="pipeline-status")
     tab.select(export_files, [spec_state], [code, download_code, download_json], api_name="export")
     restore.upload(
         on_pipeline,
-        [restore, image_state, augment["seed"], spec_state],
+        [restore, image_state, augment["seed"], spec_state, augment["layout"]],
         augment["pipeline_outputs"],
         api_name="load_pipeline",
-    ).then(export_files, [spec_state], [code, download_code, download_json], api_name=False)
+    ).then(load_status, [augment["summary"]], [status], api_name=False).then(
+        export_files, [spec_state], [code, download_code, download_json], api_name=False
+    )
     return tab

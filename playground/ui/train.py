@@ -1,4 +1,4 @@
-"""The Train tab: launch a background run, watch its curves, stop/resume it, compare runs, predict.
+"""The Train tab: launch a background run, watch its train_view.curves, stop/resume it, compare runs, predict.
 
 Layout and event wiring only. The run itself is a separate process (playground.jobs); this tab
 reads everything it shows from the run folders (playground.runs) on a 1 s gr.Timer, so a page
@@ -7,99 +7,35 @@ reload or an app restart loses nothing. Callbacks are plain functions of plain v
 
 from __future__ import annotations
 
-import html
 import json
-import math
 import os
 import tempfile
-import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from pipelines.export import transform_source
 from pipelines.spec import PipelineSpec
-from playground import jobs, runs
+from playground import jobs, owners, runs, train_view
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
 from playground.runs import Run
+from playground.training import settings as run_settings
 
 POLL_S = 1.0
 DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
-DEFAULT_BATCH = {"fast": 512, "d2l": 256}
-# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes.
-QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 256, "device": "cpu"}
-RUN_COLUMNS = ["run", "state", "data", "augment", "epoch", "best test acc", "started", "message"]
-PLOT_COLUMNS = ["epoch", "value", "series"]
-
-
-# --- devices -------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def detect_devices() -> dict[str, Any]:
-    """What this server can train on. Counting GPUs does not create a CUDA context here."""
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    names = _gpu_names(count)
-    return {
-        "gpus": count,
-        "names": names,
-        "cpus": os.cpu_count() or 1,
-        "zero_gpu": _env_true("SPACES_ZERO_GPU"),
-        "space": bool(os.environ.get("SPACE_ID")),
-    }
-
-
-def _env_true(name: str) -> bool:
-    """An environment flag as Spaces sets them ("true", "1"); "false" or unset is off."""
-    return os.environ.get(name, "").strip().lower() in ("1", "t", "true", "yes")
-
-
-def _gpu_names(count: int) -> list[str]:
-    if not count:
-        return []
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        names = [line.strip() for line in out.splitlines() if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        names = []
-    return names[:count] or ["GPU"] * count
-
-
-def device_banner(info: dict[str, Any]) -> str:
-    if info["zero_gpu"]:
-        return (
-            "**ZeroGPU Space:** a GPU is lent only for the length of one call, and a training "
-            "run lives longer than that, so **background training here runs on the CPU**. Use "
-            "the quick CPU run, or duplicate this Space onto dedicated GPU hardware for full runs."
-        )
-    if info["gpus"]:
-        kinds = sorted(set(info["names"]))
-        many = "GPUs" if info["gpus"] > 1 else "GPU"
-        extra = (
-            " (several GPUs: the run uses torchrun, one process per GPU)"
-            if info["gpus"] > 1
-            else ""
-        )
-        return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
-    return (
-        f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
-        "takes hours on a CPU. **Quick CPU run** sets a 10,000-image subset, a narrower "
-        "ResNet-18 and five epochs, which finish in a few minutes; the estimate below says how "
-        "long before you start."
-    )
+# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes; the
+# batch size and learning rate are fitted to the data by the training command (0 = auto).
+QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device": "cpu"}
+# The form: the declared settings that have a label (playground.training.settings), then the
+# folder path, which belongs to the data set choice. Callbacks take the values in this order.
+FORM = run_settings.form_fields()
+FORM_KEYS = [d.name for d in FORM] + ["folder"]
+MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
+# the runs table's columns (train_view.RUN_COLUMNS): the accuracies wide enough to read
+COLUMN_WIDTHS = ["14%", "7%", "11%", "15%", "7%", "7%", "7%", "6%", "9%", "10%", "7%"]
+SMOOTHING = 0.6  # the training loss's default smoothing (an exponential moving average)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -107,242 +43,91 @@ def device_banner(info: dict[str, Any]) -> str:
 
 def _owner(owner: str | None, request: gr.Request | None) -> str:
     """The browser's persistent token (survives reloads), else this connection's session."""
-    if owner:
-        return owner
+    if owners.valid(owner):
+        return str(owner)
     session = getattr(request, "session_hash", None) if request is not None else None
     return session or "local"
 
 
-def _fmt_time(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+def form_defaults(**changes: Any) -> list[Any]:
+    """The form's initial values in FORM_KEYS order (0 for "auto"), with `changes` applied:
+    what an API client passes to train_start / train_check."""
+    values = {d.name: 0 if d.default is None else d.default for d in FORM} | {"folder": ""}
+    values["nproc"] = 1
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise KeyError(f"not settings of the form: {sorted(unknown)}")
+    return list((values | changes).values())
 
 
-def _augment_label(run: Run) -> str:
-    settings = runs.read_json(run.path / "settings.json") or {}
-    if settings.get("no_augment") or run.config.get("no_augment"):
-        return "none (baseline)"
-    return "pipeline"
-
-
-def _data_label(run: Run) -> str:
-    settings = runs.read_json(run.path / "settings.json") or {}
-    data = run.config.get("dataset") or settings.get("dataset", "?")
-    subset = run.config.get("subset")
-    return f"{data} ({subset})" if subset else str(data)
+def form_values(values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(FORM_KEYS, values, strict=True))
 
 
 def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
-    return jobs.make_settings(*values)
-
-
-TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
-
-
-def pipeline_code(spec: PipelineSpec) -> str:
-    """What the run will apply, as code: the Augment tab's pipeline at the training size."""
-    fitted = spec.with_output_size(TRAIN_SIZE)
-    note = ""
-    if spec.output_size() not in (None, TRAIN_SIZE):
-        note = f"# output size {spec.output_size()} -> {TRAIN_SIZE}, the training resolution\n"
-    return note + transform_source(fitted)
-
-
-# --- runs list and curves ------------------------------------------------------------------
-
-
-def runs_table(all_runs: list[Run]) -> pd.DataFrame:
-    rows = []
-    for run in all_runs:
-        records = runs.read_metrics(run.path)
-        best = runs.best_test_acc(records)
-        epoch, epochs = (
-            run.status.get("epoch"),
-            run.status.get("epochs") or run.config.get("epochs"),
-        )
-        progress = (
-            f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
-        )
-        rows.append(
-            [
-                run.name,
-                run.state,
-                _data_label(run),
-                _augment_label(run),
-                progress,
-                f"{best:.1%}" if best is not None else "-",
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.message if run.state in ("failed", runs.INTERRUPTED) else "",
-            ]
-        )
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
-
-
-def curves(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric."""
-    loss_rows, acc_rows = [], []
-    labels = _short_labels(names)
-    for name in names:
-        run = runs.find_run(name)
-        if run is None:
-            continue
-        prefix = f"{labels[name]} · " if len(names) > 1 else ""
-        for r in runs.read_metrics(run.path):
-            kind, epoch = r.get("type"), r.get("epoch")
-            if not isinstance(epoch, (int, float)):
-                continue
-            if kind == "train":
-                loss_rows.append([epoch, r.get("train_loss"), f"{prefix}train loss"])
-                acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
-            elif kind == "eval":
-                loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
-                acc_rows.append([epoch, r.get("test_acc"), f"{prefix}test acc"])
-    return _plot_frame(loss_rows), _plot_frame(acc_rows)
-
-
-def _short_labels(names: list[str]) -> dict[str, str]:
-    """Run names without their date ("20261122-"), for a legend that fits, unless that is
-    ambiguous among the runs shown."""
-    short = {n: n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n for n in names}
-    return short if len(set(short.values())) == len(short) else {n: n for n in names}
-
-
-def _plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
-    """Numeric x and y, even when empty: the plot's axes take their type from the first value."""
-    frame = pd.DataFrame(rows, columns=PLOT_COLUMNS)
-    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce").astype(float)
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
-    frame["series"] = frame["series"].astype(str)
-    return frame.dropna().reset_index(drop=True)
-
-
-def status_html(run: Run | None, points: int = 0) -> str:
-    """State, progress bar, throughput, time, device and learning rate of one run."""
-    if run is None:
-        return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
-    s = run.status
-    epoch, epochs = s.get("epoch") or 0.0, s.get("epochs") or run.config.get("epochs") or 0
-    step, total = s.get("step") or 0, s.get("total_steps") or 0
-    fraction = step / total if total else (epoch / epochs if epochs else 0.0)
-    if run.state == "finished":
-        fraction = 1.0
-    ips = s.get("images_per_s")
-    lr = s.get("lr")
-    eta = s.get("eta_s") if run.live else None
-    facts = [
-        f"epoch {epoch:.2f} / {epochs}",
-        f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
-        f"elapsed {_fmt_time(s.get('elapsed_s'))}",
-        f"ETA {_fmt_time(eta)}" if run.live else "",
-        f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
-        f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
-        f"{points} metric points",
-    ]
-    message = ""
-    if run.message:
-        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted"}.get(run.state, "")
-        text = html.escape(run.message)
-        message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
-    if run.state in ("failed", runs.INTERRUPTED):
-        tail = html.escape(runs.log_tail(run.path, lines=12))
-        message += f"<pre class='train-log-tail' style='white-space:pre-wrap'>{tail}</pre>"
-    return (
-        f'<div class="train-status" data-state="{html.escape(run.state)}" '
-        f'data-run="{html.escape(run.name)}" data-points="{points}">'
-        f"<div><b>{html.escape(run.name)}</b>: <b class='train-state'>{html.escape(run.state)}</b></div>"
-        f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
-        f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
-    )
-
-
-def run_status(name: str | None) -> dict[str, Any]:
-    """The watched run as plain data (the API's view of what the status box shows)."""
-    run = runs.find_run(name) if name else None
-    if run is None and not name:
-        run = runs.find_run(_default_watch(runs.list_runs()))
-    if run is None:
-        return {"run": name, "state": "none", "points": 0}
-    records = runs.read_metrics(run.path)
-    return {
-        "run": run.name,
-        "state": run.state,
-        "message": run.message,
-        "points": sum(1 for r in records if r.get("type") == "train"),
-        "evals": sum(1 for r in records if r.get("type") == "eval"),
-        "status": run.status,
-        "owner_set": bool(run.owner),
-        "has_last": (run.path / "last.pt").exists(),
-        "has_best": (run.path / "best.pt").exists(),
-    }
-
-
-def _default_watch(all_runs: list[Run]) -> str | None:
-    """A live run if there is one, else the newest; of a run and its baseline, the run."""
-    ordered = [r for r in all_runs if r.live] + all_runs
-    ordered.sort(key=lambda r: r.name != r.job)  # stable: keeps live-then-newest otherwise
-    return ordered[0].name if ordered else None
-
-
-def _signature(all_runs: list[Run], watched: str | None, overlay: list[str], owner: str) -> str:
-    parts = [watched or "", ",".join(overlay or []), owner]
-    for run in all_runs:
-        try:
-            size = (run.path / "metrics.jsonl").stat().st_size
-        except OSError:
-            size = -1
-        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}")
-    return "|".join(parts)
+    return jobs.make_settings(form_values(values))
 
 
 def view(
-    watched: str | None, overlay: list[str] | None, owner: str, all_runs: list[Run] | None = None
+    watched: str | None,
+    overlay: list[str] | None,
+    owner: str,
+    all_runs: list[Run] | None = None,
+    smoothing: float | None = SMOOTHING,
 ) -> list[Any]:
     """Everything the Watch and Runs sections show, read from the run folders."""
     all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
+    choices = train_view.run_choices(all_runs)
     if watched not in names:
-        watched = _default_watch(all_runs)
+        watched = train_view.default_watch(all_runs)
     overlay = [n for n in (overlay or []) if n in names and n != watched]
     run = next((r for r in all_runs if r.name == watched), None)
     records = runs.read_metrics(run.path) if run else []
     points = sum(1 for r in records if r.get("type") == "train")
-    loss, acc = curves(([watched] if watched else []) + overlay)
+    loss, acc = train_view.curves(([watched] if watched else []) + overlay, smoothing or 0.0)
     busy = any(r.live for r in all_runs)
     mine = run is not None and jobs.may_control(run, owner)
-    best = run.path / "best.pt" if run else None
-    pipeline = run.path / "pipeline.json" if run else None
+    job = [r for r in all_runs if run is not None and r.job == run.job]
+    notes = runs.read_notes(run.path) if run else {"name": "", "note": ""}
+    csv = runs.metrics_csv(run) if run else None
+    best = runs.download_copy(run, "best.pt") if run else None
+    pipeline = runs.download_copy(run, "pipeline.json") if run else None
     log = runs.log_tail(run.path) if run else ""
     return [
-        status_html(run, points),
+        train_view.status_html(run, points, job),
         loss,
         acc,
-        runs_table(all_runs),
-        gr.update(choices=names, value=watched),
-        gr.update(choices=names, value=overlay),
+        train_view.runs_table(all_runs),
+        gr.update(choices=choices, value=watched),
+        gr.update(choices=choices, value=overlay),
         log,
         gr.update(interactive=bool(run and run.live and mine)),
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
-        gr.update(
-            value=str(best) if best and best.exists() else None,
-            interactive=bool(best and best.exists()),
-        ),
-        gr.update(
-            value=str(pipeline) if pipeline and pipeline.exists() else None,
-            interactive=bool(pipeline and pipeline.exists()),
-        ),
+        gr.update(interactive=bool(run and not run.live and mine)),
+        gr.update(value=notes["name"], interactive=mine),
+        gr.update(value=notes["note"], interactive=mine),
+        gr.update(choices=choices),
+        gr.update(choices=choices),
+        train_view.experiment_report(job),
+        gr.update(value=csv, interactive=csv is not None),
+        gr.update(value=best, interactive=best is not None),
+        gr.update(value=pipeline, interactive=pipeline is not None),
     ]
 
 
-VIEW_OUTPUTS = 11  # status, 2 plots, runs table, watched, overlay, log, stop, resume, 2 downloads
+# status, 2 plots, runs table, watched, overlay, log, stop, resume, delete, name, note,
+# 2 compare pickers, the paired experiment's report, 3 downloads (the last three:
+# metrics.csv, best.pt, pipeline.json)
+VIEW_OUTPUTS = 18
+NOTES = slice(10, 12)  # the name and note boxes: sent when the watched run changes only
+DOWNLOADS = 3
 
 
 def poll(
     watched: str | None,
     overlay: list[str] | None,
+    smoothing: float | None,
     seen: dict[str, Any] | None,
     owner: str | None,
     request: gr.Request | None = None,
@@ -351,30 +136,35 @@ def poll(
 
     `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
     draws, so a series that appears later (test accuracy after the first epoch, an overlaid
-    run) would have no colour: the tick after new series were sent sends only a color_map,
-    which makes the plot draw again from the data it now holds.
+    run) would have no colour: the tick after new series were sent sends only a
+    train_view.color_map, which makes the plot draw again from the data it now holds. The
+    name and note boxes are filled when the watched run changes, never under a person typing.
     """
     seen = dict(seen or {})
     me = _owner(owner, request)
+    smoothing = SMOOTHING if smoothing is None else smoothing
     all_runs = runs.list_runs()
     if watched not in {r.name for r in all_runs}:
-        watched = _default_watch(all_runs)
-    sig = _signature(all_runs, watched, overlay or [], me)
+        watched = train_view.default_watch(all_runs)
+    sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
     redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
     if redraw:
         loss_series, acc_series = seen["series"]
         seen["colors"], seen["sig"] = seen["series"], None  # and the data again next tick
-        plots = [gr.update(color_map=color_map(s)) for s in (loss_series, acc_series)]
+        plots = [gr.update(color_map=train_view.color_map(s)) for s in (loss_series, acc_series)]
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me, all_runs)
+    out = view(watched, overlay, me, all_runs, smoothing)
     seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
     seen["sig"] = sig
+    if seen.get("notes_for") == (watched, me):
+        out[NOTES] = [gr.skip(), gr.skip()]
+    seen["notes_for"] = (watched, me)
     # Gradio copies a file it is given into its cache (hashing it): only when it changed
-    files = repr([_file_key(update.get("value")) for update in out[-2:]])
+    files = repr([_file_key(update.get("value")) for update in out[-DOWNLOADS:]])
     if files == seen.get("files"):
-        out[-2:] = [gr.skip(), gr.skip()]
+        out[-DOWNLOADS:] = [gr.skip()] * DOWNLOADS
     seen["files"] = files
     return [*out, seen]
 
@@ -386,43 +176,28 @@ def _file_key(path: str | None) -> tuple[str, float] | None:
         return None
 
 
-# (train, test) shades of one hue per run, so the two curves of a run read as a pair
-PALETTE = [
-    ("#93c5fd", "#1d4ed8"),
-    ("#fdba74", "#c2410c"),
-    ("#86efac", "#15803d"),
-    ("#fca5a5", "#b91c1c"),
-    ("#c4b5fd", "#6d28d9"),
-    ("#f9a8d4", "#be185d"),
-    ("#d6d3d1", "#57534e"),
-]
-
-
-def color_map(series: list[str]) -> dict[str, str]:
-    """A colour per series: one hue per run, light for train and dark for test."""
-    run_names = sorted({s.rpartition(" · ")[0] for s in series})
-    colors = {}
-    for name in series:
-        run, _, metric = name.rpartition(" · ")
-        train_shade, test_shade = PALETTE[run_names.index(run) % len(PALETTE)]
-        colors[name] = train_shade if metric.startswith("train") else test_shade
-    return colors
-
-
 # --- launch and control --------------------------------------------------------------------
 
 
 def on_quick() -> list[Any]:
-    """Quick CPU run: subset, epochs, width, batch size, device."""
-    q = QUICK_CPU
-    return [q["subset"], q["epochs"], q["width"], q["batch_size"], q["device"]]
+    """Quick CPU run: the values of QUICK_CPU's fields, in its order."""
+    return list(QUICK_CPU.values())
 
 
-def on_recipe(recipe: str, batch_size: Any) -> Any:
-    """Another recipe brings its own default batch size, unless the user typed their own."""
-    if batch_size not in DEFAULT_BATCH.values():
-        return gr.skip()
-    return DEFAULT_BATCH.get(recipe, batch_size)
+def auto_notes(cfg: dict[str, Any] | None) -> tuple[Any, Any]:
+    """What the training command chose for the fields left at 0 ("auto: 64"), as the batch
+    and learning-rate fields' info lines."""
+    if not cfg:
+        return gr.skip(), gr.skip()
+    auto = cfg.get("auto") or {}
+    batch = cfg.get("batch_size")
+    steps = cfg.get("steps_per_epoch")
+    batch_note = f"auto: {batch}" if auto.get("batch_size") else f"given: {batch}"
+    if steps:
+        batch_note += f" ({steps} steps per epoch)"
+    lr = cfg.get("lr")
+    lr_note = (f"auto: {lr:.3g}" if auto.get("lr") else f"given: {lr:.3g}") if lr else ""
+    return gr.update(info=batch_note), gr.update(info=lr_note or None)
 
 
 def on_dataset(dataset: str):
@@ -430,72 +205,83 @@ def on_dataset(dataset: str):
 
 
 def first_batch(cfg: dict[str, Any]) -> list[Any]:
-    """The first 32 training images as the run will see them (drawn on the CPU here, so the
-    page never takes GPU memory; on a GPU run the draws differ but follow the same law)."""
-    from playground.training.preview import first_batch_preview
-
-    return first_batch_preview({**cfg, "device": "cpu"})
+    """The first 32 training images as the pipeline feeds them, captioned with their class."""
+    return train_view.first_batch(cfg)
 
 
-def describe_estimate(settings: jobs.Settings, cfg: dict[str, Any], pipeline: Path) -> str:
-    try:
-        epoch_s, how = jobs.estimate_epoch(settings, pipeline, cfg)
-    except JobError as err:
-        return f"No time estimate: {err}."
-    total = epoch_s * settings.epochs
-    text = (
-        f"**Estimate:** about {_fmt_time(epoch_s)} per epoch and {_fmt_time(total)} for "
-        f"{settings.epochs} epochs on {cfg.get('device', '?')} ({cfg['train_size']:,} training "
-        f"images; {how})."
-    )
-    if cfg.get("device") == "cpu" and total > 3600:
-        text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
-    return text
+_PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
 
 
-_PREVIEWS: dict[tuple[jobs.Settings, str], tuple[Any, str, str]] = {}
-
-
-def on_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
-    """The first 32 training images as the pipeline feeds them, and a time-per-epoch estimate."""
+def on_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
+    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate (of
+    the run and, if ticked, its baseline), the message line, and the batch and learning-rate
+    fields' "auto: ..." notes. An answer without an estimate is not kept: the next one may have
+    one (a run that was training has ended)."""
     try:
         settings = settings_from(values)
         spec = jobs.validated(spec)
     except JobError as err:
-        return gr.skip(), "", f"⚠️ {err}"
-    key = (settings, spec.to_json())
-    if key not in _PREVIEWS:
-        try:
-            result = _preview(settings, spec)
-        except JobError as err:
-            return gr.skip(), "", f"⚠️ {err}"
+        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    key = (settings, spec.to_json(), bool(baseline))
+    if key in _PREVIEWS:
+        gallery, estimate, message, cfg = _PREVIEWS[key]
+        return gallery, estimate, message, *auto_notes(cfg)
+    try:
+        gallery, estimate, message, cfg, final = _preview(settings, spec, bool(baseline))
+    except JobError as err:
+        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
+    if final:
         if len(_PREVIEWS) >= 16:
             _PREVIEWS.clear()
-        _PREVIEWS[key] = result
-    return _PREVIEWS[key]
+        _PREVIEWS[key] = gallery, estimate, message, cfg
+    return gallery, estimate, message, *auto_notes(cfg)
 
 
-def _preview(settings: jobs.Settings, spec: PipelineSpec) -> tuple[Any, str, str]:
+def _preview(
+    settings: jobs.Settings, spec: PipelineSpec, baseline: bool
+) -> tuple[Any, str, str, dict, bool]:
     with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
-        estimate = describe_estimate(settings, cfg, pipeline)
+        problem = jobs.data_problem(cfg)
+        if problem:  # said before anything is timed or started
+            return None, "", f"⚠️ {problem}.", cfg, False
+        estimate, final = train_view.describe_estimate(settings, cfg, pipeline, baseline)
+    reason = cfg.get("recipe_reason")
+    estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
-        note = "CIFAR-10 is not downloaded yet: the run downloads it (170 MB) when it starts."
-        return None, estimate, f"Settings are valid. {note}"
-    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train."
+        folder = jobs.data_folder(cfg)
+        note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
+        return None, estimate, f"Settings are valid. {note}", cfg, final
+    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
 
 
-def on_tab_preview(spec: PipelineSpec, *values: Any) -> tuple[Any, str, str]:
-    """Opening the tab previews the current settings, unless a run is training (it would slow
-    the run down, and timing steps beside it would give a wrong estimate). It writes the images
-    and the estimate only, never the message line: a Start pressed while it works (it can take
-    a while on a CPU) keeps its answer there. Last comes the key of the settings it previewed."""
+ASK_PREVIEW = (
+    "Press **Preview & estimate** to see the first batch as the pipeline feeds it and how long "
+    "the run will take (on this CPU that takes a few seconds, so it is not done unasked)."
+)
+
+
+def on_tab_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
+    """Opening the tab previews the current settings where that is quick (a GPU, or a preview
+    already made for them), unless a run is training (it would slow the run down, and timing
+    steps beside it would give a wrong estimate); on a CPU it says how to ask for one. It writes
+    the images and the estimate only, never the message line: a Start pressed while it works
+    keeps its answer there. Last comes the key of the settings it previewed."""
     if jobs.active_runs():
-        return gr.skip(), gr.skip(), gr.skip()
-    gallery, estimate, note = on_preview(spec, *values)
-    return gallery, "\n\n".join(text for text in (estimate, note) if text), settings_key(*values)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    info = train_view.detect_devices()
+    if not info["gpus"] or info["zero_gpu"]:
+        try:
+            key = (settings_from(values), jobs.validated(spec).to_json(), bool(baseline))
+        except JobError:
+            key = None
+        if key not in _PREVIEWS:
+            return gr.skip(), ASK_PREVIEW, settings_key(*values), gr.skip(), gr.skip()
+    gallery, estimate, note, batch_note, lr_note = on_preview(spec, baseline, *values)
+    text = "\n\n".join(t for t in (estimate, note) if t)
+    return gallery, text, settings_key(*values), batch_note, lr_note
 
 
 STALE_PREVIEW = (
@@ -517,38 +303,52 @@ def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
 def on_start(
     spec: PipelineSpec,
     baseline: bool,
+    seeds: Any,
     owner: str | None,
-    dataset: str,
-    folder: str,
-    epochs: Any,
-    batch_size: Any,
-    recipe: str,
-    amp: str,
-    device: str,
-    nproc: Any = 1,
-    subset: Any = 0,
-    width: Any = 64,
-    seed: Any = 0,
-    request: gr.Request | None = None,
+    request: gr.Request | None,
+    *values: Any,
 ) -> tuple[Any, Any, Any]:
-    """Validate, then start the run (and the no-augmentation baseline) in the background."""
+    """Validate, then start the run (and the no-augmentation baseline, over `seeds` paired
+    seeds) in the background. `values`: the form's, in FORM_KEYS order (Gradio puts the request
+    before them)."""
     me = _owner(owner, request)
-    values = (dataset, folder, epochs, batch_size, recipe, amp, device, nproc, subset, width, seed)
     try:
         settings = settings_from(values)
-        folders = jobs.start(settings, spec, me, baseline=bool(baseline))
+        pairs = jobs.whole_number(seeds, "seeds per arm", 1, jobs.MAX_SEEDS)
+        folders = jobs.start(settings, spec, me, baseline=bool(baseline), seeds=pairs)
     except JobError as err:
         return f"⚠️ {err}", gr.skip(), gr.skip()
     names = [f.name for f in folders]
-    extra = f" and the baseline without augmentation, {names[1]}," if len(names) > 1 else ""
+    extra = f" and the baseline without augmentation, {names[1]}," if baseline else ""
     message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
-    if settings.device == "cpu" or not detect_devices()["gpus"]:
+    if pairs > 1:
+        message += (
+            f" {len(names) - (2 if baseline else 1)} more runs (seeds {settings.seed + 1} to "
+            f"{settings.seed + pairs - 1}) wait in the queue and start one pair at a time."
+        )
+    if settings.device == "cpu" or not train_view.detect_devices()["gpus"]:
         message += " It trains on the CPU: see the ETA below; **Stop** keeps a checkpoint."
     all_names = [r.name for r in runs.list_runs()]
     return (
         message,
         gr.update(choices=all_names, value=names[0]),
-        gr.update(choices=all_names, value=names[1:]),
+        gr.update(choices=all_names, value=names[1:2] if baseline else []),
+    )
+
+
+def offer_synthetic(message: str | None) -> Any:
+    """The "Use the synthetic set" button shows when the message says CIFAR-10 cannot be had."""
+    return gr.update(visible=jobs.NO_CIFAR10 in (message or ""))
+
+
+def on_use_synthetic() -> tuple[Any, Any, Any, str]:
+    """One click from "CIFAR-10 cannot be had here" to settings that train without it."""
+    return (
+        "synthetic",
+        gr.update(visible=False),
+        gr.update(visible=False),
+        "Switched to the synthetic set (generated shapes and textures, no download). Press "
+        "**Preview & estimate** or **Start**.",
     )
 
 
@@ -559,12 +359,82 @@ def on_stop(watched: str | None, owner: str | None, request: gr.Request | None =
         return f"⚠️ {err}"
 
 
+def on_save_notes(
+    watched: str | None,
+    name: str,
+    note: str,
+    owner: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """Keep the watched run's name and note in its folder (notes.json)."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return "⚠️ Select a run in the Runs list first."
+    if not jobs.may_control(run, _owner(owner, request)):
+        return f"⚠️ {run.name} was started by another session; only that session can name it."
+    notes = runs.write_notes(run.path, name, note)
+    return f"Saved the name and note of {run.name}" + (
+        f" ({notes['name']})." if notes["name"] else "."
+    )
+
+
+def on_delete_ask(watched: str | None) -> tuple[Any, str]:
+    """Delete asks first: the confirmation row, saying what goes."""
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return gr.update(visible=False), ""
+    files = "its curves, log and checkpoints"
+    text = (
+        f"Delete **{train_view.display_name(run)}** ({run.name}) with {files}? It cannot be undone."
+    )
+    return gr.update(visible=True), text
+
+
+def on_delete(
+    watched: str | None, owner: str | None, request: gr.Request | None = None
+) -> tuple[str, Any]:
+    """The confirmed Delete: the run folder goes (never a run that is training)."""
+    try:
+        message = jobs.delete(watched or "", _owner(owner, request))
+    except JobError as err:
+        message = f"⚠️ {err}"
+    return message, gr.update(visible=False)
+
+
+def on_compare(
+    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
+) -> tuple[Any, ...]:
+    """Two runs side by side: their settings (differences marked) and their curves on the
+    same axes."""
+    run_a, run_b = (runs.find_run(n) if n else None for n in (a, b))
+    names = [r.name for r in (run_a, run_b) if r is not None]
+    loss, acc = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    series = [sorted(set(frame["series"])) for frame in (loss, acc)]
+    return (
+        train_view.compare_html(run_a, run_b),
+        gr.update(value=loss, color_map=train_view.color_map(series[0])),
+        gr.update(value=acc, color_map=train_view.color_map(series[1])),
+    )
+
+
 def on_resume(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
     try:
         folders = jobs.resume(watched or "", _owner(owner, request))
     except JobError as err:
         return f"⚠️ {err}"
     return f"Resuming {', '.join(f.name for f in folders)} from its last checkpoint."
+
+
+def operator_stop(token: str, run: str = "all") -> str:
+    """The server operator's Stop for any run ("all": every live run), through the HTTP API:
+    `client.predict(TOKEN, "all", api_name="/operator_stop")` with PLAYGROUND_OPERATOR_TOKEN."""
+    if not owners.is_operator(token):
+        return "⚠️ Not the operator's token (PLAYGROUND_OPERATOR_TOKEN on the server)."
+    try:
+        stopped = jobs.operator_stop(None if run == "all" else [run])
+    except JobError as err:
+        return f"⚠️ {err}"
+    return f"Stopping {', '.join(stopped)}." if stopped else "No run is training."
 
 
 def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
@@ -576,33 +446,88 @@ def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
         return gr.skip()
 
 
+PREFS_KEY = "augplay-train-settings"
+PREFS_VERSION = 1
+VIEW_PREFS = ("baseline", "watched", "overlay", "smoothing")  # after the form's fields
+
+
+def save_prefs(*values: Any) -> dict[str, Any]:
+    """What the tab remembers in this browser (gr.BrowserState): the form's values (FORM_KEYS),
+    the baseline box, the watched and overlaid runs and the smoothing, by name."""
+    return {"version": PREFS_VERSION, **dict(zip([*FORM_KEYS, *VIEW_PREFS], values, strict=True))}
+
+
+def restore_prefs(prefs: dict[str, Any] | None) -> list[Any]:
+    """The remembered values, in save_prefs' order; gr.skip() for what is missing or no longer
+    valid here (a choice this server does not offer, a setting out of its range)."""
+    prefs = prefs if isinstance(prefs, dict) and prefs.get("version") == PREFS_VERSION else {}
+    out: list[Any] = []
+    for key in FORM_KEYS:
+        value = prefs.get(key)
+        out.append(value if key in prefs and _valid_pref(key, value) else gr.skip())
+    kinds = {"baseline": bool, "watched": str, "overlay": list, "smoothing": (int, float)}
+    for key in VIEW_PREFS:
+        value = prefs.get(key)
+        out.append(value if isinstance(value, kinds[key]) else gr.skip())
+    return out
+
+
+def _valid_pref(key: str, value: Any) -> bool:
+    if key == "folder":
+        return isinstance(value, str)
+    if key == "dataset":
+        return value in [v for _, v in DATASET_CHOICES]
+    declared = run_settings.by_name(key)
+    if key == "device":
+        info = train_view.detect_devices()
+        return value in _device_choices(info)
+    if declared.auto and value in (0, None):
+        return True
+    try:
+        run_settings.check_value(declared, value, key)
+    except run_settings.SettingError:
+        return False
+    return True
+
+
+def prefs_state() -> gr.BrowserState:
+    """The Train tab's remembered settings in localStorage; created outside the tabs, as the
+    owner token is (a tab's contents are mounted only when it is opened)."""
+    return gr.BrowserState(None, storage_key=PREFS_KEY)
+
+
 def on_load(token: str | None) -> tuple[str, str]:
-    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume."""
-    token = token or jobs.new_owner_token()
+    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume;
+    a token this server did not sign (made up, or from before its secret changed) is replaced."""
+    token = token if owners.valid(token) else owners.new_token()
     return token, token
 
 
 # --- predict -------------------------------------------------------------------------------
 
 
-def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, str]:
-    """Top-5 classes for an image, through the run's own test-time preprocessing."""
-    run = runs.find_run(watched) if watched else None
-    if run is None:
-        return None, "⚠️ Select a run in the Runs list first."
-    if not (run.path / "best.pt").exists():
-        return None, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
+def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, Any, str]:
+    """(top-5 classes, the image as loaded, note) through the run's own test-time
+    preprocessing. The upload is a plain file decoded by the app's safe loader (size and
+    pixel limits, EXIF, odd modes), never by Gradio's image component."""
     if not image_path:
-        return None, "⚠️ Upload an image, or use the Augment tab's image."
+        return None, None, "⚠️ Upload an image, or use the Augment tab's image."
     try:
         image = load_image(image_path)
-        top = predict_top5(run.path, image)
     except ImageLoadError as err:
-        return None, f"⚠️ {err}"
+        return None, None, f"⚠️ {err}"
+    run = runs.find_run(watched) if watched else None
+    if run is None:
+        return None, image, "⚠️ Select a run in the Runs list first."
+    if not (run.path / "best.pt").exists():
+        return None, image, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
+    try:
+        top = predict_top5(run.path, image)
     except Exception as err:  # a checkpoint that does not load must not take the page down
-        return None, f"⚠️ Could not predict with {run.name}: {err}"
+        return None, image, f"⚠️ Could not predict with {run.name}: {err}"
     note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
-    return {name: float(p) for name, p in top}, f"Top-5 from {run.name}{note}."
+    data = train_view.trained_on(run.config)
+    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}. {data}"
 
 
 _MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
@@ -634,10 +559,64 @@ def use_augment_image(image: Any) -> Any:
 
 
 def owner_token() -> gr.BrowserState:
-    """This browser's owner token in localStorage (encrypted with a secret kept beside the runs,
-    so it survives app restarts). Create it outside the tabs: a BrowserState reads
-    localStorage when it is mounted, and a tab's contents are mounted only when it is opened."""
-    return gr.BrowserState(None, storage_key="augplay-owner", secret=_secret())
+    """This browser's owner token in localStorage (playground.owners: signed on the server; the
+    BrowserState key is public). Create it outside the tabs: a BrowserState reads localStorage
+    when it is mounted, and a tab's contents are mounted only when it is opened."""
+    return gr.BrowserState(None, storage_key=owners.STORAGE_KEY, secret=owners.BROWSER_STATE_KEY)
+
+
+def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
+    """The settings form, from the declarations (playground.training.settings): one control per
+    declared field with a label, and the folder path; by name. What this server has decides
+    only the device choices and whether the GPU count shows."""
+    controls: dict[str, gr.components.Component] = {}
+    main = [d for d in FORM if d.name not in MORE_SETTINGS and d.name != "dataset"]
+    more = [d for d in FORM if d.name in MORE_SETTINGS]
+    dataset = run_settings.by_name("dataset")
+    controls["dataset"] = gr.Radio(
+        DATASET_CHOICES, value="cifar10", label=dataset.label, elem_id=dataset.elem_id
+    )
+    controls["folder"] = gr.Textbox(
+        label="Folder path (holds train/<class>/ and test/<class>/)",
+        visible=False,
+        elem_id="train-folder",
+    )
+    for row in range(0, len(main), 2):
+        with gr.Row():
+            for d in main[row : row + 2]:
+                controls[d.name] = _control(d, info)
+    with gr.Accordion("More settings", open=not info["gpus"] or info["zero_gpu"]), gr.Row():
+        for d in more:
+            controls[d.name] = _control(d, info)
+    return controls
+
+
+def _device_choices(info: dict[str, Any]) -> list[str]:
+    """On ZeroGPU a GPU exists only inside a call: runs use the CPU."""
+    gpu = info["gpus"] and not info["zero_gpu"]
+    return ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
+
+
+def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
+    if d.choices:
+        choices = list(d.choices)
+        if d.name == "device":
+            choices = _device_choices(info)
+        value = d.default if d.default in choices else choices[0]
+        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
+    if d.type is bool:
+        return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
+    if d.name == "nproc":
+        gpus = info["gpus"] if not info["zero_gpu"] else 0
+        return gr.Number(
+            max(1, gpus), precision=0, minimum=1, label=d.label, visible=gpus > 1,
+            elem_id=d.elem_id,
+        )  # fmt: skip
+    # no minimum/maximum on the box: Gradio would refuse out-of-range values with a generic
+    # error; the declaration's check answers in the setting's words ("epochs must be ...")
+    return gr.Number(
+        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id
+    )
 
 
 def build_tab(
@@ -645,69 +624,29 @@ def build_tab(
     image_state: gr.State,
     demo: gr.Blocks | None = None,
     token: gr.BrowserState | None = None,
+    prefs: gr.BrowserState | None = None,
 ) -> gr.Tab:
-    info = detect_devices()
-    cpu_only = not info["gpus"] or info["zero_gpu"]
+    info = train_view.detect_devices()
+    jobs.start_queue_worker()  # several-seed experiments advance while this server runs
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
         previewed = gr.State(None)  # the settings the tab-open preview was made for
-        gr.Markdown(device_banner(info), elem_id="train-devices")
+        gr.Markdown(train_view.device_banner(info), elem_id="train-devices")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                dataset = gr.Radio(
-                    DATASET_CHOICES, value="cifar10", label="Data set", elem_id="train-dataset"
-                )
-                folder = gr.Textbox(
-                    label="Folder path (holds train/<class>/ and test/<class>/)",
-                    visible=False,
-                    elem_id="train-folder",
-                )
-                with gr.Row():
-                    epochs = gr.Number(10, precision=0, label="Epochs", elem_id="train-epochs")
-                    batch = gr.Number(512, precision=0, label="Batch size", elem_id="train-batch")
-                with gr.Row():
-                    recipe = gr.Dropdown(
-                        ["fast", "d2l"], value="fast", label="Recipe", elem_id="train-recipe"
-                    )
-                    amp = gr.Dropdown(
-                        list(jobs.AMP_MODES), value="auto", label="AMP", elem_id="train-amp"
-                    )
-                with gr.Row():
-                    # on ZeroGPU a GPU exists only inside a call: background runs use the CPU
-                    device_choices = ["cpu"] if info["zero_gpu"] else ["auto", "cpu"]
-                    device_choices += ["cuda"] if info["gpus"] and not info["zero_gpu"] else []
-                    device = gr.Dropdown(
-                        device_choices,
-                        value=device_choices[0],
-                        label="Device",
-                        elem_id="train-device",
-                    )
-                    nproc = gr.Number(
-                        max(1, info["gpus"]) if not info["zero_gpu"] else 1,
-                        precision=0,
-                        minimum=1,
-                        label="GPUs (torchrun when > 1)",
-                        visible=info["gpus"] > 1 and not info["zero_gpu"],
-                        elem_id="train-nproc",
-                    )
-                with gr.Accordion("More settings", open=cpu_only), gr.Row():
-                    subset = gr.Number(
-                        0, precision=0, label="Subset (0 = all)", elem_id="train-subset"
-                    )
-                    width = gr.Number(
-                        64,
-                        precision=0,
-                        minimum=1,
-                        label="Width (ResNet channels)",
-                        elem_id="train-width",
-                    )
-                    seed = gr.Number(0, precision=0, label="Seed", elem_id="train-seed")
+                form = build_form(info)
                 baseline = gr.Checkbox(
                     False,
                     label="Train without augmentation too (a baseline beside it, to see what "
                     "augmentation does to over-fitting)",
                     elem_id="train-baseline",
+                )
+                seeds = gr.Number(
+                    3 if info["gpus"] and not info["zero_gpu"] else 1,
+                    precision=0,
+                    label="Seeds per arm (paired with the baseline; one pair trains at a time)",
+                    elem_id="train-seeds",
                 )
                 with gr.Row():
                     quick = gr.Button(
@@ -716,27 +655,36 @@ def build_tab(
                     check = gr.Button("Preview & estimate", elem_id="train-check", size="sm")
                     start = gr.Button("Start", variant="primary", elem_id="train-start")
                 message = gr.Markdown(elem_id="train-message")
+                use_synthetic = gr.Button(
+                    "Use the synthetic set", visible=False, size="sm", elem_id="train-use-synthetic"
+                )
             with gr.Column(scale=1, min_width=320):
                 code = gr.Code(
-                    pipeline_code(spec_state.value),
+                    train_view.pipeline_code(spec_state.value),
                     language="python",
                     label="Pipeline from the Augment tab (read-only)",
                     interactive=False,
                     elem_id="train-pipeline",
                 )
                 gallery = gr.Gallery(
-                    label="The first 32 training images, as the pipeline feeds them",
+                    label="The first 32 training images, as the pipeline feeds them, with their class",
                     columns=8,
-                    height=260,
+                    rows=4,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=True,
                     elem_id="train-first-batch",
                 )
                 estimate_md = gr.Markdown(elem_id="train-estimate")
 
         gr.Markdown("### Watch")
-        status = gr.HTML(status_html(None), elem_id="train-status")
+        status = gr.HTML(train_view.status_html(None), elem_id="train-status")
         with gr.Row():
             stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
             resume = gr.Button("Resume", interactive=False, elem_id="train-resume")
+            download_csv = gr.DownloadButton(
+                "Download metrics.csv", interactive=False, elem_id="train-download-csv"
+            )
             download_best = gr.DownloadButton(
                 "Download best.pt", interactive=False, elem_id="train-download-best"
             )
@@ -745,13 +693,18 @@ def build_tab(
             )
         with gr.Row():
             loss_plot = gr.LinePlot(
-                curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
-                x_title="epoch", height=300, elem_id="train-loss-plot",
+                train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
+                x_title="epoch", height=320, elem_id="train-loss-plot",
             )  # fmt: skip
             acc_plot = gr.LinePlot(
-                curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
-                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=300, elem_id="train-acc-plot",
+                train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
+                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=320, elem_id="train-acc-plot",
             )  # fmt: skip
+        smoothing = gr.Slider(
+            0, 0.95, value=SMOOTHING, step=0.05, label="Smoothing of the training loss "
+            "(0 = as logged; the test points are never smoothed)", elem_id="train-smoothing",
+        )  # fmt: skip
+        experiment = gr.Markdown(elem_id="train-experiment")
         with gr.Accordion("Log (last lines)", open=False):
             log = gr.Textbox(
                 lines=12, max_lines=12, show_label=False, interactive=False, elem_id="train-log"
@@ -762,7 +715,7 @@ def build_tab(
             # choices change as runs come and go; a name is only ever looked up, never a path
             watched = gr.Dropdown(
                 [],
-                label="Watched run (Stop, Resume, downloads, Predict)",
+                label="Watched run (Stop, Resume, downloads, notes, Predict)",
                 allow_custom_value=True,
                 elem_id="train-watched",
             )
@@ -773,14 +726,73 @@ def build_tab(
                 label="Overlay other runs on the curves",
                 elem_id="train-overlay",
             )
+        with gr.Row(equal_height=True):
+            run_name = gr.Textbox(
+                label="Name of the watched run", max_length=runs.MAX_NAME, scale=1,
+                elem_id="train-run-name",
+            )  # fmt: skip
+            run_note = gr.Textbox(
+                label="Note", lines=1, max_lines=4, max_length=runs.MAX_NOTE, scale=2,
+                elem_id="train-run-note",
+            )  # fmt: skip
+            with gr.Column(scale=0, min_width=140):
+                save_notes = gr.Button("Save name and note", size="sm", elem_id="train-save-notes")
+                delete = gr.Button(
+                    "Delete run…", size="sm", variant="stop", interactive=False,
+                    elem_id="train-delete",
+                )  # fmt: skip
+        with gr.Row(visible=False, elem_id="train-delete-confirm") as confirm_row:
+            confirm_text = gr.Markdown()
+            confirm_yes = gr.Button(
+                "Yes, delete it", variant="stop", size="sm", elem_id="train-delete-yes"
+            )
+            confirm_no = gr.Button("Cancel", size="sm", elem_id="train-delete-no")
+        notes_message = gr.Markdown(elem_id="train-notes-message")
         table = gr.Dataframe(
-            runs_table([]), interactive=False, wrap=True, elem_id="train-runs", max_height=320
+            train_view.runs_table([]),
+            interactive=False,
+            wrap=True,
+            elem_id="train-runs",
+            max_height=360,
+            column_widths=COLUMN_WIDTHS,
         )
+        # (room here for the paired with/without-augmentation experiment's result)
+
+        with gr.Accordion("Compare two runs", open=False, elem_id="train-compare-box"):
+            with gr.Row():
+                compare_a = gr.Dropdown(
+                    [], label="Run A", allow_custom_value=True, elem_id="train-compare-a"
+                )
+                compare_b = gr.Dropdown(
+                    [], label="Run B", allow_custom_value=True, elem_id="train-compare-b"
+                )
+                compare = gr.Button("Compare", size="sm", elem_id="train-compare")
+            compare_table = gr.HTML(
+                train_view.compare_html(None, None), elem_id="train-compare-table"
+            )
+            with gr.Row():
+                compare_loss = gr.LinePlot(
+                    train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss",
+                    y_title="loss", x_title="epoch", height=300, elem_id="train-compare-loss",
+                )  # fmt: skip
+                compare_acc = gr.LinePlot(
+                    train_view.curves([])[1], x="epoch", y="value", color="series",
+                    title="Accuracy", y_title="accuracy", y_lim=[0, 1], x_title="epoch",
+                    height=300, elem_id="train-compare-acc",
+                )  # fmt: skip
 
         with gr.Accordion("Predict with the watched run", open=False), gr.Row():
-            predict_image = gr.Image(
-                type="filepath", label="Image", height=200, elem_id="train-predict-image"
-            )
+            with gr.Column():
+                # a plain file, decoded by the app's loader: gr.Image would decode it first,
+                # with Pillow's decompression-bomb check switched off
+                predict_image = gr.File(
+                    label="Image", file_types=["image"], type="filepath", height=120,
+                    elem_id="train-predict-image",
+                )  # fmt: skip
+                predict_seen = gr.Image(
+                    label="As loaded", type="pil", height=160, interactive=False,
+                    elem_id="train-predict-seen",
+                )  # fmt: skip
             with gr.Column():
                 use_current = gr.Button("Use the Augment tab's image", size="sm")
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="train-predict")
@@ -788,21 +800,10 @@ def build_tab(
             top5 = gr.Label(num_top_classes=5, label="Top-5", elem_id="train-top5")
 
         timer = gr.Timer(POLL_S)
-        gr.api(run_status, api_name="train_status")
+        gr.api(train_view.run_status, api_name="train_status")
+        gr.api(operator_stop, api_name="operator_stop")
 
-    settings_inputs = [
-        dataset,
-        folder,
-        epochs,
-        batch,
-        recipe,
-        amp,
-        device,
-        nproc,
-        subset,
-        width,
-        seed,
-    ]
+    settings_inputs = [form[key] for key in FORM_KEYS]
     view_outputs = [
         status,
         loss_plot,
@@ -813,6 +814,13 @@ def build_tab(
         log,
         stop,
         resume,
+        delete,
+        run_name,
+        run_note,
+        compare_a,
+        compare_b,
+        experiment,
+        download_csv,
         download_best,
         download_pipeline,
     ]
@@ -821,27 +829,35 @@ def build_tab(
 
     # (no spec_state.change listener: Gradio would then hash the spec on every event, and a
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
-    tab.select(pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    tab.select(train_view.pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
     tab.select(
-        on_tab_preview, [spec_state, *settings_inputs], [gallery, estimate_md, previewed],
+        on_tab_preview, [spec_state, baseline, *settings_inputs],
+        [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
         api_name=False, concurrency_id="train-check", show_progress="minimal",
     ).then(
         drop_if_stale, [previewed, *settings_inputs], [gallery, estimate_md],
         api_name=False, queue=False, **quiet,
     )  # fmt: skip
-    dataset.change(on_dataset, [dataset], [folder], api_name=False, queue=False, **quiet)
-    recipe.select(on_recipe, [recipe, batch], [batch], api_name=False, queue=False, **quiet)
-    quick.click(
-        on_quick, None, [subset, epochs, width, batch, device], api_name="train_quick", queue=False
+    form["dataset"].change(
+        on_dataset, [form["dataset"]], [form["folder"]], api_name=False, queue=False, **quiet
     )
+    quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
     check.click(
-        on_preview, [spec_state, *settings_inputs], [gallery, estimate_md, message],
+        on_preview, [spec_state, baseline, *settings_inputs],
+        [gallery, estimate_md, message, form["batch_size"], form["lr"]],
         api_name="train_check", concurrency_id="train-check",
-    )  # fmt: skip
+    ).then(offer_synthetic, [message], [use_synthetic], api_name=False, queue=False)  # fmt: skip
     start.click(
-        on_start, [spec_state, baseline, owner_state, *settings_inputs], [message, watched, overlay],
+        on_start, [spec_state, baseline, seeds, owner_state, *settings_inputs],
+        [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
-    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    ).then(lambda: None, None, [signature], api_name=False, queue=False).then(
+        offer_synthetic, [message], [use_synthetic], api_name=False, queue=False
+    )  # fmt: skip
+    use_synthetic.click(
+        on_use_synthetic, None, [form["dataset"], form["folder"], use_synthetic, message],
+        api_name=False, queue=False,
+    )  # fmt: skip
     stop.click(
         on_stop,
         [watched, owner_state],
@@ -849,73 +865,66 @@ def build_tab(
         api_name="train_stop",
         concurrency_id="train-control",
     )
+    # greyed at once (a double-click must not send two); the next tick sets it from the run
+    resume.click(lambda: gr.update(interactive=False), None, [resume], api_name=False, queue=False)
     resume.click(
         on_resume,
         [watched, owner_state],
         [message],
         api_name="train_resume",
         concurrency_id="train-control",
-    )
-    poll_inputs = [watched, overlay, signature, owner_state]
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)
+    poll_inputs = [watched, overlay, smoothing, signature, owner_state]
     timer.tick(
         poll, poll_inputs, [*view_outputs, signature], api_name="train_poll", queue=False, **quiet
     )
-    for control in (watched, overlay):
+    for control in (watched, overlay, smoothing):
         control.input(
             poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
         )
     table.select(on_select_row, [table], [watched], api_name=False, queue=False).then(
         poll, poll_inputs, [*view_outputs, signature], api_name=False, queue=False, **quiet
     )
+    save_notes.click(
+        on_save_notes, [watched, run_name, run_note, owner_state], [notes_message],
+        api_name="train_notes", concurrency_id="train-control",
+    )  # fmt: skip
+    delete.click(on_delete_ask, [watched], [confirm_row, confirm_text], api_name=False, queue=False)
+    confirm_no.click(
+        lambda: gr.update(visible=False), None, [confirm_row], api_name=False, queue=False
+    )
+    confirm_yes.click(
+        on_delete, [watched, owner_state], [notes_message, confirm_row],
+        api_name="train_delete", concurrency_id="train-control",
+    ).then(lambda: None, None, [signature], api_name=False, queue=False)  # fmt: skip
+    compare.click(
+        on_compare, [compare_a, compare_b, smoothing], [compare_table, compare_loss, compare_acc],
+        api_name="train_compare", concurrency_id="train-compare",
+    )  # fmt: skip
     use_current.click(use_augment_image, [image_state], [predict_image], api_name=False)
     predict_btn.click(
         on_predict,
         [watched, predict_image],
-        [top5, predict_note],
+        [top5, predict_seen, predict_note],
         api_name="train_predict",
         concurrency_id="train-predict",
     )
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)
+    if demo is not None and prefs is not None:
+        remembered = [*settings_inputs, baseline, watched, overlay, smoothing]
+        demo.load(restore_prefs, [prefs], remembered, api_name=False, queue=False, **quiet).then(
+            lambda: None, None, [signature], api_name=False, queue=False
+        )
+        gr.on(
+            [c.change for c in remembered], save_prefs, remembered, [prefs],
+            api_name=False, queue=False, **quiet,
+        )  # fmt: skip
     return tab
 
 
 def launch_settings() -> dict[str, list[str]]:
-    """launch() settings for the downloads. Gradio hands out returned files from the working
-    and temp directories by itself; a checkpoints folder elsewhere (PLAYGROUND_CHECKPOINTS on a
-    Space's /data, say) must be allowed. The owner-token secret is never served."""
-    root = runs.checkpoints_root()
-    served = (Path.cwd().resolve(), Path(tempfile.gettempdir()).resolve())
-    inside = any(root.is_relative_to(folder) for folder in served)
-    return {
-        "allowed_paths": [] if inside else [str(root)],
-        "blocked_paths": [str(root / SECRET_NAME)],
-    }
-
-
-SECRET_NAME = ".owner-secret"
-
-
-def _secret() -> str:
-    """A fixed secret for the owner token's encryption in localStorage, so it survives restarts."""
-    secret = os.environ.get("PLAYGROUND_SECRET")
-    if secret:
-        return secret
-    root = runs.checkpoints_root()
-    path = root / SECRET_NAME
-    try:
-        return path.read_text().strip() or _new_secret(path)
-    except OSError:
-        return _new_secret(path)
-
-
-def _new_secret(path: Path) -> str:
-    secret = jobs.new_owner_token()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret)
-    except OSError:
-        pass
-    return secret
+    """launch() settings: the checkpoints folder is never served by path, wherever it lies (a
+    Space's /data, say). Downloads are handed out as copies in the temporary folder
+    (`download_copy`), which Gradio serves once a callback returns them."""
+    return {"allowed_paths": [], "blocked_paths": [str(runs.checkpoints_root())]}

@@ -1,0 +1,687 @@
+"""What the Train tab shows, as plain data: the device banner, the runs table, the curves, the
+status box, the pipeline's code. No Gradio here (playground/ui/train.py lays these out and wires
+them), so each can be tested alone; everything is read from the run folders.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.export import transform_source
+from pipelines.spec import PipelineSpec
+from playground import estimate, jobs, runs
+from playground.jobs import JobError, Settings
+from playground.runs import Run
+from playground.training import compare
+
+# "run" is the folder's name, what a row click selects; "name" what a person called it
+RUN_COLUMNS = [
+    "name",
+    "state",
+    "data",
+    "augment",
+    "epochs",
+    "final test acc",
+    "best test acc",
+    "duration",
+    "started",
+    "note",
+    "run",
+]
+PLOT_COLUMNS = ["epoch", "value", "series"]
+
+
+# --- devices -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def detect_devices() -> dict[str, Any]:
+    """What this server can train on. Counting GPUs does not create a CUDA context here."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    names = _gpu_names(count)
+    return {
+        "gpus": count,
+        "names": names,
+        "cpus": os.cpu_count() or 1,
+        "zero_gpu": _env_true("SPACES_ZERO_GPU"),
+        "space": bool(os.environ.get("SPACE_ID")),
+    }
+
+
+def _env_true(name: str) -> bool:
+    """An environment flag as Spaces sets them ("true", "1"); "false" or unset is off."""
+    return os.environ.get(name, "").strip().lower() in ("1", "t", "true", "yes")
+
+
+def _gpu_names(count: int) -> list[str]:
+    if not count:
+        return []
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        names = [line.strip() for line in out.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        names = []
+    return names[:count] or ["GPU"] * count
+
+
+def device_banner(info: dict[str, Any]) -> str:
+    if info["zero_gpu"]:
+        return (
+            "**ZeroGPU Space:** a GPU is lent only for the length of one call, and a training "
+            "run lives longer than that, so **background training here runs on the CPU**. Use "
+            "the quick CPU run, or duplicate this Space onto dedicated GPU hardware for full runs."
+        )
+    if info["gpus"]:
+        kinds = sorted(set(info["names"]))
+        many = "GPUs" if info["gpus"] > 1 else "GPU"
+        extra = (
+            " (several GPUs: the run uses torchrun, one process per GPU)"
+            if info["gpus"] > 1
+            else ""
+        )
+        return f"**Devices:** {info['gpus']} {many}: {', '.join(kinds)}{extra}."
+    return (
+        f"**No GPU here: training runs on the CPU ({info['cpus']} cores).** A full CIFAR-10 run "
+        "takes hours on a CPU. **Quick CPU run** trains on at most 10,000 images (CIFAR-10's "
+        "first 10,000; the synthetic set has 5,000), with a narrower ResNet-18 and five "
+        "epochs, which finish in a few minutes; **Preview & estimate** says how long before "
+        "you start."
+    )
+
+
+def fmt_time(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def is_baseline(run: Run) -> bool:
+    settings = runs.read_json(run.path / "settings.json") or {}
+    return bool(settings.get("no_augment") or run.config.get("no_augment"))
+
+
+def pipeline_steps(run: Run) -> list[tuple[str, dict[str, Any]]]:
+    """The run's pipeline as (transform, params) of its enabled steps (from pipeline.json,
+    else config.json); a baseline's pipeline is the one it was compared with, not applied."""
+    spec = runs.read_json(run.path / "pipeline.json") or run.config.get("pipeline") or {}
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    return [
+        (str(step.get("transform")), dict(step.get("params") or {}))
+        for step in steps or []
+        if isinstance(step, dict) and step.get("enabled", True)
+    ]
+
+
+def steps_summary(steps: list[tuple[str, dict[str, Any]]], most: int = 4) -> str:
+    """ "Crop, HorizontalFlip": the steps' names without "Random", at most `most` of them."""
+    if not steps:
+        return "none"
+    names = [t.removeprefix("Random") or t for t, _ in steps]
+    extra = f" +{len(names) - most}" if len(names) > most else ""
+    return ", ".join(names[:most]) + extra
+
+
+def display_name(run: Run) -> str:
+    """What a person called the run, else its folder's name."""
+    return runs.read_notes(run.path)["name"] or run.name
+
+
+def augment_label(run: Run, all_runs: list[Run] | None = None) -> str:
+    """The pipeline's steps, and for a run and its baseline, that they are a pair."""
+    pair = [r for r in all_runs or [] if r.job == run.job and r.name != run.name]
+    if is_baseline(run):
+        main = next((r for r in pair if not is_baseline(r)), None)
+        return f"none: baseline of {display_name(main)}" if main else "none (baseline)"
+    summary = steps_summary(pipeline_steps(run))
+    return f"{summary} (baseline: {display_name(pair[0])})" if pair else summary
+
+
+def data_label(run: Run) -> str:
+    """The data set and how many images the run trains on (what it really has, not the subset
+    asked for: a 10,000 subset of the 5,000 synthetic images is 5,000)."""
+    settings = runs.read_json(run.path / "settings.json") or {}
+    data = str(run.config.get("dataset") or settings.get("dataset", "?"))
+    data = data.split(":", 1)[0] if data.startswith("folder:") else data
+    size = run.config.get("train_size")
+    return f"{data} ({size:,} images)" if isinstance(size, int) else data
+
+
+TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
+
+
+def pipeline_code(spec: PipelineSpec) -> str:
+    """What the run will apply, as code: the Augment tab's pipeline at the training size."""
+    fitted = spec.with_output_size(TRAIN_SIZE)
+    note = ""
+    if spec.output_size() not in (None, TRAIN_SIZE):
+        note = f"# output size {spec.output_size()} -> {TRAIN_SIZE}, the training resolution\n"
+    return note + transform_source(fitted)
+
+
+def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
+    """The first `count` training images as the run will see them, each with its class: drawn
+    on the CPU here (the page never takes GPU memory; on a GPU run the draws differ but follow
+    the same law), as playground.training.preview draws them."""
+    import torch
+
+    from pipelines.spec import from_dict
+    from playground.training import data
+    from playground.training.augment import TrainBatches
+    from playground.training.preview import to_pil
+
+    cfg = {**cfg, "device": "cpu"}
+    dataset = data.load(cfg)
+    world = cfg.get("world_size", 1)
+    batches = TrainBatches(
+        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
+        seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
+        log=lambda message: None,
+    )  # fmt: skip
+    images, labels = next(batches.epoch(0))
+    return [
+        (to_pil(image), dataset.classes[int(label)])
+        for image, label in zip(images[:count], labels[:count], strict=True)
+    ]
+
+
+def trained_on(config: dict[str, Any]) -> str:
+    """Which data a model learnt from, and what that means for a photo: a model trained on the
+    synthetic shapes knows only those ten classes, so it calls a cat "dots" or "checker"."""
+    dataset = str(config.get("dataset") or "?")
+    classes = config.get("classes") or []
+    size = config.get("train_size")
+    images = f" ({size:,} images)" if isinstance(size, int) else ""
+    if dataset == "synthetic":
+        return (
+            f"Trained on the synthetic set{images}: generated shapes and textures in ten classes "
+            f"({', '.join(classes)}). It knows nothing else, so a photo of a cat comes out as "
+            'one of those, "dots" say: that is expected, not a fault.'
+        )
+    if dataset.startswith("folder:"):
+        return (
+            f"Trained on a folder data set{images} of {len(classes)} classes: {', '.join(classes)}."
+        )
+    if dataset == "cifar10":
+        return (
+            f"Trained on CIFAR-10{images}: 32 x 32 photos of ten classes "
+            f"({', '.join(classes)}); other subjects come out as the nearest of those."
+        )
+    return f"Trained on {dataset}{images}."
+
+
+# --- runs list and curves ------------------------------------------------------------------
+
+
+def runs_table(all_runs: list[Run]) -> pd.DataFrame:
+    """One row per run: its name, what it trained on and with, how far, how well, how long."""
+    rows = []
+    for run in all_runs:
+        records = runs.read_metrics(run.path)
+        best, final = runs.best_test_acc(records), runs.final_test_acc(records)
+        epoch, epochs = (
+            run.status.get("epoch"),
+            run.status.get("epochs") or run.config.get("epochs"),
+        )
+        progress = (
+            f"{epoch:.2f} / {epochs}" if isinstance(epoch, (int, float)) else f"0 / {epochs or '?'}"
+        )
+        if run.state == "finished" and isinstance(epoch, (int, float)):
+            progress = f"{epoch:.0f} / {epochs}"
+        notes = runs.read_notes(run.path)
+        note = notes["note"]
+        if run.state in ("failed", "diverged", runs.INTERRUPTED):
+            note = "\n".join(t for t in (note, run_message(run)) if t)
+        rows.append(
+            [
+                notes["name"] or run.name,
+                run.state,
+                data_label(run),
+                augment_label(run, all_runs),
+                progress,
+                f"{final:.1%}" if final is not None else "-",
+                f"{best:.1%}" if best is not None else "-",
+                fmt_time(run.status.get("elapsed_s")),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
+                note,
+                run.name,
+            ]
+        )
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def run_choices(all_runs: list[Run]) -> list[tuple[str, str]]:
+    """(label, folder name) for the run pickers: the name a person gave, and the folder's."""
+    choices = []
+    for run in all_runs:
+        name = runs.read_notes(run.path)["name"]
+        choices.append((f"{name} ({run.name})" if name else run.name, run.name))
+    return choices
+
+
+def curves(names: list[str], smoothing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, accuracy) long-form tables for gr.LinePlot: one series per run and metric.
+
+    `smoothing` (0 to 0.99) is an exponential moving average over the training loss, which is
+    logged per interval and noisy; the test points (one per epoch) are drawn as they are."""
+    loss_rows, acc_rows = [], []
+    labels = short_labels(names)
+    smoothing = min(max(float(smoothing or 0.0), 0.0), 0.99)
+    for name in names:
+        run = runs.find_run(name)
+        if run is None:
+            continue
+        prefix = f"{labels[name]} · " if len(names) > 1 else ""
+        average = None
+        for r in runs.read_metrics(run.path):
+            kind, epoch = r.get("type"), r.get("epoch")
+            if not isinstance(epoch, (int, float)):
+                continue
+            if kind == "train":
+                loss = r.get("train_loss")
+                if isinstance(loss, (int, float)) and math.isfinite(loss):
+                    average = (
+                        loss if average is None else smoothing * average + (1 - smoothing) * loss
+                    )
+                    loss = average
+                loss_rows.append([epoch, loss, f"{prefix}train loss"])
+                acc_rows.append([epoch, r.get("train_acc"), f"{prefix}train acc"])
+            elif kind == "eval":
+                loss_rows.append([epoch, r.get("test_loss"), f"{prefix}test loss"])
+                acc_rows.append([epoch, r.get("test_acc"), f"{prefix}test acc"])
+    return plot_frame(loss_rows), plot_frame(acc_rows)
+
+
+LEGEND_CHARS = 20  # a run's label in a legend: four curves must fit beside a half-width plot
+
+
+def short_labels(names: list[str]) -> dict[str, str]:
+    """A run's label in the legend: the name a person gave it, else its folder's name without
+    the date ("20261122-"), cut to LEGEND_CHARS, unless that is ambiguous among those shown."""
+    full = {}
+    for n in names:
+        run = runs.find_run(n)
+        given = runs.read_notes(run.path)["name"] if run else ""
+        full[n] = given or (n[9:] if len(n) > 9 and n[:8].isdigit() and n[8] == "-" else n)
+    for cut in (LEGEND_CHARS, None):
+        short = {n: _cut(label, cut) for n, label in full.items()}
+        if len(set(short.values())) == len(short):
+            return short
+    return {n: n for n in names}
+
+
+def _cut(text: str, most: int | None) -> str:
+    """Cut in the middle: the end ("-noaug", "v2") tells runs apart as often as the start."""
+    if most is None or len(text) <= most:
+        return text
+    return text[: most - 7] + "…" + text[-6:]
+
+
+def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
+    """Numeric x and y, even when empty: the plot's axes take their type from the first value."""
+    frame = pd.DataFrame(rows, columns=PLOT_COLUMNS)
+    frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce").astype(float)
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    frame["series"] = frame["series"].astype(str)
+    return frame.dropna().reset_index(drop=True)
+
+
+def steady_eta(status: dict[str, Any]) -> float | None:
+    """Seconds left, from the run's average time per step so far (evaluations included): the
+    trainer's own ETA counts this launch's steps only and swings at every evaluation."""
+    elapsed, step, total = (status.get(k) for k in ("elapsed_s", "step", "total_steps"))
+    if not all(isinstance(v, (int, float)) for v in (elapsed, step, total)) or step <= 0:
+        eta = status.get("eta_s")
+        return float(eta) if isinstance(eta, (int, float)) else None
+    return max(0.0, elapsed / step * (total - step))
+
+
+def status_html(run: Run | None, points: int = 0, job: list[Run] | None = None) -> str:
+    """State, progress bar, throughput, time, device and learning rate of one run; `job`: the
+    runs started with it (its baseline), whose ETA counts too."""
+    if run is None:
+        return '<div class="train-status" data-state="none">No run selected. Start one above.</div>'
+    s = run.status
+    epoch, epochs = s.get("epoch") or 0.0, s.get("epochs") or run.config.get("epochs") or 0
+    step, total = s.get("step") or 0, s.get("total_steps") or 0
+    fraction = step / total if total else (epoch / epochs if epochs else 0.0)
+    if run.state == "finished":
+        fraction = 1.0
+    ips = s.get("images_per_s")
+    lr = s.get("lr")
+    eta = steady_eta(s) if run.live else None
+    if run.live and job:
+        etas = [steady_eta(r.status) for r in job if r.live and r.name != run.name]
+        if any(e is not None for e in etas):
+            eta = max([e for e in (eta, *etas) if e is not None])
+    facts = [
+        f"epoch {epoch:.2f} / {epochs}",
+        f"{ips:,.0f} images/s" if isinstance(ips, (int, float)) else "- images/s",
+        f"elapsed {fmt_time(s.get('elapsed_s'))}",
+        (f"ETA {fmt_time(eta)}" + (" (with its baseline)" if job and len(job) > 1 else ""))
+        if run.live
+        else "",
+        f"device {html.escape(str(s.get('device') or run.config.get('device') or '-'))}",
+        f"lr {lr:.3g}" if isinstance(lr, (int, float)) else "",
+        f"{points} metric points",
+    ]
+    message = ""
+    if run.message:
+        label = {"failed": "Failed", runs.INTERRUPTED: "Interrupted", "diverged": "Diverged"}
+        label = label.get(run.state, "")
+        text = html.escape(run_message(run))
+        message = f"<div class='train-message'>{f'<b>{label}:</b> ' if label else ''}{text}</div>"
+    if run.state in ("failed", runs.INTERRUPTED):
+        tail = html.escape(runs.log_tail(run.path, lines=12))
+        message += f"<pre class='train-log-tail' style='white-space:pre-wrap'>{tail}</pre>"
+    return (
+        f'<div class="train-status" data-state="{html.escape(run.state)}" '
+        f'data-run="{html.escape(run.name)}" data-points="{points}">'
+        f"<div><b>{html.escape(run.name)}</b>: <b class='train-state'>{html.escape(run.state)}</b></div>"
+        f'<progress max="1" value="{fraction:.4f}" style="width:100%"></progress>'
+        f"<div>{fraction:.0%} · {' · '.join(f for f in facts if f)}</div>{message}</div>"
+    )
+
+
+def run_message(run: Run) -> str:
+    """The run's message in the page's words: the training command's advice for its own
+    command line ("pass --dataset synthetic", a folder relative to where it was started) is
+    said as a person in the browser can act on it."""
+    message = run.message
+    if "could not be downloaded" in message and "CIFAR-10" in message:
+        folder = jobs.data_folder(run.config or {"data_dir": "./data"})
+        return (
+            f"{jobs.NO_CIFAR10} (it looks in {folder}) and could not be downloaded. Choose "
+            "Synthetic as the data set to train without it."
+        )
+    return message
+
+
+def run_status(name: str | None) -> dict[str, Any]:
+    """The watched run as plain data (the API's view of what the status box shows)."""
+    run = runs.find_run(name) if name else None
+    if run is None and not name:
+        run = runs.find_run(default_watch(runs.list_runs()))
+    if run is None:
+        return {"run": name, "state": "none", "points": 0}
+    records = runs.read_metrics(run.path)
+    return {
+        "run": run.name,
+        "state": run.state,
+        "message": run.message,
+        "points": sum(1 for r in records if r.get("type") == "train"),
+        "evals": sum(1 for r in records if r.get("type") == "eval"),
+        "status": run.status,
+        "owner_set": bool(run.owner),
+        "has_last": (run.path / "last.pt").exists(),
+        "has_best": (run.path / "best.pt").exists(),
+    }
+
+
+def default_watch(all_runs: list[Run]) -> str | None:
+    """A live run if there is one, else the newest; of a run and its baseline, the run."""
+    ordered = [r for r in all_runs if r.live] + all_runs
+    ordered.sort(key=lambda r: r.name != r.job)  # stable: keeps live-then-newest otherwise
+    return ordered[0].name if ordered else None
+
+
+def view_signature(all_runs: list[Run], watched: str | None, overlay: list[str], owner: str) -> str:
+    parts = [watched or "", ",".join(overlay or []), owner]
+    for run in all_runs:
+        try:
+            size = (run.path / "metrics.jsonl").stat().st_size
+        except OSError:
+            size = -1
+        try:
+            noted = (run.path / runs.NOTES_NAME).stat().st_mtime_ns
+        except OSError:
+            noted = 0
+        parts.append(f"{run.name}:{run.state}:{run.status.get('updated')}:{size}:{noted}")
+    return "|".join(parts)
+
+
+# (train, test) shades of one hue per run, so the two curves of a run read as a pair
+PALETTE = [
+    ("#93c5fd", "#1d4ed8"),
+    ("#fdba74", "#c2410c"),
+    ("#86efac", "#15803d"),
+    ("#fca5a5", "#b91c1c"),
+    ("#c4b5fd", "#6d28d9"),
+    ("#f9a8d4", "#be185d"),
+    ("#d6d3d1", "#57534e"),
+]
+
+
+def color_map(series: list[str]) -> dict[str, str]:
+    """A colour per series: one hue per run, light for train and dark for test."""
+    run_names = sorted({s.rpartition(" · ")[0] for s in series})
+    colors = {}
+    for name in series:
+        run, _, metric = name.rpartition(" · ")
+        train_shade, test_shade = PALETTE[run_names.index(run) % len(PALETTE)]
+        colors[name] = train_shade if metric.startswith("train") else test_shade
+    return colors
+
+
+def describe_estimate(
+    settings: Settings, cfg: dict[str, Any], pipeline: Path, baseline: bool = False
+) -> tuple[str, bool]:
+    """(the estimate as text, whether it is one): a "No time estimate: ..." answer is not, and
+    is not worth keeping; the next preview may well have one. With the baseline, two runs share
+    the device, so the time is that of both."""
+    try:
+        epoch_s, how = estimate.estimate_epoch(settings, pipeline, cfg)
+    except JobError as err:
+        return f"No time estimate: {err}.", False
+    runs_together = 2 if baseline else 1
+    total = epoch_s * settings.epochs * runs_together
+    both = " for the run and its baseline, which share the device" if baseline else ""
+    text = (
+        f"**Estimate:** about {fmt_time(epoch_s * runs_together)} per epoch and "
+        f"{fmt_time(total)} for {settings.epochs} epochs{both} on {cfg.get('device', '?')} "
+        f"({cfg['train_size']:,} training images; {how})."
+    )
+    if cfg.get("device") == "cpu" and total > 3600:
+        text += " ⚠️ That is long: **Quick CPU run** finishes in a few minutes."
+    return text, True
+
+
+# --- comparing two runs --------------------------------------------------------------------
+
+# what a run was trained with, beyond the declared settings: (label, config key)
+RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
+
+
+def run_settings_rows(run: Run) -> dict[str, str]:
+    """{label: value} of everything a run was trained with: its declared settings (as the
+    training command resolved them: "auto" batch sizes become numbers), then its pipeline's
+    steps with their parameters."""
+    from playground.training import settings as run_settings
+
+    given = runs.read_json(run.path / "settings.json") or {}
+    rows: dict[str, str] = {}
+    for d in run_settings.declared():
+        if d.name in ("data_dir", "dist_backend", "workers", "compile"):
+            continue  # where and how fast, not what it computes
+        value = run.config.get(d.name, given.get(d.name, d.default))
+        rows[d.label.split(" (")[0] if d.label else d.name.replace("_", " ")] = _fmt(value)
+    for label, key in RESOLVED:
+        rows[label] = _fmt(run.config.get(key))
+    steps = [] if is_baseline(run) else pipeline_steps(run)
+    rows["augmentation"] = "none (baseline)" if is_baseline(run) else f"{len(steps)} steps"
+    for i, (transform, params) in enumerate(steps, 1):
+        rows[f"step {i}"] = transform
+        for key, value in params.items():
+            rows[f"step {i} {key}"] = _fmt(value)
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+def compare_rows(a: Run, b: Run) -> list[tuple[str, str, str, bool]]:
+    """(setting, value in a, value in b, whether they differ), settings first, then the
+    pipelines' steps side by side (a step only one run has differs)."""
+    rows_a, rows_b = run_settings_rows(a), run_settings_rows(b)
+    labels = list(rows_a) + [k for k in rows_b if k not in rows_a]
+    labels.sort(key=lambda k: (k.startswith("step "), _step_number(k)))
+    out = []
+    for label in labels:
+        va, vb = rows_a.get(label, "-"), rows_b.get(label, "-")
+        out.append((label, va, vb, va != vb))
+    return out
+
+
+def _step_number(label: str) -> int:
+    parts = label.split()
+    return int(parts[1]) if len(parts) > 1 and parts[0] == "step" and parts[1].isdigit() else 0
+
+
+MARKED = ' style="background:rgba(250,204,21,0.25);font-weight:600"'
+
+
+def compare_html(a: Run | None, b: Run | None) -> str:
+    """Two runs' settings side by side; rows that differ are marked (≠, highlighted)."""
+    if a is None or b is None:
+        return "<div class='train-compare' data-rows='0'>Pick two runs to compare.</div>"
+    rows = compare_rows(a, b)
+    differ = sum(1 for *_, d in rows if d)
+    body = "".join(
+        f"<tr class='{'differs' if d else 'same'}'{MARKED if d else ''}>"
+        f"<td>{'≠' if d else ''}</td><td>{html.escape(label)}</td>"
+        f"<td>{html.escape(va)}</td><td>{html.escape(vb)}</td></tr>"
+        for label, va, vb, d in rows
+    )
+    results = [_result_line(r) for r in (a, b)]
+    head = "".join(f"<th>{html.escape(display_name(r))}<br><small>{t}</small></th>"
+                   for r, t in zip((a, b), results, strict=True))  # fmt: skip
+    return (
+        f"<div class='train-compare' data-rows='{len(rows)}' data-differ='{differ}'>"
+        f"<p>{differ} of {len(rows)} settings differ (marked ≠).</p>"
+        f"<table style='width:100%;border-collapse:collapse'><thead><tr><th></th><th>setting</th>"
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def _result_line(run: Run) -> str:
+    records = runs.read_metrics(run.path)
+    best, final = runs.best_test_acc(records), runs.final_test_acc(records)
+    if best is None:
+        return html.escape(f"{run.name}, {run.state}")
+    return html.escape(f"{run.name}, {run.state}: final {final:.1%}, best {best:.1%}")
+
+
+# --- with vs without augmentation ----------------------------------------------------------
+
+
+def _no_augment(run: Run) -> bool:
+    settings = runs.read_json(run.path / "settings.json") or {}
+    return bool(run.config.get("no_augment") or settings.get("no_augment"))
+
+
+def experiment_report(job: list[Run]) -> str:
+    """The paired experiment of a job (a run and its baseline, over one or several seeds), as
+    Markdown: the effect on test accuracy with its 95% interval and a verdict in words, each
+    arm's over-fitting gap, the per-class change and the confusion matrices. Empty when the job
+    has no baseline."""
+    augmented = [r for r in job if not _no_augment(r)]
+    baseline = [r for r in job if _no_augment(r)]
+    if not augmented or not baseline:
+        return ""
+    done = [r for r in job if r.state == "finished" and (r.path / compare.PREDICTIONS).exists()]
+    pairs = len(augmented)
+    seeds = {r.config.get("seed") for r in augmented}
+    finished_pairs = sum(1 for s in seeds if sum(1 for r in done if r.config.get("seed") == s) == 2)
+    head = "### With vs without augmentation\n"
+    if not finished_pairs:
+        return head + (
+            f"The comparison appears here when a pair (the run and its baseline, same seed) "
+            f"has finished: {finished_pairs} of {pairs} so far."
+        )
+    key = tuple((str(r.path), (r.path / compare.PREDICTIONS).stat().st_mtime_ns) for r in done)
+    try:
+        summary = _summary(key)
+    except (OSError, ValueError, KeyError) as err:
+        return head + f"⚠️ The runs could not be compared: {err}"
+    return head + _report_markdown(summary, finished_pairs, pairs)
+
+
+@lru_cache(maxsize=8)
+def _summary(done: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    paths = [Path(p) for p, _ in done]
+    arms = {p: bool((runs.read_json(p / "config.json") or {}).get("no_augment")) for p in paths}
+    return compare.summarize(
+        [p for p, no in arms.items() if not no], [p for p, no in arms.items() if no]
+    )
+
+
+def _report_markdown(summary: dict[str, Any], done: int, pairs: int) -> str:
+    aug, base = summary["arms"]["augmented"], summary["arms"]["baseline"]
+    lines = [f"**{summary['verdict'][0].upper()}{summary['verdict'][1:]}**", ""]
+    how = f"{summary['interval']}; {done} of {pairs} pairs finished"
+    if "mcnemar" in summary:
+        test = summary["mcnemar"]
+        how += (
+            f"; McNemar's exact test p = {test['p_exact']:.3g} ({test['only_augmented']} test "
+            f"images right only with augmentation, {test['only_baseline']} only without)"
+        )
+    lines += [f"*{how}.*", ""]
+    lines += [
+        "| arm | test accuracy | train accuracy | over-fitting gap |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, arm in (("with augmentation", aug), ("without (baseline)", base)):
+        lines.append(
+            f"| {name} | {arm['test_acc']:.1%} | {arm['train_acc']:.1%} | "
+            f"{arm['overfitting_gap_points']:+.1f} points |"
+        )
+    lines += ["", f"*Train accuracy measured on {aug['train_acc_measured_on']}.*", ""]
+    lines += ["| class | with | without | change |", "| --- | ---: | ---: | ---: |"]
+    rows = zip(
+        summary["classes"], aug["per_class_acc"], base["per_class_acc"],
+        summary["per_class_change_points"], strict=True,
+    )  # fmt: skip
+    for name, a, b, change in rows:
+        mark = " ⚠️" if change < -5 else ""
+        lines.append(f"| {html.escape(str(name))} | {a:.1%} | {b:.1%} | {change:+.1f}{mark} |")
+    for name, arm in (("with augmentation", aug), ("without augmentation", base)):
+        lines += ["", f"<details><summary>Confusion matrix, {name} (rows: true class)</summary>",
+                  "", _matrix_markdown(summary["classes"], arm["confusion_matrix"]), "</details>"]  # fmt: skip
+    problems = summary.get("problems") or []
+    lines += [f"\n⚠️ {html.escape(p)}" for p in problems]
+    return "\n".join(lines)
+
+
+def _matrix_markdown(classes: list[str], matrix: list[list[int]]) -> str:
+    short = [html.escape(str(c))[:6] for c in classes]
+    out = ["| true \\ predicted | " + " | ".join(short) + " |"]
+    out.append("| --- |" + " ---: |" * len(classes))
+    for name, row in zip(short, matrix, strict=True):
+        out.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(out)

@@ -1,0 +1,238 @@
+"""The run settings, declared once: type, default, range or choices, help text and label.
+
+Everything else follows from `RunSettings`: the training command's flags (`add_arguments`),
+the defaults of its config (`defaults`, so `--check` and config.json carry every field), the
+checks (`check_value`, used by the command line and by the app before it starts anything), the
+flags the app passes to the command (`to_flags`) and the Train tab's form (`form_fields`: the
+fields with a `label`, in this order). A setting whose default is None is resolved by the
+training command (batch size and learning rate from the data, the number of processes from the
+GPUs): the form writes it as 0 ("auto").
+
+No Gradio and no torch here: the app imports this without importing the training code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cache
+from typing import Any, get_type_hints
+
+
+def setting(
+    default: Any,
+    help: str,
+    label: str = "",
+    *,
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    resume: bool = False,
+    elem: str = "",
+) -> Any:
+    """One declared setting. `label`: shown in the Train tab's form (no label: command line
+    only); `resume`: may change when a run is resumed (where and how fast, not what it
+    computes); `elem`: the form control's elem_id suffix when it is not the name."""
+    meta = {"help": help, "label": label, "choices": choices, "low": low, "high": high}
+    meta |= {"resume": resume, "elem": elem}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    dataset: str = setting(
+        "cifar10",
+        "cifar10, synthetic, or folder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
+        "Data set",
+    )
+    data_dir: str = setting("./data", "where CIFAR-10 is downloaded")
+    image_size: int | None = setting(
+        None, "training resolution for folder/synthetic data (CIFAR-10 is 32)", low=8, high=512
+    )
+    synthetic_size: int = setting(5000, "synthetic training images (test = a fifth)", low=1)
+    subset: int | None = setting(
+        None, "train on the first N training images only", "Subset (0 = all)", low=1
+    )
+    epochs: int = setting(10, "passes over the training set", "Epochs", low=1, high=10_000)
+    batch_size: int | None = setting(
+        None,
+        "global batch, split over processes (fast: fitted to the data, at least 32 steps per "
+        "epoch, at most 512; d2l 256)",
+        "Batch size (0 = auto)",
+        low=1,
+        high=65_536,
+        elem="batch",
+    )
+    recipe: str = setting(
+        "fast",
+        "fast: SGD+Nesterov, one-cycle, label smoothing; d2l: Adam 0.001 (d2l.ai's chapter)",
+        "Recipe",
+        choices=("fast", "d2l"),
+    )
+    lr: float | None = setting(
+        None,
+        "peak learning rate (fast: 0.2 x batch/512; d2l 0.001)",
+        "Peak learning rate (0 = auto)",
+        low=1e-6,  # no upper bound: a divergent rate is caught by the run and reported as such
+    )
+    amp: str = setting(
+        "auto",
+        "mixed precision; auto: bf16 on GPUs that support it, else fp16; off on CPU",
+        "AMP",
+        choices=("auto", "bf16", "fp16", "off"),
+    )
+    device: str = setting(
+        "auto", "cuda if available", "Device", choices=("auto", "cpu", "cuda"), resume=True
+    )
+    nproc: int | None = setting(
+        None,
+        "processes (DDP via torchrun); default: all visible GPUs, 1 on CPU",
+        "GPUs (torchrun when > 1)",
+        low=1,
+        high=64,
+        resume=True,
+    )
+    dist_backend: str = setting(
+        "auto", "auto: nccl on GPUs, gloo on CPU", choices=("auto", "nccl", "gloo"), resume=True
+    )
+    compile: bool = setting(
+        False, "torch.compile the model (on CUDA as CUDA graphs: mode reduce-overhead)", resume=True
+    )
+    workers: int | None = setting(
+        None, "DataLoader workers for the per-image fallback (default: min(8, CPUs))", low=0,
+        resume=True,
+    )  # fmt: skip
+    width: int = setting(
+        64, "channels of ResNet-18's first stage (small = fast)", "Width (ResNet channels)",
+        low=1, high=512,
+    )  # fmt: skip
+    seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
+                        low=0, high=2**31 - 1)  # fmt: skip
+    no_augment: bool = setting(False, "train without the pipeline, for comparison")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One field of RunSettings with its declaration, ready for a parser, a check or a form."""
+
+    name: str
+    type: type  # int, float, str or bool (None-able fields: the type when given)
+    default: Any
+    help: str
+    label: str
+    choices: tuple[str, ...]
+    low: float | None
+    high: float | None
+    resume: bool
+    elem: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def elem_id(self) -> str:
+        return "train-" + (self.elem or self.name.replace("_", "-"))
+
+    @property
+    def auto(self) -> bool:
+        """Resolved by the training command when not given."""
+        return self.default is None
+
+
+@cache
+def declared() -> tuple[Declared, ...]:
+    hints = get_type_hints(RunSettings)
+    out = []
+    for f in fields(RunSettings):
+        options = getattr(hints[f.name], "__args__", (hints[f.name],))
+        kind = next(t for t in options if t is not type(None))
+        default = None if f.default is MISSING else f.default
+        out.append(Declared(f.name, kind, default, **f.metadata))
+    return tuple(out)
+
+
+def by_name(name: str) -> Declared:
+    return next(d for d in declared() if d.name == name)
+
+
+def defaults() -> dict[str, Any]:
+    return {d.name: d.default for d in declared()}
+
+
+def form_fields() -> tuple[Declared, ...]:
+    """The settings the Train tab shows, in declaration order."""
+    return tuple(d for d in declared() if d.label)
+
+
+def resume_overrides() -> set[str]:
+    return {d.name for d in declared() if d.resume}
+
+
+class SettingError(ValueError):
+    """A value outside its declaration; the message names the setting as the caller asked."""
+
+
+def _bound_text(d: Declared) -> str:
+    if d.low is not None and d.high is not None:
+        return f"between {d.low:g} and {d.high:g}"
+    return f"at least {d.low:g}" if d.low is not None else f"at most {d.high:g}"
+
+
+def check_value(d: Declared, value: Any, who: str, high: float | None = None) -> Any:
+    """`value` converted to the declared type and checked against the range or choices (and
+    the lower `high` a server may set); SettingError(message naming `who`) if it is not."""
+    if value is None:
+        return None
+    if d.choices:
+        if value not in d.choices:
+            raise SettingError(f"{who} must be one of {', '.join(d.choices)}, got {value!r}")
+        return value
+    if d.type is bool:
+        if not isinstance(value, bool):
+            raise SettingError(f"{who} must be true or false, got {value!r}")
+        return value
+    if d.type is str:
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        kind = "a whole number" if d.type is int else "a number"
+        raise SettingError(f"{who} must be {kind}, got {value!r}") from None
+    if not math.isfinite(number) or (d.type is int and number != int(number)):
+        kind = "a whole number" if d.type is int else "a finite number"
+        raise SettingError(f"{who} must be {kind}, got {value!r}")
+    number = int(number) if d.type is int else number
+    highs = [x for x in (d.high, high) if x is not None]
+    bounded = Declared(**{**d.__dict__, "high": min(highs) if highs else None})
+    if (bounded.low is not None and number < bounded.low) or (
+        bounded.high is not None and number > bounded.high
+    ):
+        raise SettingError(f"{who} must be {_bound_text(bounded)}, got {number:g}")
+    return number
+
+
+def to_flags(settings: RunSettings) -> list[str]:
+    """The training command's flags for every setting that differs from its default."""
+    flags: list[str] = []
+    for d in declared():
+        value = getattr(settings, d.name)
+        if value == d.default or value is None:
+            continue
+        if d.type is bool:
+            flags.append(d.flag)
+        else:
+            flags += [d.flag, str(value)]
+    return flags
+
+
+def add_arguments(parser: Any) -> None:
+    """One argparse flag per setting (default None: the command knows what was given)."""
+    for d in declared():
+        text = d.help + ("" if d.auto or d.type is bool else f" (default {d.default})")
+        if d.type is bool:
+            parser.add_argument(d.flag, action="store_true", default=None, help=text)
+        elif d.choices:
+            parser.add_argument(d.flag, choices=d.choices, help=text)
+        else:
+            parser.add_argument(d.flag, type=d.type, help=text)
