@@ -8,8 +8,8 @@ a message naming the step and the parameter.
 Element ids: the first step of a transform uses the catalogue key, `{key}-{param}` (hflip-p,
 rrc-scale-min, jitter-hue, ...); the n-th step of the same transform (n >= 2) uses
 `{key}{n}-{param}` (jitter2-hue). Per step: `{prefix}-enabled`, `{prefix}-step-p`,
-`{prefix}-up`, `{prefix}-down`, `{prefix}-duplicate`, `{prefix}-remove`, where prefix is
-`{key}` or `{key}{n}`.
+`{prefix}-up`, `{prefix}-down`, `{prefix}-duplicate`, `{prefix}-remove` and `{prefix}-note` (why
+the last edit was refused), where prefix is `{key}` or `{key}{n}`.
 """
 
 from __future__ import annotations

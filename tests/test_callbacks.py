@@ -72,10 +72,10 @@ def test_slider_floats_become_ints_where_the_catalogue_says_int():
 def test_a_slider_move_re_renders():
     spec = default_spec()
     i = _index(spec, "RandomResizedCrop")
-    grid, summary, new = on_edit(
+    grid, summary, new, note = on_edit(
         lambda s, v: controls.set_param(s, i, "size", v), sample_image("cat"), 0, spec, 48
     )
-    assert grid.count("<img") == 8
+    assert grid.count("<img") == 8 and note == ""
     assert "output 48 x 48" in summary
     assert new.output_size() == 48
 
@@ -83,15 +83,17 @@ def test_a_slider_move_re_renders():
 def test_min_above_max_explains_and_keeps_the_grid():
     before = default_spec()
     i = _index(before, "RandomResizedCrop")
-    grid, summary, spec = on_edit(
+    grid, summary, spec, note = on_edit(
         lambda s, v: controls.set_param(s, i, "scale_min", v), sample_image("cat"), 0, before, 1.0
     )
-    grid, summary, spec = on_edit(
+    grid, summary, spec, note = on_edit(
         lambda s, v: controls.set_param(s, i, "scale_max", v), sample_image("cat"), 0, spec, 0.3
     )
-    assert summary.startswith("⚠️") and "scale_min" in summary and "greater" in summary
+    # said under the step's own title, without "step 2 (RandomResizedCrop)": it is that step
+    assert note.startswith("⚠️ Parameter 'scale_min': 1 is greater than 'scale_max' (0.3)")
+    assert "last valid settings" in note and "step 2" not in note
     assert spec.step("RandomResizedCrop").params["scale_max"] == 1.0  # the last valid pipeline
-    assert not isinstance(grid, str)  # gr.skip(): the last good grid stays
+    assert not isinstance(grid, str) and not isinstance(summary, str)  # gr.skip(): both stay
 
 
 def test_step_probability_is_offered_only_without_an_own_p():

@@ -9,7 +9,9 @@ when the list itself changes (add, remove, move, duplicate, preset, file); a sli
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,14 +74,21 @@ def on_edit(
     spec: PipelineSpec,
     value: Any,
 ):
-    """A step's control moved: re-render, or explain why the settings are invalid and keep the
-    grid (the controls keep what the user set; the pipeline keeps its last valid state)."""
+    """A step's control moved: (grid, summary, spec, the step's note). Invalid settings are
+    explained in the note under that step's title; the grid, the summary and the pipeline keep
+    their last valid state (the controls keep what the user set, to be corrected)."""
     try:
         new_spec = edit(spec, value)
     except SpecError as err:
-        return gr.skip(), f"⚠️ {err}", spec
+        return gr.skip(), gr.skip(), spec, step_note(err)
     grid, summary = _render(new_spec, image, seed)
-    return grid, summary, new_spec
+    return grid, summary, new_spec, ""
+
+
+def step_note(err: SpecError) -> str:
+    """The message for the step's own note: which step it is goes without saying there."""
+    text = re.sub(r"^step \d+ \([A-Za-z]+\), ", "", str(err))
+    return f"⚠️ {text[:1].upper()}{text[1:]}. The grid shows the last valid settings."
 
 
 def on_structure(
@@ -192,7 +201,9 @@ def _param_control(view: StepView, name: str) -> gr.components.Component:
     )
 
 
-def _wire(component: gr.components.Component, edit, state: dict[str, Any]) -> None:
+def _wire(
+    component: gr.components.Component, edit, state: dict[str, Any], note: gr.Markdown
+) -> None:
     """Send `component`'s value through `edit(spec, value)` and re-render the grid."""
     event = component.input if isinstance(component, gr.Slider) else component.change
 
@@ -202,10 +213,14 @@ def _wire(component: gr.components.Component, edit, state: dict[str, Any]) -> No
     event(
         handler,
         [state["image"], state["seed"], state["spec"], component],
-        [state["grid"], state["summary"], state["spec"]],
+        [state["grid"], state["summary"], state["spec"], note],
         api_name=False,
         **FAST,
     )
+
+
+def _set_param(spec: PipelineSpec, value: Any, *, index: int, name: str) -> PipelineSpec:
+    return controls.set_param(spec, index, name, value)
 
 
 def _step_editor(view: StepView, state: dict[str, Any]) -> None:
@@ -213,6 +228,7 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
     i, tdef = view.index, view.tdef
     with gr.Group(elem_classes="pipeline-step"):
         gr.Markdown(f"**{view.title}**", elem_classes="step-title")
+        note = gr.Markdown("", elem_id=view.elem_id("note"), elem_classes="step-note")
         with gr.Row(equal_height=True, elem_classes="step-tools"):
             enabled = gr.Checkbox(
                 value=view.step.enabled, label="on", elem_id=view.elem_id("enabled"), scale=1
@@ -236,7 +252,7 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                     api_name=False,
                     show_progress="hidden",  # queued: a queue=False event does not redraw
                 )
-        _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state)
+        _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state, note)
         if not tdef.own_p:
             chance = gr.Slider(
                 0.0,
@@ -246,10 +262,11 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                 label="Step probability (RandomApply)",
                 elem_id=view.elem_id("step_p"),
             )
-            _wire(chance, lambda s, v: controls.set_probability(s, i, v), state)
+            _wire(chance, lambda s, v: controls.set_probability(s, i, v), state, note)
         for p in tdef.params:
             control = _param_control(view, p.name)
-            _wire(control, lambda s, v, name=p.name: controls.set_param(s, i, name, v), state)
+            edit = functools.partial(_set_param, index=i, name=p.name)
+            _wire(control, edit, state, note)
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
