@@ -482,8 +482,12 @@ def _valid_pref(key: str, value: Any) -> bool:
 
 def prefs_state() -> gr.BrowserState:
     """The Train tab's remembered settings in localStorage; created outside the tabs, as the
-    owner token is (a tab's contents are mounted only when it is opened)."""
-    return gr.BrowserState(None, storage_key=PREFS_KEY)
+    owner token is (a tab's contents are mounted only when it is opened). A fixed key (public,
+    as the owner token's): Gradio's default is drawn anew at each start, and the settings would
+    not survive an app restart."""
+    return gr.BrowserState(
+        None, storage_key=PREFS_KEY, secret=PREFS_KEY + " (public, not a secret)"
+    )
 
 
 def on_load(token: str | None) -> tuple[str, str]:
