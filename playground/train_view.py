@@ -253,7 +253,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
             note = "\n".join(t for t in (note, run_message(run)) if t)
         rows.append(
             [
-                notes["name"] or run.name,
+                notes["name"],  # the folder's name is in the "run" column
                 run.state,
                 data_label(run),
                 augment_label(run, all_runs),
@@ -520,8 +520,8 @@ def run_settings_rows(run: Run) -> dict[str, str]:
     given = runs.read_json(run.path / "settings.json") or {}
     rows: dict[str, str] = {}
     for d in run_settings.declared():
-        if d.name in ("data_dir", "dist_backend", "workers", "compile"):
-            continue  # where and how fast, not what it computes
+        if d.name in ("data_dir", "dist_backend", "workers", "compile", "no_augment"):
+            continue  # where and how fast, not what it computes (no_augment: "augmentation")
         value = run.config.get(d.name, given.get(d.name, d.default))
         rows[d.label.split(" (")[0] if d.label else d.name.replace("_", " ")] = _fmt(value)
     for label, key in RESOLVED:
@@ -590,11 +590,13 @@ def compare_html(a: Run | None, b: Run | None) -> str:
 
 
 def _result_line(run: Run) -> str:
+    """ "finished: final 70.0%, best 80.0%" (after the folder's name if the run has another)."""
     records = runs.read_metrics(run.path)
     best, final = runs.best_test_acc(records), runs.final_test_acc(records)
+    folder = f"{run.name}, " if display_name(run) != run.name else ""
     if best is None:
-        return html.escape(f"{run.name}, {run.state}")
-    return html.escape(f"{run.name}, {run.state}: final {final:.1%}, best {best:.1%}")
+        return html.escape(f"{folder}{run.state}")
+    return html.escape(f"{folder}{run.state}: final {final:.1%}, best {best:.1%}")
 
 
 # --- with vs without augmentation ----------------------------------------------------------

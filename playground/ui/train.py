@@ -34,7 +34,7 @@ FORM = run_settings.form_fields()
 FORM_KEYS = [d.name for d in FORM] + ["folder"]
 MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
 # the runs table's columns (train_view.RUN_COLUMNS): the accuracies wide enough to read
-COLUMN_WIDTHS = ["14%", "7%", "11%", "15%", "7%", "7%", "7%", "6%", "9%", "10%", "7%"]
+COLUMN_WIDTHS = ["12%", "7%", "10%", "15%", "6%", "7%", "7%", "8%", "9%", "9%", "10%"]
 SMOOTHING = 0.6  # the training loss's default smoothing (an exponential moving average)
 
 
@@ -492,8 +492,12 @@ def _valid_pref(key: str, value: Any) -> bool:
 
 def prefs_state() -> gr.BrowserState:
     """The Train tab's remembered settings in localStorage; created outside the tabs, as the
-    owner token is (a tab's contents are mounted only when it is opened)."""
-    return gr.BrowserState(None, storage_key=PREFS_KEY)
+    owner token is (a tab's contents are mounted only when it is opened). A fixed key (public,
+    as the owner token's): Gradio's default is drawn anew at each start, and the settings would
+    not survive an app restart."""
+    return gr.BrowserState(
+        None, storage_key=PREFS_KEY, secret=PREFS_KEY + " (public, not a secret)"
+    )
 
 
 def on_load(token: str | None) -> tuple[str, str]:
@@ -691,14 +695,16 @@ def build_tab(
             download_pipeline = gr.DownloadButton(
                 "Download pipeline.json", interactive=False, elem_id="train-download-pipeline"
             )
-        with gr.Row():
+        # one plot per row: the legend sits under the plot in one line, and a run with its
+        # baseline (four curves) needs the page's width for it
+        with gr.Column():
             loss_plot = gr.LinePlot(
                 train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss", y_title="loss",
-                x_title="epoch", height=320, elem_id="train-loss-plot",
+                x_title="epoch", height=280, elem_id="train-loss-plot",
             )  # fmt: skip
             acc_plot = gr.LinePlot(
                 train_view.curves([])[1], x="epoch", y="value", color="series", title="Accuracy",
-                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=320, elem_id="train-acc-plot",
+                y_title="accuracy", y_lim=[0, 1], x_title="epoch", height=280, elem_id="train-acc-plot",
             )  # fmt: skip
         smoothing = gr.Slider(
             0, 0.95, value=SMOOTHING, step=0.05, label="Smoothing of the training loss "
@@ -770,7 +776,7 @@ def build_tab(
             compare_table = gr.HTML(
                 train_view.compare_html(None, None), elem_id="train-compare-table"
             )
-            with gr.Row():
+            with gr.Column():
                 compare_loss = gr.LinePlot(
                     train_view.curves([])[0], x="epoch", y="value", color="series", title="Loss",
                     y_title="loss", x_title="epoch", height=300, elem_id="train-compare-loss",
