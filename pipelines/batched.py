@@ -15,11 +15,13 @@ per image through torchvision in DataLoader workers (see playground.training.aug
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torchvision.transforms import InterpolationMode, v2
+from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from pipelines.build import build_parts
@@ -64,6 +66,31 @@ class Kernel:
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return height, width
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        """Sample i's draws as torchvision's `transform(inpt, params)` takes them (tests,
+        previews). "applied" is the coin v2's _RandomApplyTransform tosses in `forward`."""
+        return {k: _scalar(v[i]) for k, v in params.items()}
+
+
+def _scalar(v: torch.Tensor) -> Any:
+    return v.item() if v.ndim == 0 else v.tolist()
+
+
+class Coin(Kernel):
+    """A v2 _RandomApplyTransform: `op` applied where rand < p (forward's `rand >= p` skips)."""
+
+    def __init__(self, t: v2.Transform) -> None:
+        self.p = float(t.p)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _where(params["applied"], self.op(x), x)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class Flip(Kernel):
@@ -248,24 +275,22 @@ class ColorJitter(Kernel):
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         order = torch.rand(n, 4, generator=gen, device=gen.device).argsort(dim=1)  # randperm(4)
-        params = {"order": order}
-        for name, rng in zip(
-            ("brightness", "contrast", "saturation", "hue"), self.ranges, strict=True
-        ):
+        params = {"fn_idx": order}
+        for name, rng in zip(_JITTER, self.ranges, strict=True):
             if rng is not None:
                 params[name] = _uniform(n, rng[0], rng[1], gen)
         return params
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        order = params["order"]
-        if "hue" not in params:
+        order = params["fn_idx"]
+        if "hue_factor" not in params:
             for k in range(4):
                 x = self._blend(x, params, order[:, k])
             return x
         hue_at = (order == 3).int().argmax(dim=1)
         for k in range(3):
             x = self._blend(x, params, torch.where(hue_at > k, order[:, k], self.NONE))
-        x = _shift_hue(x, params["hue"])
+        x = _shift_hue(x, params["hue_factor"])
         for k in range(1, 4):
             x = self._blend(x, params, torch.where(hue_at < k, order[:, k], self.NONE))
         return x
@@ -274,22 +299,202 @@ class ColorJitter(Kernel):
         """Brightness (op 0), contrast (1) or saturation (2) per sample; op 3 leaves x as is."""
         ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
         f = ones
-        for code, name in enumerate(("brightness", "contrast", "saturation")):
+        for code, name in enumerate(_JITTER[:3]):
             if name in params:
                 f = torch.where(op == code, params[name].to(x.dtype), f)
-        f = f.view(-1, 1, 1, 1)
-        if "contrast" in params or "saturation" in params:
-            gray = _gray(x)
-            mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
-            ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
-            return (x * f + ref * (1 - f)).clamp_(0, 1)
-        return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+        return _blend_by_code(
+            x, f, op, "contrast_factor" in params or "saturation_factor" in params
+        )
+
+
+_JITTER = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")
+
+
+def _blend_by_code(x: torch.Tensor, f: torch.Tensor, op: torch.Tensor, refs: bool) -> torch.Tensor:
+    """clamp(f*x + (1-f)*ref) per sample, ref 0 (op 0, brightness), the mean luma (op 1,
+    contrast) or the luma (op 2, saturation): torchvision's _blend with per-sample factors."""
+    f = f.view(-1, 1, 1, 1)
+    if refs:
+        gray = _gray(x)
+        mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
+        ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
+        return (x * f + ref * (1 - f)).clamp_(0, 1)
+    return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     h, s, v = _rgb_to_hsv(x).unbind(dim=-3)
     h = (h + shift.view(-1, 1, 1)).remainder(1.0)
     return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+
+
+class Invert(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.0 - x
+
+
+class Posterize(Coin):
+    def __init__(self, t: v2.RandomPosterize) -> None:
+        super().__init__(t)
+        self.levels = 1 << int(t.bits)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return _posterize(x, self.levels)
+
+
+def _posterize(x: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
+    """torchvision's posterize_image on float images: floor to `levels` (per sample) steps."""
+    levels = torch.as_tensor(levels, dtype=x.dtype, device=x.device)
+    return (x * levels).floor_().clamp_(min=0).minimum(levels - 1) * (1.0 / levels)
+
+
+class Solarize(Coin):
+    """The catalogue's threshold is on the 0-255 scale of uint8 images and PIL."""
+
+    def __init__(self, t: v2.RandomSolarize) -> None:
+        super().__init__(t)
+        self.threshold = float(t.threshold) / 255
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x >= self.threshold, 1.0 - x, x)
+
+
+class Sharpness(Coin):
+    def __init__(self, t: v2.RandomAdjustSharpness) -> None:
+        super().__init__(t)
+        self.factor = float(t.sharpness_factor)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return _sharpen(x, torch.full((x.shape[0],), self.factor, device=x.device))
+
+
+def _sharpen(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """adjust_sharpness_image with a factor per sample: the interior blended with a 3x3
+    smoothing (5 in the middle), the one-pixel border kept."""
+    height, width = x.shape[-2:]
+    if height <= 2 or width <= 2:
+        return x
+    kernel = torch.full((3, 3), 1.0 / 13.0, dtype=x.dtype, device=x.device)
+    kernel[1, 1] = 5.0 / 13.0
+    blurred = torch.nn.functional.conv2d(x, kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
+    inner = x[..., 1:-1, 1:-1]
+    inner = inner + (blurred - inner) * (1.0 - factor.to(x.dtype)).view(-1, 1, 1, 1)
+    out = x.clone()
+    out[..., 1:-1, 1:-1] = inner
+    return out.clamp_(0, 1)
+
+
+class Autocontrast(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return F.autocontrast_image(x)  # per image and channel already
+
+
+class Equalize(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return F.equalize_image(x)  # per image and channel already (through uint8, as there)
+
+
+class ChannelPermutation(Kernel):
+    """RandomChannelPermutation: randperm(3) per sample; output channel c is input permutation[c]."""
+
+    def __init__(self, t: v2.RandomChannelPermutation) -> None:
+        pass
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"permutation": torch.rand(n, 3, generator=gen, device=gen.device).argsort(dim=1)}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        index = params["permutation"].view(x.shape[0], -1, 1, 1).expand_as(x)
+        return x.gather(1, index)
+
+
+class Erasing(Kernel):
+    """RandomErasing with value 0: the coin, then v2's 10 tries (h/w from area and h/w ratio,
+    strictly inside the image) vectorised. When no try fits torchvision erases nothing: its
+    "v" (the fill) is None then, here a per-sample flag False."""
+
+    TRIES = 10
+
+    def __init__(self, t: v2.RandomErasing) -> None:
+        if t.value not in ([0], [0.0]):
+            raise ValueError("the batched RandomErasing erases to 0 only")
+        self.p, self.scale = float(t.p), t.scale
+        self.log_ratio = (float(t._log_ratio[0]), float(t._log_ratio[1]))
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        applied = torch.rand(n, generator=gen, device=gen.device) < self.p
+        tries = (self.TRIES,)
+        area = _uniform(n, *self.scale, gen, tries).double() * (height * width)
+        aspect = torch.exp(_uniform(n, *self.log_ratio, gen, tries)).double()
+        h = torch.round(torch.sqrt(area * aspect)).long()
+        w = torch.round(torch.sqrt(area / aspect)).long()
+        ok = (h < height) & (w < width)
+        first = ok.int().argmax(dim=1, keepdim=True)
+        fits = ok.any(dim=1)
+        h = torch.where(fits, h.gather(1, first).squeeze(1), height)
+        w = torch.where(fits, w.gather(1, first).squeeze(1), width)
+        i = torch.where(fits, _randint_below(height - h + 1, gen), 0)
+        j = torch.where(fits, _randint_below(width - w + 1, gen), 0)
+        return {"applied": applied, "i": i, "j": j, "h": h, "w": w, "v": fits}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        i, j, h, w = (params[k].view(-1, 1, 1) for k in "ijhw")
+        rows = torch.arange(height, device=x.device).view(1, -1, 1)
+        cols = torch.arange(width, device=x.device).view(1, 1, -1)
+        inside = (rows >= i) & (rows < i + h) & (cols >= j) & (cols < j + w)
+        erase = inside & (params["applied"] & params["v"]).view(-1, 1, 1)
+        return x.masked_fill(erase.unsqueeze(1), 0.0)
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        out = super().torchvision_params(params, i)
+        out["v"] = torch.zeros(1, 1, 1) if out["v"] else None
+        return out
+
+
+class GaussianBlur(Kernel):
+    """GaussianBlur: sigma per sample, torchvision's kernel (softmax of -(x/sigma)^2 over
+    [-lim, lim]) and reflect padding, as two grouped 1-D convolutions for the whole batch."""
+
+    def __init__(self, t: v2.GaussianBlur) -> None:
+        self.size = (int(t.kernel_size[0]), int(t.kernel_size[1]))  # x, y
+        self.sigma = (float(t.sigma[0]), float(t.sigma[1]))
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        sigma = _uniform(n, *self.sigma, gen)
+        return {"sigma": torch.stack((sigma, sigma), dim=1)}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        n, c, height, width = x.shape
+        kx, ky = self.size
+        x = torch.nn.functional.pad(x, [kx // 2, kx // 2, ky // 2, ky // 2], mode="reflect")
+        wx = _gaussian(kx, params["sigma"][:, 0], x.dtype).repeat_interleave(c, 0)
+        wy = _gaussian(ky, params["sigma"][:, 1], x.dtype).repeat_interleave(c, 0)
+        x = x.reshape(1, n * c, *x.shape[-2:])
+        x = torch.nn.functional.conv2d(x, wy.view(n * c, 1, ky, 1), groups=n * c)
+        x = torch.nn.functional.conv2d(x, wx.view(n * c, 1, 1, kx), groups=n * c)
+        return x.view(n, c, height, width)
+
+
+def _gaussian(size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    lim = (size - 1) / (2.0 * math.sqrt(2.0))
+    grid = torch.linspace(-lim, lim, steps=size, dtype=dtype, device=sigma.device)
+    return torch.softmax(-(grid / sigma.to(dtype).view(-1, 1)).pow(2), dim=1)
+
+
+class GaussianNoise(Kernel):
+    """GaussianNoise (clip=True): mean + sigma * randn per pixel, drawn here for the batch."""
+
+    def __init__(self, t: v2.GaussianNoise) -> None:
+        self.mean, self.sigma, self.clip = float(t.mean), float(t.sigma), bool(t.clip)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        noise = torch.randn((n, 3, height, width), generator=gen, device=gen.device)
+        return {"noise": noise * self.sigma + self.mean}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        x = x + params["noise"].to(x.dtype)
+        return x.clamp(0, 1) if self.clip else x
 
 
 class Sometimes(Kernel):
@@ -318,6 +523,16 @@ KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomCrop": Crop,
     "ColorJitter": ColorJitter,
     "RandomGrayscale": Grayscale,
+    "RandomErasing": Erasing,
+    "RandomInvert": Invert,
+    "RandomPosterize": Posterize,
+    "RandomSolarize": Solarize,
+    "RandomAdjustSharpness": Sharpness,
+    "RandomAutocontrast": Autocontrast,
+    "RandomEqualize": Equalize,
+    "RandomChannelPermutation": ChannelPermutation,
+    "GaussianBlur": GaussianBlur,
+    "GaussianNoise": GaussianNoise,
 }
 
 
@@ -328,10 +543,10 @@ def kernel(step: StepSpec) -> Kernel | None:
     if make is None:
         return None
     parts, p = build_parts(step)
-    if len(parts) > 1:  # conversions before the transform: a per-image concern
+    if any(type(t) is not v2.ToImage for t in parts[:-1]):  # conversions: a per-image concern
         return None
     try:
-        found = make(parts[0])
+        found = make(parts[-1])
     except ValueError:  # settings the kernel does not cover (e.g. bicubic interpolation)
         return None
     if p is None:
