@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2._utils import _get_fill
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from pipelines.build import build_parts
@@ -497,6 +498,220 @@ class GaussianNoise(Kernel):
         return x.clamp(0, 1) if self.clip else x
 
 
+# ---- warps: one sampling grid for the batch, a matrix per image -----------------------------
+
+
+def _inverse_affine(
+    center: torch.Tensor,
+    angle: torch.Tensor,
+    translate: torch.Tensor,
+    scale: torch.Tensor,
+    shear: torch.Tensor,
+) -> torch.Tensor:
+    """torchvision's _get_inverse_affine_matrix for a batch: (n, 2, 3), float64.
+
+    Arguments are per sample, angles in degrees, center relative to the image centre."""
+    rot, sx, sy = angle.deg2rad(), shear[:, 0].deg2rad(), shear[:, 1].deg2rad()
+    cx, cy = center.unbind(1)
+    tx, ty = translate.unbind(1)
+    a = torch.cos(rot - sy) / torch.cos(sy)
+    b = -(a * torch.tan(sx) + torch.sin(rot))
+    c = torch.sin(rot - sy) / torch.cos(sy)
+    d = torch.cos(rot) - c * torch.tan(sx)
+    m0, m1, m3, m4 = d / scale, -b / scale, -c / scale, a / scale
+    m2 = cx - m0 * (cx + tx) - m1 * (cy + ty)
+    m5 = cy - m3 * (cx + tx) - m4 * (cy + ty)
+    return torch.stack((m0, m1, m2, m3, m4, m5), dim=1).view(-1, 2, 3)
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str, fill: float | None) -> torch.Tensor:
+    """torchvision's _affine_grid + _apply_grid_transform with a matrix per image: one
+    grid_sample for the batch."""
+    height, width = x.shape[-2:]
+    base = _base_grid(height, width, (1.0 - width) * 0.5, (1.0 - height) * 0.5, x)
+    half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
+    grid = base.expand(x.shape[0], -1, -1).bmm(theta.to(x.dtype).transpose(1, 2) / half)
+    return _sample(x, grid.view(-1, height, width, 2), mode, fill)
+
+
+def _base_grid(height: int, width: int, x0: float, y0: float, like: torch.Tensor) -> torch.Tensor:
+    """(1, height*width, 3) rows of (x, y, 1), x from x0 and y from y0 in steps of 1."""
+    base = torch.empty(1, height, width, 3, dtype=like.dtype, device=like.device)
+    xs = torch.linspace(x0, x0 + width - 1.0, width, dtype=like.dtype, device=like.device)
+    ys = torch.linspace(y0, y0 + height - 1.0, height, dtype=like.dtype, device=like.device)
+    base[..., 0].copy_(xs)
+    base[..., 1].copy_(ys.unsqueeze(-1))
+    base[..., 2].fill_(1)
+    return base.view(1, height * width, 3)
+
+
+def _perspective_warp(
+    x: torch.Tensor, coeffs: torch.Tensor, mode: str, fill: float | None
+) -> torch.Tensor:
+    """torchvision's _perspective_grid with 8 coefficients per image, one grid_sample."""
+    n, _, height, width = x.shape
+    coeffs = coeffs.to(x.dtype)
+    ones = torch.ones_like(coeffs[:, :1])
+    theta1 = coeffs[:, :6].view(n, 2, 3)
+    theta2 = torch.cat((coeffs[:, 6:], ones), dim=1).view(n, 1, 3).expand(n, 2, 3)
+    base = _base_grid(height, width, 0.5, 0.5, x).expand(n, -1, -1)
+    half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
+    grid = base.bmm(theta1.transpose(1, 2) / half) / base.bmm(theta2.transpose(1, 2)) - 1.0
+    return _sample(x, grid.view(n, height, width, 2), mode, fill)
+
+
+def _sample(x: torch.Tensor, grid: torch.Tensor, mode: str, fill: float | None) -> torch.Tensor:
+    """_apply_grid_transform: `fill` None leaves grid_sample's zeros; a number goes through
+    torchvision's extra mask channel, so bilinear edges blend towards it exactly as there."""
+    c = x.shape[1]
+    if fill is not None:
+        x = torch.cat((x, torch.ones_like(x[:, :1])), dim=1)
+    out = torch.nn.functional.grid_sample(
+        x, grid, mode=mode, padding_mode="zeros", align_corners=False
+    )
+    if fill is None:
+        return out
+    out, mask = out[:, :c], out[:, c:].expand(-1, c, -1, -1)
+    if mode == "nearest":
+        return torch.where(mask < 0.5, torch.full_like(out, fill), out)
+    return (out - fill) * mask + fill
+
+
+def _grid_mode(t: v2.Transform) -> str:
+    mode = InterpolationMode(t.interpolation)
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError("the batched warps sample nearest or bilinear only")
+    return mode.value
+
+
+def _scalar_fill(t: v2.Transform) -> float | None:
+    fill = _get_fill(t._fill, torch.Tensor)
+    if isinstance(fill, (list, tuple)):
+        if len(set(fill)) > 1:
+            raise ValueError("the batched warps fill with one grey level only")
+        fill = fill[0]
+    return None if fill is None else float(fill) / 255  # torchvision's fill is in uint8 units
+
+
+def _zeros(n: int, device: torch.device, k: int = 0) -> torch.Tensor:
+    return torch.zeros((n, k) if k else (n,), dtype=torch.float64, device=device)
+
+
+class Affine(Kernel):
+    """RandomAffine: angle, integer translation, scale and shear per sample, one warp."""
+
+    def __init__(self, t: v2.RandomAffine) -> None:
+        if t.center is not None:
+            raise ValueError("the batched RandomAffine turns about the centre only")
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.degrees, self.translate, self.scale = t.degrees, t.translate, t.scale
+        self.shear = t.shear
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        angle = _uniform(n, *self.degrees, gen).double()
+        translate = torch.zeros(n, 2, dtype=torch.long, device=gen.device)
+        if self.translate is not None:
+            max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
+            tx = _uniform(n, -max_dx, max_dx, gen).double().round()
+            ty = _uniform(n, -max_dy, max_dy, gen).double().round()
+            translate = torch.stack((tx, ty), dim=1).long()
+        scale = _zeros(n, gen.device) + 1.0
+        if self.scale is not None:
+            scale = _uniform(n, *self.scale, gen).double()
+        shear = _zeros(n, gen.device, 2)
+        if self.shear is not None:
+            shear[:, 0] = _uniform(n, self.shear[0], self.shear[1], gen).double()
+            if len(self.shear) == 4:
+                shear[:, 1] = _uniform(n, self.shear[2], self.shear[3], gen).double()
+        return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        center = _zeros(x.shape[0], x.device, 2)
+        theta = _inverse_affine(
+            center,
+            params["angle"].double(),
+            params["translate"].double(),
+            params["scale"].double(),
+            params["shear"].double(),
+        )
+        return _warp(x, theta, self.mode, self.fill)
+
+
+class Rotation(Kernel):
+    """RandomRotation without expand (expand gives each image its own size)."""
+
+    def __init__(self, t: v2.RandomRotation) -> None:
+        if t.expand or t.center is not None:
+            raise ValueError("the batched RandomRotation keeps the size and turns about the centre")
+        self.mode, self.fill, self.degrees = _grid_mode(t), _scalar_fill(t), t.degrees
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"angle": _uniform(n, *self.degrees, gen).double()}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _warp(x, _rotation(params["angle"].double()), self.mode, self.fill)
+
+
+def _rotation(angle: torch.Tensor) -> torch.Tensor:
+    """F.rotate's matrix (its angle runs the other way from affine's)."""
+    n, dev = angle.shape[0], angle.device
+    return _inverse_affine(
+        _zeros(n, dev, 2), -angle, _zeros(n, dev, 2), _zeros(n, dev) + 1, _zeros(n, dev, 2)
+    )
+
+
+class Perspective(Coin):
+    """RandomPerspective: corners moved per sample as v2 draws them, coefficients from a
+    batched least-squares solve in float64 (as there), one warp."""
+
+    def __init__(self, t: v2.RandomPerspective) -> None:
+        super().__init__(t)
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.distortion = float(t.distortion_scale)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        params = super().draw(n, height, width, gen)
+        bh = int(self.distortion * (height // 2)) + 1
+        bw = int(self.distortion * (width // 2)) + 1
+
+        def randint(low: int, high: int) -> torch.Tensor:
+            return low + _randint_below(torch.full((n,), high - low, device=gen.device), gen)
+
+        ends = torch.stack(
+            [
+                torch.stack((randint(0, bw), randint(0, bh)), 1),
+                torch.stack((randint(width - bw, width), randint(0, bh)), 1),
+                torch.stack((randint(width - bw, width), randint(height - bh, height)), 1),
+                torch.stack((randint(0, bw), randint(height - bh, height)), 1),
+            ],
+            dim=1,
+        ).double()  # (n, 4 corners, x y)
+        starts = torch.tensor(
+            [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]],
+            dtype=torch.float64,
+            device=gen.device,
+        ).expand(n, 4, 2)
+        params["coefficients"] = _perspective_coeffs(starts, ends)
+        return params
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        warped = _perspective_warp(x, params["coefficients"], self.mode, self.fill)
+        return _where(params["applied"], warped, x)
+
+
+def _perspective_coeffs(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """_get_perspective_coeffs for a batch: (n, 8) float32 from (n, 4, 2) corner pairs."""
+    n = starts.shape[0]
+    ex, ey = ends.unbind(2)
+    sx, sy = starts.unbind(2)
+    one, zero = torch.ones_like(ex), torch.zeros_like(ex)
+    rows_x = torch.stack((ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey), dim=2)
+    rows_y = torch.stack((zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey), dim=2)
+    a = torch.stack((rows_x, rows_y), dim=2).reshape(n, 8, 8)
+    b = starts.reshape(n, 8, 1)
+    return torch.linalg.solve(a, b).squeeze(2).float()
+
+
 class Sometimes(Kernel):
     """A step with a probability of its own (v2.RandomApply): the kernel where rand < p.
 
@@ -533,6 +748,9 @@ KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomChannelPermutation": ChannelPermutation,
     "GaussianBlur": GaussianBlur,
     "GaussianNoise": GaussianNoise,
+    "RandomAffine": Affine,
+    "RandomRotation": Rotation,
+    "RandomPerspective": Perspective,
 }
 
 

@@ -104,6 +104,29 @@ CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
         False,
     ),
     ("gaussian-noise", [("GaussianNoise", {"sigma": 0.05})], (4, 4), TOL, False),
+    (
+        "affine",
+        [("RandomAffine", {"degrees": 30.0, "translate": 0.2, "scale_min": 0.7, "shear": 20.0})],
+        (12, 16),
+        TOL,
+        False,
+    ),
+    (
+        "affine-bilinear",
+        [("RandomAffine", {"degrees": 90.0, "shear": 10.0, "interpolation": "bilinear"})],
+        (12, 12),
+        TOL,
+        False,
+    ),
+    ("rotation", [("RandomRotation", {"degrees": 180.0})], (12, 12), TOL, False),
+    (
+        "rotation-bilinear",
+        [("RandomRotation", {"degrees": 45.0, "interpolation": "bilinear"})],
+        (10, 14),
+        TOL,
+        False,
+    ),
+    ("perspective", [("RandomPerspective", {"distortion_scale": 0.6})], (12, 16), TOL, False),
     # the editor's per-step probability (v2.RandomApply) is a per-image mask
     ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8), TOL, False),
 ]
@@ -153,7 +176,8 @@ def _theirs(t: v2.Transform, size: tuple[int, int], n: int) -> list[dict[str, An
 
 def _features(draws: list[dict[str, Any]]) -> dict[str, list]:
     """Each draw flattened into comparable features: numbers stay numbers (KS), lists give one
-    number per component (the first 4) and, when integer, a category (the whole tuple);
+    number per component (the first 8; rounded to 1e-6, below float32's resolution, so that an
+    exact 0 solved two ways, 1e-15 or 1e-17, stays one value) and, when integer, a category (the whole tuple);
     strings are categories, and so is whether a value is None (RandomErasing's fill when no
     box fits, ColorJitter's factor for an op it skips)."""
     out: dict[str, list] = {}
@@ -168,12 +192,12 @@ def _features(draws: list[dict[str, Any]]) -> dict[str, list]:
                 out.setdefault(key, []).append(("cat", v))
             elif isinstance(v, (list, tuple)):
                 flat = np.asarray(v, dtype=float).ravel()
-                for k, c in enumerate(flat[:4]):
-                    out.setdefault(f"{key}[{k}]", []).append(("num", float(c)))
+                for k, c in enumerate(flat[:8]):
+                    out.setdefault(f"{key}[{k}]", []).append(("num", round(float(c), 6)))
                 if np.all(flat == np.round(flat)) and len(flat) <= 4:
                     out.setdefault(f"{key}()", []).append(("cat", tuple(flat)))
             else:
-                out.setdefault(key, []).append(("num", float(v)))
+                out.setdefault(key, []).append(("num", round(float(v), 6)))
     return out
 
 
