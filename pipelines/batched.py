@@ -712,6 +712,199 @@ def _perspective_coeffs(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tenso
     return torch.linalg.solve(a, b).squeeze(2).float()
 
 
+# ---- the automatic policies: each image draws its own ops and magnitudes --------------------
+
+OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+    "Invert",
+)
+_OP = {name: code for code, name in enumerate(OPS)}
+_BLEND = {"Brightness": 0, "Contrast": 1, "Color": 2}  # _blend_by_code's op codes
+
+
+class Policy(Kernel):
+    """The base of AutoAugment, RandAugment and TrivialAugmentWide for a batch.
+
+    Draws: per image and op slot, "transform_id" (a code into OPS) and "magnitude", signed as
+    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application: every
+    op runs on the whole batch and each image keeps the result of the op it drew
+    (torch.where), so shapes never depend on the draws and torch.compile sees one graph; the
+    five geometric ops share one grid_sample with a matrix per image (identity elsewhere).
+    """
+
+    slots = 1
+
+    def __init__(self, t: v2.Transform) -> None:
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.space = t._AUGMENTATION_SPACE
+        self.codes = torch.tensor([_OP[name] for name in self.space])
+
+    def _tables(self, bins: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(len(OPS), bins) magnitudes, zero for an op without; (len(OPS),) signed flags."""
+        table = torch.zeros(len(OPS), bins, dtype=torch.float64)
+        signed = torch.zeros(len(OPS), dtype=torch.bool)
+        for name, (magnitudes, sign) in self.space.items():
+            values = magnitudes(bins, height, width)
+            if values is not None:  # float32 (or int) values, as float(magnitudes[i]) reads them
+                table[_OP[name]] = values.double()
+            signed[_OP[name]] = sign
+        return table, signed
+
+    def _signed(
+        self,
+        code: torch.Tensor,
+        magnitude: torch.Tensor,
+        signed: torch.Tensor,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        flip = signed.to(code.device)[code] & (
+            torch.rand(code.shape, generator=gen, device=gen.device) <= 0.5
+        )
+        return torch.where(flip, -magnitude, magnitude)
+
+    def _random_ops(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        k = torch.full(shape, len(self.space), device=gen.device)
+        return self.codes.to(gen.device)[_randint_below(k, gen)]
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        applied = params.get("op_applied")
+        for k in range(params["transform_id"].shape[1]):
+            code = params["transform_id"][:, k]
+            if applied is not None:
+                code = torch.where(applied[:, k], code, _OP["Identity"])
+            x = self._op(x, code, params["magnitude"][:, k])
+        return x
+
+    def _op(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = x.shape
+        mag = magnitude.double()
+        zero = torch.zeros_like(mag)
+        is_ = {name: code == _OP[name] for name in OPS}
+
+        # geometry: torchvision's F.affine / F.rotate arguments per image, one warp
+        shear_deg = torch.atan(mag).rad2deg()
+        corner = is_["ShearX"] | is_["ShearY"]  # the shears turn about the top-left corner
+        center = torch.stack((-0.5 * width + zero, -0.5 * height + zero), 1) * corner.view(-1, 1)
+        shift = mag.trunc()  # int(magnitude)
+        translate = torch.stack(
+            (
+                torch.where(is_["TranslateX"], shift, zero),
+                torch.where(is_["TranslateY"], shift, zero),
+            ),
+            1,
+        )
+        shear = torch.stack(
+            (
+                torch.where(is_["ShearX"], shear_deg, zero),
+                torch.where(is_["ShearY"], shear_deg, zero),
+            ),
+            1,
+        )
+        angle = torch.where(is_["Rotate"], -mag, zero)  # rotate's angle runs the other way
+        theta = _inverse_affine(center, angle, translate, zero + 1.0, shear)
+        geometric = corner | is_["TranslateX"] | is_["TranslateY"] | is_["Rotate"]
+        x = _where(geometric, _warp(x, theta, self.mode, self.fill), x)
+
+        # colour: brightness, saturation ("Color") and contrast are one blend with 1 + magnitude
+        blend = torch.full_like(code, 3)
+        for name, op in _BLEND.items():
+            blend = torch.where(is_[name], op, blend)
+        factor = torch.where(blend < 3, 1.0 + mag, zero + 1.0).to(x.dtype)
+        x = _blend_by_code(x, factor, blend, refs=True)
+        x = _where(is_["Sharpness"], _sharpen(x, (1.0 + mag).to(x.dtype)), x)
+        levels = (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1)
+        x = _where(is_["Posterize"], _posterize(x, levels), x)
+        threshold = mag.to(x.dtype).view(-1, 1, 1, 1)
+        x = torch.where(is_["Solarize"].view(-1, 1, 1, 1) & (x >= threshold), 1.0 - x, x)
+        x = _where(is_["AutoContrast"], F.autocontrast_image(x), x)
+        x = _where(is_["Equalize"], F.equalize_image(x), x)
+        return _where(is_["Invert"], 1.0 - x, x)
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        """The ops image i ran, in order, as torchvision names them."""
+        codes = params["transform_id"][i].tolist()
+        mags = params["magnitude"][i].tolist()
+        keep = params.get("op_applied", torch.ones_like(params["transform_id"], dtype=torch.bool))
+        ran = [k for k, a in enumerate(keep[i].tolist()) if a]
+        return {
+            "transform_id": [OPS[codes[k]] for k in ran],
+            "magnitude": [mags[k] for k in ran],
+        }
+
+
+class TrivialAugmentWide(Policy):
+    """One op per image, its magnitude a uniform bin (signed half of the time if the op is)."""
+
+    def __init__(self, t: v2.TrivialAugmentWide) -> None:
+        super().__init__(t)
+        self.bins = int(t.num_magnitude_bins)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.bins, height, width)
+        code = self._random_ops((n, 1), gen)
+        bins = _randint_below(torch.full((n, 1), self.bins, device=gen.device), gen)
+        magnitude = table.to(gen.device)[code, bins]
+        return {"transform_id": code, "magnitude": self._signed(code, magnitude, signed, gen)}
+
+
+class RandAugment(Policy):
+    """num_ops ops per image, each uniform over the space, all at the one magnitude bin."""
+
+    def __init__(self, t: v2.RandAugment) -> None:
+        super().__init__(t)
+        self.bins, self.magnitude = int(t.num_magnitude_bins), int(t.magnitude)
+        self.num_ops = int(t.num_ops)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.bins, height, width)
+        code = self._random_ops((n, self.num_ops), gen)
+        magnitude = table.to(gen.device)[code, self.magnitude]
+        return {"transform_id": code, "magnitude": self._signed(code, magnitude, signed, gen)}
+
+
+class AutoAugment(Policy):
+    """A learned sub-policy per image: two (op, probability, magnitude bin) steps, each run
+    where rand <= its probability (reported as "op_applied")."""
+
+    BINS = 10
+
+    def __init__(self, t: v2.AutoAugment) -> None:
+        super().__init__(t)
+        steps = [
+            [(_OP[name], p, m if m is not None else 0) for name, p, m in s] for s in t._policies
+        ]
+        self.ops = torch.tensor([[s[0] for s in sub] for sub in steps])
+        self.probs = torch.tensor([[s[1] for s in sub] for sub in steps], dtype=torch.float64)
+        self.bin = torch.tensor([[s[2] for s in sub] for sub in steps])
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.BINS, height, width)
+        dev = gen.device
+        policy = _randint_below(torch.full((n,), len(self.ops), device=dev), gen)
+        code, bins = self.ops.to(dev)[policy], self.bin.to(dev)[policy]
+        u = torch.rand(code.shape, generator=gen, device=dev, dtype=torch.float64)
+        applied = u <= self.probs.to(dev)[policy]
+        magnitude = table.to(dev)[code, bins]
+        return {
+            "transform_id": code,
+            "magnitude": self._signed(code, magnitude, signed, gen),
+            "op_applied": applied,
+        }
+
+
 class Sometimes(Kernel):
     """A step with a probability of its own (v2.RandomApply): the kernel where rand < p.
 
@@ -751,6 +944,9 @@ KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomAffine": Affine,
     "RandomRotation": Rotation,
     "RandomPerspective": Perspective,
+    "TrivialAugmentWide": TrivialAugmentWide,
+    "RandAugment": RandAugment,
+    "AutoAugment": AutoAugment,
 }
 
 

@@ -127,6 +127,17 @@ CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
         False,
     ),
     ("perspective", [("RandomPerspective", {"distortion_scale": 0.6})], (12, 16), TOL, False),
+    ("trivialaugment", [("TrivialAugmentWide", {})], (12, 12), TOL, False),
+    (
+        "trivialaugment-bilinear",
+        [("TrivialAugmentWide", {"num_magnitude_bins": 8, "interpolation": "bilinear"})],
+        (10, 14),
+        TOL,
+        False,
+    ),
+    ("randaugment", [("RandAugment", {"num_ops": 2, "magnitude": 9})], (12, 12), TOL, False),
+    ("autoaugment-cifar10", [("AutoAugment", {"policy": "cifar10"})], (12, 12), TOL, False),
+    ("autoaugment-imagenet", [("AutoAugment", {"policy": "imagenet"})], (10, 14), TOL, False),
     # the editor's per-step probability (v2.RandomApply) is a per-image mask
     ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8), TOL, False),
 ]
@@ -152,7 +163,8 @@ def _theirs(t: v2.Transform, size: tuple[int, int], n: int) -> list[dict[str, An
     torch.manual_seed(1)
     image = torch.full((3, *size), 0.5)
     calls: list[dict[str, Any]] = []
-    if isinstance(t, _AutoAugmentBase):
+    policy = isinstance(t, _AutoAugmentBase)
+    if policy:
         t._apply_image_or_video_transform = lambda img, transform_id, magnitude, **_: (
             calls.append({"transform_id": transform_id, "magnitude": magnitude}) or img
         )
@@ -168,6 +180,9 @@ def _theirs(t: v2.Transform, size: tuple[int, int], n: int) -> list[dict[str, An
         before = len(calls)
         t(image)
         drawn = calls[-1] if len(calls) > before else {}
+        if policy:  # the ops this image ran, in order
+            ran = calls[before:]
+            drawn = {k: [c[k] for c in ran] for k in ("transform_id", "magnitude")}
         if isinstance(t, _RandomApplyTransform):
             drawn = {**drawn, "applied": len(calls) > before}
         draws.append(drawn)
@@ -190,6 +205,10 @@ def _features(draws: list[dict[str, Any]]) -> dict[str, list]:
                 continue
             if isinstance(v, str):
                 out.setdefault(key, []).append(("cat", v))
+            elif isinstance(v, list) and (not v or isinstance(v[0], str)):
+                out.setdefault(f"{key}()", []).append(("cat", tuple(v)))
+                for k, c in enumerate(v):
+                    out.setdefault(f"{key}[{k}]", []).append(("cat", c))
             elif isinstance(v, (list, tuple)):
                 flat = np.asarray(v, dtype=float).ravel()
                 for k, c in enumerate(flat[:8]):
@@ -259,9 +278,11 @@ def _torchvision_with(t: v2.Transform, image: torch.Tensor, p: dict[str, Any]) -
     if not p.pop("step_applied", True) or not p.pop("applied", True):
         return image
     if isinstance(t, _AutoAugmentBase):
-        return t._apply_image_or_video_transform(
-            image, p["transform_id"], p["magnitude"], interpolation=t.interpolation, fill=t._fill
-        )
+        for op, magnitude in zip(p["transform_id"], p["magnitude"], strict=True):
+            image = t._apply_image_or_video_transform(
+                image, op, magnitude, interpolation=t.interpolation, fill=t._fill
+            )
+        return image
     if isinstance(t, v2.GaussianNoise):  # draws inside transform(): add the same noise
         return (image + torch.tensor(p["noise"])).clamp(0, 1)
     return t.transform(image, {**t.make_params([image]), **p})
