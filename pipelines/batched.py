@@ -3,10 +3,19 @@
 torchvision v2 given a batch draws one set of parameters and applies it to every image, which is
 wrong for training. Here each kernel mirrors one torchvision v2 transform, split the way v2
 splits it: `draw(n, height, width, generator)` returns per-sample parameter tensors drawn from
-the same distributions as the transform's `make_params` (tests compare them over thousands of
-draws), and `apply(images, params)` is deterministic given them (tests compare pixels with
-torchvision applied to the same parameters). The kernels read their settings from the
-torchvision transform that `build_step` makes, so the catalogue stays the one declaration.
+the same distributions as the transform's `make_params` (or its `forward`, for the coin of a
+`p` and the policies' choices), under torchvision's own parameter names, and
+`apply(images, params)` is deterministic given them. `Kernel.torchvision_params(params, i)`
+gives image i's draws as torchvision's `transform` takes them, so one test, parametrized over
+every kernel, compares the draws' distributions and the pixels with torchvision's. The kernels
+read their settings from the torchvision transform that `build_parts` makes, so the catalogue
+stays the one declaration.
+
+`apply` has no per-image Python loop and no control flow that depends on the draws: a choice
+per image (a coin, a policy's op) is a torch.where over the whole batch, and warps build one
+sampling grid for the batch from a matrix per image, so torch.compile sees one graph. Draws
+that need a data-dependent step (RandomResizedCrop's and RandomErasing's first fitting try,
+the perspective solve) are vectorised too and happen in `draw`, outside the compiled function.
 
 Images are float in [0, 1] (uint8 input is scaled once): torchvision on uint8 rounds to uint8
 after every step, we keep full precision between steps. Transforms without a kernel here run
