@@ -5,7 +5,14 @@
 - ours: the training set on the device as one uint8 tensor, the pipeline applied per batch by
   pipelines.batched (a draw per image), AMP, channels_last, the fast recipe (batch 512): the
   very `Run.train_step` of playground.training;
+- ours, per image: the same model, recipe, batch and train step, the pipeline applied per
+  image by torchvision to the uint8 tensors in `--d2l-workers` DataLoader processes (the
+  trainer's fallback path): only the augmentation path differs from "ours";
 - ours without augmentation: the same with an empty pipeline, the ceiling the model allows.
+
+torchvision v2 passes PIL images through RandomErasing untouched, so with a pipeline that
+erases (trivialaugment-cifar) the d2l row does less work than the others; "ours, per image"
+erases.
 
 Data: the synthetic CIFAR-shaped set (32x32, 10 classes), since CIFAR-10 may not be
 downloadable. The pipeline defaults to d2l's flip + ColorJitter + RandomResizedCrop (the
@@ -13,6 +20,8 @@ d2l-combined preset, its 200 px output set to 32 as training does).
 
     python bench/train_throughput.py                      # GPU: 50000 images
     python bench/train_throughput.py --device cpu --size 512 --width 8 --steps 4   # CI smoke
+    python bench/train_throughput.py --device cpu --pipeline trivialaugment-cifar \
+        --size 4096 --width 16 --batch-size 256 --warmup 2 --steps 8   # the CPU comparison
 """
 
 from __future__ import annotations
@@ -32,10 +41,11 @@ from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.batched import BatchedPipeline  # noqa: E402
+from pipelines.batched import BatchedPipeline, unsupported  # noqa: E402
 from pipelines.build import build  # noqa: E402
 from pipelines.spec import PipelineSpec, load  # noqa: E402
 from playground.training import recipes  # noqa: E402
+from playground.training.augment import _PerImage  # noqa: E402
 from playground.training.data import SYNTHETIC_CLASSES, Dataset, make_synthetic  # noqa: E402
 from playground.training.dist import Ranks  # noqa: E402
 from playground.training.loop import Run, StopFlag  # noqa: E402
@@ -101,10 +111,8 @@ def d2l_way(
     return _timed(step, batches(), args.warmup, args.steps, 256, device)
 
 
-def ours(
-    data: Dataset, spec: PipelineSpec, args: argparse.Namespace, device: torch.device
-) -> float:
-    cfg = {
+def _run_config(spec: PipelineSpec, args: argparse.Namespace, device: torch.device) -> dict:
+    return {
         "batch_size": args.batch_size,
         "train_pipeline": spec.to_dict(),
         "seed": 0,
@@ -120,14 +128,55 @@ def ours(
         "compile_mode": args.compile_mode,
         "device_name": str(device),
     }
+
+
+def ours(
+    data: Dataset, spec: PipelineSpec, args: argparse.Namespace, device: torch.device
+) -> float:
+    cfg = _run_config(spec, args, device)
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(cfg, data, Path(tmp), Ranks(), device, StopFlag(), log=lambda m: None)
+        if not run.batches.batched:
+            print(f"note: {args.pipeline} falls back to per-image torchvision: {unsupported(spec)}")
 
         def batches():
             for epoch in range(1000):
                 yield from run.batches.epoch(epoch)
 
         return _timed(run.train_step, batches(), args.warmup, args.steps, args.batch_size, device)
+
+
+def per_image(
+    data: Dataset, spec: PipelineSpec, args: argparse.Namespace, device: torch.device
+) -> float:
+    """Ours with the pipeline applied per image by torchvision instead: the uint8 tensors in a
+    DataLoader of `--d2l-workers` processes (the trainer's fallback path), the same model,
+    recipe, batch and train step as `ours`, so only the augmentation path differs."""
+    cfg = _run_config(PipelineSpec(), args, device)
+    dataset = _PerImage(data.train_x, data.train_y, build(spec))
+    n, batch = len(data.train_y), args.batch_size
+
+    def sampler():
+        gen = torch.Generator().manual_seed(0)
+        while True:
+            order = torch.randperm(n, generator=gen)
+            for start in range(0, n - batch + 1, batch):
+                yield [(int(i), int(i) + start) for i in order[start : start + batch]]
+
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler(),
+        num_workers=args.d2l_workers,
+        persistent_workers=args.d2l_workers > 0,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Run(cfg, data, Path(tmp), Ranks(), device, StopFlag(), log=lambda m: None)
+
+        def batches():
+            for x, y in loader:
+                yield x.to(device).float().div_(255), y.to(device)
+
+        return _timed(run.train_step, batches(), args.warmup, args.steps, batch, device)
 
 
 def augmentation_only(
@@ -188,10 +237,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": name,
         "d2l": d2l_way(data, spec, args, device),
         "ours": ours(data, spec, args, device),
+        "ours_per_image": per_image(data, spec, args, device),
         "ours_no_augmentation": ours(data, PipelineSpec(), args, device),
         "augmentation_only": augmentation_only(data, spec, args, device),
     }
     results["speedup"] = results["ours"] / results["d2l"]
+    results["batched_over_per_image"] = results["ours"] / results["ours_per_image"]
+    results["share_of_no_augmentation"] = results["ours"] / results["ours_no_augmentation"]
     results["augmentation_cost"] = results["ours_no_augmentation"] / results["ours"]
     print(
         f"d2l way (PIL + per-image torchvision, {args.d2l_workers} workers, fp32): {results['d2l']:,.0f} img/s"
@@ -199,9 +251,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"ours (batched on {device.type}, amp {args.amp}, compile {args.compile}): {results['ours']:,.0f} img/s"
     )
-    print(f"ours without augmentation: {results['ours_no_augmentation']:,.0f} img/s")
     print(
-        f"ratio ours / d2l: {results['speedup']:.1f}x; no-augmentation / ours: {results['augmentation_cost']:.2f}x"
+        f"ours, per-image torchvision in {args.d2l_workers} workers instead: "
+        f"{results['ours_per_image']:,.0f} img/s"
+    )
+    print(f"ours without augmentation: {results['ours_no_augmentation']:,.0f} img/s")
+    print(f"batched pipeline alone: {results['augmentation_only']:,.0f} img/s")
+    print(
+        f"ratio ours / d2l: {results['speedup']:.1f}x; ours / per-image: "
+        f"{results['batched_over_per_image']:.1f}x; ours / no augmentation: "
+        f"{results['share_of_no_augmentation']:.2f}x"
     )
     if args.json:
         Path(args.json).write_text(json.dumps({**vars(args), **results}, indent=2))

@@ -3,10 +3,19 @@
 torchvision v2 given a batch draws one set of parameters and applies it to every image, which is
 wrong for training. Here each kernel mirrors one torchvision v2 transform, split the way v2
 splits it: `draw(n, height, width, generator)` returns per-sample parameter tensors drawn from
-the same distributions as the transform's `make_params` (tests compare them over thousands of
-draws), and `apply(images, params)` is deterministic given them (tests compare pixels with
-torchvision applied to the same parameters). The kernels read their settings from the
-torchvision transform that `build_step` makes, so the catalogue stays the one declaration.
+the same distributions as the transform's `make_params` (or its `forward`, for the coin of a
+`p` and the policies' choices), under torchvision's own parameter names, and
+`apply(images, params)` is deterministic given them. `Kernel.torchvision_params(params, i)`
+gives image i's draws as torchvision's `transform` takes them, so one test, parametrized over
+every kernel, compares the draws' distributions and the pixels with torchvision's. The kernels
+read their settings from the torchvision transform that `build_parts` makes, so the catalogue
+stays the one declaration.
+
+`apply` has no per-image Python loop and no control flow that depends on the draws: a choice
+per image (a coin, a policy's op) is a torch.where over the whole batch, and warps build one
+sampling grid for the batch from a matrix per image, so torch.compile sees one graph. Draws
+that need a data-dependent step (RandomResizedCrop's and RandomErasing's first fitting try,
+the perspective solve) are vectorised too and happen in `draw`, outside the compiled function.
 
 Images are float in [0, 1] (uint8 input is scaled once): torchvision on uint8 rounds to uint8
 after every step, we keep full precision between steps. Transforms without a kernel here run
@@ -15,11 +24,14 @@ per image through torchvision in DataLoader workers (see playground.training.aug
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torchvision.transforms import InterpolationMode, v2
+from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2._utils import _get_fill
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from pipelines.build import build_parts
@@ -64,6 +76,31 @@ class Kernel:
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return height, width
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        """Sample i's draws as torchvision's `transform(inpt, params)` takes them (tests,
+        previews). "applied" is the coin v2's _RandomApplyTransform tosses in `forward`."""
+        return {k: _scalar(v[i]) for k, v in params.items()}
+
+
+def _scalar(v: torch.Tensor) -> Any:
+    return v.item() if v.ndim == 0 else v.tolist()
+
+
+class Coin(Kernel):
+    """A v2 _RandomApplyTransform: `op` applied where rand < p (forward's `rand >= p` skips)."""
+
+    def __init__(self, t: v2.Transform) -> None:
+        self.p = float(t.p)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _where(params["applied"], self.op(x), x)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class Flip(Kernel):
@@ -248,24 +285,22 @@ class ColorJitter(Kernel):
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         order = torch.rand(n, 4, generator=gen, device=gen.device).argsort(dim=1)  # randperm(4)
-        params = {"order": order}
-        for name, rng in zip(
-            ("brightness", "contrast", "saturation", "hue"), self.ranges, strict=True
-        ):
+        params = {"fn_idx": order}
+        for name, rng in zip(_JITTER, self.ranges, strict=True):
             if rng is not None:
                 params[name] = _uniform(n, rng[0], rng[1], gen)
         return params
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        order = params["order"]
-        if "hue" not in params:
+        order = params["fn_idx"]
+        if "hue_factor" not in params:
             for k in range(4):
                 x = self._blend(x, params, order[:, k])
             return x
         hue_at = (order == 3).int().argmax(dim=1)
         for k in range(3):
             x = self._blend(x, params, torch.where(hue_at > k, order[:, k], self.NONE))
-        x = _shift_hue(x, params["hue"])
+        x = _shift_hue(x, params["hue_factor"])
         for k in range(1, 4):
             x = self._blend(x, params, torch.where(hue_at < k, order[:, k], self.NONE))
         return x
@@ -274,22 +309,609 @@ class ColorJitter(Kernel):
         """Brightness (op 0), contrast (1) or saturation (2) per sample; op 3 leaves x as is."""
         ones = torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
         f = ones
-        for code, name in enumerate(("brightness", "contrast", "saturation")):
+        for code, name in enumerate(_JITTER[:3]):
             if name in params:
                 f = torch.where(op == code, params[name].to(x.dtype), f)
-        f = f.view(-1, 1, 1, 1)
-        if "contrast" in params or "saturation" in params:
-            gray = _gray(x)
-            mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
-            ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
-            return (x * f + ref * (1 - f)).clamp_(0, 1)
-        return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+        return _blend_by_code(
+            x, f, op, "contrast_factor" in params or "saturation_factor" in params
+        )
+
+
+_JITTER = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")
+
+
+def _blend_by_code(x: torch.Tensor, f: torch.Tensor, op: torch.Tensor, refs: bool) -> torch.Tensor:
+    """clamp(f*x + (1-f)*ref) per sample, ref 0 (op 0, brightness), the mean luma (op 1,
+    contrast) or the luma (op 2, saturation): torchvision's _blend with per-sample factors."""
+    f = f.view(-1, 1, 1, 1)
+    if refs:
+        gray = _gray(x)
+        mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
+        ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
+        return (x * f + ref * (1 - f)).clamp_(0, 1)
+    return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     h, s, v = _rgb_to_hsv(x).unbind(dim=-3)
     h = (h + shift.view(-1, 1, 1)).remainder(1.0)
     return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+
+
+class Invert(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.0 - x
+
+
+class Posterize(Coin):
+    def __init__(self, t: v2.RandomPosterize) -> None:
+        super().__init__(t)
+        self.levels = 1 << int(t.bits)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return _posterize(x, self.levels)
+
+
+def _posterize(x: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
+    """torchvision's posterize_image on float images: floor to `levels` (per sample) steps."""
+    levels = torch.as_tensor(levels, dtype=x.dtype, device=x.device)
+    return (x * levels).floor_().clamp_(min=0).minimum(levels - 1) * (1.0 / levels)
+
+
+class Solarize(Coin):
+    """The catalogue's threshold is on the 0-255 scale of uint8 images and PIL."""
+
+    def __init__(self, t: v2.RandomSolarize) -> None:
+        super().__init__(t)
+        self.threshold = float(t.threshold) / 255
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x >= self.threshold, 1.0 - x, x)
+
+
+class Sharpness(Coin):
+    def __init__(self, t: v2.RandomAdjustSharpness) -> None:
+        super().__init__(t)
+        self.factor = float(t.sharpness_factor)
+
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return _sharpen(x, torch.full((x.shape[0],), self.factor, device=x.device))
+
+
+def _sharpen(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """adjust_sharpness_image with a factor per sample: the interior blended with a 3x3
+    smoothing (5 in the middle), the one-pixel border kept."""
+    height, width = x.shape[-2:]
+    if height <= 2 or width <= 2:
+        return x
+    kernel = torch.full((3, 3), 1.0 / 13.0, dtype=x.dtype, device=x.device)
+    kernel[1, 1] = 5.0 / 13.0
+    blurred = torch.nn.functional.conv2d(x, kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
+    inner = x[..., 1:-1, 1:-1]
+    inner = inner + (blurred - inner) * (1.0 - factor.to(x.dtype)).view(-1, 1, 1, 1)
+    out = x.clone()
+    out[..., 1:-1, 1:-1] = inner
+    return out.clamp_(0, 1)
+
+
+class Autocontrast(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return F.autocontrast_image(x)  # per image and channel already
+
+
+class Equalize(Coin):
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return F.equalize_image(x)  # per image and channel already (through uint8, as there)
+
+
+class ChannelPermutation(Kernel):
+    """RandomChannelPermutation: randperm(3) per sample; output channel c is input permutation[c]."""
+
+    def __init__(self, t: v2.RandomChannelPermutation) -> None:
+        pass
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"permutation": torch.rand(n, 3, generator=gen, device=gen.device).argsort(dim=1)}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        index = params["permutation"].view(x.shape[0], -1, 1, 1).expand_as(x)
+        return x.gather(1, index)
+
+
+class Erasing(Kernel):
+    """RandomErasing with value 0: the coin, then v2's 10 tries (h/w from area and h/w ratio,
+    strictly inside the image) vectorised. When no try fits torchvision erases nothing: its
+    "v" (the fill) is None then, here a per-sample flag False."""
+
+    TRIES = 10
+
+    def __init__(self, t: v2.RandomErasing) -> None:
+        if t.value not in ([0], [0.0]):
+            raise ValueError("the batched RandomErasing erases to 0 only")
+        self.p, self.scale = float(t.p), t.scale
+        self.log_ratio = (float(t._log_ratio[0]), float(t._log_ratio[1]))
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        applied = torch.rand(n, generator=gen, device=gen.device) < self.p
+        tries = (self.TRIES,)
+        area = _uniform(n, *self.scale, gen, tries).double() * (height * width)
+        aspect = torch.exp(_uniform(n, *self.log_ratio, gen, tries)).double()
+        h = torch.round(torch.sqrt(area * aspect)).long()
+        w = torch.round(torch.sqrt(area / aspect)).long()
+        ok = (h < height) & (w < width)
+        first = ok.int().argmax(dim=1, keepdim=True)
+        fits = ok.any(dim=1)
+        h = torch.where(fits, h.gather(1, first).squeeze(1), height)
+        w = torch.where(fits, w.gather(1, first).squeeze(1), width)
+        i = torch.where(fits, _randint_below(height - h + 1, gen), 0)
+        j = torch.where(fits, _randint_below(width - w + 1, gen), 0)
+        return {"applied": applied, "i": i, "j": j, "h": h, "w": w, "v": fits}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        i, j, h, w = (params[k].view(-1, 1, 1) for k in "ijhw")
+        rows = torch.arange(height, device=x.device).view(1, -1, 1)
+        cols = torch.arange(width, device=x.device).view(1, 1, -1)
+        inside = (rows >= i) & (rows < i + h) & (cols >= j) & (cols < j + w)
+        erase = inside & (params["applied"] & params["v"]).view(-1, 1, 1)
+        return x.masked_fill(erase.unsqueeze(1), 0.0)
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        out = super().torchvision_params(params, i)
+        out["v"] = torch.zeros(1, 1, 1) if out["v"] else None
+        return out
+
+
+class GaussianBlur(Kernel):
+    """GaussianBlur: sigma per sample, torchvision's kernel (softmax of -(x/sigma)^2 over
+    [-lim, lim]) and reflect padding, as two grouped 1-D convolutions for the whole batch."""
+
+    def __init__(self, t: v2.GaussianBlur) -> None:
+        self.size = (int(t.kernel_size[0]), int(t.kernel_size[1]))  # x, y
+        self.sigma = (float(t.sigma[0]), float(t.sigma[1]))
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        sigma = _uniform(n, *self.sigma, gen)
+        return {"sigma": torch.stack((sigma, sigma), dim=1)}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        n, c, height, width = x.shape
+        kx, ky = self.size
+        x = torch.nn.functional.pad(x, [kx // 2, kx // 2, ky // 2, ky // 2], mode="reflect")
+        wx = _gaussian(kx, params["sigma"][:, 0], x.dtype).repeat_interleave(c, 0)
+        wy = _gaussian(ky, params["sigma"][:, 1], x.dtype).repeat_interleave(c, 0)
+        x = x.reshape(1, n * c, *x.shape[-2:])
+        x = torch.nn.functional.conv2d(x, wy.view(n * c, 1, ky, 1), groups=n * c)
+        x = torch.nn.functional.conv2d(x, wx.view(n * c, 1, 1, kx), groups=n * c)
+        return x.view(n, c, height, width)
+
+
+def _gaussian(size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    lim = (size - 1) / (2.0 * math.sqrt(2.0))
+    grid = torch.linspace(-lim, lim, steps=size, dtype=dtype, device=sigma.device)
+    return torch.softmax(-(grid / sigma.to(dtype).view(-1, 1)).pow(2), dim=1)
+
+
+class GaussianNoise(Kernel):
+    """GaussianNoise (clip=True): mean + sigma * randn per pixel, drawn here for the batch."""
+
+    def __init__(self, t: v2.GaussianNoise) -> None:
+        self.mean, self.sigma, self.clip = float(t.mean), float(t.sigma), bool(t.clip)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        noise = torch.randn((n, 3, height, width), generator=gen, device=gen.device)
+        return {"noise": noise * self.sigma + self.mean}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        x = x + params["noise"].to(x.dtype)
+        return x.clamp(0, 1) if self.clip else x
+
+
+# ---- warps: one sampling grid for the batch, a matrix per image -----------------------------
+
+
+def _inverse_affine(
+    center: torch.Tensor,
+    angle: torch.Tensor,
+    translate: torch.Tensor,
+    scale: torch.Tensor,
+    shear: torch.Tensor,
+) -> torch.Tensor:
+    """torchvision's _get_inverse_affine_matrix for a batch: (n, 2, 3), float64.
+
+    Arguments are per sample, angles in degrees, center relative to the image centre."""
+    rot, sx, sy = angle.deg2rad(), shear[:, 0].deg2rad(), shear[:, 1].deg2rad()
+    cx, cy = center.unbind(1)
+    tx, ty = translate.unbind(1)
+    a = torch.cos(rot - sy) / torch.cos(sy)
+    b = -(a * torch.tan(sx) + torch.sin(rot))
+    c = torch.sin(rot - sy) / torch.cos(sy)
+    d = torch.cos(rot) - c * torch.tan(sx)
+    m0, m1, m3, m4 = d / scale, -b / scale, -c / scale, a / scale
+    m2 = cx - m0 * (cx + tx) - m1 * (cy + ty)
+    m5 = cy - m3 * (cx + tx) - m4 * (cy + ty)
+    return torch.stack((m0, m1, m2, m3, m4, m5), dim=1).view(-1, 2, 3)
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str, fill: float | None) -> torch.Tensor:
+    """torchvision's _affine_grid + _apply_grid_transform with a matrix per image: one
+    grid_sample for the batch."""
+    height, width = x.shape[-2:]
+    base = _base_grid(height, width, (1.0 - width) * 0.5, (1.0 - height) * 0.5, x)
+    half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
+    grid = base.expand(x.shape[0], -1, -1).bmm(theta.to(x.dtype).transpose(1, 2) / half)
+    return _sample(x, grid.view(-1, height, width, 2), mode, fill)
+
+
+def _base_grid(height: int, width: int, x0: float, y0: float, like: torch.Tensor) -> torch.Tensor:
+    """(1, height*width, 3) rows of (x, y, 1), x from x0 and y from y0 in steps of 1."""
+    base = torch.empty(1, height, width, 3, dtype=like.dtype, device=like.device)
+    xs = torch.linspace(x0, x0 + width - 1.0, width, dtype=like.dtype, device=like.device)
+    ys = torch.linspace(y0, y0 + height - 1.0, height, dtype=like.dtype, device=like.device)
+    base[..., 0].copy_(xs)
+    base[..., 1].copy_(ys.unsqueeze(-1))
+    base[..., 2].fill_(1)
+    return base.view(1, height * width, 3)
+
+
+def _perspective_warp(
+    x: torch.Tensor, coeffs: torch.Tensor, mode: str, fill: float | None
+) -> torch.Tensor:
+    """torchvision's _perspective_grid with 8 coefficients per image, one grid_sample."""
+    n, _, height, width = x.shape
+    coeffs = coeffs.to(x.dtype)
+    ones = torch.ones_like(coeffs[:, :1])
+    theta1 = coeffs[:, :6].view(n, 2, 3)
+    theta2 = torch.cat((coeffs[:, 6:], ones), dim=1).view(n, 1, 3).expand(n, 2, 3)
+    base = _base_grid(height, width, 0.5, 0.5, x).expand(n, -1, -1)
+    half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
+    grid = base.bmm(theta1.transpose(1, 2) / half) / base.bmm(theta2.transpose(1, 2)) - 1.0
+    return _sample(x, grid.view(n, height, width, 2), mode, fill)
+
+
+def _sample(x: torch.Tensor, grid: torch.Tensor, mode: str, fill: float | None) -> torch.Tensor:
+    """_apply_grid_transform: `fill` None leaves grid_sample's zeros; a number goes through
+    torchvision's extra mask channel, so bilinear edges blend towards it exactly as there."""
+    c = x.shape[1]
+    if fill is not None:
+        x = torch.cat((x, torch.ones_like(x[:, :1])), dim=1)
+    out = torch.nn.functional.grid_sample(
+        x, grid, mode=mode, padding_mode="zeros", align_corners=False
+    )
+    if fill is None:
+        return out
+    out, mask = out[:, :c], out[:, c:].expand(-1, c, -1, -1)
+    if mode == "nearest":
+        return torch.where(mask < 0.5, torch.full_like(out, fill), out)
+    return (out - fill) * mask + fill
+
+
+def _grid_mode(t: v2.Transform) -> str:
+    mode = InterpolationMode(t.interpolation)
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError("the batched warps sample nearest or bilinear only")
+    return mode.value
+
+
+def _scalar_fill(t: v2.Transform) -> float | None:
+    fill = _get_fill(t._fill, torch.Tensor)
+    if isinstance(fill, (list, tuple)):
+        if len(set(fill)) > 1:
+            raise ValueError("the batched warps fill with one grey level only")
+        fill = fill[0]
+    return None if fill is None else float(fill) / 255  # torchvision's fill is in uint8 units
+
+
+def _zeros(n: int, device: torch.device, k: int = 0) -> torch.Tensor:
+    return torch.zeros((n, k) if k else (n,), dtype=torch.float64, device=device)
+
+
+class Affine(Kernel):
+    """RandomAffine: angle, integer translation, scale and shear per sample, one warp."""
+
+    def __init__(self, t: v2.RandomAffine) -> None:
+        if t.center is not None:
+            raise ValueError("the batched RandomAffine turns about the centre only")
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.degrees, self.translate, self.scale = t.degrees, t.translate, t.scale
+        self.shear = t.shear
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        angle = _uniform(n, *self.degrees, gen).double()
+        translate = torch.zeros(n, 2, dtype=torch.long, device=gen.device)
+        if self.translate is not None:
+            max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
+            tx = _uniform(n, -max_dx, max_dx, gen).double().round()
+            ty = _uniform(n, -max_dy, max_dy, gen).double().round()
+            translate = torch.stack((tx, ty), dim=1).long()
+        scale = _zeros(n, gen.device) + 1.0
+        if self.scale is not None:
+            scale = _uniform(n, *self.scale, gen).double()
+        shear = _zeros(n, gen.device, 2)
+        if self.shear is not None:
+            shear[:, 0] = _uniform(n, self.shear[0], self.shear[1], gen).double()
+            if len(self.shear) == 4:
+                shear[:, 1] = _uniform(n, self.shear[2], self.shear[3], gen).double()
+        return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        center = _zeros(x.shape[0], x.device, 2)
+        theta = _inverse_affine(
+            center,
+            params["angle"].double(),
+            params["translate"].double(),
+            params["scale"].double(),
+            params["shear"].double(),
+        )
+        return _warp(x, theta, self.mode, self.fill)
+
+
+class Rotation(Kernel):
+    """RandomRotation without expand (expand gives each image its own size)."""
+
+    def __init__(self, t: v2.RandomRotation) -> None:
+        if t.expand or t.center is not None:
+            raise ValueError("the batched RandomRotation keeps the size and turns about the centre")
+        self.mode, self.fill, self.degrees = _grid_mode(t), _scalar_fill(t), t.degrees
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        return {"angle": _uniform(n, *self.degrees, gen).double()}
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return _warp(x, _rotation(params["angle"].double()), self.mode, self.fill)
+
+
+def _rotation(angle: torch.Tensor) -> torch.Tensor:
+    """F.rotate's matrix (its angle runs the other way from affine's)."""
+    n, dev = angle.shape[0], angle.device
+    return _inverse_affine(
+        _zeros(n, dev, 2), -angle, _zeros(n, dev, 2), _zeros(n, dev) + 1, _zeros(n, dev, 2)
+    )
+
+
+class Perspective(Coin):
+    """RandomPerspective: corners moved per sample as v2 draws them, coefficients from a
+    batched least-squares solve in float64 (as there), one warp."""
+
+    def __init__(self, t: v2.RandomPerspective) -> None:
+        super().__init__(t)
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.distortion = float(t.distortion_scale)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        params = super().draw(n, height, width, gen)
+        bh = int(self.distortion * (height // 2)) + 1
+        bw = int(self.distortion * (width // 2)) + 1
+
+        def randint(low: int, high: int) -> torch.Tensor:
+            return low + _randint_below(torch.full((n,), high - low, device=gen.device), gen)
+
+        ends = torch.stack(
+            [
+                torch.stack((randint(0, bw), randint(0, bh)), 1),
+                torch.stack((randint(width - bw, width), randint(0, bh)), 1),
+                torch.stack((randint(width - bw, width), randint(height - bh, height)), 1),
+                torch.stack((randint(0, bw), randint(height - bh, height)), 1),
+            ],
+            dim=1,
+        ).double()  # (n, 4 corners, x y)
+        starts = torch.tensor(
+            [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]],
+            dtype=torch.float64,
+            device=gen.device,
+        ).expand(n, 4, 2)
+        params["coefficients"] = _perspective_coeffs(starts, ends)
+        return params
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        warped = _perspective_warp(x, params["coefficients"], self.mode, self.fill)
+        return _where(params["applied"], warped, x)
+
+
+def _perspective_coeffs(starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """_get_perspective_coeffs for a batch: (n, 8) float32 from (n, 4, 2) corner pairs."""
+    n = starts.shape[0]
+    ex, ey = ends.unbind(2)
+    sx, sy = starts.unbind(2)
+    one, zero = torch.ones_like(ex), torch.zeros_like(ex)
+    rows_x = torch.stack((ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey), dim=2)
+    rows_y = torch.stack((zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey), dim=2)
+    a = torch.stack((rows_x, rows_y), dim=2).reshape(n, 8, 8)
+    b = starts.reshape(n, 8, 1)
+    return torch.linalg.solve(a, b).squeeze(2).float()
+
+
+# ---- the automatic policies: each image draws its own ops and magnitudes --------------------
+
+OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+    "Invert",
+)
+_OP = {name: code for code, name in enumerate(OPS)}
+_BLEND = {"Brightness": 0, "Contrast": 1, "Color": 2}  # _blend_by_code's op codes
+
+
+class Policy(Kernel):
+    """The base of AutoAugment, RandAugment and TrivialAugmentWide for a batch.
+
+    Draws: per image and op slot, "transform_id" (a code into OPS) and "magnitude", signed as
+    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application: every
+    op runs on the whole batch and each image keeps the result of the op it drew
+    (torch.where), so shapes never depend on the draws and torch.compile sees one graph; the
+    five geometric ops share one grid_sample with a matrix per image (identity elsewhere).
+    """
+
+    slots = 1
+
+    def __init__(self, t: v2.Transform) -> None:
+        self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
+        self.space = t._AUGMENTATION_SPACE
+        self.codes = torch.tensor([_OP[name] for name in self.space])
+
+    def _tables(self, bins: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(len(OPS), bins) magnitudes, zero for an op without; (len(OPS),) signed flags."""
+        table = torch.zeros(len(OPS), bins, dtype=torch.float64)
+        signed = torch.zeros(len(OPS), dtype=torch.bool)
+        for name, (magnitudes, sign) in self.space.items():
+            values = magnitudes(bins, height, width)
+            if values is not None:  # float32 (or int) values, as float(magnitudes[i]) reads them
+                table[_OP[name]] = values.double()
+            signed[_OP[name]] = sign
+        return table, signed
+
+    def _signed(
+        self,
+        code: torch.Tensor,
+        magnitude: torch.Tensor,
+        signed: torch.Tensor,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        flip = signed.to(code.device)[code] & (
+            torch.rand(code.shape, generator=gen, device=gen.device) <= 0.5
+        )
+        return torch.where(flip, -magnitude, magnitude)
+
+    def _random_ops(self, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        k = torch.full(shape, len(self.space), device=gen.device)
+        return self.codes.to(gen.device)[_randint_below(k, gen)]
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        applied = params.get("op_applied")
+        for k in range(params["transform_id"].shape[1]):
+            code = params["transform_id"][:, k]
+            if applied is not None:
+                code = torch.where(applied[:, k], code, _OP["Identity"])
+            x = self._op(x, code, params["magnitude"][:, k])
+        return x
+
+    def _op(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = x.shape
+        mag = magnitude.double()
+        zero = torch.zeros_like(mag)
+        is_ = {name: code == _OP[name] for name in OPS}
+
+        # geometry: torchvision's F.affine / F.rotate arguments per image, one warp
+        shear_deg = torch.atan(mag).rad2deg()
+        corner = is_["ShearX"] | is_["ShearY"]  # the shears turn about the top-left corner
+        center = torch.stack((-0.5 * width + zero, -0.5 * height + zero), 1) * corner.view(-1, 1)
+        shift = mag.trunc()  # int(magnitude)
+        translate = torch.stack(
+            (
+                torch.where(is_["TranslateX"], shift, zero),
+                torch.where(is_["TranslateY"], shift, zero),
+            ),
+            1,
+        )
+        shear = torch.stack(
+            (
+                torch.where(is_["ShearX"], shear_deg, zero),
+                torch.where(is_["ShearY"], shear_deg, zero),
+            ),
+            1,
+        )
+        angle = torch.where(is_["Rotate"], -mag, zero)  # rotate's angle runs the other way
+        theta = _inverse_affine(center, angle, translate, zero + 1.0, shear)
+        geometric = corner | is_["TranslateX"] | is_["TranslateY"] | is_["Rotate"]
+        x = _where(geometric, _warp(x, theta, self.mode, self.fill), x)
+
+        # colour: brightness, saturation ("Color") and contrast are one blend with 1 + magnitude
+        blend = torch.full_like(code, 3)
+        for name, op in _BLEND.items():
+            blend = torch.where(is_[name], op, blend)
+        factor = torch.where(blend < 3, 1.0 + mag, zero + 1.0).to(x.dtype)
+        x = _blend_by_code(x, factor, blend, refs=True)
+        x = _where(is_["Sharpness"], _sharpen(x, (1.0 + mag).to(x.dtype)), x)
+        levels = (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1)
+        x = _where(is_["Posterize"], _posterize(x, levels), x)
+        threshold = mag.to(x.dtype).view(-1, 1, 1, 1)
+        x = torch.where(is_["Solarize"].view(-1, 1, 1, 1) & (x >= threshold), 1.0 - x, x)
+        x = _where(is_["AutoContrast"], F.autocontrast_image(x), x)
+        x = _where(is_["Equalize"], F.equalize_image(x), x)
+        return _where(is_["Invert"], 1.0 - x, x)
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        """The ops image i ran, in order, as torchvision names them."""
+        codes = params["transform_id"][i].tolist()
+        mags = params["magnitude"][i].tolist()
+        keep = params.get("op_applied", torch.ones_like(params["transform_id"], dtype=torch.bool))
+        ran = [k for k, a in enumerate(keep[i].tolist()) if a]
+        return {
+            "transform_id": [OPS[codes[k]] for k in ran],
+            "magnitude": [mags[k] for k in ran],
+        }
+
+
+class TrivialAugmentWide(Policy):
+    """One op per image, its magnitude a uniform bin (signed half of the time if the op is)."""
+
+    def __init__(self, t: v2.TrivialAugmentWide) -> None:
+        super().__init__(t)
+        self.bins = int(t.num_magnitude_bins)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.bins, height, width)
+        code = self._random_ops((n, 1), gen)
+        bins = _randint_below(torch.full((n, 1), self.bins, device=gen.device), gen)
+        magnitude = table.to(gen.device)[code, bins]
+        return {"transform_id": code, "magnitude": self._signed(code, magnitude, signed, gen)}
+
+
+class RandAugment(Policy):
+    """num_ops ops per image, each uniform over the space, all at the one magnitude bin."""
+
+    def __init__(self, t: v2.RandAugment) -> None:
+        super().__init__(t)
+        self.bins, self.magnitude = int(t.num_magnitude_bins), int(t.magnitude)
+        self.num_ops = int(t.num_ops)
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.bins, height, width)
+        code = self._random_ops((n, self.num_ops), gen)
+        magnitude = table.to(gen.device)[code, self.magnitude]
+        return {"transform_id": code, "magnitude": self._signed(code, magnitude, signed, gen)}
+
+
+class AutoAugment(Policy):
+    """A learned sub-policy per image: two (op, probability, magnitude bin) steps, each run
+    where rand <= its probability (reported as "op_applied")."""
+
+    BINS = 10
+
+    def __init__(self, t: v2.AutoAugment) -> None:
+        super().__init__(t)
+        steps = [
+            [(_OP[name], p, m if m is not None else 0) for name, p, m in s] for s in t._policies
+        ]
+        self.ops = torch.tensor([[s[0] for s in sub] for sub in steps])
+        self.probs = torch.tensor([[s[1] for s in sub] for sub in steps], dtype=torch.float64)
+        self.bin = torch.tensor([[s[2] for s in sub] for sub in steps])
+
+    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
+        table, signed = self._tables(self.BINS, height, width)
+        dev = gen.device
+        policy = _randint_below(torch.full((n,), len(self.ops), device=dev), gen)
+        code, bins = self.ops.to(dev)[policy], self.bin.to(dev)[policy]
+        u = torch.rand(code.shape, generator=gen, device=dev, dtype=torch.float64)
+        applied = u <= self.probs.to(dev)[policy]
+        magnitude = table.to(dev)[code, bins]
+        return {
+            "transform_id": code,
+            "magnitude": self._signed(code, magnitude, signed, gen),
+            "op_applied": applied,
+        }
 
 
 class Sometimes(Kernel):
@@ -318,6 +940,22 @@ KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomCrop": Crop,
     "ColorJitter": ColorJitter,
     "RandomGrayscale": Grayscale,
+    "RandomErasing": Erasing,
+    "RandomInvert": Invert,
+    "RandomPosterize": Posterize,
+    "RandomSolarize": Solarize,
+    "RandomAdjustSharpness": Sharpness,
+    "RandomAutocontrast": Autocontrast,
+    "RandomEqualize": Equalize,
+    "RandomChannelPermutation": ChannelPermutation,
+    "GaussianBlur": GaussianBlur,
+    "GaussianNoise": GaussianNoise,
+    "RandomAffine": Affine,
+    "RandomRotation": Rotation,
+    "RandomPerspective": Perspective,
+    "TrivialAugmentWide": TrivialAugmentWide,
+    "RandAugment": RandAugment,
+    "AutoAugment": AutoAugment,
 }
 
 
@@ -328,10 +966,10 @@ def kernel(step: StepSpec) -> Kernel | None:
     if make is None:
         return None
     parts, p = build_parts(step)
-    if len(parts) > 1:  # conversions before the transform: a per-image concern
+    if any(type(t) is not v2.ToImage for t in parts[:-1]):  # conversions: a per-image concern
         return None
     try:
-        found = make(parts[0])
+        found = make(parts[-1])
     except ValueError:  # settings the kernel does not cover (e.g. bicubic interpolation)
         return None
     if p is None:

@@ -97,9 +97,10 @@ class TrainBatches:
         else:
             self.images, self.labels = data.train_x, data.train_y
             self.dataset = _PerImage(self.images, self.labels, build(spec))
+            verb = "has" if len(missing) == 1 else "have"
             log(
-                f"fallback: {missing[0]} has no batched kernel; "
-                f"using per-image torchvision in {workers} workers"
+                f"fallback: {', '.join(missing)} {verb} no batched kernel; "
+                f"using per-image torchvision in {workers} workers for the whole pipeline"
             )
 
     def _order(self, epoch: int) -> torch.Tensor:
