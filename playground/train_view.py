@@ -602,18 +602,13 @@ def _result_line(run: Run) -> str:
 # --- with vs without augmentation ----------------------------------------------------------
 
 
-def _no_augment(run: Run) -> bool:
-    settings = runs.read_json(run.path / "settings.json") or {}
-    return bool(run.config.get("no_augment") or settings.get("no_augment"))
-
-
 def experiment_report(job: list[Run]) -> str:
     """The paired experiment of a job (a run and its baseline, over one or several seeds), as
     Markdown: the effect on test accuracy with its 95% interval and a verdict in words, each
     arm's over-fitting gap, the per-class change and the confusion matrices. Empty when the job
     has no baseline."""
-    augmented = [r for r in job if not _no_augment(r)]
-    baseline = [r for r in job if _no_augment(r)]
+    augmented = [r for r in job if not is_baseline(r)]
+    baseline = [r for r in job if is_baseline(r)]
     if not augmented or not baseline:
         return ""
     done = [r for r in job if r.state == "finished" and (r.path / compare.PREDICTIONS).exists()]
