@@ -121,7 +121,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         for elem_id, value in (
             ("train-epochs", 20),
             ("train-batch", 40),
-            ("train-subset", 400),
+            ("train-subset", 200),  # 5 steps per epoch: test points come soon
             ("train-width", 8),
         ):
             _fill(page, elem_id, value)
@@ -141,7 +141,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         page.wait_for_function(f"() => ({DRAWN_JS})() > {drawn}", timeout=TIMEOUT)
         assert page.evaluate(STATUS_JS)["state"] == "running"
         # the run and its baseline, train and test: four curves, and the legend fits
-        page.wait_for_function(f"() => ({LEGEND_JS})()?.count >= 4", timeout=3 * TIMEOUT)
+        page.wait_for_function(f"() => ({LEGEND_JS})()?.count >= 4", timeout=5 * TIMEOUT)
         assert page.evaluate(LEGEND_JS)["inside"], page.evaluate(LEGEND_JS)
 
         # a reload, then a restart of the app: the run trains on, and this browser may stop it

@@ -141,7 +141,9 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
 
 
 def test_name_compare_download_and_delete_runs(alice, bob, app):
-    (name,) = [r.name for r in runs.list_runs(app[1]) if r.state == "finished"]
+    (run,) = runs.list_runs(app[1])  # the run the test above trained
+    _wait(alice, lambda s: s["run"] == run.name and s["state"] == "finished", timeout=300)
+    name = run.name
     assert alice.predict(name, "tiny", "two epochs", api_name="/train_notes").startswith("Saved")
     assert "only that session can name it" in bob.predict(name, "x", "", api_name="/train_notes")
     out = bob.predict(name, [], 0, api_name="/train_poll")  # a first tick sends everything
@@ -157,6 +159,7 @@ def test_name_compare_download_and_delete_runs(alice, bob, app):
     assert "data-differ='0'" in html and "tiny" in html
     assert len(acc.get("value", acc)["data"]) > 0  # the curves (an update with its colours)
 
-    assert "only that session can delete it" in bob.predict(name, api_name="/train_delete")[0]
-    assert alice.predict(name, api_name="/train_delete")[0] == f"Deleted {name}."
+    # (the API answers with the message; the confirmation row is the page's)
+    assert "only that session can delete it" in bob.predict(name, api_name="/train_delete")
+    assert alice.predict(name, api_name="/train_delete") == f"Deleted {name}."
     assert runs.find_run(name, app[1]) is None
