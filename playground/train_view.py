@@ -31,6 +31,7 @@ RUN_COLUMNS = [
     "epochs",
     "final test acc",
     "best test acc",
+    "effect of augmentation",
     "duration",
     "started",
     "note",
@@ -235,6 +236,9 @@ def trained_on(config: dict[str, Any]) -> str:
 def runs_table(all_runs: list[Run]) -> pd.DataFrame:
     """One row per run: its name, what it trained on and with, how far, how well, how long."""
     rows = []
+    jobs_of: dict[str, list[Run]] = {}
+    for run in all_runs:
+        jobs_of.setdefault(run.job, []).append(run)
     for run in all_runs:
         records = runs.read_metrics(run.path)
         best, final = runs.best_test_acc(records), runs.final_test_acc(records)
@@ -260,6 +264,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
                 progress,
                 f"{final:.1%}" if final is not None else "-",
                 f"{best:.1%}" if best is not None else "-",
+                effect_label(jobs_of[run.job]),
                 fmt_time(run.status.get("elapsed_s")),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
                 note,
@@ -602,31 +607,53 @@ def _result_line(run: Run) -> str:
 # --- with vs without augmentation ----------------------------------------------------------
 
 
+def effect_label(job: list[Run]) -> str:
+    """The paired experiment's effect for the runs table ("+4.1 (+2.3 to +5.9)"), or "-"."""
+    found = job_summary(job)
+    if found is None or isinstance(found[0], str):
+        return "-"
+    summary = found[0]
+    return (
+        f"{summary['effect_points']:+.1f} ({summary['ci_low']:+.1f} to {summary['ci_high']:+.1f})"
+    )
+
+
+def job_summary(job: list[Run]) -> tuple[dict[str, Any] | str, int, int] | None:
+    """(compare.summarize's result, or why there is none yet; finished pairs; pairs) for a
+    job with a baseline; None for a job without one."""
+    augmented = [r for r in job if not is_baseline(r)]
+    if not augmented or len(augmented) == len(job):
+        return None
+    done = [r for r in job if r.state == "finished" and (r.path / compare.PREDICTIONS).exists()]
+    seeds = {r.config.get("seed") for r in augmented}
+    finished = sum(1 for s in seeds if sum(1 for r in done if r.config.get("seed") == s) == 2)
+    if not finished:
+        return (
+            f"The comparison appears here when a pair (the run and its baseline, same seed) "
+            f"has finished: 0 of {len(augmented)} so far.",
+            0,
+            len(augmented),
+        )
+    key = tuple((str(r.path), (r.path / compare.PREDICTIONS).stat().st_mtime_ns) for r in done)
+    try:
+        return _summary(key), finished, len(augmented)
+    except (OSError, ValueError, KeyError) as err:
+        return f"⚠️ The runs could not be compared: {err}", finished, len(augmented)
+
+
 def experiment_report(job: list[Run]) -> str:
     """The paired experiment of a job (a run and its baseline, over one or several seeds), as
     Markdown: the effect on test accuracy with its 95% interval and a verdict in words, each
     arm's over-fitting gap, the per-class change and the confusion matrices. Empty when the job
     has no baseline."""
-    augmented = [r for r in job if not is_baseline(r)]
-    baseline = [r for r in job if is_baseline(r)]
-    if not augmented or not baseline:
+    found = job_summary(job)
+    if found is None:
         return ""
-    done = [r for r in job if r.state == "finished" and (r.path / compare.PREDICTIONS).exists()]
-    pairs = len(augmented)
-    seeds = {r.config.get("seed") for r in augmented}
-    finished_pairs = sum(1 for s in seeds if sum(1 for r in done if r.config.get("seed") == s) == 2)
+    summary, finished, pairs = found
     head = "### With vs without augmentation\n"
-    if not finished_pairs:
-        return head + (
-            f"The comparison appears here when a pair (the run and its baseline, same seed) "
-            f"has finished: {finished_pairs} of {pairs} so far."
-        )
-    key = tuple((str(r.path), (r.path / compare.PREDICTIONS).stat().st_mtime_ns) for r in done)
-    try:
-        summary = _summary(key)
-    except (OSError, ValueError, KeyError) as err:
-        return head + f"⚠️ The runs could not be compared: {err}"
-    return head + _report_markdown(summary, finished_pairs, pairs)
+    if isinstance(summary, str):
+        return head + summary
+    return head + _report_markdown(summary, finished, pairs)
 
 
 @lru_cache(maxsize=8)

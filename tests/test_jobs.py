@@ -991,6 +991,9 @@ def test_a_finished_pair_reads_as_an_effect_with_its_interval_and_a_verdict(root
     assert "McNemar's exact test p = " in report
     assert "| with augmentation |" in report and "over-fitting gap" in report
     assert "| cat |" in report and "Confusion matrix, with augmentation" in report
+    table = train_view.runs_table(runs.list_runs())  # both runs of the pair show the effect
+    effects = set(table["effect of augmentation"])
+    assert len(effects) == 1 and effects.pop().startswith("+") and " to +" in report
 
     # the same runs with equal predictions: no measurable effect, in words
     np.savez(root / "j" / "predictions.npz", **dict(np.load(root / "j-noaug" / "predictions.npz")))
