@@ -932,6 +932,11 @@ class Sometimes(Kernel):
         inner = {k: v for k, v in params.items() if k != "step_applied"}
         return _where(params["step_applied"], self.kernel.apply(x, inner), x)
 
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        inner = {k: v for k, v in params.items() if k != "step_applied"}
+        out = self.kernel.torchvision_params(inner, i)
+        return {**out, "step_applied": bool(params["step_applied"][i])}
+
 
 KERNELS: dict[str, Callable[[Any], Kernel]] = {
     "RandomHorizontalFlip": lambda t: Flip(t, -1),

@@ -140,6 +140,7 @@ CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
     ("autoaugment-imagenet", [("AutoAugment", {"policy": "imagenet"})], (10, 14), TOL, False),
     # the editor's per-step probability (v2.RandomApply) is a per-image mask
     ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8), TOL, False),
+    ("step-probability-policy", [("TrivialAugmentWide", {}, 0.6)], (8, 8), TOL, False),
 ]
 
 
