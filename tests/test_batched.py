@@ -27,7 +27,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2._auto_augment import _AutoAugmentBase
 from torchvision.transforms.v2._transform import _RandomApplyTransform
 
-from pipelines.batched import BatchedPipeline, batched_supported, unsupported
+from pipelines.batched import KERNELS, BatchedPipeline, batched_supported, unsupported
 from pipelines.build import build_parts
 from pipelines.spec import make, preset
 
@@ -365,3 +365,18 @@ def test_step_probability_applies_a_kernel_to_that_share_of_the_batch():
     assert _rate_ok(applied.numpy(), 0.3)
     assert torch.equal(out[~applied], images[~applied])
     assert not torch.equal(out[applied], images[applied])
+
+
+@pytest.mark.slow
+def test_every_kernel_compiles_to_one_graph():
+    """--compile: no kernel breaks the graph (no per-image loop, no control flow on the draws in
+    `apply`); torch._dynamo.explain traces without compiling, so this stays short."""
+    import torch._dynamo
+
+    spec = make([(name, {}) for name in KERNELS] + [("ColorJitter", {}, 0.5)])
+    pipeline = BatchedPipeline(spec)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    drawn = pipeline.draw_params(4, 32, 32, torch.Generator().manual_seed(0))
+    explained = torch._dynamo.explain(pipeline._apply)(images, drawn)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
