@@ -78,8 +78,8 @@ class Kernel:
         return height, width
 
     def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
-        """Sample i's draws as torchvision's `transform(inpt, params)` takes them (tests,
-        previews). "applied" is the coin v2's _RandomApplyTransform tosses in `forward`."""
+        """Sample i's draws as torchvision's `transform(inpt, params)` takes them, plus
+        "applied", the coin v2's _RandomApplyTransform tosses in `forward` (where there is one)."""
         return {k: _scalar(v[i]) for k, v in params.items()}
 
 
@@ -103,30 +103,22 @@ class Coin(Kernel):
         raise NotImplementedError
 
 
-class Flip(Kernel):
-    """RandomHorizontalFlip / RandomVerticalFlip: applied where rand < p, as in v2's forward."""
+class Flip(Coin):
+    """RandomHorizontalFlip / RandomVerticalFlip."""
 
     def __init__(self, t: v2.Transform, dim: int) -> None:
-        self.p, self.dim = float(t.p), dim
+        super().__init__(t)
+        self.dim = dim
 
-    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
-        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
-
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return _where(params["applied"], x.flip(self.dim), x)
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(self.dim)
 
 
-class Grayscale(Kernel):
-    """RandomGrayscale: luma copied to the three channels where rand < p."""
+class Grayscale(Coin):
+    """RandomGrayscale: luma copied to the three channels."""
 
-    def __init__(self, t: v2.RandomGrayscale) -> None:
-        self.p = float(t.p)
-
-    def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
-        return {"applied": torch.rand(n, generator=gen, device=gen.device) < self.p}
-
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return _where(params["applied"], _gray(x).expand_as(x), x)
+    def op(self, x: torch.Tensor) -> torch.Tensor:
+        return _gray(x).expand_as(x)
 
 
 class ResizedCrop(Kernel):
@@ -339,11 +331,15 @@ def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 
 class Invert(Coin):
+    """RandomInvert."""
+
     def op(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 - x
 
 
 class Posterize(Coin):
+    """RandomPosterize (torchvision's float formula: floor(x * 2^bits) / 2^bits)."""
+
     def __init__(self, t: v2.RandomPosterize) -> None:
         super().__init__(t)
         self.levels = 1 << int(t.bits)
@@ -370,6 +366,8 @@ class Solarize(Coin):
 
 
 class Sharpness(Coin):
+    """RandomAdjustSharpness."""
+
     def __init__(self, t: v2.RandomAdjustSharpness) -> None:
         super().__init__(t)
         self.factor = float(t.sharpness_factor)
@@ -395,11 +393,15 @@ def _sharpen(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 class Autocontrast(Coin):
+    """RandomAutocontrast."""
+
     def op(self, x: torch.Tensor) -> torch.Tensor:
         return F.autocontrast_image(x)  # per image and channel already
 
 
 class Equalize(Coin):
+    """RandomEqualize."""
+
     def op(self, x: torch.Tensor) -> torch.Tensor:
         return F.equalize_image(x)  # per image and channel already (through uint8, as there)
 
@@ -408,7 +410,7 @@ class ChannelPermutation(Kernel):
     """RandomChannelPermutation: randperm(3) per sample; output channel c is input permutation[c]."""
 
     def __init__(self, t: v2.RandomChannelPermutation) -> None:
-        pass
+        pass  # no settings
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         return {"permutation": torch.rand(n, 3, generator=gen, device=gen.device).argsort(dim=1)}
@@ -931,6 +933,11 @@ class Sometimes(Kernel):
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         inner = {k: v for k, v in params.items() if k != "step_applied"}
         return _where(params["step_applied"], self.kernel.apply(x, inner), x)
+
+    def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
+        inner = {k: v for k, v in params.items() if k != "step_applied"}
+        out = self.kernel.torchvision_params(inner, i)
+        return {**out, "step_applied": bool(params["step_applied"][i])}
 
 
 KERNELS: dict[str, Callable[[Any], Kernel]] = {

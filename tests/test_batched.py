@@ -8,11 +8,17 @@ under torchvision's own names (`Kernel.torchvision_params`), so nothing here ada
   are compared with a two-sample Kolmogorov-Smirnov statistic, categories (an op's name, a
   permutation, whether RandomErasing found a box) with a two-sample chi-square, both at a 0.1%
   critical value; the seeds are fixed, so the test is deterministic.
-- pixels: each image put through torchvision alone with that image's draws. Float images
-  within 1e-5 (float32 rounding of a different summation order: separable blur against a 2-D
-  kernel, batched matrix products for the resize); torchvision on uint8 rounds after every
-  step and we do not, which is why the comparison is on float images, except for
-  RandomSolarize whose threshold is on the 0-255 scale (uint8 there, exact).
+- pixels: each image put through torchvision alone with that image's draws, on float images
+  (torchvision on uint8 rounds after every step and we do not). Exact (tolerance 0) where the
+  kernel does the same arithmetic: RandomCrop, RandomErasing, RandomInvert, RandomPosterize,
+  RandomEqualize, RandomChannelPermutation. Within 1e-5 elsewhere, for float32 rounding of a
+  different summation order (batched matrix products for the resize, a separable blur
+  against a 2-D kernel, the luma as one expression, the sampling grids computed for the
+  batch): flips, RandomGrayscale, RandomResizedCrop (antialiased downscaling included: the
+  weights are ATen's), ColorJitter, sharpness, autocontrast, GaussianBlur, GaussianNoise,
+  RandomAffine and RandomRotation (nearest and bilinear), RandomPerspective, the three
+  policies, and a step probability. RandomSolarize, whose threshold is on the 0-255 scale,
+  runs on uint8 images there, also within 1e-5 (1 - x against (255 - x) / 255).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2._auto_augment import _AutoAugmentBase
 from torchvision.transforms.v2._transform import _RandomApplyTransform
 
-from pipelines.batched import BatchedPipeline, batched_supported, unsupported
+from pipelines.batched import KERNELS, BatchedPipeline, batched_supported, unsupported
 from pipelines.build import build_parts
 from pipelines.spec import make, preset
 
@@ -140,6 +146,7 @@ CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
     ("autoaugment-imagenet", [("AutoAugment", {"policy": "imagenet"})], (10, 14), TOL, False),
     # the editor's per-step probability (v2.RandomApply) is a per-image mask
     ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8), TOL, False),
+    ("step-probability-policy", [("TrivialAugmentWide", {}, 0.6)], (8, 8), TOL, False),
 ]
 
 
@@ -364,3 +371,18 @@ def test_step_probability_applies_a_kernel_to_that_share_of_the_batch():
     assert _rate_ok(applied.numpy(), 0.3)
     assert torch.equal(out[~applied], images[~applied])
     assert not torch.equal(out[applied], images[applied])
+
+
+@pytest.mark.slow
+def test_every_kernel_compiles_to_one_graph():
+    """--compile: no kernel breaks the graph (no per-image loop, no control flow on the draws in
+    `apply`); torch._dynamo.explain traces without compiling, so this stays short."""
+    import torch._dynamo
+
+    spec = make([(name, {}) for name in KERNELS] + [("ColorJitter", {}, 0.5)])
+    pipeline = BatchedPipeline(spec)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    drawn = pipeline.draw_params(4, 32, 32, torch.Generator().manual_seed(0))
+    explained = torch._dynamo.explain(pipeline._apply)(images, drawn)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1

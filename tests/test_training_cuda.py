@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from pipelines.batched import BatchedPipeline
-from pipelines.build import build_step
+from pipelines.build import build_parts
 from pipelines.spec import preset
+from tests.test_batched import CASES, _setup, _torchvision_with
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -22,20 +23,38 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_batched_pipeline_on_cuda_matches_torchvision():
     spec = preset("d2l-combined").with_output_size(32)
     images = torch.rand(256, 3, 48, 48, device="cuda")
-    out, drawn = BatchedPipeline(spec).draw(images, torch.Generator(device="cuda").manual_seed(0))
-    steps = [build_step(s) for s in spec.active]
-    names = ("brightness", "contrast", "saturation", "hue")
+    pipeline = BatchedPipeline(spec)
+    out, drawn = pipeline.draw(images, torch.Generator(device="cuda").manual_seed(0))
+    steps = [build_parts(s)[0][-1] for s in spec.active]
     for i in range(0, 256, 7):
         img = images[i].cpu()
-        flip, jitter, crop = ({k: v[i].cpu() for k, v in d.items()} for d in drawn)
-        img = img.flip(-1) if flip["applied"] else img
-        params = {
-            "fn_idx": jitter["order"].tolist(),
-            **{f"{n}_factor": float(jitter[n]) for n in names},
-        }
-        img = steps[1].transform(img, params)
-        img = steps[2].transform(img, {k: int(crop[k]) for k in ("top", "left", "height", "width")})
+        for t, kernel, params in zip(steps, pipeline.kernels, drawn, strict=True):
+            img = _torchvision_with(t, img, kernel.torchvision_params(params, i))
         torch.testing.assert_close(out[i].cpu(), img, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("case_id", [c[0] for c in CASES])
+def test_every_kernel_on_cuda_matches_torchvision(case_id):
+    """tests/test_batched.py's pixel comparison with the draws and the kernels on the GPU,
+    torchvision on the CPU; 1e-4 for the float rounding of another device."""
+    _, steps, size, tol, as_uint8 = next(c for c in CASES if c[0] == case_id)
+    pipeline, t, _ = _setup(steps)
+    (kernel,) = pipeline.kernels
+    gen = torch.Generator().manual_seed(2)
+    images = torch.randint(0, 256, (24, 3, *size), dtype=torch.uint8, generator=gen)
+    if not as_uint8:
+        images = images.float() / 255
+    out, (params,) = pipeline.draw(images.cuda(), torch.Generator(device="cuda").manual_seed(3))
+    params = {k: v.cpu() for k, v in params.items()}
+    expected = torch.stack(
+        [
+            _torchvision_with(t, img, kernel.torchvision_params(params, i))
+            for i, img in enumerate(images)
+        ]
+    )
+    if as_uint8:
+        expected = expected.float() / 255
+    torch.testing.assert_close(out.cpu(), expected, atol=max(tol, 1e-4), rtol=0)
 
 
 def test_flip_rate_on_cuda():

@@ -147,7 +147,8 @@ def test_benchmark_smoke_on_cpu():
             "64",
         ]
     )
-    assert all(results[k] > 0 for k in ("d2l", "ours", "ours_no_augmentation", "augmentation_only"))
+    arms = ("d2l", "ours", "ours_per_image", "ours_no_augmentation", "augmentation_only")
+    assert all(results[k] > 0 for k in (*arms, "per_image_augmentation_only"))
 
 
 def test_sigterm_stops_two_processes_cleanly(tmp_path):
