@@ -46,11 +46,13 @@ def write_folder(npz: Path, root: Path, test_per_class: int = 100, seed: int = 0
     return root
 
 
-def experiment(root: Path, out: Path, pipeline: str, epochs: int, subset: int | None, width: int):
+def experiment(
+    root: Path, out: Path, pipeline: str, epochs: int, subset: int | None, width: int, device: str
+):
     """The paired experiment (pipeline vs --no-augment, seed 0) with the training defaults."""
     cmd = [sys.executable, "-m", "playground.training.compare", "--pipeline", pipeline]
     cmd += ["--out", str(out), "--seeds", "1", "--dataset", f"folder:{root}"]
-    cmd += ["--epochs", str(epochs), "--width", str(width), "--device", "cpu"]
+    cmd += ["--epochs", str(epochs), "--width", str(width), "--device", device]
     cmd += ["--subset", str(subset)] if subset else []
     print("$", " ".join(cmd), flush=True)
     started = time.perf_counter()
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", help="where the image folder and the runs go (default: a temp dir)")
     p.add_argument("--pipeline", default="cifar-standard")
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--quick", action="store_true", help="every training image, 5 epochs")
     p.add_argument("--small", action="store_true", help="2,000 training images, 3 epochs")
     p.add_argument("--budgets", type=int, nargs="*", default=[], help="epochs on 2,000 images")
@@ -98,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, epochs, subset in plan:
-        out = work / f"{name}-{args.pipeline}-w{args.width}"
+        out = work / f"{name}-{args.pipeline}-w{args.width}-{args.device}"
         if not (out / "summary.json").exists():
-            result = experiment(root, out, args.pipeline, epochs, subset, args.width)
+            result = experiment(root, out, args.pipeline, epochs, subset, args.width, args.device)
         else:
             result = (*_saved(out), float("nan"))
         print(row(name, *result), flush=True)

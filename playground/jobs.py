@@ -646,6 +646,8 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
     run = _run_to_control(name, owner, root, "resume it")
     if run.state == "finished":
         raise JobError(f"{run.name} has finished; start a new run to train more")
+    if run.state == runs.DIVERGED:  # the same weights, data order and schedule diverge again
+        raise JobError(f"{run.name} diverged ({run.message}); start a new run instead")
     if not run.resumable:
         raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
     left_s = _time_left_s(run)

@@ -160,3 +160,16 @@ def test_one_command_runs_the_paired_experiment(tmp_path, capsys):
     assert aug["seed"] == base["seed"] and aug["batch_size"] == base["batch_size"]
     assert "verdict: " in (exp / "summary.txt").read_text()
     assert "verdict: " in capsys.readouterr().out
+
+
+def test_the_app_refuses_to_resume_a_diverged_run(tmp_path, monkeypatch):
+    from playground import jobs
+
+    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "1")
+    run = tmp_path / "20261123-120000-synthetic"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"")
+    reason = "diverged at step 3: training loss nan at lr 0.2; try a lower peak lr"
+    (run / "status.json").write_text(json.dumps({"state": "diverged", "message": reason}))
+    with pytest.raises(jobs.JobError, match="diverged .*start a new run instead"):
+        jobs.resume(run.name, "someone", root=tmp_path)
