@@ -119,7 +119,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         )
         page.locator("#train-dataset").get_by_text("Synthetic").click()
         for elem_id, value in (
-            ("train-epochs", 20),
+            ("train-epochs", 500),  # never finishes by itself: the test stops it
             ("train-batch", 40),
             ("train-subset", 200),  # 5 steps per epoch: test points come soon
             ("train-width", 8),
@@ -159,7 +159,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         )
         # the settings and the overlay of the baseline survived the reload and the restart
         page.wait_for_function(
-            "() => document.querySelector('#train-epochs input')?.value === '20'", timeout=TIMEOUT
+            "() => document.querySelector('#train-epochs input')?.value === '500'", timeout=TIMEOUT
         )
         assert page.locator("#train-width input").input_value() == "8"
         assert page.locator("#train-baseline input").is_checked()
