@@ -20,16 +20,13 @@ per client; it only ever talks to the server it started, on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench.preview_latency import free_port, wait_until_up
+from bench.preview_latency import free_port, launch, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,24 +36,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def launch(port: int, checkpoints: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "GRADIO_SERVER_NAME": "127.0.0.1",  # loopback only
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "PLAYGROUND_CHECKPOINTS": checkpoints,
-    }
-    return subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def render_kwargs(client) -> tuple[list, int | None]:
@@ -164,7 +143,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory(prefix="playground-load-") as checkpoints:
-        proc = launch(port, checkpoints)
+        proc = launch("app.py", port, PLAYGROUND_CHECKPOINTS=checkpoints)
         try:
             wait_until_up(url, proc)
             from gradio_client import Client

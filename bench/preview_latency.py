@@ -101,13 +101,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(script: str, port: int) -> subprocess.Popen:
+def launch(script: str, port: int, **extra_env: str) -> subprocess.Popen:
+    """`script` on 127.0.0.1:`port`, quiet; `extra_env` adds variables (a checkpoints folder)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, script],

@@ -21,7 +21,6 @@ import argparse
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from bench.preview_latency import (
     SLIDER,
     VALUES,
     free_port,
+    launch,
     median,
     p90,
     wait_until_up,
@@ -47,21 +47,8 @@ TRAINING_SETTINGS |= {"device": "cpu", "width": 16}
 
 
 def launch_app(port: int, checkpoints: Path, nice: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "PLAYGROUND_CHECKPOINTS": str(checkpoints),
-        "PLAYGROUND_TRAIN_NICE": str(nice),
-    }
-    return subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return launch(
+        "app.py", port, PLAYGROUND_CHECKPOINTS=str(checkpoints), PLAYGROUND_TRAIN_NICE=str(nice)
     )
 
 
