@@ -59,11 +59,11 @@ def _sync(device: torch.device) -> None:
 
 def _timed(step, batches, warmup: int, steps: int, batch: int, device: torch.device) -> float:
     """Images per second over `steps` steps after `warmup` untimed ones."""
-    for i, (x, y) in enumerate(batches):
+    for i, batch in enumerate(batches):
         if i == warmup:
             _sync(device)
             start = time.perf_counter()
-        step(x, y)
+        step(*batch)
         if i == warmup + steps - 1:
             break
     _sync(device)
@@ -141,7 +141,7 @@ def ours(
 
         def batches():
             for epoch in range(1000):
-                yield from run.batches.epoch(epoch)
+                yield from run.batches.training(epoch)
 
         return _timed(run.train_step, batches(), args.warmup, args.steps, args.batch_size, device)
 
@@ -174,7 +174,8 @@ def per_image(
 
         def batches():
             for x, y in loader:
-                yield x.to(device).float().div_(255), y.to(device)
+                y = y.to(device)
+                yield x.to(device).float().div_(255), y, y
 
         return _timed(run.train_step, batches(), args.warmup, args.steps, batch, device)
 

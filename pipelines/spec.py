@@ -119,6 +119,15 @@ class PipelineSpec:
             steps.append(replace(step, params=params))
         return PipelineSpec(tuple(steps))
 
+    def with_num_classes(self, classes: int) -> PipelineSpec:
+        """The same pipeline with its mixing steps set to `classes` classes (how training fits
+        CutMix and MixUp to the data set's labels)."""
+        steps = tuple(
+            replace(s, params={**s.params, "num_classes": classes}) if s.definition.batch else s
+            for s in self.steps
+        )
+        return PipelineSpec(steps)
+
     def with_params(self, transform: str, **params: Any) -> PipelineSpec:
         """A copy with the first `transform` step's parameters updated (and validated)."""
         steps = list(self.steps)

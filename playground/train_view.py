@@ -198,11 +198,23 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
         seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
         log=lambda message: None,
     )  # fmt: skip
-    images, labels = next(batches.epoch(0))
+    images, targets, _ = next(batches.training(0))
     return [
-        (to_pil(image), dataset.classes[int(label)])
-        for image, label in zip(images[:count], labels[:count], strict=True)
+        (to_pil(image), target_caption(target, dataset.classes))
+        for image, target in zip(images[:count], targets[:count], strict=True)
     ]
+
+
+def target_caption(target: Any, classes: list[str]) -> str:
+    """What the loss is told an image is: its class, or after CutMix/MixUp the classes of the
+    mixed soft target with their weights ("cat 0.62 + dog 0.38")."""
+    if target.ndim == 0:
+        return classes[int(target)]
+    weights = [(float(w), classes[i]) for i, w in enumerate(target.tolist()) if w > 0.005]
+    weights.sort(reverse=True)
+    if len(weights) == 1:
+        return weights[0][1]
+    return " + ".join(f"{name} {w:.2f}" for w, name in weights[:3])
 
 
 def trained_on(config: dict[str, Any]) -> str:

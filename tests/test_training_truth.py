@@ -84,7 +84,7 @@ def _short_run(tmp_path, lr):
     for i, (x, y) in enumerate(run.batches.epoch(0)):
         if i == 3:
             break
-        run.train_step(x, y)
+        run.train_step(x, y, y)
     return run
 
 

@@ -9,6 +9,10 @@ Two paths, chosen per pipeline:
   through `pipelines.batched` there, a different draw per image;
 - fallback: a pipeline with a transform that has no batched kernel runs per image through
   torchvision in DataLoader workers (and says so in the log).
+
+Mixing steps (CutMix, MixUp) then act on each whole batch on the device, as the exported
+`batch_transform` does: `training` yields the mixed images, their soft targets (N, classes) for
+the loss, and the true labels for accuracy.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipelines.batched import BatchedPipeline, unsupported
-from pipelines.build import build
+from pipelines.build import build, build_batch
 from pipelines.spec import PipelineSpec
 from playground.training.data import Dataset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+MIX_STREAM = 1  # the last part of a mixing step's seed: apart from every image's own seed
 
 
 def mix_seed(*parts: int) -> int:
@@ -102,6 +107,15 @@ class TrainBatches:
                 f"fallback: {', '.join(missing)} {verb} no batched kernel; "
                 f"using per-image torchvision in {workers} workers for the whole pipeline"
             )
+        classes = len(data.classes)
+        self.classes = classes
+        self.mix = build_batch(spec.with_num_classes(classes))
+        if self.mix is not None:
+            names = " then ".join(s.transform for s in spec.batch_steps)
+            log(
+                f"mixing: {names} per batch of {batch}, soft targets over {classes} "
+                "classes for the loss; training accuracy counts the true labels"
+            )
 
     def _order(self, epoch: int) -> torch.Tensor:
         order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.world, self.batch)
@@ -116,6 +130,28 @@ class TrainBatches:
                 yield self._batched(order[step], epoch, step)
         else:
             yield from self._fallback(order, epoch, start)
+
+    def training(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Steps `start`.. of `epoch` as the loop trains on them: (images, targets, labels).
+        Without mixing steps the targets are the labels; with them, the images are mixed and
+        the targets are soft (N, classes) float rows, while the labels stay the true ones."""
+        for step, (x, y) in enumerate(self.epoch(epoch, start), start=start):
+            x, target = self.mixed(x, y, epoch, step)
+            yield x, target, y
+
+    def mixed(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> Batch:
+        """The batch through the mixing steps, drawn from (seed, rank, epoch, step) alone.
+
+        Targets are always soft rows when the pipeline mixes (also when a step with p < 1 did
+        not run), so that the loss sees one shape and dtype every step."""
+        if self.mix is None:
+            return x, y
+        with torch.random.fork_rng(devices=[]):  # torchvision draws on the global CPU generator
+            torch.manual_seed(mix_seed(self.seed, self.rank, epoch, step, MIX_STREAM))
+            x, target = self.mix(x, y)
+        if target.ndim == 1:
+            target = torch.nn.functional.one_hot(target, self.classes).float()
+        return x, target
 
     def _batched(self, index: torch.Tensor, epoch: int, step: int) -> Batch:
         self.gen.manual_seed(mix_seed(self.seed, self.rank, epoch, step))

@@ -243,13 +243,15 @@ class Run:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def train_step(self, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor) -> None:
+        """One optimizer step. `target` is what the loss learns (the labels, or soft rows after
+        CutMix/MixUp); accuracy counts `y`, the true labels of the images."""
         x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
         with self.autocast():
             out = self.net(x)
-            loss = self.criterion(out, y)
+            loss = self.criterion(out, target)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
@@ -269,8 +271,8 @@ class Run:
         self.status("running")
         for epoch in range(self.step // self.spe, self.cfg["epochs"]):
             start = self.step - epoch * self.spe
-            for i, (x, y) in enumerate(self.batches.epoch(epoch, start), start=start + 1):
-                self.train_step(x, y)
+            for i, batch in enumerate(self.batches.training(epoch, start), start=start + 1):
+                self.train_step(*batch)
                 self.step += 1
                 if i in self.log_points:
                     self.log_train()

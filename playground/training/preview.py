@@ -19,7 +19,8 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def first_batch_preview(config: dict[str, Any], count: int = 32) -> list[Image.Image]:
-    """The first `count` images of rank 0's first batch, augmented, at training resolution.
+    """The first `count` images of rank 0's first batch, augmented (and mixed, with CutMix or
+    MixUp), at training resolution.
 
     `config` is a run's resolved config (config.json, or `--check`'s output). The batch is
     drawn on the run's device type where there is one: CUDA and CPU generators give different
@@ -38,5 +39,5 @@ def first_batch_preview(config: dict[str, Any], count: int = 32) -> list[Image.I
         workers=0,
         log=lambda message: None,
     )
-    images, _ = next(batches.epoch(0))
+    images, _, _ = next(batches.training(0))  # mixed, where the pipeline mixes
     return [to_pil(image) for image in images[:count]]
