@@ -1,6 +1,6 @@
 """Slider-change-to-8-loaded-images latency: this app vs the naive one, side by side.
 
-    PYTHONPATH=. python bench/preview_latency.py [--rounds 30] [--quick]
+    PYTHONPATH=. python bench/preview_latency.py [--rounds 30] [--quick] [--six-steps]
 
 1. Launches `app.py` and `bench/naive_app.py` (subprocesses, free ports) and opens each in real
    Chromium (/usr/bin/chromium). Each round sets a slider's value in the DOM, dispatches the
@@ -14,6 +14,10 @@
 3. Where that time goes: ColorJitter, hue and the crop on one image; 8 samples on the thread
    pool, one after another, and with the crops cached; encoding the 8 samples as our JPEG data
    URIs, as gr.Gallery's WebP files, as PNG.
+
+`--six-steps` loads SIX_STEPS into our app first (through the Export tab's pipeline upload, as a
+user would) and times the same slider on it; the naive baseline keeps its 3 steps, so the ratio
+is the harder comparison for us. The in-process part then renders SIX_STEPS too.
 
 Prints medians, p90s and ratios; asserts nothing (targets: latency <= 0.35x naive, preview code
 <= 0.2x naive). Results are recorded in docs/benchmarks.md, "Preview latency".
@@ -49,6 +53,16 @@ GRID_IMAGES = "#preview-grid img"  # both apps: our HTML grid, the naive app's g
 # between them (a hue change, for one, leaves a sample whose drawn hue factor is ~0 unchanged).
 SLIDER = "jitter-brightness"
 VALUES = (0.3, 0.7)
+# The default three steps plus a rotation, a blur and an erasing: six steps, the driven slider's
+# ColorJitter third, as in the default pipeline.
+SIX_STEPS = (
+    ("RandomHorizontalFlip", {"p": 0.5}),
+    ("RandomResizedCrop", {"size": 200, "scale_min": 0.1, "ratio_min": 0.5, "ratio_max": 2.0}),
+    ("ColorJitter", {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5}),
+    ("RandomRotation", {"degrees": 30}),
+    ("GaussianBlur", {"kernel_size": 5, "sigma_min": 0.1, "sigma_max": 2.0}),
+    ("RandomErasing", {"p": 0.5}),
+)
 
 # Set the slider in the DOM, fire `input`, resolve when 8 new images have loaded.
 MEASURE_JS = """
@@ -143,7 +157,32 @@ def p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.9 * len(ordered)) - 1))]
 
 
-def browser_latency(rounds: int, warmup: int, timeout_ms: float) -> dict[str, list[dict]]:
+def six_step_spec():
+    from pipelines.spec import make
+
+    return make(SIX_STEPS)
+
+
+def load_pipeline(page, spec) -> None:
+    """Load `spec` into our app as a user does: a pipeline file in the Export tab."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(spec.to_json())
+    page.get_by_role("tab", name="Export").click()
+    page.set_input_files("#pipeline-upload input[type=file]", f.name)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#pipeline-steps .step-note').length === n",
+        arg=len(spec.steps),
+        timeout=60_000,
+    )
+    page.get_by_role("tab", name="Augment").click()
+    os.unlink(f.name)
+
+
+def browser_latency(
+    rounds: int, warmup: int, timeout_ms: float, spec=None
+) -> dict[str, list[dict]]:
     from playwright.sync_api import sync_playwright
 
     apps = {"ours": "app.py", "naive": "bench/naive_app.py"}
@@ -161,6 +200,10 @@ def browser_latency(rounds: int, warmup: int, timeout_ms: float) -> dict[str, li
                 page.goto(f"http://127.0.0.1:{ports[name]}/")
                 page.wait_for_function(LOADED_JS, arg=GRID_IMAGES, timeout=60_000)
                 page.wait_for_selector(f"#{SLIDER} input[type=range]")  # ours draws it on load
+                if spec is not None and name == "ours":
+                    load_pipeline(page, spec)
+                    page.wait_for_function(LOADED_JS, arg=GRID_IMAGES, timeout=60_000)
+                    page.wait_for_selector(f"#{SLIDER} input[type=range]")
                 pages[name] = page
             for i in range(warmup + rounds):
                 value = VALUES[i % 2]
@@ -193,14 +236,15 @@ def alternate(fns: dict[str, Callable[[int], object]], rounds: int, warmup: int 
     return times
 
 
-def preview_code_times(rounds: int) -> dict[str, list[float]]:
+def preview_code_times(rounds: int, spec=None) -> dict[str, list[float]]:
     from bench.naive_app import augment as naive_augment
     from pipelines.samples import render_samples
     from pipelines.spec import default_spec
     from playground import preview
     from playground.images import load_image
 
-    spec = default_spec()  # flip 0.5, RandomResizedCrop 200 (0.1-1, 0.5-2), ColorJitter 0.5 x4
+    # by default flip 0.5, RandomResizedCrop 200 (0.1-1, 0.5-2), ColorJitter 0.5 x4
+    spec = spec or default_spec()
     image = load_image(CAT)  # what the app previews (the cat is already full size: 451 x 300)
     d2l = (0.5, 0.5, 0.5, 0.5, 0.5, 0.1, 1.0, 0.5, 2.0)  # naive_augment's slider values
     return alternate(
@@ -322,7 +366,12 @@ def main() -> None:
     parser.add_argument("--timeout-ms", type=float, default=10_000, help="per browser round")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds of each")
     parser.add_argument("--skip-browser", action="store_true", help="only the in-process part")
+    parser.add_argument(
+        "--six-steps", action="store_true", help="time our app on SIX_STEPS (naive keeps 3)"
+    )
     args = parser.parse_args()
+    spec = six_step_spec() if args.six_steps else None
+    ours_steps = len(spec.steps) if spec else 3
     if args.quick:
         args.rounds, args.warmup, args.compute_rounds = 3, 1, 5
 
@@ -334,8 +383,9 @@ def main() -> None:
         print(
             f"\nSlider change -> 8 loaded images, real Chromium, {args.rounds} rounds each "
             f"(after {args.warmup} warm-up), alternating; slider #{SLIDER} {VALUES[0]} <-> {VALUES[1]}"
+            f"; ours runs {ours_steps} steps, naive 3"
         )
-        results = browser_latency(args.rounds, args.warmup, args.timeout_ms)
+        results = browser_latency(args.rounds, args.warmup, args.timeout_ms, spec)
         for name, outs in results.items():
             if not outs:
                 print(f"  {name:6s} no completed rounds")
@@ -359,8 +409,9 @@ def main() -> None:
 
     print(
         f"\nPreview code in-process, 8 samples of 200x200 from the cat, {args.compute_rounds} rounds"
+        f"; ours runs {ours_steps} steps, naive 3"
     )
-    times = preview_code_times(args.compute_rounds)
+    times = preview_code_times(args.compute_rounds, spec)
     naive_ms = median(times["naive: torchvision v1, PIL, d2l order"])
     for name, values in times.items():
         print(
