@@ -174,15 +174,17 @@ _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
 
 def _factor_text(name: str, value: float) -> str:
-    return f"{name[:3]} {value:+.2f}" if name == "hue" else f"{name[:3]} {value:.2f}"
+    return f"{name} {value:+.2f}" if name == "hue" else f"{name} {value:.2f}"
 
 
 def _describe_jitter(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
-    parts = []
-    for i in d["fn_idx"]:
-        value = d[f"{_JITTER_NAMES[i]}_factor"]
-        if value is not None:
-            parts.append(_factor_text(_JITTER_NAMES[i], value))
+    # Always in the parameters' order, not in the random order `fn_idx` applies them: eight
+    # captions that list the same factors in eight orders are hard to compare at a glance.
+    parts = [
+        _factor_text(name, d[f"{name}_factor"])
+        for name in _JITTER_NAMES
+        if d[f"{name}_factor"] is not None
+    ]
     return ", ".join(parts) if parts else "no colour change"
 
 
@@ -340,7 +342,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         group=_G,
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
-        describe=_flag("h-flip"),
+        describe=_flag("flipped horizontally"),
         default_enabled=True,
     ),
     TransformDef(
@@ -350,7 +352,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         group=_G,
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
-        describe=_flag("v-flip"),
+        describe=_flag("flipped vertically"),
     ),
     TransformDef(
         name="RandomRotation",

@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipelines.samples import Sample, render_samples, render_steps, strength_strip
 from pipelines.spec import PipelineSpec
+from playground.images import source_size
 
 JPEG_QUALITY = 90
 
@@ -47,7 +48,18 @@ def output_size_text(spec: PipelineSpec, image: Image.Image, samples: list[Sampl
     sizes = {s.image.size for s in samples}
     size = " / ".join(f"{w} x {h}" for w, h in sorted(sizes)) if sizes else "-"
     active = " -> ".join(s.transform for s in spec.active) or "nothing (all steps off)"
-    return f"Input {image.width} x {image.height} px -> output {size} px. Order: {active}."
+    return f"{input_text(image)} -> output {size} px. Order: {active}."
+
+
+def input_text(image: Image.Image) -> str:
+    """What the pipeline is applied to; says so when the upload was scaled down to preview it."""
+    source = source_size(image)
+    if source is None:
+        return f"Input {image.width} x {image.height} px"
+    return (
+        f"Input scaled down from {source[0]} x {source[1]} to {image.width} x {image.height} px "
+        "for the preview"
+    )
 
 
 def render(spec: PipelineSpec, image: Image.Image, seed: int) -> tuple[str, str]:

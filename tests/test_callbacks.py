@@ -1,5 +1,7 @@
 """The Augment/Export callbacks and the editor's edits as plain functions: no server, no browser."""
 
+import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +247,32 @@ def test_an_upload_clears_the_sample_pick_unless_refused():
     assert not isinstance(
         sample_after_upload("⚠️ The file is empty. The previous image is kept."), str
     )
+
+
+def test_captions_say_each_step_in_words_in_pipeline_order():
+    spec = default_spec()
+    grid, _ = on_seed(sample_image("cat"), 0, spec)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", grid)
+    assert len(captions) == 8
+    jitter = re.compile(
+        r"brightness \d\.\d\d, contrast \d\.\d\d, saturation \d\.\d\d, hue [+-]\d\.\d\d"
+    )
+    for text in captions:
+        flip, crop, colour = html.unescape(text).split("<br>")  # one line per step, in order
+        assert flip in ("flipped horizontally", "no horizontal flip")
+        assert crop.startswith("crop ")
+        assert jitter.fullmatch(colour), colour  # the same order on every sample
+
+
+def test_a_large_upload_says_it_was_scaled_down(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000), (200, 40, 40)).save(path, compress_level=1)
+    state, shown, grid, summary = on_image(str(path), default_spec(), 0, sample_image("cat"))
+    assert state.size == (1024, 768)
+    assert summary.startswith(
+        "Input scaled down from 4000 x 3000 to 1024 x 768 px for the preview -> output"
+    )
+    assert shown["label"] == "Input: 1024 x 768 px, scaled down from 4000 x 3000"
+    Image.new("RGB", (64, 40)).save(path.with_name("small.png"))
+    _, shown, _, small = on_image(str(path.with_name("small.png")), default_spec(), 0, state)
+    assert small.startswith("Input 64 x 40 px -> output") and shown["label"] == "Input: 64 x 40 px"
