@@ -205,3 +205,30 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     wait_for_new_grid(page, sources)
     assert "Order: RandomHorizontalFlip." in summary(page)
     page.close()
+
+
+def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    box = "#hflip-p input[type=number]"
+    page.fill(box, "1.7")  # while typed: the step's note says what it will become
+    page.wait_for_function(
+        "() => document.querySelector('#hflip-note')?.innerText.includes('becomes 1 when')"
+    )
+    page.press(box, "Tab")  # leaving the box: clamped, shown, applied
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#preview-grid figcaption')]"
+        ".filter((c) => c.innerText.startsWith('flipped horizontally')).length === 8"
+    )
+    assert page.input_value(box) == "1"
+    assert "Flip probability goes from 0 to 1: 1.7 was set to 1." in page.inner_text("#hflip-note")
+
+    page.fill("#seed input", "-5")
+    page.press("#seed input", "Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('-5 was set to 0')"
+    )
+    assert page.input_value("#seed input") == "0"
+    page.close()

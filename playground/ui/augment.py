@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from pipelines.catalogue import PRESETS
+from pipelines.catalogue import PRESETS, STEP_P, Param
 from pipelines.spec import PipelineSpec, SpecError, from_json, load, preset
 from playground import controls, preview
 from playground.controls import StepView, step_views
@@ -33,7 +32,7 @@ SAMPLE_IMAGES = {
     "rocket": "rocket.jpg",
 }
 DEFAULT_SAMPLE = "cat"
-MAX_SEED = 2**31 - 1
+MAX_SEED = int(controls.SEED.high)
 FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
 
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
@@ -52,8 +51,9 @@ def _render(spec: PipelineSpec, image: Image.Image | None, seed: Any) -> tuple[s
 
 
 def _seed(value: Any) -> int:
+    """The seed box's number as the seed: whole, within 0..MAX_SEED (clamped: see on_seed)."""
     try:
-        return int(value) % (MAX_SEED + 1)
+        return int(controls.clamp(controls.SEED, round(value)))
     except (TypeError, ValueError, OverflowError):
         return 0
 
@@ -63,8 +63,15 @@ def _relayout(layout: Layout, spec: PipelineSpec) -> Layout:
 
 
 def on_seed(image: Image.Image | None, seed: Any, spec: PipelineSpec):
-    """The seed was typed: re-render the current pipeline."""
-    return _render(spec, image, seed)
+    """The seed was typed (Enter or leaving the box): (seed box, grid, summary). A number outside
+    0..MAX_SEED, or not whole, is clamped (rounded) and the box shows the seed used."""
+    used = _seed(seed)
+    grid, summary = _render(spec, image, used)
+    if seed == used or seed is None or isinstance(seed, bool):
+        return gr.skip(), grid, summary
+    if isinstance(seed, (int, float)) and controls.out_of_range(controls.SEED, seed):
+        summary = f"{controls.range_note(controls.SEED, seed)} {summary}"
+    return used, grid, summary
 
 
 def on_edit(
@@ -73,22 +80,45 @@ def on_edit(
     seed: Any,
     spec: PipelineSpec,
     value: Any,
+    param: Param | None = None,
 ):
     """A step's control moved: (grid, summary, spec, the step's note). Invalid settings are
     explained in the note under that step's title; the grid, the summary and the pipeline keep
-    their last valid state (the controls keep what the user set, to be corrected)."""
+    their last valid state (the controls keep what the user set, to be corrected). A number
+    typed outside `param`'s declared range is clamped when the box is left (on_release); until
+    then the note says what it will become."""
+    if param is not None and controls.out_of_range(param, value):
+        return gr.skip(), gr.skip(), spec, controls.range_note(param, value, pending=True)
     try:
         new_spec = edit(spec, value)
     except SpecError as err:
-        return gr.skip(), gr.skip(), spec, step_note(err)
+        return gr.skip(), gr.skip(), spec, controls.step_note(err)
     grid, summary = _render(new_spec, image, seed)
     return grid, summary, new_spec, ""
 
 
-def step_note(err: SpecError) -> str:
-    """The message for the step's own note: which step it is goes without saying there."""
-    text = re.sub(r"^step \d+ \([A-Za-z]+\), ", "", str(err))
-    return f"⚠️ {text[:1].upper()}{text[1:]}. The grid shows the last valid settings."
+def on_release(
+    edit: Callable[[PipelineSpec, Any], PipelineSpec],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    value: Any,
+    param: Param,
+):
+    """A slider let go or its number box left: (slider, grid, summary, spec, note).
+
+    A number outside the declared range is clamped to it, applied, and shown in the box. Gradio's
+    own frontend clamps the box to the slider's ends on leaving it; a valid value beyond a
+    track's end (RATIO_TRACK) is put back and the slider widened to show it. Anything else was
+    already applied by the `input` event: nothing to do."""
+    used = controls.clamp(param, value)
+    low, high = controls.slider_bounds(param, used)
+    if used == value and param.slider_range == (low, high):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    grid, summary, new_spec, note = on_edit(edit, image, seed, spec, used)
+    if used != value:  # and, when a check between parameters refuses the result, why
+        note = f"{controls.range_note(param, value)} {note.removeprefix('⚠️ ')}".strip()
+    return gr.update(value=used, minimum=low, maximum=high), grid, summary, new_spec, note
 
 
 def on_structure(
@@ -188,33 +218,70 @@ def on_pipeline(
     return [new_spec, _relayout(layout, new_spec), grid, summary]
 
 
+# The editor's controls say interactive=True: drawn by gr.render, their listeners are not in the
+# page's first config, so Gradio would otherwise draw them disabled (a browser test types in one).
 def _param_control(view: StepView, name: str) -> gr.components.Component:
     p = view.tdef.param(name)
     value = view.step.params[name]
     elem_id = view.elem_id(name)
     if p.kind == "choice":
-        return gr.Dropdown(list(p.choices), value=value, label=p.label, elem_id=elem_id)
+        return gr.Dropdown(
+            list(p.choices), value=value, label=p.label, elem_id=elem_id, interactive=True
+        )
     if p.kind == "bool":
-        return gr.Checkbox(value=value, label=p.label, elem_id=elem_id)
+        return gr.Checkbox(value=value, label=p.label, elem_id=elem_id, interactive=True)
+    return _slider(p, value, elem_id)
+
+
+def _slider(p: Param, value: Any, elem_id: str) -> gr.Slider:
+    low, high = controls.slider_bounds(p, value)
     return gr.Slider(
-        p.low, p.high, value=value, step=p.step, label=p.label, info=p.info or None, elem_id=elem_id
+        low,
+        high,
+        value=value,
+        step=p.step,
+        label=p.label,
+        info=p.info or None,
+        elem_id=elem_id,
+        interactive=True,
     )
 
 
 def _wire(
-    component: gr.components.Component, edit, state: dict[str, Any], note: gr.Markdown
+    component: gr.components.Component,
+    edit,
+    state: dict[str, Any],
+    note: gr.Markdown,
+    param: Param | None = None,
 ) -> None:
-    """Send `component`'s value through `edit(spec, value)` and re-render the grid."""
-    event = component.input if isinstance(component, gr.Slider) else component.change
-
-    def handler(image, seed, spec, value):
-        return on_edit(edit, image, seed, spec, value)
-
-    event(
-        handler,
-        [state["image"], state["seed"], state["spec"], component],
-        [state["grid"], state["summary"], state["spec"], note],
+    """Send `component`'s value through `edit(spec, value)` and re-render the grid. A slider
+    (`param` declares its range) takes its value unchecked (preprocess=False: Gradio would
+    refuse an out-of-range number with an error toast) and clamps it on release."""
+    inputs = [state["image"], state["seed"], state["spec"], component]
+    outputs = [state["grid"], state["summary"], state["spec"], note]
+    if param is None:
+        component.change(
+            lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value),
+            inputs,
+            outputs,
+            api_name=False,
+            **FAST,
+        )
+        return
+    component.input(
+        lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value, param),
+        inputs,
+        outputs,
         api_name=False,
+        preprocess=False,
+        **FAST,
+    )
+    component.release(
+        lambda image, seed, spec, value: on_release(edit, image, seed, spec, value, param),
+        inputs,
+        [component, *outputs],
+        api_name=False,
+        preprocess=False,
         **FAST,
     )
 
@@ -231,7 +298,11 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
         note = gr.Markdown("", elem_id=view.elem_id("note"), elem_classes="step-note")
         with gr.Row(equal_height=True, elem_classes="step-tools"):
             enabled = gr.Checkbox(
-                value=view.step.enabled, label="on", elem_id=view.elem_id("enabled"), scale=1
+                value=view.step.enabled,
+                label="on",
+                elem_id=view.elem_id("enabled"),
+                scale=1,
+                interactive=True,
             )
             buttons = {
                 "up": ("↑", lambda s: controls.move_step(s, i, -1)),
@@ -254,19 +325,13 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                 )
         _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state, note)
         if not tdef.own_p:
-            chance = gr.Slider(
-                0.0,
-                1.0,
-                value=view.step.p,
-                step=0.05,
-                label="Step probability (RandomApply)",
-                elem_id=view.elem_id("step_p"),
-            )
-            _wire(chance, lambda s, v: controls.set_probability(s, i, v), state, note)
+            chance = _slider(STEP_P, view.step.p, view.elem_id("step_p"))
+            edit = lambda s, v: controls.set_probability(s, i, v)  # noqa: E731
+            _wire(chance, edit, state, note, STEP_P)
         for p in tdef.params:
             control = _param_control(view, p.name)
             edit = functools.partial(_set_param, index=i, name=p.name)
-            _wire(control, edit, state, note)
+            _wire(control, edit, state, note, p if isinstance(control, gr.Slider) else None)
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
@@ -299,7 +364,14 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 elem_id="preset",
             )
         with gr.Column():
-            seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed", minimum=0)
+            seed = gr.Number(
+                value=0,
+                precision=0,
+                label=controls.SEED.label,
+                elem_id="seed",
+                minimum=controls.SEED.low,
+                maximum=controls.SEED.high,
+            )
             new_samples = gr.Button("New samples", elem_id="new-samples")
     with gr.Row():
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
@@ -363,10 +435,11 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     strength_param.change(on_strength, strength_inputs, [strength_view], api_name="strength")
     view_sample.change(on_strength, strength_inputs, [strength_view], api_name=False)
     layout_state.change(strength_update, [layout_state], [strength_param], api_name=False)
-    seed.submit(
-        on_seed, [image_state, seed, spec_state], [grid, summary], api_name="render", **FAST
-    )
-    seed.blur(on_seed, [image_state, seed, spec_state], [grid, summary], api_name=False, **FAST)
+    # preprocess=False: the seed box's own bounds check would refuse -5 with an error toast and
+    # leave it showing; on_seed clamps it and shows the seed it used instead.
+    seed_args = ([image_state, seed, spec_state], [seed, grid, summary])
+    seed.submit(on_seed, *seed_args, api_name="render", preprocess=False, **FAST)
+    seed.blur(on_seed, *seed_args, api_name=False, preprocess=False, **FAST)
     new_samples.click(
         on_new_samples, [image_state, spec_state], [seed, grid, summary], api_name="new_samples"
     )
