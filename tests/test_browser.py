@@ -232,3 +232,29 @@ def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
     )
     assert page.input_value("#seed input") == "0"
     page.close()
+
+
+def test_training_resolution_and_display_size_views(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    page.click("#preset input")
+    page.keyboard.type("cifar-standard")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('output 32 x 32')"
+    )
+    wait_for_new_grid(page, None)
+    shown = """() => { const im = document.querySelector('#preview-grid img');
+      return [im?.clientWidth, im && getComputedStyle(im).imageRendering,
+              document.querySelector('#preview-grid .grid-view-note')?.innerText]; }"""
+    width, rendering, note = page.evaluate(shown)
+    assert width > 4 * 32 and rendering == "pixelated"  # enlarged, pixels kept square
+    assert note.startswith("Display size: the 32 x 32 px samples enlarged")
+    page.get_by_label("Training resolution").check()
+    page.wait_for_function(
+        "() => document.querySelector('#preview-grid img')?.clientWidth === 32", timeout=5_000
+    )
+    assert page.evaluate(shown)[2].startswith("Training resolution: 32 x 32 px")
+    page.close()

@@ -381,3 +381,16 @@ def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path
     assert new.step("RandomResizedCrop").params["ratio_max"] == 8.0
     # The strength strip spans the slider's range too.
     assert strength_values(default_spec(), "RandomResizedCrop#0", "ratio_max")[::7] == [0.25, 4.0]
+
+
+def test_a_training_resolution_grid_offers_both_views():
+    _, _, cifar, _ = on_pipeline("cifar-standard", sample_image("cat"), 0, default_spec(), LAYOUT)
+    assert '<div class="sample-grid small"' in cifar  # pixelated when enlarged (CSS)
+    assert cifar.count('src="data:image/png;base64,') == 8  # every training pixel, no JPEG blur
+    assert "Display size: the 32 x 32 px samples enlarged to fit, each pixel a sharp square." in (
+        cifar
+    )
+    assert "Training resolution: 32 x 32 px, one image pixel per screen pixel." in cifar
+    _, _, large, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
+    assert '<div class="sample-grid"' in large and "image/png" not in large
+    assert "Display size: the 200 x 200 px samples scaled to fit." in large

@@ -7,11 +7,18 @@ import gradio as gr
 from pipelines.spec import default_spec
 from playground.ui import augment, export, train
 
+# Gradio also adds each rule under `.gradio-container .contain`, which outranks a plain class
+# rule: the view rules below hide (never show) and name #preview-grid to hold their own.
 CSS = """
 .sample-grid { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
 .sample-grid figure { margin: 0; }
 .sample-grid img { width: 100%; height: auto; image-rendering: auto; border-radius: 4px; }
 .sample-grid figcaption { font-size: 0.75rem; line-height: 1.25; opacity: 0.85; }
+.sample-grid .grid-view-note { grid-column: 1 / -1; margin: 0; font-size: 0.75rem; opacity: 0.85; }
+html:not([data-grid-view="native"]) #preview-grid .view-native { display: none; }
+html[data-grid-view="native"] #preview-grid .view-display { display: none; }
+#preview-grid .sample-grid.small img { image-rendering: pixelated; }
+html[data-grid-view="native"] #preview-grid .sample-grid img { width: auto; max-width: 100%; }
 .pipeline-step { margin-bottom: 10px; }
 .pipeline-step .step-title { padding: 6px 10px 0; }
 .pipeline-step .step-tools button { min-width: 36px; }

@@ -35,6 +35,8 @@ DEFAULT_SAMPLE = "cat"
 MAX_SEED = int(controls.SEED.high)
 FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
 
+GRID_VIEW_JS = "(view) => { document.documentElement.dataset.gridView = view; }"
+
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
 # listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
 Layout = tuple[int, str]
@@ -387,6 +389,12 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
             steps_column = gr.Column(elem_id="pipeline-steps")
         with gr.Column(scale=3):
             summary = gr.Markdown(first_summary, elem_id="preview-summary")
+            grid_view = gr.Radio(
+                [("Display size", "display"), ("Training resolution", "native")],
+                value="display",
+                label="Show samples at",
+                elem_id="grid-view",
+            )
             grid = gr.HTML(first_grid, elem_id="preview-grid", js_on_load=None)
             gr.Markdown(
                 "Each sample seeds each of its steps on its own (seed, sample number, step), so "
@@ -428,6 +436,9 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
             for view in views:
                 _step_editor(view, state)
 
+    # The view is the page's alone: a data attribute the grid's CSS reads (playground.ui.CSS), so
+    # switching costs no render and every later grid keeps it.
+    grid_view.change(None, [grid_view], None, js=GRID_VIEW_JS, api_name=False, queue=False)
     steps_inputs = [image_state, seed, spec_state, view_sample]
     show_steps.click(on_steps, steps_inputs, [steps_view], api_name="steps")
     view_sample.change(on_steps, steps_inputs, [steps_view], api_name=False)
