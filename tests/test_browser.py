@@ -258,3 +258,26 @@ def test_training_resolution_and_display_size_views(app_url, browser):
     )
     assert page.evaluate(shown)[2].startswith("Training resolution: 32 x 32 px")
     page.close()
+
+
+# Where an element is on the screen: [top, bottom] in CSS px, or null when it is missing.
+BOX_JS = """(sel) => { const r = document.querySelector(sel)?.getBoundingClientRect();
+  return r ? [r.top, r.bottom] : null; }"""
+
+
+def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    page.wait_for_selector("#jitter-hue input[type=range]")
+    # The first slider of the editor, then the last: each in the middle of the screen, the
+    # grid whole at the top of it, above the slider (not covering it).
+    for slider in ("#hflip-p", "#jitter-hue"):
+        page.eval_on_selector(slider, "(e) => e.scrollIntoView({ block: 'center' })")
+        page.wait_for_timeout(200)
+        grid_top, grid_bottom = page.evaluate(BOX_JS, "#preview-grid")
+        slider_top, slider_bottom = page.evaluate(BOX_JS, slider)
+        assert grid_top >= 0 and grid_bottom <= slider_top, (slider, grid_top, grid_bottom)
+        assert slider_bottom <= 844 and page.evaluate("() => window.scrollY") > 600
+    page.close()

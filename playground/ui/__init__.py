@@ -19,6 +19,22 @@ html:not([data-grid-view="native"]) #preview-grid .view-native { display: none; 
 html[data-grid-view="native"] #preview-grid .view-display { display: none; }
 #preview-grid .sample-grid.small img { image-rendering: pixelated; }
 html[data-grid-view="native"] #preview-grid .sample-grid img { width: auto; max-width: 100%; }
+/* A phone: the controls and the grid no longer fit side by side, and stacked the grid would sit
+   some 2,000 px below the first slider. The grid goes first and stays at the top of the screen
+   while the editor scrolls under it (captions hidden there: Step by step shows them). */
+/* Gradio's container has overflow: hidden, a scroll box of its own that a sticky grid would
+   stick in; clip cuts the same overflow without making one. (Outside the @media below: inside
+   one, Gradio keeps only the copy under `.gradio-container .contain`, which cannot match it.) */
+.gradio-container { overflow: clip !important; }
+@media (max-width: 720px) {
+  #editor-row { flex-direction: column; }
+  #preview-column { display: contents; }
+  #preview-grid { order: -2; position: sticky; top: 0; z-index: 50; padding: 4px 0;
+                  background: var(--body-background-fill); }
+  #preview-head { order: -1; }
+  #preview-grid figcaption { display: none; }
+  #preview-grid .sample-grid { gap: 4px; }
+}
 .pipeline-step { margin-bottom: 10px; }
 .pipeline-step .step-title { padding: 6px 10px 0; }
 .pipeline-step .step-tools button { min-width: 36px; }

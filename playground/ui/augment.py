@@ -375,7 +375,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 maximum=controls.SEED.high,
             )
             new_samples = gr.Button("New samples", elem_id="new-samples")
-    with gr.Row():
+    with gr.Row(elem_id="editor-row"):  # on a phone: the grid first and sticky (ui.CSS)
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
             with gr.Row(equal_height=True):
                 picker = gr.Dropdown(
@@ -387,14 +387,15 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 )
                 add = gr.Button("Add", elem_id="add-step", scale=1, min_width=60)
             steps_column = gr.Column(elem_id="pipeline-steps")
-        with gr.Column(scale=3):
-            summary = gr.Markdown(first_summary, elem_id="preview-summary")
-            grid_view = gr.Radio(
-                [("Display size", "display"), ("Training resolution", "native")],
-                value="display",
-                label="Show samples at",
-                elem_id="grid-view",
-            )
+        with gr.Column(scale=3, elem_id="preview-column"):
+            with gr.Column(elem_id="preview-head"):
+                summary = gr.Markdown(first_summary, elem_id="preview-summary")
+                grid_view = gr.Radio(
+                    [("Display size", "display"), ("Training resolution", "native")],
+                    value="display",
+                    label="Show samples at",
+                    elem_id="grid-view",
+                )
             grid = gr.HTML(first_grid, elem_id="preview-grid", js_on_load=None)
             gr.Markdown(
                 "Each sample seeds each of its steps on its own (seed, sample number, step), so "
