@@ -9,7 +9,11 @@ Element ids: the first step of a transform uses the catalogue key, `{key}-{param
 rrc-scale-min, jitter-hue, ...); the n-th step of the same transform (n >= 2) uses
 `{key}{n}-{param}` (jitter2-hue). Per step: `{prefix}-enabled`, `{prefix}-step-p`,
 `{prefix}-up`, `{prefix}-down`, `{prefix}-duplicate`, `{prefix}-remove` and `{prefix}-note` (why
-the last edit was refused), where prefix is `{key}` or `{key}{n}`.
+the last edit was refused or a typed number clamped), where prefix is `{key}` or `{key}{n}`.
+Around the grid: `grid-view` (display size or training resolution), `share` and `share-link`.
+
+Typed numbers: a value outside a parameter's declared range (`low`..`high`; the seed's in SEED,
+a step probability's in catalogue.STEP_P) is clamped to it, and the box shows the value used.
 """
 
 from __future__ import annotations

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from PIL import Image
 
 from pipelines.samples import render_samples
 from pipelines.spec import default_spec, preset
+from playground import share
 from playground.images import load_image
 from playground.preview import caption
+from playground.ui.augment import on_share
 
 pytestmark = pytest.mark.slow
 
@@ -280,4 +283,43 @@ def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
         slider_top, slider_bottom = page.evaluate(BOX_JS, slider)
         assert grid_top >= 0 and grid_bottom <= slider_top, (slider, grid_top, grid_bottom)
         assert slider_bottom <= 844 and page.evaluate("() => window.scrollY") > 600
+    page.close()
+
+
+def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
+    shared = default_spec().with_params("ColorJitter", hue=0.2)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url + on_share(shared, 42))
+    page.wait_for_function(
+        "() => document.querySelector('#preview-grid .sample-grid')?.dataset.seed === '42'"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#jitter-hue input[type=number]')?.value === '0.2'"
+    )
+    assert page.input_value("#seed input") == "42"
+    samples = render_samples(shared, load_image(ROOT / "assets" / "chelsea.png"), 42)
+    assert grid_captions(page) == ["\n".join(caption(s)) for s in samples]
+
+    # Share link: the page's address becomes a link to what is on screen (here: seed 42 and
+    # the flip turned off), and the box shows it.
+    page.uncheck("#hflip-enabled input[type=checkbox]")
+    page.wait_for_function(
+        "() => !document.querySelector('#preview-summary')?.innerText.includes('Flip ->')"
+    )
+    page.click("#share")
+    page.wait_for_function("() => location.search.startsWith('?pipeline=')")
+    query = dict(parse_qsl(urlsplit(page.url).query))
+    spec, seed = share.decode(query)
+    assert seed == 42 and not spec.step("RandomHorizontalFlip").enabled
+    assert spec.step("ColorJitter").params["hue"] == 0.2
+    assert page.input_value("#share-link textarea") == page.url
+
+    # A mangled link: said so, and the default pipeline.
+    page.goto(app_url + "?pipeline=not-a-pipeline&seed=3")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.startsWith('⚠️ This link')"
+    )
+    assert "Showing the default pipeline." in summary(page)
+    assert page.input_value("#jitter-hue input[type=number]") == "0.5"
     page.close()

@@ -1,8 +1,12 @@
 """The Augment/Export callbacks and the editor's edits as plain functions: no server, no browser."""
 
+import base64
 import html
+import json
 import re
+import zlib
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
@@ -11,7 +15,7 @@ from PIL import Image
 from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, STEP_P
 from pipelines.samples import strength_values
 from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make, preset
-from playground import controls
+from playground import controls, share
 from playground.controls import step_views
 from playground.ui.augment import (
     on_add,
@@ -21,6 +25,8 @@ from playground.ui.augment import (
     on_pipeline,
     on_release,
     on_seed,
+    on_share,
+    on_shared_link,
     on_steps,
     on_strength,
     on_structure,
@@ -394,3 +400,59 @@ def test_a_training_resolution_grid_offers_both_views():
     _, _, large, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
     assert '<div class="sample-grid"' in large and "image/png" not in large
     assert "Display size: the 200 x 200 px samples scaled to fit." in large
+
+
+def _query(link: str) -> dict[str, str]:
+    return dict(parse_qsl(link.removeprefix("?"), keep_blank_values=True))
+
+
+def test_a_share_link_round_trips_the_pipeline_and_seed():
+    specs = [
+        default_spec(),
+        make([("ColorJitter", {"hue": 0.1}, 0.4), ("RandomHorizontalFlip", {}), ("CutMix", {})]),
+        make([("RandomResizedCrop", {"ratio_min": 0.1, "ratio_max": 10.0})]),
+        controls.set_enabled(preset("trivialaugment-cifar"), 1, False),
+    ]
+    for spec, seed in zip(specs, (0, 7, 2**31 - 1, 123456), strict=True):
+        link = on_share(spec, seed)
+        assert link.startswith("?pipeline=") and len(link) < 2000
+        assert share.decode(_query(link)) == (spec, seed)
+    # What the page does with it: the editor, the seed and the grid restored.
+    spec = specs[1]
+    out, layout, seed, grid, _ = on_shared_link(
+        _query(on_share(spec, 7)), sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert out == spec and from_json(layout[1]) == spec and seed == 7 and 'data-seed="7"' in grid
+    # A page opened without a shared link keeps what it has.
+    assert all(_skipped(x) for x in on_shared_link({}, sample_image("cat"), 0, spec, LAYOUT))
+
+
+def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
+    good = _query(on_share(default_spec(), 3))
+    bomb = base64.urlsafe_b64encode(zlib.compress(b" " * 1_000_000)).decode().rstrip("=")
+    unknown = json.dumps(
+        {"format": "augmentation-pipeline", "version": 2, "steps": [{"transform": "Evil"}]}
+    )
+    cases = {
+        "not in the link's alphabet": {"pipeline": "abc$%"},
+        "cut short or mistyped": {"pipeline": "abcde"},
+        "cut short": {"pipeline": good["pipeline"][:-8]},
+        "unpacks to more than 65,536 bytes": {"pipeline": bomb},
+        "characters long": {"pipeline": "A" * 9000},
+        "does not validate: step 1: unknown transform 'Evil'": {
+            "pipeline": base64.urlsafe_b64encode(zlib.compress(unknown.encode()))
+            .decode()
+            .strip("=")
+        },
+        "seed must be a whole number from 0 to 2,147,483,647": {**good, "seed": "-5"},
+    }
+    for why, query in cases.items():
+        with pytest.raises(share.ShareError, match=re.escape(why)):
+            share.decode(query)
+        spec, layout, seed, grid, summary = on_shared_link(
+            query, sample_image("cat"), 0, preset("randaugment"), LAYOUT
+        )
+        assert spec == default_spec() and from_json(layout[1]) == default_spec() and seed == 0
+        assert summary.startswith("⚠️ This link's pipeline could not be read: its ")
+        assert why in summary and "Showing the default pipeline." in summary
+        assert grid.count("<img") == 8

@@ -54,7 +54,7 @@ def build_app() -> gr.Blocks:
         train_prefs = train.prefs_state()
         with gr.Tabs():
             with gr.Tab("Augment", elem_id="augment-tab"):
-                parts = augment.build_tab(spec_state, image_state)
+                parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
             train.build_tab(spec_state, image_state, demo, owner_token, train_prefs)
     return demo

@@ -19,8 +19,8 @@ import gradio as gr
 from PIL import Image
 
 from pipelines.catalogue import PRESETS, STEP_P, Param
-from pipelines.spec import PipelineSpec, SpecError, from_json, load, preset
-from playground import controls, preview
+from pipelines.spec import PipelineSpec, SpecError, default_spec, from_json, load, preset
+from playground import controls, preview, share
 from playground.controls import StepView, step_views
 from playground.images import ImageLoadError, describe, load_image
 
@@ -36,6 +36,14 @@ MAX_SEED = int(controls.SEED.high)
 FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
 
 GRID_VIEW_JS = "(view) => { document.documentElement.dataset.gridView = view; }"
+# The share query becomes the page's URL (a reload or a bookmark keeps it) and a full link in the
+# box, copied to the clipboard where the browser allows it.
+SHARE_JS = """(query) => {
+  if (!query?.startsWith("?")) return query;
+  history.replaceState(null, "", location.pathname + query);
+  navigator.clipboard?.writeText(location.href).catch(() => {});
+  return location.href;
+}"""
 
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
 # listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
@@ -184,6 +192,34 @@ def sample_after_upload(summary: str):
     """An uploaded image is no longer the picked sample: clear the pick (a refused file keeps
     the previous image, and its pick)."""
     return gr.skip() if summary.startswith("⚠️") else None
+
+
+def on_share(spec: PipelineSpec, seed: Any) -> str:
+    """The "Share link" button: the query string of the pipeline and seed on screen (SHARE_JS
+    makes it the page's URL and a full link)."""
+    return "?" + share.encode(spec, _seed(seed))
+
+
+def on_shared_link(
+    query: dict[str, str],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    layout: Layout,
+):
+    """A page opened with a shared link: (spec, step list, seed, grid, summary) restored from
+    its query; a link that cannot be read says why, and the default pipeline stays."""
+    try:
+        shared = share.decode(query)
+    except share.ShareError as err:
+        grid, summary = _render(default_spec(), image, seed)
+        message = f"⚠️ This link's pipeline could not be read: {err}. Showing the default pipeline."
+        return default_spec(), _relayout(layout, default_spec()), 0, grid, f"{message} {summary}"
+    if shared is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    new_spec, new_seed = shared
+    grid, summary = _render(new_spec, image, new_seed)
+    return new_spec, _relayout(layout, new_spec), new_seed, grid, summary
 
 
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
@@ -336,7 +372,11 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
             _wire(control, edit, state, note, p if isinstance(control, gr.Slider) else None)
 
 
-def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
+def _query(request: gr.Request) -> dict[str, str]:
+    return dict(request.query_params) if request is not None else {}
+
+
+def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> dict[str, Any]:
     first_image = image_state.value
     first_grid, first_summary = preview.render(spec_state.value, first_image, 0)
     layout_state = gr.State((0, spec_state.value.to_json()))
@@ -375,6 +415,14 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 maximum=controls.SEED.high,
             )
             new_samples = gr.Button("New samples", elem_id="new-samples")
+            share_button = gr.Button("Share link", size="sm", elem_id="share")
+            share_link = gr.Textbox(
+                label="Link to this pipeline and seed",
+                placeholder="Share link puts the pipeline and seed in the page's address",
+                buttons=["copy"],
+                interactive=False,
+                elem_id="share-link",
+            )
     with gr.Row(elem_id="editor-row"):  # on a phone: the grid first and sticky (ui.CSS)
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
             with gr.Row(equal_height=True):
@@ -454,6 +502,20 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     seed.blur(on_seed, *seed_args, api_name=False, preprocess=False, **FAST)
     new_samples.click(
         on_new_samples, [image_state, spec_state], [seed, grid, summary], api_name="new_samples"
+    )
+    share_button.click(
+        on_share, [spec_state, seed], [share_link], api_name="share", preprocess=False
+    ).then(None, [share_link], [share_link], js=SHARE_JS, api_name=False, queue=False)
+
+    def load_shared(image, seed_value, spec, layout, request: gr.Request):
+        return on_shared_link(_query(request), image, seed_value, spec, layout)
+
+    demo.load(
+        load_shared,
+        [image_state, seed, spec_state, layout_state],
+        [spec_state, layout_state, seed, grid, summary],
+        api_name=False,
+        preprocess=False,
     )
     structure_outputs = [spec_state, layout_state, grid, summary]
     add.click(
