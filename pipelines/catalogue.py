@@ -192,6 +192,7 @@ _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
 
 def _factor_text(name: str, value: float) -> str:
+    value = round(value, 2) + 0.0  # a hue of -0.001 reads "+0.00", not "-0.00"
     return f"{name} {value:+.2f}" if name == "hue" else f"{name} {value:.2f}"
 
 
