@@ -301,19 +301,23 @@ def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
     samples = render_samples(shared, load_image(ROOT / "assets" / "chelsea.png"), 42)
     assert grid_captions(page) == ["\n".join(caption(s)) for s in samples]
 
-    # Share link: the page's address becomes a link to what is on screen (here: seed 42 and
-    # the flip turned off), and the box shows it.
+    # Share link: the page's address becomes a link to what is on screen (here: the flip
+    # turned off and a new seed), and the box shows it.
     page.uncheck("#hflip-enabled input[type=checkbox]")
     page.wait_for_function(
         "() => !document.querySelector('#preview-summary')?.innerText.includes('Flip ->')"
     )
+    page.click("#new-samples")
+    page.wait_for_function("() => document.querySelector('#seed input')?.value !== '42'")
+    new_seed = int(page.input_value("#seed input"))
     page.click("#share")
-    page.wait_for_function("() => location.search.startsWith('?pipeline=')")
-    query = dict(parse_qsl(urlsplit(page.url).query))
-    spec, seed = share.decode(query)
-    assert seed == 42 and not spec.step("RandomHorizontalFlip").enabled
-    assert spec.step("ColorJitter").params["hue"] == 0.2
+    page.wait_for_function(
+        "() => document.querySelector('#share-link textarea')?.value.startsWith('http')"
+    )
     assert page.input_value("#share-link textarea") == page.url
+    spec, seed = share.decode(dict(parse_qsl(urlsplit(page.url).query)))
+    assert seed == new_seed and not spec.step("RandomHorizontalFlip").enabled
+    assert spec.step("ColorJitter").params["hue"] == 0.2
 
     # A mangled link: said so, and the default pipeline.
     page.goto(app_url + "?pipeline=not-a-pipeline&seed=3")
