@@ -45,6 +45,14 @@ class Param:
     is_size: bool = False  # the transform's output side; training swaps in its resolution
     info: str = ""
     since: int = 1  # the pipeline file version that introduced it; older files get the default
+    # The slider's ends, where the useful values are a small part of what is valid: (low, high)
+    # is what a pipeline file may hold and what typed numbers are clamped to; the slider spans
+    # `track` (widened to a value outside it, e.g. one loaded from a file).
+    track: tuple[float, float] | None = None
+
+    @property
+    def slider_range(self) -> tuple[float, float]:
+        return self.track if self.track is not None else (self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,16 @@ class TransformDef:
 
 
 # -- parameter helpers ---------------------------------------------------------------------
+
+# The chance a step runs at all (v2.RandomApply around it), for transforms without a `p` of their
+# own: not a constructor argument, but declared like one so the editor and the checks share it.
+STEP_P = Param("p", "float", 1.0, "Step probability (RandomApply)", 0.0, 1.0, 0.05)
+
+# Aspect ratios: torchvision takes any positive range, and files may hold 0.1 to 10, but the
+# useful 0.5 to 2 would fill 15% of a linear 0.1-10 track. Gradio's Slider has no log scale, so
+# the slider spans 1/4 to 4 (0.5-2 is 40% of it, 1 near its middle); files with wider ratios
+# still load (the slider then widens to show them) and typed values up to 10 are accepted.
+RATIO_TRACK = (0.25, 4.0)
 
 
 def _p(default: float = 0.5, label: str = "Probability") -> Param:
@@ -174,15 +192,18 @@ _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
 
 def _factor_text(name: str, value: float) -> str:
-    return f"{name[:3]} {value:+.2f}" if name == "hue" else f"{name[:3]} {value:.2f}"
+    value = round(value, 2) + 0.0  # a hue of -0.001 reads "+0.00", not "-0.00"
+    return f"{name} {value:+.2f}" if name == "hue" else f"{name} {value:.2f}"
 
 
 def _describe_jitter(d: Mapping[str, Any], p: Mapping[str, Any]) -> str:
-    parts = []
-    for i in d["fn_idx"]:
-        value = d[f"{_JITTER_NAMES[i]}_factor"]
-        if value is not None:
-            parts.append(_factor_text(_JITTER_NAMES[i], value))
+    # Always in the parameters' order, not in the random order `fn_idx` applies them: eight
+    # captions that list the same factors in eight orders are hard to compare at a glance.
+    parts = [
+        _factor_text(name, d[f"{name}_factor"])
+        for name in _JITTER_NAMES
+        if d[f"{name}_factor"] is not None
+    ]
     return ", ".join(parts) if parts else "no colour change"
 
 
@@ -340,7 +361,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         group=_G,
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
-        describe=_flag("h-flip"),
+        describe=_flag("flipped horizontally"),
         default_enabled=True,
     ),
     TransformDef(
@@ -350,7 +371,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         group=_G,
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
-        describe=_flag("v-flip"),
+        describe=_flag("flipped vertically"),
     ),
     TransformDef(
         name="RandomRotation",
@@ -417,8 +438,26 @@ CATALOGUE: tuple[TransformDef, ...] = (
             Param("size", "int", 200, "Output size (px)", 8, 512, 1, is_size=True),
             Param("scale_min", "float", 0.1, "Area fraction, min", 0.01, 1.0, 0.01),
             Param("scale_max", "float", 1.0, "Area fraction, max", 0.01, 1.0, 0.01),
-            Param("ratio_min", "float", 0.5, "Aspect ratio (w/h), min", 0.1, 10.0, 0.05),
-            Param("ratio_max", "float", 2.0, "Aspect ratio (w/h), max", 0.1, 10.0, 0.05),
+            Param(
+                "ratio_min",
+                "float",
+                0.5,
+                "Aspect ratio (w/h), min",
+                0.1,
+                10.0,
+                0.01,
+                track=RATIO_TRACK,
+            ),
+            Param(
+                "ratio_max",
+                "float",
+                2.0,
+                "Aspect ratio (w/h), max",
+                0.1,
+                10.0,
+                0.01,
+                track=RATIO_TRACK,
+            ),
             _interpolation("bilinear", since=2),
         ),
         to_kwargs=_rrc_kwargs,
@@ -653,8 +692,26 @@ CATALOGUE: tuple[TransformDef, ...] = (
             _p(),
             Param("scale_min", "float", 0.02, "Area fraction, min", 0.0, 1.0, 0.01),
             Param("scale_max", "float", 0.33, "Area fraction, max", 0.0, 1.0, 0.01),
-            Param("ratio_min", "float", 0.3, "Aspect ratio (h/w), min", 0.1, 10.0, 0.05),
-            Param("ratio_max", "float", 3.3, "Aspect ratio (h/w), max", 0.1, 10.0, 0.05),
+            Param(
+                "ratio_min",
+                "float",
+                0.3,
+                "Aspect ratio (h/w), min",
+                0.1,
+                10.0,
+                0.01,
+                track=RATIO_TRACK,
+            ),
+            Param(
+                "ratio_max",
+                "float",
+                3.3,
+                "Aspect ratio (h/w), max",
+                0.1,
+                10.0,
+                0.01,
+                track=RATIO_TRACK,
+            ),
         ),
         to_kwargs=lambda p: {
             "p": p["p"],

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also passed to gradio's launch(max_file_size=...)
 MAX_PIXELS = 100_000_000  # refuse width * height above this, judged from the header
 PREVIEW_MAX_SIDE = 1024  # longer side of the preview, see fit_within
+SOURCE_SIZE = "source_size"  # Image.info key: the file's size before fit_within scaled it down
 
 ImageSource = str | os.PathLike | bytes | Image.Image
 
@@ -80,7 +81,9 @@ def load_image(source: ImageSource, max_side: int = PREVIEW_MAX_SIDE) -> Image.I
         result = to_preview(upright, max_side)
     except Exception as exc:  # e.g. a mode Pillow cannot convert
         raise ImageLoadError(f"Images in Pillow mode {upright.mode!r} are not supported.") from exc
-    result.info = {}  # drop transparency keys, EXIF, ICC...: they no longer describe the pixels
+    # Drop transparency keys, EXIF, ICC...: they no longer describe the pixels. What stays is
+    # the size of the file's image when the preview had to scale it down, so the app can say so.
+    result.info = {} if result.size == upright.size else {SOURCE_SIZE: upright.size}
     return result
 
 
@@ -135,9 +138,17 @@ def fit_within(img: Image.Image, max_side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=None)
 
 
+def source_size(img: Image.Image) -> tuple[int, int] | None:
+    """The file's (width, height) when `load_image` scaled it down for the preview, else None."""
+    size = img.info.get(SOURCE_SIZE)
+    return tuple(size) if size is not None and tuple(size) != img.size else None
+
+
 def describe(img: Image.Image) -> str:
-    """Caption for an image, e.g. "451 x 300 px"."""
-    return f"{img.width} x {img.height} px"
+    """Caption for an image: "451 x 300 px", or "1024 x 768 px, scaled down from 4000 x 3000"."""
+    text = f"{img.width} x {img.height} px"
+    source = source_size(img)
+    return text if source is None else f"{text}, scaled down from {source[0]} x {source[1]}"
 
 
 def _read_bytes(source: str | os.PathLike | bytes) -> bytes:

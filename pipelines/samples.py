@@ -305,16 +305,17 @@ def render_steps(
 
 
 def strength_values(spec: PipelineSpec, key: str, param: str, count: int = SAMPLE_COUNT) -> list:
-    """`count` values of one parameter of step `key`, evenly over its declared range."""
+    """`count` values of one parameter of step `key`, evenly over its slider's range."""
     step = dict(zip(spec.step_keys(), spec.active, strict=True))[key]
     p = step.definition.param(param)
     if p.kind not in ("int", "float"):
         raise SpecError(f"'{param}' is not a number: it has no strengths")
-    values = [p.low + (p.high - p.low) * k / (count - 1) for k in range(count)]
+    low, high = p.slider_range  # where a track is declared, the useful part of the range
+    values = [low + (high - low) * k / (count - 1) for k in range(count)]
     if p.kind == "float":
         return values
     ints = [int(round(v)) | 1 if p.odd else int(round(v)) for v in values]
-    return sorted({min(v, int(p.high)) for v in ints})
+    return sorted({min(v, int(high)) for v in ints})
 
 
 def strength_strip(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS, TransformDef
+from pipelines.catalogue import BY_NAME, CATALOGUE, PRESETS, STEP_P, TransformDef
 
 FORMAT = "augmentation-pipeline"
 VERSION = 2
@@ -193,8 +193,10 @@ def _check_probability(index: int, tdef: TransformDef, value: Any) -> float:
     where = f"{_where(index, tdef.name)}, step probability 'p'"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{where}: expected a number, got {value!r}")
-    if not (0.0 <= value <= 1.0):  # also refuses NaN
-        raise SpecError(f"{where}: {value!r} is outside the range 0 to 1")
+    if not (STEP_P.low <= value <= STEP_P.high):  # also refuses NaN
+        raise SpecError(
+            f"{where}: {value!r} is outside the range {STEP_P.low:g} to {STEP_P.high:g}"
+        )
     if tdef.own_p and value != 1.0:
         raise SpecError(
             f"{where}: {tdef.name} has a probability of its own; set its parameter 'p' instead"

@@ -9,16 +9,21 @@ Element ids: the first step of a transform uses the catalogue key, `{key}-{param
 rrc-scale-min, jitter-hue, ...); the n-th step of the same transform (n >= 2) uses
 `{key}{n}-{param}` (jitter2-hue). Per step: `{prefix}-enabled`, `{prefix}-step-p`,
 `{prefix}-up`, `{prefix}-down`, `{prefix}-duplicate`, `{prefix}-remove` and `{prefix}-note` (why
-the last edit was refused), where prefix is `{key}` or `{key}{n}`.
+the last edit was refused or a typed number clamped), where prefix is `{key}` or `{key}{n}`.
+Around the grid: `grid-view` (display size or training resolution), `share` and `share-link`.
+
+Typed numbers: a value outside a parameter's declared range (`low`..`high`; the seed's in SEED,
+a step probability's in catalogue.STEP_P) is clamped to it, and the box shows the value used.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, Param, TransformDef
+from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, STEP_P, Param, TransformDef
 from pipelines.spec import MAX_STEPS, PipelineSpec, SpecError, StepSpec, validate
 
 
@@ -59,6 +64,68 @@ def picker_choices() -> list[tuple[str, str]]:
         for t in CATALOGUE
         if t.group == group
     ]
+
+
+# The preview's seed, declared like a catalogue parameter so its box clamps like theirs.
+SEED = Param("seed", "int", 0, "Seed", 0, 2**31 - 1, 1)
+
+
+def clamp(param: Param, value: Any) -> Any:
+    """A typed number brought into `param`'s declared range (anything else as it is: the
+    spec's checks explain it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return value
+    clamped = min(max(value, param.low), param.high)
+    return int(clamped) if param.kind == "int" and float(clamped).is_integer() else clamped
+
+
+def slider_bounds(param: Param, value: Any) -> tuple[float, float]:
+    """The slider's ends: its track (or declared range), widened to show `value` when it lies
+    outside the track but inside the range (a pipeline file may hold it)."""
+    low, high = param.slider_range
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and param.low <= value <= param.high:
+        return min(low, value), max(high, value)
+    return low, high
+
+
+def range_note(param: Param, value: Any, pending: bool = False) -> str:
+    """Why a typed number changed (or will change, while still being typed), in the screen's
+    words: the parameter's label, its range, the value typed and what it becomes."""
+    where = f"{param.label} goes from {_number(param.low)} to {_number(param.high)}"
+    typed, used = _number(value), _number(clamp(param, value))
+    if pending:
+        return (
+            f"⚠️ {where}: {typed} becomes {used} when you leave the box. "
+            "The grid shows the last valid settings."
+        )
+    return f"⚠️ {where}: {typed} was set to {used}."
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+def out_of_range(param: Param, value: Any) -> bool:
+    return clamp(param, value) != value
+
+
+_WHERE = re.compile(r"^step \d+ \(([A-Za-z0-9]+)\), ")
+
+
+def step_note(err: SpecError) -> str:
+    """A refused edit's message for the step's own note, in the screen's words: which step it
+    is goes without saying there, and parameters go by their labels, not their names."""
+    text = str(err)
+    match = _WHERE.match(text)
+    if match and match.group(1) in BY_NAME:
+        text = text[match.end() :].replace("step probability 'p'", f"'{STEP_P.label}'")
+        for p in BY_NAME[match.group(1)].params:
+            text = text.replace(f"parameter '{p.name}'", f"'{p.label}'")
+            text = text.replace(f"'{p.name}'", f"'{p.label}'")
+    return f"⚠️ {text[:1].upper()}{text[1:]}. The grid shows the last valid settings."
 
 
 def coerce(param: Param, value: Any) -> Any:

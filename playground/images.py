@@ -4,11 +4,13 @@ from pipelines.images import (
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     PREVIEW_MAX_SIDE,
+    SOURCE_SIZE,
     ImageLoadError,
     ImageSource,
     describe,
     fit_within,
     load_image,
+    source_size,
     to_rgb,
 )
 
@@ -16,10 +18,12 @@ __all__ = [
     "MAX_PIXELS",
     "MAX_UPLOAD_BYTES",
     "PREVIEW_MAX_SIDE",
+    "SOURCE_SIZE",
     "ImageLoadError",
     "ImageSource",
     "describe",
     "fit_within",
     "load_image",
+    "source_size",
     "to_rgb",
 ]

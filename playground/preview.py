@@ -14,8 +14,10 @@ from PIL import Image
 
 from pipelines.samples import Sample, render_samples, render_steps, strength_strip
 from pipelines.spec import PipelineSpec
+from playground.images import source_size
 
 JPEG_QUALITY = 90
+SMALL_SIDE = 64  # samples up to this side are training resolution (CIFAR): PNG, pixelated
 
 
 def caption(sample: Sample) -> list[str]:
@@ -29,6 +31,35 @@ def encode_jpeg(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def image_src(image: Image.Image) -> str:
+    """A data URI: PNG for training-resolution samples (CIFAR's 32 px), whose every pixel shows
+    when enlarged and which JPEG's 8x8 blocks and colour subsampling would smear; JPEG else."""
+    if max(image.size) > SMALL_SIDE:
+        return f"data:image/jpeg;base64,{encode_jpeg(image)}"
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+def view_note(samples: list[Sample]) -> str:
+    """Which view the grid is in, said in the grid. Both sentences are in the page; the "Show
+    samples at" switch (playground.ui, CSS) shows the one that holds."""
+    sizes = sorted({s.image.size for s in samples})
+    size = " / ".join(f"{w} x {h}" for w, h in sizes)
+    small = max(max(s) for s in sizes) <= SMALL_SIDE
+    display = (
+        f"Display size: the {size} px samples enlarged to fit, each pixel a sharp square."
+        if small
+        else f"Display size: the {size} px samples scaled to fit."
+    )
+    native = f"Training resolution: {size} px, one image pixel per screen pixel"
+    native += "." if small else " (shrunk where wider than the column)."
+    return (
+        f'<p class="grid-view-note"><span class="view-display">{display}</span>'
+        f'<span class="view-native">{native}</span></p>'
+    )
+
+
 def grid_html(samples: list[Sample], seed: int) -> str:
     figures = []
     for i, sample in enumerate(samples):
@@ -36,18 +67,31 @@ def grid_html(samples: list[Sample], seed: int) -> str:
         w, h = sample.image.size
         figures.append(
             f'<figure class="sample" data-index="{i}">'
-            f'<img alt="sample {i + 1}" width="{w}" height="{h}" '
-            f'src="data:image/jpeg;base64,{encode_jpeg(sample.image)}">'
+            f'<img alt="sample {i + 1}" width="{w}" height="{h}" src="{image_src(sample.image)}">'
             f"<figcaption>{text}</figcaption></figure>"
         )
-    return f'<div class="sample-grid" data-seed="{seed}">{"".join(figures)}</div>'
+    small = bool(samples) and max(max(s.image.size) for s in samples) <= SMALL_SIDE
+    kind = "sample-grid small" if small else "sample-grid"
+    note = view_note(samples) if samples else ""
+    return f'<div class="{kind}" data-seed="{seed}">{note}{"".join(figures)}</div>'
 
 
 def output_size_text(spec: PipelineSpec, image: Image.Image, samples: list[Sample]) -> str:
     sizes = {s.image.size for s in samples}
     size = " / ".join(f"{w} x {h}" for w, h in sorted(sizes)) if sizes else "-"
     active = " -> ".join(s.transform for s in spec.active) or "nothing (all steps off)"
-    return f"Input {image.width} x {image.height} px -> output {size} px. Order: {active}."
+    return f"{input_text(image)} -> output {size} px. Order: {active}."
+
+
+def input_text(image: Image.Image) -> str:
+    """What the pipeline is applied to; says so when the upload was scaled down to preview it."""
+    source = source_size(image)
+    if source is None:
+        return f"Input {image.width} x {image.height} px"
+    return (
+        f"Input scaled down from {source[0]} x {source[1]} to {image.width} x {image.height} px "
+        "for the preview"
+    )
 
 
 def render(spec: PipelineSpec, image: Image.Image, seed: int) -> tuple[str, str]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from PIL import Image
 
 from pipelines.samples import render_samples
 from pipelines.spec import default_spec, preset
+from playground import share
 from playground.images import load_image
 from playground.preview import caption
+from playground.ui.augment import on_share
 
 pytestmark = pytest.mark.slow
 
@@ -204,4 +207,123 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     assert page.is_checked("#hflip-enabled input[type=checkbox]")
     wait_for_new_grid(page, sources)
     assert "Order: RandomHorizontalFlip." in summary(page)
+    page.close()
+
+
+def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    box = "#hflip-p input[type=number]"
+    page.fill(box, "1.7")  # while typed: the step's note says what it will become
+    page.wait_for_function(
+        "() => document.querySelector('#hflip-note')?.innerText.includes('becomes 1 when')"
+    )
+    page.press(box, "Tab")  # leaving the box: clamped, shown, applied
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#preview-grid figcaption')]"
+        ".filter((c) => c.innerText.startsWith('flipped horizontally')).length === 8"
+    )
+    assert page.input_value(box) == "1"
+    assert "Flip probability goes from 0 to 1: 1.7 was set to 1." in page.inner_text("#hflip-note")
+
+    page.fill("#seed input", "-5")
+    page.press("#seed input", "Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('-5 was set to 0')"
+    )
+    assert page.input_value("#seed input") == "0"
+    page.close()
+
+
+def test_training_resolution_and_display_size_views(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    page.click("#preset input")
+    page.keyboard.type("cifar-standard")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('output 32 x 32')"
+    )
+    wait_for_new_grid(page, None)
+    shown = """() => { const im = document.querySelector('#preview-grid img');
+      return [im?.clientWidth, im && getComputedStyle(im).imageRendering,
+              document.querySelector('#preview-grid .grid-view-note')?.innerText]; }"""
+    width, rendering, note = page.evaluate(shown)
+    assert width > 4 * 32 and rendering == "pixelated"  # enlarged, pixels kept square
+    assert note.startswith("Display size: the 32 x 32 px samples enlarged")
+    page.get_by_label("Training resolution").check()
+    page.wait_for_function(
+        "() => document.querySelector('#preview-grid img')?.clientWidth === 32", timeout=5_000
+    )
+    assert page.evaluate(shown)[2].startswith("Training resolution: 32 x 32 px")
+    page.close()
+
+
+# Where an element is on the screen: [top, bottom] in CSS px, or null when it is missing.
+BOX_JS = """(sel) => { const r = document.querySelector(sel)?.getBoundingClientRect();
+  return r ? [r.top, r.bottom] : null; }"""
+
+
+def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    wait_for_new_grid(page, None)
+    page.wait_for_selector("#jitter-hue input[type=range]")
+    # The first slider of the editor, then the last: each in the middle of the screen, the
+    # grid whole at the top of it, above the slider (not covering it).
+    for slider in ("#hflip-p", "#jitter-hue"):
+        page.eval_on_selector(slider, "(e) => e.scrollIntoView({ block: 'center' })")
+        page.wait_for_timeout(200)
+        grid_top, grid_bottom = page.evaluate(BOX_JS, "#preview-grid")
+        slider_top, slider_bottom = page.evaluate(BOX_JS, slider)
+        assert grid_top >= 0 and grid_bottom <= slider_top, (slider, grid_top, grid_bottom)
+        assert slider_bottom <= 844 and page.evaluate("() => window.scrollY") > 600
+    page.close()
+
+
+def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
+    shared = default_spec().with_params("ColorJitter", hue=0.2)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url + on_share(shared, 42))
+    page.wait_for_function(
+        "() => document.querySelector('#preview-grid .sample-grid')?.dataset.seed === '42'"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#jitter-hue input[type=number]')?.value === '0.2'"
+    )
+    assert page.input_value("#seed input") == "42"
+    samples = render_samples(shared, load_image(ROOT / "assets" / "chelsea.png"), 42)
+    assert grid_captions(page) == ["\n".join(caption(s)) for s in samples]
+
+    # Share link: the page's address becomes a link to what is on screen (here: the flip
+    # turned off and a new seed), and the box shows it.
+    page.uncheck("#hflip-enabled input[type=checkbox]")
+    page.wait_for_function(
+        "() => !document.querySelector('#preview-summary')?.innerText.includes('Flip ->')"
+    )
+    page.click("#new-samples")
+    page.wait_for_function("() => document.querySelector('#seed input')?.value !== '42'")
+    new_seed = int(page.input_value("#seed input"))
+    page.click("#share")
+    page.wait_for_function(
+        "() => document.querySelector('#share-link textarea')?.value.startsWith('http')"
+    )
+    assert page.input_value("#share-link textarea") == page.url
+    spec, seed = share.decode(dict(parse_qsl(urlsplit(page.url).query)))
+    assert seed == new_seed and not spec.step("RandomHorizontalFlip").enabled
+    assert spec.step("ColorJitter").params["hue"] == 0.2
+
+    # A mangled link: said so, and the default pipeline.
+    page.goto(app_url + "?pipeline=not-a-pipeline&seed=3")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.startsWith('⚠️ This link')"
+    )
+    assert "Showing the default pipeline." in summary(page)
+    assert page.input_value("#jitter-hue input[type=number]") == "0.5"
     page.close()

@@ -1,14 +1,21 @@
 """The Augment/Export callbacks and the editor's edits as plain functions: no server, no browser."""
 
+import base64
+import html
+import json
+import re
+import zlib
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.catalogue import CATALOGUE, GROUPS
+from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, STEP_P
+from pipelines.samples import strength_values
 from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make, preset
-from playground import controls
+from playground import controls, share
 from playground.controls import step_views
 from playground.ui.augment import (
     on_add,
@@ -16,7 +23,10 @@ from playground.ui.augment import (
     on_image,
     on_new_samples,
     on_pipeline,
+    on_release,
     on_seed,
+    on_share,
+    on_shared_link,
     on_steps,
     on_strength,
     on_structure,
@@ -90,7 +100,9 @@ def test_min_above_max_explains_and_keeps_the_grid():
         lambda s, v: controls.set_param(s, i, "scale_max", v), sample_image("cat"), 0, spec, 0.3
     )
     # said under the step's own title, without "step 2 (RandomResizedCrop)": it is that step
-    assert note.startswith("⚠️ Parameter 'scale_min': 1 is greater than 'scale_max' (0.3)")
+    assert note.startswith(
+        "⚠️ 'Area fraction, min': 1 is greater than 'Area fraction, max' (0.3)"
+    )  # and in the screen's words: the labels, not the parameters' names
     assert "last valid settings" in note and "step 2" not in note
     assert spec.step("RandomResizedCrop").params["scale_max"] == 1.0  # the last valid pipeline
     assert not isinstance(grid, str) and not isinstance(summary, str)  # gr.skip(): both stay
@@ -108,7 +120,7 @@ def test_all_steps_off_shows_the_image_itself():
     spec = default_spec()
     for i in range(len(spec.steps)):
         spec = controls.set_enabled(spec, i, False)
-    grid, summary = on_seed(sample_image("cat"), 0, spec)
+    _, grid, summary = on_seed(sample_image("cat"), 0, spec)
     assert "nothing (all steps off)" in summary and grid.count("<img") == 8
 
 
@@ -245,3 +257,202 @@ def test_an_upload_clears_the_sample_pick_unless_refused():
     assert not isinstance(
         sample_after_upload("⚠️ The file is empty. The previous image is kept."), str
     )
+
+
+def test_captions_say_each_step_in_words_in_pipeline_order():
+    spec = default_spec()
+    _, grid, _ = on_seed(sample_image("cat"), 0, spec)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", grid)
+    assert len(captions) == 8
+    jitter = re.compile(
+        r"brightness \d\.\d\d, contrast \d\.\d\d, saturation \d\.\d\d, hue [+-]\d\.\d\d"
+    )
+    for text in captions:
+        flip, crop, colour = html.unescape(text).split("<br>")  # one line per step, in order
+        assert flip in ("flipped horizontally", "no horizontal flip")
+        assert crop.startswith("crop ")
+        assert jitter.fullmatch(colour), colour  # the same order on every sample
+
+
+def test_a_large_upload_says_it_was_scaled_down(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000), (200, 40, 40)).save(path, compress_level=1)
+    state, shown, grid, summary = on_image(str(path), default_spec(), 0, sample_image("cat"))
+    assert state.size == (1024, 768)
+    assert summary.startswith(
+        "Input scaled down from 4000 x 3000 to 1024 x 768 px for the preview -> output"
+    )
+    assert shown["label"] == "Input: 1024 x 768 px, scaled down from 4000 x 3000"
+    Image.new("RGB", (64, 40)).save(path.with_name("small.png"))
+    _, shown, _, small = on_image(str(path.with_name("small.png")), default_spec(), 0, state)
+    assert small.startswith("Input 64 x 40 px -> output") and shown["label"] == "Input: 64 x 40 px"
+
+
+def _skipped(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+
+
+def test_a_typed_probability_beyond_its_range_is_clamped_and_shown():
+    spec = default_spec()
+    i = _index(spec, "RandomHorizontalFlip")
+    p = spec.steps[i].definition.param("p")
+
+    def edit(s, v):
+        return controls.set_param(s, i, "p", v)
+
+    # While it is typed: said in the screen's words, nothing applied yet.
+    grid, summary, same, note = on_edit(edit, sample_image("cat"), 0, spec, 1.7, p)
+    assert same is spec and _skipped(grid) and _skipped(summary)
+    assert note == (
+        "⚠️ Flip probability goes from 0 to 1: 1.7 becomes 1 when you leave the box. "
+        "The grid shows the last valid settings."
+    )
+    # Leaving the box: clamped, applied, and the box shows the value used.
+    box, grid, summary, new, note = on_release(edit, sample_image("cat"), 0, spec, 1.7, p)
+    assert box["value"] == 1.0 and new.steps[i].params["p"] == 1.0
+    assert note == "⚠️ Flip probability goes from 0 to 1: 1.7 was set to 1."
+    assert grid.count("flipped horizontally") == 8
+    # A value in range was applied by the input event already: nothing more to do.
+    assert all(_skipped(out) for out in on_release(edit, sample_image("cat"), 0, new, 0.3, p))
+
+
+def test_a_step_probability_beyond_its_range_is_clamped():
+    spec = default_spec()
+    i = _index(spec, "ColorJitter")
+
+    def edit(s, v):
+        return controls.set_probability(s, i, v)
+
+    box, _, _, new, note = on_release(edit, sample_image("cat"), 0, spec, -0.4, STEP_P)
+    assert box["value"] == 0.0 and new.steps[i].p == 0.0
+    assert note.startswith("⚠️ Step probability (RandomApply) goes from 0 to 1: -0.4 was set to 0")
+
+
+def test_every_catalogue_number_is_clamped_to_its_declared_range():
+    for tdef in CATALOGUE:
+        spec = make([(tdef.name, {})])
+        for p in tdef.params:
+            if p.kind not in ("int", "float"):
+                continue
+            for typed, want in ((p.high + 3, p.high), (p.low - 3, p.low)):
+
+                def edit(s, v, name=p.name):
+                    return controls.set_param(s, 0, name, v)
+
+                box, _, _, new, note = on_release(edit, sample_image("cat"), 0, spec, typed, p)
+                assert box["value"] == want, (tdef.name, p.name)
+                assert p.label in note and p.name not in note.replace(p.label, "")
+                if new is not spec:  # else a check between parameters refused it, and says so
+                    assert new.steps[0].params[p.name] == want
+                else:
+                    assert "must be" in note, note
+
+
+def test_a_seed_beyond_its_range_is_clamped_and_shown():
+    box, grid, summary = on_seed(sample_image("cat"), -5, default_spec())
+    assert box == 0 and 'data-seed="0"' in grid
+    assert summary.startswith("⚠️ Seed goes from 0 to 2,147,483,647: -5 was set to 0. Input 451")
+    box, grid, _ = on_seed(sample_image("cat"), 2**40, default_spec())
+    assert box == 2**31 - 1 and f'data-seed="{2**31 - 1}"' in grid
+    box, grid, summary = on_seed(sample_image("cat"), 7, default_spec())
+    assert _skipped(box) and 'data-seed="7"' in grid and summary.startswith("Input")
+
+
+def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path):
+    from playground.ui.augment import _slider
+
+    p = BY_NAME["RandomResizedCrop"].param("ratio_max")
+    low, high = p.slider_range
+    assert (low, high) == (0.25, 4.0) and (2 - 0.5) / (high - low) >= 0.4  # was 15% of 0.1-10
+    slider = _slider(p, 2.0, "rrc-ratio-max")
+    assert (slider.minimum, slider.maximum, slider.elem_id) == (0.25, 4.0, "rrc-ratio-max")
+    # A file may hold what torchvision and earlier versions took (0.1 to 10): it loads, real
+    # ratios in the JSON, and the slider widens to show it.
+    wide = make([("RandomResizedCrop", {"ratio_min": 0.1, "ratio_max": 10.0})])
+    path = tmp_path / "wide.json"
+    path.write_text(wide.to_json())
+    spec, _, grid, _ = on_pipeline(str(path), sample_image("cat"), 0, default_spec(), LAYOUT)
+    assert spec == wide and grid.count("<img") == 8
+    assert '"ratio_max": 10.0' in spec.to_json()
+    slider = _slider(p, 10.0, "rrc-ratio-max")
+    assert (slider.minimum, slider.maximum, slider.value) == (0.25, 10.0, 10.0)
+    # Typed past the slider's end but within the range: applied, and the slider widens.
+    i = _index(default_spec(), "RandomResizedCrop")
+
+    def edit(s, v):
+        return controls.set_param(s, i, "ratio_max", v)
+
+    box, _, _, new, note = on_release(edit, sample_image("cat"), 0, default_spec(), 8.0, p)
+    assert (box["value"], box["maximum"]) == (8.0, 8.0) and note == ""
+    assert new.step("RandomResizedCrop").params["ratio_max"] == 8.0
+    # The strength strip spans the slider's range too.
+    assert strength_values(default_spec(), "RandomResizedCrop#0", "ratio_max")[::7] == [0.25, 4.0]
+
+
+def test_a_training_resolution_grid_offers_both_views():
+    _, _, cifar, _ = on_pipeline("cifar-standard", sample_image("cat"), 0, default_spec(), LAYOUT)
+    assert '<div class="sample-grid small"' in cifar  # pixelated when enlarged (CSS)
+    assert cifar.count('src="data:image/png;base64,') == 8  # every training pixel, no JPEG blur
+    assert "Display size: the 32 x 32 px samples enlarged to fit, each pixel a sharp square." in (
+        cifar
+    )
+    assert "Training resolution: 32 x 32 px, one image pixel per screen pixel." in cifar
+    _, _, large, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
+    assert '<div class="sample-grid"' in large and "image/png" not in large
+    assert "Display size: the 200 x 200 px samples scaled to fit." in large
+
+
+def _query(link: str) -> dict[str, str]:
+    return dict(parse_qsl(link.removeprefix("?"), keep_blank_values=True))
+
+
+def test_a_share_link_round_trips_the_pipeline_and_seed():
+    specs = [
+        default_spec(),
+        make([("ColorJitter", {"hue": 0.1}, 0.4), ("RandomHorizontalFlip", {}), ("CutMix", {})]),
+        make([("RandomResizedCrop", {"ratio_min": 0.1, "ratio_max": 10.0})]),
+        controls.set_enabled(preset("trivialaugment-cifar"), 1, False),
+    ]
+    for spec, seed in zip(specs, (0, 7, 2**31 - 1, 123456), strict=True):
+        link = on_share(spec, seed)
+        assert link.startswith("?pipeline=") and len(link) < 2000
+        assert share.decode(_query(link)) == (spec, seed)
+    # What the page does with it: the editor, the seed and the grid restored.
+    spec = specs[1]
+    out, layout, seed, grid, _ = on_shared_link(
+        _query(on_share(spec, 7)), sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert out == spec and from_json(layout[1]) == spec and seed == 7 and 'data-seed="7"' in grid
+    # A page opened without a shared link keeps what it has.
+    assert all(_skipped(x) for x in on_shared_link({}, sample_image("cat"), 0, spec, LAYOUT))
+
+
+def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
+    good = _query(on_share(default_spec(), 3))
+    bomb = base64.urlsafe_b64encode(zlib.compress(b" " * 1_000_000)).decode().rstrip("=")
+    unknown = json.dumps(
+        {"format": "augmentation-pipeline", "version": 2, "steps": [{"transform": "Evil"}]}
+    )
+    cases = {
+        "not in the link's alphabet": {"pipeline": "abc$%"},
+        "cut short or mistyped": {"pipeline": "abcde"},
+        "cut short": {"pipeline": good["pipeline"][:-8]},
+        "unpacks to more than 65,536 bytes": {"pipeline": bomb},
+        "characters long": {"pipeline": "A" * 9000},
+        "does not validate: step 1: unknown transform 'Evil'": {
+            "pipeline": base64.urlsafe_b64encode(zlib.compress(unknown.encode()))
+            .decode()
+            .strip("=")
+        },
+        "seed must be a whole number from 0 to 2,147,483,647": {**good, "seed": "-5"},
+    }
+    for why, query in cases.items():
+        with pytest.raises(share.ShareError, match=re.escape(why)):
+            share.decode(query)
+        spec, layout, seed, grid, summary = on_shared_link(
+            query, sample_image("cat"), 0, preset("randaugment"), LAYOUT
+        )
+        assert spec == default_spec() and from_json(layout[1]) == default_spec() and seed == 0
+        assert summary.startswith("⚠️ This link's pipeline could not be read: its ")
+        assert why in summary and "Showing the default pipeline." in summary
+        assert grid.count("<img") == 8

@@ -163,3 +163,11 @@ def test_pipelines_import_nothing_from_the_app():
                 names = [node.module]
             for name in names:
                 assert not name.startswith(("playground", "gradio")), (path.name, name)
+
+
+def test_slider_tracks_lie_inside_their_ranges():
+    tracked = [p for t in CATALOGUE for p in t.params if p.track is not None]
+    assert tracked  # the aspect ratios
+    for p in tracked:
+        low, high = p.track
+        assert p.low <= low < high <= p.high and low <= p.default <= high, p.name

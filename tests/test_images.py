@@ -434,7 +434,9 @@ def test_large_image_downscaled_keeping_aspect(
     Image.new("RGB", size, (10, 200, 30)).save(path, compress_level=1)
     result = load_image(path)
     assert result.size == expected
-    assert describe(result) == f"{expected[0]} x {expected[1]} px"
+    assert describe(result) == (
+        f"{expected[0]} x {expected[1]} px, scaled down from {size[0]} x {size[1]}"
+    )
     assert_close(result.getpixel((100, 100)), (10, 200, 30))
 
 

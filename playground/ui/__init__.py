@@ -7,11 +7,34 @@ import gradio as gr
 from pipelines.spec import default_spec
 from playground.ui import augment, export, train
 
+# Gradio also adds each rule under `.gradio-container .contain`, which outranks a plain class
+# rule: the view rules below hide (never show) and name #preview-grid to hold their own.
 CSS = """
 .sample-grid { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 10px; }
 .sample-grid figure { margin: 0; }
 .sample-grid img { width: 100%; height: auto; image-rendering: auto; border-radius: 4px; }
 .sample-grid figcaption { font-size: 0.75rem; line-height: 1.25; opacity: 0.85; }
+.sample-grid .grid-view-note { grid-column: 1 / -1; margin: 0; font-size: 0.75rem; opacity: 0.85; }
+html:not([data-grid-view="native"]) #preview-grid .view-native { display: none; }
+html[data-grid-view="native"] #preview-grid .view-display { display: none; }
+#preview-grid .sample-grid.small img { image-rendering: pixelated; }
+html[data-grid-view="native"] #preview-grid .sample-grid img { width: auto; max-width: 100%; }
+/* A phone: the controls and the grid no longer fit side by side, and stacked the grid would sit
+   some 2,000 px below the first slider. The grid goes first and stays at the top of the screen
+   while the editor scrolls under it (captions hidden there: Step by step shows them). */
+/* Gradio's container has overflow: hidden, a scroll box of its own that a sticky grid would
+   stick in; clip cuts the same overflow without making one. (Outside the @media below: inside
+   one, Gradio keeps only the copy under `.gradio-container .contain`, which cannot match it.) */
+.gradio-container { overflow: clip !important; }
+@media (max-width: 720px) {
+  #editor-row { flex-direction: column; }
+  #preview-column { display: contents; }
+  #preview-grid { order: -2; position: sticky; top: 0; z-index: 50; padding: 4px 0;
+                  background: var(--body-background-fill); }
+  #preview-head { order: -1; }
+  #preview-grid figcaption { display: none; }
+  #preview-grid .sample-grid { gap: 4px; }
+}
 .pipeline-step { margin-bottom: 10px; }
 .pipeline-step .step-title { padding: 6px 10px 0; }
 .pipeline-step .step-tools button { min-width: 36px; }
@@ -31,7 +54,7 @@ def build_app() -> gr.Blocks:
         train_prefs = train.prefs_state()
         with gr.Tabs():
             with gr.Tab("Augment", elem_id="augment-tab"):
-                parts = augment.build_tab(spec_state, image_state)
+                parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
             train.build_tab(spec_state, image_state, demo, owner_token, train_prefs)
     return demo

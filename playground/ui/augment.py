@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from pipelines.catalogue import PRESETS
-from pipelines.spec import PipelineSpec, SpecError, from_json, load, preset
-from playground import controls, preview
+from pipelines.catalogue import PRESETS, STEP_P, Param
+from pipelines.spec import PipelineSpec, SpecError, default_spec, from_json, load, preset
+from playground import controls, preview, share
 from playground.controls import StepView, step_views
 from playground.images import ImageLoadError, describe, load_image
 
@@ -33,8 +32,18 @@ SAMPLE_IMAGES = {
     "rocket": "rocket.jpg",
 }
 DEFAULT_SAMPLE = "cat"
-MAX_SEED = 2**31 - 1
+MAX_SEED = int(controls.SEED.high)
 FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
+
+GRID_VIEW_JS = "(view) => { document.documentElement.dataset.gridView = view; }"
+# The share query becomes the page's URL (a reload or a bookmark keeps it) and a full link in the
+# box, copied to the clipboard where the browser allows it.
+SHARE_JS = """(query) => {
+  if (!query?.startsWith("?")) return query;
+  history.replaceState(null, "", location.pathname + query);
+  navigator.clipboard?.writeText(location.href).catch(() => {});
+  return location.href;
+}"""
 
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
 # listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
@@ -52,8 +61,9 @@ def _render(spec: PipelineSpec, image: Image.Image | None, seed: Any) -> tuple[s
 
 
 def _seed(value: Any) -> int:
+    """The seed box's number as the seed: whole, within 0..MAX_SEED (clamped: see on_seed)."""
     try:
-        return int(value) % (MAX_SEED + 1)
+        return int(controls.clamp(controls.SEED, round(value)))
     except (TypeError, ValueError, OverflowError):
         return 0
 
@@ -63,8 +73,15 @@ def _relayout(layout: Layout, spec: PipelineSpec) -> Layout:
 
 
 def on_seed(image: Image.Image | None, seed: Any, spec: PipelineSpec):
-    """The seed was typed: re-render the current pipeline."""
-    return _render(spec, image, seed)
+    """The seed was typed (Enter or leaving the box): (seed box, grid, summary). A number outside
+    0..MAX_SEED, or not whole, is clamped (rounded) and the box shows the seed used."""
+    used = _seed(seed)
+    grid, summary = _render(spec, image, used)
+    if seed == used or seed is None or isinstance(seed, bool):
+        return gr.skip(), grid, summary
+    if isinstance(seed, (int, float)) and controls.out_of_range(controls.SEED, seed):
+        summary = f"{controls.range_note(controls.SEED, seed)} {summary}"
+    return used, grid, summary
 
 
 def on_edit(
@@ -73,22 +90,45 @@ def on_edit(
     seed: Any,
     spec: PipelineSpec,
     value: Any,
+    param: Param | None = None,
 ):
     """A step's control moved: (grid, summary, spec, the step's note). Invalid settings are
     explained in the note under that step's title; the grid, the summary and the pipeline keep
-    their last valid state (the controls keep what the user set, to be corrected)."""
+    their last valid state (the controls keep what the user set, to be corrected). A number
+    typed outside `param`'s declared range is clamped when the box is left (on_release); until
+    then the note says what it will become."""
+    if param is not None and controls.out_of_range(param, value):
+        return gr.skip(), gr.skip(), spec, controls.range_note(param, value, pending=True)
     try:
         new_spec = edit(spec, value)
     except SpecError as err:
-        return gr.skip(), gr.skip(), spec, step_note(err)
+        return gr.skip(), gr.skip(), spec, controls.step_note(err)
     grid, summary = _render(new_spec, image, seed)
     return grid, summary, new_spec, ""
 
 
-def step_note(err: SpecError) -> str:
-    """The message for the step's own note: which step it is goes without saying there."""
-    text = re.sub(r"^step \d+ \([A-Za-z]+\), ", "", str(err))
-    return f"⚠️ {text[:1].upper()}{text[1:]}. The grid shows the last valid settings."
+def on_release(
+    edit: Callable[[PipelineSpec, Any], PipelineSpec],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    value: Any,
+    param: Param,
+):
+    """A slider let go or its number box left: (slider, grid, summary, spec, note).
+
+    A number outside the declared range is clamped to it, applied, and shown in the box. Gradio's
+    own frontend clamps the box to the slider's ends on leaving it; a valid value beyond a
+    track's end (RATIO_TRACK) is put back and the slider widened to show it. Anything else was
+    already applied by the `input` event: nothing to do."""
+    used = controls.clamp(param, value)
+    low, high = controls.slider_bounds(param, used)
+    if used == value and param.slider_range == (low, high):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    grid, summary, new_spec, note = on_edit(edit, image, seed, spec, used)
+    if used != value:  # and, when a check between parameters refuses the result, why
+        note = f"{controls.range_note(param, value)} {note.removeprefix('⚠️ ')}".strip()
+    return gr.update(value=used, minimum=low, maximum=high), grid, summary, new_spec, note
 
 
 def on_structure(
@@ -154,6 +194,34 @@ def sample_after_upload(summary: str):
     return gr.skip() if summary.startswith("⚠️") else None
 
 
+def on_share(spec: PipelineSpec, seed: Any) -> str:
+    """The "Share link" button: the query string of the pipeline and seed on screen (SHARE_JS
+    makes it the page's URL and a full link)."""
+    return "?" + share.encode(spec, _seed(seed))
+
+
+def on_shared_link(
+    query: dict[str, str],
+    image: Image.Image | None,
+    seed: Any,
+    spec: PipelineSpec,
+    layout: Layout,
+):
+    """A page opened with a shared link: (spec, step list, seed, grid, summary) restored from
+    its query; a link that cannot be read says why, and the default pipeline stays."""
+    try:
+        shared = share.decode(query)
+    except share.ShareError as err:
+        grid, summary = _render(default_spec(), image, seed)
+        message = f"⚠️ This link's pipeline could not be read: {err}. Showing the default pipeline."
+        return default_spec(), _relayout(layout, default_spec()), 0, grid, f"{message} {summary}"
+    if shared is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    new_spec, new_seed = shared
+    grid, summary = _render(new_spec, image, new_seed)
+    return new_spec, _relayout(layout, new_spec), new_seed, grid, summary
+
+
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
     seed = random.randint(0, MAX_SEED)
     grid, summary = _render(spec, image, seed)
@@ -188,33 +256,70 @@ def on_pipeline(
     return [new_spec, _relayout(layout, new_spec), grid, summary]
 
 
+# The editor's controls say interactive=True: drawn by gr.render, their listeners are not in the
+# page's first config, so Gradio would otherwise draw them disabled (a browser test types in one).
 def _param_control(view: StepView, name: str) -> gr.components.Component:
     p = view.tdef.param(name)
     value = view.step.params[name]
     elem_id = view.elem_id(name)
     if p.kind == "choice":
-        return gr.Dropdown(list(p.choices), value=value, label=p.label, elem_id=elem_id)
+        return gr.Dropdown(
+            list(p.choices), value=value, label=p.label, elem_id=elem_id, interactive=True
+        )
     if p.kind == "bool":
-        return gr.Checkbox(value=value, label=p.label, elem_id=elem_id)
+        return gr.Checkbox(value=value, label=p.label, elem_id=elem_id, interactive=True)
+    return _slider(p, value, elem_id)
+
+
+def _slider(p: Param, value: Any, elem_id: str) -> gr.Slider:
+    low, high = controls.slider_bounds(p, value)
     return gr.Slider(
-        p.low, p.high, value=value, step=p.step, label=p.label, info=p.info or None, elem_id=elem_id
+        low,
+        high,
+        value=value,
+        step=p.step,
+        label=p.label,
+        info=p.info or None,
+        elem_id=elem_id,
+        interactive=True,
     )
 
 
 def _wire(
-    component: gr.components.Component, edit, state: dict[str, Any], note: gr.Markdown
+    component: gr.components.Component,
+    edit,
+    state: dict[str, Any],
+    note: gr.Markdown,
+    param: Param | None = None,
 ) -> None:
-    """Send `component`'s value through `edit(spec, value)` and re-render the grid."""
-    event = component.input if isinstance(component, gr.Slider) else component.change
-
-    def handler(image, seed, spec, value):
-        return on_edit(edit, image, seed, spec, value)
-
-    event(
-        handler,
-        [state["image"], state["seed"], state["spec"], component],
-        [state["grid"], state["summary"], state["spec"], note],
+    """Send `component`'s value through `edit(spec, value)` and re-render the grid. A slider
+    (`param` declares its range) takes its value unchecked (preprocess=False: Gradio would
+    refuse an out-of-range number with an error toast) and clamps it on release."""
+    inputs = [state["image"], state["seed"], state["spec"], component]
+    outputs = [state["grid"], state["summary"], state["spec"], note]
+    if param is None:
+        component.change(
+            lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value),
+            inputs,
+            outputs,
+            api_name=False,
+            **FAST,
+        )
+        return
+    component.input(
+        lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value, param),
+        inputs,
+        outputs,
         api_name=False,
+        preprocess=False,
+        **FAST,
+    )
+    component.release(
+        lambda image, seed, spec, value: on_release(edit, image, seed, spec, value, param),
+        inputs,
+        [component, *outputs],
+        api_name=False,
+        preprocess=False,
         **FAST,
     )
 
@@ -231,7 +336,11 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
         note = gr.Markdown("", elem_id=view.elem_id("note"), elem_classes="step-note")
         with gr.Row(equal_height=True, elem_classes="step-tools"):
             enabled = gr.Checkbox(
-                value=view.step.enabled, label="on", elem_id=view.elem_id("enabled"), scale=1
+                value=view.step.enabled,
+                label="on",
+                elem_id=view.elem_id("enabled"),
+                scale=1,
+                interactive=True,
             )
             buttons = {
                 "up": ("↑", lambda s: controls.move_step(s, i, -1)),
@@ -254,22 +363,20 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                 )
         _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state, note)
         if not tdef.own_p:
-            chance = gr.Slider(
-                0.0,
-                1.0,
-                value=view.step.p,
-                step=0.05,
-                label="Step probability (RandomApply)",
-                elem_id=view.elem_id("step_p"),
-            )
-            _wire(chance, lambda s, v: controls.set_probability(s, i, v), state, note)
+            chance = _slider(STEP_P, view.step.p, view.elem_id("step_p"))
+            edit = lambda s, v: controls.set_probability(s, i, v)  # noqa: E731
+            _wire(chance, edit, state, note, STEP_P)
         for p in tdef.params:
             control = _param_control(view, p.name)
             edit = functools.partial(_set_param, index=i, name=p.name)
-            _wire(control, edit, state, note)
+            _wire(control, edit, state, note, p if isinstance(control, gr.Slider) else None)
 
 
-def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
+def _query(request: gr.Request) -> dict[str, str]:
+    return dict(request.query_params) if request is not None else {}
+
+
+def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> dict[str, Any]:
     first_image = image_state.value
     first_grid, first_summary = preview.render(spec_state.value, first_image, 0)
     layout_state = gr.State((0, spec_state.value.to_json()))
@@ -299,9 +406,24 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 elem_id="preset",
             )
         with gr.Column():
-            seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed", minimum=0)
+            seed = gr.Number(
+                value=0,
+                precision=0,
+                label=controls.SEED.label,
+                elem_id="seed",
+                minimum=controls.SEED.low,
+                maximum=controls.SEED.high,
+            )
             new_samples = gr.Button("New samples", elem_id="new-samples")
-    with gr.Row():
+            share_button = gr.Button("Share link", size="sm", elem_id="share")
+            share_link = gr.Textbox(
+                label="Link to this pipeline and seed",
+                placeholder="Share link puts the pipeline and seed in the page's address",
+                buttons=["copy"],
+                interactive=False,
+                elem_id="share-link",
+            )
+    with gr.Row(elem_id="editor-row"):  # on a phone: the grid first and sticky (ui.CSS)
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
             with gr.Row(equal_height=True):
                 picker = gr.Dropdown(
@@ -313,8 +435,15 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
                 )
                 add = gr.Button("Add", elem_id="add-step", scale=1, min_width=60)
             steps_column = gr.Column(elem_id="pipeline-steps")
-        with gr.Column(scale=3):
-            summary = gr.Markdown(first_summary, elem_id="preview-summary")
+        with gr.Column(scale=3, elem_id="preview-column"):
+            with gr.Column(elem_id="preview-head"):
+                summary = gr.Markdown(first_summary, elem_id="preview-summary")
+                grid_view = gr.Radio(
+                    [("Display size", "display"), ("Training resolution", "native")],
+                    value="display",
+                    label="Show samples at",
+                    elem_id="grid-view",
+                )
             grid = gr.HTML(first_grid, elem_id="preview-grid", js_on_load=None)
             gr.Markdown(
                 "Each sample seeds each of its steps on its own (seed, sample number, step), so "
@@ -356,6 +485,9 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
             for view in views:
                 _step_editor(view, state)
 
+    # The view is the page's alone: a data attribute the grid's CSS reads (playground.ui.CSS), so
+    # switching costs no render and every later grid keeps it.
+    grid_view.change(None, [grid_view], None, js=GRID_VIEW_JS, api_name=False, queue=False)
     steps_inputs = [image_state, seed, spec_state, view_sample]
     show_steps.click(on_steps, steps_inputs, [steps_view], api_name="steps")
     view_sample.change(on_steps, steps_inputs, [steps_view], api_name=False)
@@ -363,12 +495,27 @@ def build_tab(spec_state: gr.State, image_state: gr.State) -> dict[str, Any]:
     strength_param.change(on_strength, strength_inputs, [strength_view], api_name="strength")
     view_sample.change(on_strength, strength_inputs, [strength_view], api_name=False)
     layout_state.change(strength_update, [layout_state], [strength_param], api_name=False)
-    seed.submit(
-        on_seed, [image_state, seed, spec_state], [grid, summary], api_name="render", **FAST
-    )
-    seed.blur(on_seed, [image_state, seed, spec_state], [grid, summary], api_name=False, **FAST)
+    # preprocess=False: the seed box's own bounds check would refuse -5 with an error toast and
+    # leave it showing; on_seed clamps it and shows the seed it used instead.
+    seed_args = ([image_state, seed, spec_state], [seed, grid, summary])
+    seed.submit(on_seed, *seed_args, api_name="render", preprocess=False, **FAST)
+    seed.blur(on_seed, *seed_args, api_name=False, preprocess=False, **FAST)
     new_samples.click(
         on_new_samples, [image_state, spec_state], [seed, grid, summary], api_name="new_samples"
+    )
+    share_button.click(
+        on_share, [spec_state, seed], [share_link], api_name="share", preprocess=False
+    ).then(None, [share_link], [share_link], js=SHARE_JS, api_name=False, queue=False)
+
+    def load_shared(image, seed_value, spec, layout, request: gr.Request):
+        return on_shared_link(_query(request), image, seed_value, spec, layout)
+
+    demo.load(
+        load_shared,
+        [image_state, seed, spec_state, layout_state],
+        [spec_state, layout_state, seed, grid, summary],
+        api_name=False,
+        preprocess=False,
     )
     structure_outputs = [spec_state, layout_state, grid, summary]
     add.click(
