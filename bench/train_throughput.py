@@ -59,11 +59,11 @@ def _sync(device: torch.device) -> None:
 
 def _timed(step, batches, warmup: int, steps: int, batch: int, device: torch.device) -> float:
     """Images per second over `steps` steps after `warmup` untimed ones."""
-    for i, batch in enumerate(batches):
+    for i, item in enumerate(batches):
         if i == warmup:
             _sync(device)
             start = time.perf_counter()
-        step(*batch)
+        step(*item)
         if i == warmup + steps - 1:
             break
     _sync(device)
