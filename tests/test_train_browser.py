@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from playground import runs
 
@@ -86,6 +87,25 @@ def train_app(tmp_path_factory):
                 os.kill(run.pid, signal.SIGKILL)
 
 
+PLOT_STATE_JS = """() => ({
+  legend: [...document.querySelectorAll('#train-acc-plot .role-legend-label text')]
+    .map((t) => t.textContent),
+  lines: [...document.querySelectorAll('#train-acc-plot path[aria-roledescription="line mark"]')]
+    .map((p) => p.getAttribute('stroke')),
+  overlay: document.querySelector('#train-overlay')?.innerText,
+})"""
+
+
+def _plot_state(page) -> dict:
+    """The accuracy plot's legend, its lines' colours, the overlay picker, the status and the
+    points drawn: what a failed wait on the plot reports."""
+    return {
+        **page.evaluate(PLOT_STATE_JS),
+        "status": page.evaluate(STATUS_JS),
+        "drawn": page.evaluate(DRAWN_JS),
+    }
+
+
 def _fill(page, elem_id: str, value: int) -> None:
     box = page.locator(f"#{elem_id} input")
     box.fill(str(value))
@@ -141,7 +161,10 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         page.wait_for_function(f"() => ({DRAWN_JS})() > {drawn}", timeout=TIMEOUT)
         assert page.evaluate(STATUS_JS)["state"] == "running"
         # the run and its baseline, train and test: four curves, and the legend fits
-        page.wait_for_function(f"() => ({LEGEND_JS})()?.count >= 4", timeout=5 * TIMEOUT)
+        try:
+            page.wait_for_function(f"() => ({LEGEND_JS})()?.count >= 4", timeout=5 * TIMEOUT)
+        except PlaywrightTimeout:  # say what the page showed instead (seen once under load)
+            pytest.fail(f"the legend never showed 4 curves; the page showed {_plot_state(page)}")
         assert page.evaluate(LEGEND_JS)["inside"], page.evaluate(LEGEND_JS)
 
         # a reload, then a restart of the app: the run trains on, and this browser may stop it
