@@ -126,6 +126,11 @@ STEP_P = Param("p", "float", 1.0, "Step probability (RandomApply)", 0.0, 1.0, 0.
 RATIO_TRACK = (0.25, 4.0)
 
 
+def _ratio(name: str, default: float, label: str) -> Param:
+    """An aspect-ratio bound: files may hold 0.1 to 10, the slider spans RATIO_TRACK."""
+    return Param(name, "float", default, label, 0.1, 10.0, 0.01, track=RATIO_TRACK)
+
+
 def _p(default: float = 0.5, label: str = "Probability") -> Param:
     return Param("p", "float", default, label, 0.0, 1.0, 0.05)
 
@@ -438,26 +443,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
             Param("size", "int", 200, "Output size (px)", 8, 512, 1, is_size=True),
             Param("scale_min", "float", 0.1, "Area fraction, min", 0.01, 1.0, 0.01),
             Param("scale_max", "float", 1.0, "Area fraction, max", 0.01, 1.0, 0.01),
-            Param(
-                "ratio_min",
-                "float",
-                0.5,
-                "Aspect ratio (w/h), min",
-                0.1,
-                10.0,
-                0.01,
-                track=RATIO_TRACK,
-            ),
-            Param(
-                "ratio_max",
-                "float",
-                2.0,
-                "Aspect ratio (w/h), max",
-                0.1,
-                10.0,
-                0.01,
-                track=RATIO_TRACK,
-            ),
+            _ratio("ratio_min", 0.5, "Aspect ratio (w/h), min"),
+            _ratio("ratio_max", 2.0, "Aspect ratio (w/h), max"),
             _interpolation("bilinear", since=2),
         ),
         to_kwargs=_rrc_kwargs,
@@ -692,26 +679,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
             _p(),
             Param("scale_min", "float", 0.02, "Area fraction, min", 0.0, 1.0, 0.01),
             Param("scale_max", "float", 0.33, "Area fraction, max", 0.0, 1.0, 0.01),
-            Param(
-                "ratio_min",
-                "float",
-                0.3,
-                "Aspect ratio (h/w), min",
-                0.1,
-                10.0,
-                0.01,
-                track=RATIO_TRACK,
-            ),
-            Param(
-                "ratio_max",
-                "float",
-                3.3,
-                "Aspect ratio (h/w), max",
-                0.1,
-                10.0,
-                0.01,
-                track=RATIO_TRACK,
-            ),
+            _ratio("ratio_min", 0.3, "Aspect ratio (h/w), min"),
+            _ratio("ratio_max", 3.3, "Aspect ratio (h/w), max"),
         ),
         to_kwargs=lambda p: {
             "p": p["p"],
