@@ -124,6 +124,16 @@ NOTES = slice(10, 12)  # the name and note boxes: sent when the watched run chan
 DOWNLOADS = 3
 
 
+REDRAWS = 2  # colour-only redraws after the set of curves changes (see poll)
+
+
+def _recolour(series: list[str], redrawn: int) -> dict[str, str]:
+    """train_view.color_map of `series`, told apart from the previous redraw's map by a key no
+    series has: gr.LinePlot redraws only when its color_map changes."""
+    colors = train_view.color_map(series)
+    return colors | {"": "#000000"} if redrawn % 2 else colors
+
+
 def poll(
     watched: str | None,
     overlay: list[str] | None,
@@ -134,11 +144,14 @@ def poll(
 ) -> list[Any]:
     """The timer's tick: read the run folders; send nothing when nothing changed.
 
-    `seen` (per page) remembers what was sent. gr.LinePlot fixes its colour scale when it
-    draws, so a series that appears later (test accuracy after the first epoch, an overlaid
-    run) would have no colour: the tick after new series were sent sends only a
-    train_view.color_map, which makes the plot draw again from the data it now holds. The
-    name and note boxes are filled when the watched run changes, never under a person typing.
+    `seen` (per page) remembers what was sent. gr.LinePlot builds its colour scale and legend
+    only when a setting such as color_map changes, and then from the data it already holds
+    (a color_map sent with new data is applied before that data): so a series that appears
+    later (test accuracy after the first epoch, an overlaid run) is drawn by a tick that sends
+    only a color_map, after the tick that sent the data. That redraw is sent REDRAWS times,
+    each after a data update and each with a map the plot has not seen (`_recolour`), so a
+    redraw lost or overtaken in a busy browser is made good by the next. The name and note
+    boxes are filled when the watched run changes, never under a person typing.
     """
     seen = dict(seen or {})
     me = _owner(owner, request)
@@ -147,17 +160,19 @@ def poll(
     if watched not in {r.name for r in all_runs}:
         watched = train_view.default_watch(all_runs)
     sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
-    redraw = any(seen.get("series") or []) and seen.get("series") != seen.get("colors")
-    if redraw:
-        loss_series, acc_series = seen["series"]
-        seen["colors"], seen["sig"] = seen["series"], None  # and the data again next tick
-        plots = [gr.update(color_map=train_view.color_map(s)) for s in (loss_series, acc_series)]
+    if seen.get("redraws") and seen.get("data_sent"):
+        seen["redraws"] -= 1
+        seen["redrawn"] = redrawn = seen.get("redrawn", 0) + 1
+        seen["data_sent"], seen["sig"] = False, None  # the data again next tick
+        plots = [gr.update(color_map=_recolour(s, redrawn)) for s in seen["series"]]
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
     out = view(watched, overlay, me, all_runs, smoothing)
-    seen["series"] = [sorted(set(frame["series"])) for frame in out[1:3]]
-    seen["sig"] = sig
+    series = [sorted(set(frame["series"])) for frame in out[1:3]]
+    if series != seen.get("series") and any(series):
+        seen["redraws"] = REDRAWS
+    seen["series"], seen["data_sent"], seen["sig"] = series, True, sig
     if seen.get("notes_for") == (watched, me):
         out[NOTES] = [gr.skip(), gr.skip()]
     seen["notes_for"] = (watched, me)
