@@ -590,8 +590,12 @@ def test_two_runs_compared_side_by_side(root):
     assert sum(d for _, _, d in rows.values()) == 2
     html, loss, acc = train.on_compare(run.name, "other", 0)
     assert "data-differ='2'" in html and html.count("≠") == 3  # two rows and the note
-    assert {s.split(" · ")[0] for s in acc["value"]["series"]} == {"100000-synthetic", "other"}
-    assert set(acc["color_map"]) == set(acc["value"]["series"])
+    assert set(acc["series"]) == {f"{n} · {m}" for n in ("100000-synthetic", "other")
+                                  for m in ("train acc", "test acc")}  # fmt: skip
+    # the colours follow the data, as a second step (the plot builds its legend from its data)
+    loss_colours, acc_colours = train.compare_colours(run.name, "other", 0)
+    assert set(acc_colours["color_map"]) == set(acc["series"])
+    assert set(loss_colours["color_map"]) == set(loss["series"])
     # a baseline against its run: the whole pipeline differs
     rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
         runs.find_run(run.name), runs.find_run(baseline.name))}  # fmt: skip

@@ -4,6 +4,7 @@ the browser's localStorage, not in the page or the server's memory)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -208,3 +209,56 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         )
     finally:
         page.close()
+
+
+def _finished_run(root: Path, name: str, acc: float) -> None:
+    """A finished run's folder as the trainer leaves it: a status and a train and a test point."""
+    (root / name).mkdir()
+    status = {"state": "finished", "pid": 1, "updated": time.time(), "epoch": 1.0, "epochs": 1}
+    (root / name / "status.json").write_text(json.dumps(status))
+    records = [
+        {"type": "train", "epoch": 0.5, "step": 1, "train_loss": 2.0, "train_acc": acc / 2},
+        {"type": "eval", "epoch": 1.0, "test_loss": 1.5, "test_acc": acc, "train_acc": acc},
+    ]
+    (root / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+COMPARE_LEGEND_JS = """() => [...document.querySelectorAll(
+  '#train-compare-acc .role-legend-label text')].map((t) => t.textContent)"""
+
+
+def test_compare_legend_follows_each_pair(browser, tmp_path):
+    # the plot builds its legend from the data it holds when its colours change: a second pair
+    # must not keep the first pair's legend
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    for name, acc in (("alpha", 0.5), ("bravo", 0.6), ("charlie", 0.7)):
+        _finished_run(root, name, acc)
+    app = App(root, tmp_path / "app.log")
+    app.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _open_train_tab(page, app.url)
+        page.get_by_text("Compare two runs").click()
+        for b, gone in (("bravo", None), ("charlie", "bravo")):
+            for elem_id, name in (("train-compare-a", "alpha"), ("train-compare-b", b)):
+                box = page.locator(f"#{elem_id} input")
+                box.fill(name)
+                box.press("Enter")
+            page.click("#train-compare")
+            want = [f"{n} · {m}" for n in ("alpha", b) for m in ("test acc", "train acc")]
+            try:
+                page.wait_for_function(
+                    f"() => {json.dumps(want)}.every((s) => ({COMPARE_LEGEND_JS})().includes(s))"
+                    + (
+                        f" && !({COMPARE_LEGEND_JS})().some((s) => s.startsWith('{gone}'))"
+                        if gone
+                        else ""
+                    ),  # fmt: skip
+                    timeout=TIMEOUT,
+                )
+            except PlaywrightTimeout:
+                pytest.fail(f"compare {b}: legend {page.evaluate(COMPARE_LEGEND_JS)}, want {want}")
+    finally:
+        page.close()
+        app.stop()

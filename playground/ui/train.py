@@ -424,11 +424,19 @@ def on_compare(
     run_a, run_b = (runs.find_run(n) if n else None for n in (a, b))
     names = [r.name for r in (run_a, run_b) if r is not None]
     loss, acc = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
-    series = [sorted(set(frame["series"])) for frame in (loss, acc)]
-    return (
-        train_view.compare_html(run_a, run_b),
-        gr.update(value=loss, color_map=train_view.color_map(series[0])),
-        gr.update(value=acc, color_map=train_view.color_map(series[1])),
+    return train_view.compare_html(run_a, run_b), loss, acc
+
+
+def compare_colours(
+    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
+) -> tuple[Any, Any]:
+    """Compare's second step: the curves' colours, sent after their data. gr.LinePlot builds
+    its legend from the data it already holds when its color_map changes, and applies a
+    color_map sent with new data before that data (see poll)."""
+    names = [r.name for r in (runs.find_run(n) if n else None for n in (a, b)) if r is not None]
+    frames = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    return tuple(
+        gr.update(color_map=train_view.color_map(sorted(set(f["series"])))) for f in frames
     )
 
 
@@ -921,6 +929,9 @@ def build_tab(
     compare.click(
         on_compare, [compare_a, compare_b, smoothing], [compare_table, compare_loss, compare_acc],
         api_name="train_compare", concurrency_id="train-compare",
+    ).then(
+        compare_colours, [compare_a, compare_b, smoothing], [compare_loss, compare_acc],
+        api_name=False, queue=False, show_progress="hidden",
     )  # fmt: skip
     use_current.click(use_augment_image, [image_state], [predict_image], api_name=False)
     predict_btn.click(
