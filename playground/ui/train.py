@@ -421,10 +421,15 @@ def on_compare(
 ) -> tuple[Any, ...]:
     """Two runs side by side: their settings (differences marked) and their curves on the
     same axes."""
-    run_a, run_b = (runs.find_run(n) if n else None for n in (a, b))
-    names = [r.name for r in (run_a, run_b) if r is not None]
-    loss, acc = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    run_a, run_b, loss, acc = _compared(a, b, smoothing)
     return train_view.compare_html(run_a, run_b), loss, acc
+
+
+def _compared(a: str | None, b: str | None, smoothing: float | None) -> tuple[Any, ...]:
+    """The two runs (None where there is none) and their curves on the same axes."""
+    pair = [runs.find_run(n) if n else None for n in (a, b)]
+    names = [r.name for r in pair if r is not None]
+    return (*pair, *train_view.curves(names, SMOOTHING if smoothing is None else smoothing))
 
 
 def compare_colours(
@@ -433,10 +438,9 @@ def compare_colours(
     """Compare's second step: the curves' colours, sent after their data. gr.LinePlot builds
     its legend from the data it already holds when its color_map changes, and applies a
     color_map sent with new data before that data (see poll)."""
-    names = [r.name for r in (runs.find_run(n) if n else None for n in (a, b)) if r is not None]
-    frames = train_view.curves(names, SMOOTHING if smoothing is None else smoothing)
+    *_, loss, acc = _compared(a, b, smoothing)
     return tuple(
-        gr.update(color_map=train_view.color_map(sorted(set(f["series"])))) for f in frames
+        gr.update(color_map=train_view.color_map(sorted(set(f["series"])))) for f in (loss, acc)
     )
 
 
