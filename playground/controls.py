@@ -137,24 +137,48 @@ def coerce(param: Param, value: Any) -> Any:
     return value
 
 
-def _replace_step(spec: PipelineSpec, index: int, **changes: Any) -> PipelineSpec:
+def _replace_step(spec: PipelineSpec, index: int, check: bool, **changes: Any) -> PipelineSpec:
     steps = list(spec.steps)
     steps[index] = replace(steps[index], **changes)
-    return validate(PipelineSpec(tuple(steps)))
+    new = PipelineSpec(tuple(steps))
+    return validate(new) if check else new
 
 
-def set_param(spec: PipelineSpec, index: int, name: str, value: Any) -> PipelineSpec:
+# `check=False` returns the edited pipeline unchecked: the editor's draft, which holds what the
+# boxes show even while a value is refused (see `refused`), so that a later edit builds on it.
+def set_param(
+    spec: PipelineSpec, index: int, name: str, value: Any, check: bool = True
+) -> PipelineSpec:
     step = spec.steps[index]
     value = coerce(step.definition.param(name), value)
-    return _replace_step(spec, index, params={**step.params, name: value})
+    return _replace_step(spec, index, check, params={**step.params, name: value})
 
 
-def set_enabled(spec: PipelineSpec, index: int, enabled: Any) -> PipelineSpec:
-    return _replace_step(spec, index, enabled=bool(enabled))
+def set_enabled(spec: PipelineSpec, index: int, enabled: Any, check: bool = True) -> PipelineSpec:
+    return _replace_step(spec, index, check, enabled=bool(enabled))
 
 
-def set_probability(spec: PipelineSpec, index: int, p: Any) -> PipelineSpec:
-    return _replace_step(spec, index, p=1.0 if p is None else p)
+def set_probability(spec: PipelineSpec, index: int, p: Any, check: bool = True) -> PipelineSpec:
+    return _replace_step(spec, index, check, p=1.0 if p is None else p)
+
+
+def refused_step(err: SpecError) -> int | None:
+    """The index of the step a refusal names ("step 2 (RandomResizedCrop), ..." -> 1)."""
+    match = re.match(r"^step (\d+)\b", str(err))
+    return int(match.group(1)) - 1 if match else None
+
+
+def refused_summary(err: SpecError, spec: PipelineSpec) -> str:
+    """The line above the grid while the editor holds a refused value: which step, and that
+    nothing uses the boxes' values until it is fixed."""
+    index = refused_step(err)
+    where = "A step"
+    if index is not None and index < len(spec.steps):
+        where = f"Step {index + 1} ({spec.steps[index].definition.label})"
+    return (
+        f"⚠️ {where} has a refused value (see the note under its title). Until it is fixed, the "
+        "grid, the Export tab and the Train tab use the last valid pipeline, not the boxes."
+    )
 
 
 def add_step(spec: PipelineSpec, transform: str) -> PipelineSpec:
@@ -195,3 +219,15 @@ def duplicate_step(spec: PipelineSpec, index: int) -> PipelineSpec:
     steps = list(spec.steps)
     steps.insert(index + 1, steps[index])
     return validate(PipelineSpec(tuple(steps)))
+
+
+def refused_note(draft: PipelineSpec | None) -> str:
+    """ "" while the Augment tab's boxes show the pipeline in use (no draft, see on_edit); else
+    why they do not, for the tabs that use the pipeline to say so."""
+    if draft is None:
+        return ""
+    try:
+        validate(draft)
+    except SpecError as err:
+        return refused_summary(err, draft)
+    return ""

@@ -1,6 +1,8 @@
-"""A pipeline and a seed in a link, so that a link reproduces the grid one sees (no Gradio here).
+"""A pipeline, a seed and a bundled sample image in a link, so that a link reproduces the grid
+one sees (no Gradio here).
 
-The query string is `?pipeline=TOKEN&seed=N`. TOKEN is the pipeline file's JSON (versioned, see
+The query string is `?pipeline=TOKEN&seed=N&image=NAME`; NAME is one of the app's bundled
+sample images (an uploaded image cannot travel in a link, and then `image` is left out). TOKEN is the pipeline file's JSON (versioned, see
 pipelines.spec), compacted, zlib-compressed and base64url-encoded without padding: the default
 pipeline takes about 250 characters. Reading a link is reading an untrusted pipeline file: the
 token is bounded before decoding, the decompressed text is bounded (a small token cannot expand
@@ -15,7 +17,7 @@ import binascii
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
 from pipelines.spec import MAX_FILE_BYTES, PipelineSpec, SpecError, default_spec, from_json
@@ -23,6 +25,8 @@ from playground.controls import SEED
 
 PIPELINE = "pipeline"  # the query parameters
 SEED_PARAM = "seed"
+IMAGE_PARAM = "image"
+QUERY_PARAMS = (PIPELINE, SEED_PARAM, IMAGE_PARAM)  # what the page removes from its address
 MAX_TOKEN_CHARS = 8192  # far above any real pipeline's token; links stay under browsers' limits
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _SEED = re.compile(r"[0-9]{1,10}")
@@ -32,11 +36,26 @@ class ShareError(ValueError):
     """A link that does not hold a readable pipeline and seed; str() is fit for the UI."""
 
 
-def encode(spec: PipelineSpec, seed: int) -> str:
-    """The query string (without "?") that restores `spec` and `seed`."""
+def encode(spec: PipelineSpec, seed: int, image: str | None = None) -> str:
+    """The query string (without "?") that restores `spec`, `seed` and the bundled sample image
+    named `image` (None: an uploaded one, which stays out of the link)."""
     text = json.dumps(spec.to_dict(), separators=(",", ":")).encode()
     token = base64.urlsafe_b64encode(zlib.compress(text, 9)).rstrip(b"=").decode("ascii")
-    return urlencode({PIPELINE: token, SEED_PARAM: int(seed)})
+    query: dict[str, str | int] = {PIPELINE: token, SEED_PARAM: int(seed)}
+    if image is not None:
+        query[IMAGE_PARAM] = image
+    return urlencode(query)
+
+
+def image(query: Mapping[str, str], known: Iterable[str]) -> str | None:
+    """The bundled sample image a link names (one of `known`), or None when it names none."""
+    name = query.get(IMAGE_PARAM)
+    if name is None:
+        return None
+    known = list(known)
+    if name not in known:
+        raise ShareError(f"its image must be one of the samples {', '.join(known)}")
+    return name
 
 
 def decode(query: Mapping[str, str]) -> tuple[PipelineSpec, int] | None:

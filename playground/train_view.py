@@ -5,6 +5,7 @@ them), so each can be tested alone; everything is read from the run folders.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import os
@@ -177,6 +178,24 @@ def pipeline_code(spec: PipelineSpec) -> str:
     if spec.output_size() not in (None, TRAIN_SIZE):
         note = f"# output size {spec.output_size()} -> {TRAIN_SIZE}, the training resolution\n"
     return note + transform_source(fitted)
+
+
+def pipeline_heading(spec: PipelineSpec, refused: str = "") -> str:
+    """The line above the read-only pipeline: its steps in order (with step probabilities and
+    the training size) and a short fingerprint of what will be applied, so that any change to
+    the pipeline, however small, changes this line where it is seen. `refused`: the Augment
+    tab's word on a refused value it holds (then nothing can start until it is fixed)."""
+    fitted = spec.with_output_size(TRAIN_SIZE)
+    steps = [_step_words(s.transform, s.params, s.p) for s in spec.active]
+    order = " → ".join(steps) if steps else "no augmentation (every step is off)"
+    digest = hashlib.sha256(fitted.to_json().encode()).hexdigest()[:8]
+    line = f"**Will train on:** {order} · pipeline `{digest}`"
+    return f"{line}\n\n{refused} Start waits until it is fixed." if refused else line
+
+
+def _step_words(transform: str, params: dict[str, Any], p: float) -> str:
+    """A step as the runs table and Compare name it: "GaussianBlur (p 0.7)"."""
+    return transform if p >= 1 else f"{transform} (p {p:g})"
 
 
 def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:

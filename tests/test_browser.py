@@ -13,7 +13,7 @@ from pipelines.spec import default_spec, preset
 from playground import share
 from playground.images import load_image
 from playground.preview import caption
-from playground.ui.augment import on_share
+from playground.ui.augment import share_query
 
 pytestmark = pytest.mark.slow
 
@@ -286,11 +286,13 @@ def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
     page.close()
 
 
-def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
+def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_address(
+    app_url, browser
+):
     shared = default_spec().with_params("ColorJitter", hue=0.2)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT)
-    page.goto(app_url + on_share(shared, 42))
+    page.goto(app_url + share_query(shared, 42, "astronaut"))
     page.wait_for_function(
         "() => document.querySelector('#preview-grid .sample-grid')?.dataset.seed === '42'"
     )
@@ -298,11 +300,14 @@ def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
         "() => document.querySelector('#jitter-hue input[type=number]')?.value === '0.2'"
     )
     assert page.input_value("#seed input") == "42"
-    samples = render_samples(shared, load_image(ROOT / "assets" / "chelsea.png"), 42)
+    samples = render_samples(shared, load_image(ROOT / "assets" / "astronaut.png"), 42)
     assert grid_captions(page) == ["\n".join(caption(s)) for s in samples]
+    assert page.is_checked("#sample input[value=astronaut]")
+    # Applied, the link leaves the address: a reload must not undo later edits.
+    page.wait_for_function("() => location.search === ''")
 
-    # Share link: the page's address becomes a link to what is on screen (here: the flip
-    # turned off and a new seed), and the box shows it.
+    # Share link: the box holds a link to what is on screen (here: the flip turned off and a
+    # new seed); the page's address stays as it is.
     page.uncheck("#hflip-enabled input[type=checkbox]")
     page.wait_for_function(
         "() => !document.querySelector('#preview-summary')?.innerText.includes('Flip ->')"
@@ -314,10 +319,31 @@ def test_a_share_link_restores_the_pipeline_and_seed(app_url, browser):
     page.wait_for_function(
         "() => document.querySelector('#share-link textarea')?.value.startsWith('http')"
     )
-    assert page.input_value("#share-link textarea") == page.url
-    spec, seed = share.decode(dict(parse_qsl(urlsplit(page.url).query)))
+    link = page.input_value("#share-link textarea")
+    assert urlsplit(page.url).query == "" and link.startswith(page.url.rstrip("/"))
+    query = dict(parse_qsl(urlsplit(link).query))
+    spec, seed = share.decode(query)
     assert seed == new_seed and not spec.step("RandomHorizontalFlip").enabled
-    assert spec.step("ColorJitter").params["hue"] == 0.2
+    assert spec.step("ColorJitter").params["hue"] == 0.2 and query["image"] == "astronaut"
+
+    # Another pipeline, then a reload: the page opens as new, not on the link shared earlier,
+    # and the Train tab's heading names what it would train.
+    page.click("#preset input")
+    page.keyboard.type("randaugment")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('Order: RandAugment.')"
+    )
+    page.get_by_role("tab", name="Train").click()
+    page.wait_for_function(
+        "() => document.querySelector('#train-pipeline-heading')?.innerText"
+        ".includes('Will train on: RandAugment ·')"
+    )
+    page.reload()
+    wait_for_new_grid(page, None)
+    page.wait_for_selector("#jitter-hue input[type=number]")
+    assert page.input_value("#jitter-hue input[type=number]") == "0.5"
+    assert page.input_value("#seed input") == "0"
 
     # A mangled link: said so, and the default pipeline.
     page.goto(app_url + "?pipeline=not-a-pipeline&seed=3")

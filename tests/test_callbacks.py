@@ -32,11 +32,17 @@ from playground.ui.augment import (
     on_structure,
     sample_after_upload,
     sample_image,
+    share_query,
     strength_update,
 )
 from playground.ui.export import export_files, load_status
 
 LAYOUT = (0, default_spec().to_json())
+
+
+def _unchecked(index, name):
+    """The editor's edit of one parameter (unchecked: on_edit checks the result)."""
+    return lambda s, v: controls.set_param(s, index, name, v, check=False)
 
 
 def _index(spec, transform, occurrence=0):
@@ -82,10 +88,11 @@ def test_slider_floats_become_ints_where_the_catalogue_says_int():
 def test_a_slider_move_re_renders():
     spec = default_spec()
     i = _index(spec, "RandomResizedCrop")
-    grid, summary, new, note = on_edit(
-        lambda s, v: controls.set_param(s, i, "size", v), sample_image("cat"), 0, spec, 48
-    )
-    assert grid.count("<img") == 8 and note == ""
+    grid, summary, new, draft, note = on_edit(
+        lambda s, v: controls.set_param(s, i, "size", v, check=False),
+        sample_image("cat"), 0, spec, None, 48,
+    )  # fmt: skip
+    assert grid.count("<img") == 8 and note == "" and draft is None
     assert "output 48 x 48" in summary
     assert new.output_size() == 48
 
@@ -93,11 +100,11 @@ def test_a_slider_move_re_renders():
 def test_min_above_max_explains_and_keeps_the_grid():
     before = default_spec()
     i = _index(before, "RandomResizedCrop")
-    grid, summary, spec, note = on_edit(
-        lambda s, v: controls.set_param(s, i, "scale_min", v), sample_image("cat"), 0, before, 1.0
+    grid, summary, spec, draft, note = on_edit(
+        _unchecked(i, "scale_min"), sample_image("cat"), 0, before, None, 1.0
     )
-    grid, summary, spec, note = on_edit(
-        lambda s, v: controls.set_param(s, i, "scale_max", v), sample_image("cat"), 0, spec, 0.3
+    grid, summary, spec, draft, note = on_edit(
+        _unchecked(i, "scale_max"), sample_image("cat"), 0, spec, draft, 0.3
     )
     # said under the step's own title, without "step 2 (RandomResizedCrop)": it is that step
     assert note.startswith(
@@ -105,7 +112,9 @@ def test_min_above_max_explains_and_keeps_the_grid():
     )  # and in the screen's words: the labels, not the parameters' names
     assert "last valid settings" in note and "step 2" not in note
     assert spec.step("RandomResizedCrop").params["scale_max"] == 1.0  # the last valid pipeline
-    assert not isinstance(grid, str) and not isinstance(summary, str)  # gr.skip(): both stay
+    assert _skipped(grid)  # the grid stays; the summary says nothing uses the boxes meanwhile
+    assert summary.startswith("⚠️ Step 2 (Random resized crop) has a refused value")
+    assert draft.step("RandomResizedCrop").params["scale_max"] == 0.3  # what the boxes show
 
 
 def test_step_probability_is_offered_only_without_an_own_p():
@@ -147,14 +156,14 @@ def test_add_move_duplicate_remove():
 
 
 def test_structure_changes_redraw_the_step_list():
-    spec, layout, grid, summary = on_add(
+    spec, layout, grid, summary, _ = on_add(
         "RandomErasing", sample_image("cat"), 0, default_spec(), LAYOUT
     )
     assert layout[0] == 1 and from_json(layout[1]) == spec
     assert spec.steps[-1].transform == "RandomErasing" and grid.count("<img") == 8
-    same, layout2, _, message = on_add(None, sample_image("cat"), 0, spec, layout)
+    same, layout2, _, message, _ = on_add(None, sample_image("cat"), 0, spec, layout)
     assert same is spec and message.startswith("⚠️")
-    moved, layout3, _, _ = on_structure(
+    moved, layout3, _, _, _ = on_structure(
         lambda s: controls.move_step(s, 0, 1), sample_image("cat"), 0, spec, layout
     )
     assert moved.steps[1].transform == "RandomHorizontalFlip" and layout3[0] == 2
@@ -189,7 +198,7 @@ def test_pipeline_file_restores_the_editor_exactly(tmp_path):
     )
     path = tmp_path / "p.json"
     path.write_text(restored.to_json())
-    spec, layout, grid, summary = on_pipeline(
+    spec, layout, grid, summary, _ = on_pipeline(
         str(path), sample_image("cat"), 0, default_spec(), LAYOUT
     )
     assert spec == restored and from_json(layout[1]) == restored and layout[0] == 1
@@ -198,7 +207,7 @@ def test_pipeline_file_restores_the_editor_exactly(tmp_path):
 
 
 def test_a_preset_loads_into_the_editor():
-    spec, layout, _, summary = on_pipeline(
+    spec, layout, _, summary, _ = on_pipeline(
         "randaugment", sample_image("cat"), 0, default_spec(), LAYOUT
     )
     assert [s.transform for s in spec.steps] == ["RandAugment"]
@@ -213,7 +222,7 @@ def test_a_broken_pipeline_file_keeps_the_current_pipeline(tmp_path):
     current = default_spec()
     out = on_pipeline(str(path), sample_image("cat"), 0, current, LAYOUT)
     assert out[0] is current
-    assert out[-1].startswith("⚠️ Pipeline not loaded") and "Evil" in out[-1]
+    assert out[-2].startswith("⚠️ Pipeline not loaded") and "Evil" in out[-2]
 
 
 def test_export_files_match_the_spec():
@@ -298,22 +307,22 @@ def test_a_typed_probability_beyond_its_range_is_clamped_and_shown():
     p = spec.steps[i].definition.param("p")
 
     def edit(s, v):
-        return controls.set_param(s, i, "p", v)
+        return controls.set_param(s, i, "p", v, check=False)
 
     # While it is typed: said in the screen's words, nothing applied yet.
-    grid, summary, same, note = on_edit(edit, sample_image("cat"), 0, spec, 1.7, p)
+    grid, summary, same, _, note = on_edit(edit, sample_image("cat"), 0, spec, None, 1.7, p)
     assert same is spec and _skipped(grid) and _skipped(summary)
     assert note == (
         "⚠️ Flip probability goes from 0 to 1: 1.7 becomes 1 when you leave the box. "
         "The grid shows the last valid settings."
     )
     # Leaving the box: clamped, applied, and the box shows the value used.
-    box, grid, summary, new, note = on_release(edit, sample_image("cat"), 0, spec, 1.7, p)
+    box, grid, summary, new, _, note = on_release(edit, sample_image("cat"), 0, spec, None, 1.7, p)
     assert box["value"] == 1.0 and new.steps[i].params["p"] == 1.0
     assert note == "⚠️ Flip probability goes from 0 to 1: 1.7 was set to 1."
     assert grid.count("flipped horizontally") == 8
     # A value in range was applied by the input event already: nothing more to do.
-    assert all(_skipped(out) for out in on_release(edit, sample_image("cat"), 0, new, 0.3, p))
+    assert all(_skipped(out) for out in on_release(edit, sample_image("cat"), 0, new, None, 0.3, p))
 
 
 def test_a_step_probability_beyond_its_range_is_clamped():
@@ -321,9 +330,9 @@ def test_a_step_probability_beyond_its_range_is_clamped():
     i = _index(spec, "ColorJitter")
 
     def edit(s, v):
-        return controls.set_probability(s, i, v)
+        return controls.set_probability(s, i, v, check=False)
 
-    box, _, _, new, note = on_release(edit, sample_image("cat"), 0, spec, -0.4, STEP_P)
+    box, _, _, new, _, note = on_release(edit, sample_image("cat"), 0, spec, None, -0.4, STEP_P)
     assert box["value"] == 0.0 and new.steps[i].p == 0.0
     assert note.startswith("⚠️ Step probability (RandomApply) goes from 0 to 1: -0.4 was set to 0")
 
@@ -337,9 +346,11 @@ def test_every_catalogue_number_is_clamped_to_its_declared_range():
             for typed, want in ((p.high + 3, p.high), (p.low - 3, p.low)):
 
                 def edit(s, v, name=p.name):
-                    return controls.set_param(s, 0, name, v)
+                    return controls.set_param(s, 0, name, v, check=False)
 
-                box, _, _, new, note = on_release(edit, sample_image("cat"), 0, spec, typed, p)
+                box, _, _, new, _, note = on_release(
+                    edit, sample_image("cat"), 0, spec, None, typed, p
+                )
                 assert box["value"] == want, (tdef.name, p.name)
                 assert p.label in note and p.name not in note.replace(p.label, "")
                 if new is not spec:  # else a check between parameters refused it, and says so
@@ -371,7 +382,7 @@ def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path
     wide = make([("RandomResizedCrop", {"ratio_min": 0.1, "ratio_max": 10.0})])
     path = tmp_path / "wide.json"
     path.write_text(wide.to_json())
-    spec, _, grid, _ = on_pipeline(str(path), sample_image("cat"), 0, default_spec(), LAYOUT)
+    spec, _, grid, _, _ = on_pipeline(str(path), sample_image("cat"), 0, default_spec(), LAYOUT)
     assert spec == wide and grid.count("<img") == 8
     assert '"ratio_max": 10.0' in spec.to_json()
     slider = _slider(p, 10.0, "rrc-ratio-max")
@@ -380,9 +391,9 @@ def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path
     i = _index(default_spec(), "RandomResizedCrop")
 
     def edit(s, v):
-        return controls.set_param(s, i, "ratio_max", v)
+        return controls.set_param(s, i, "ratio_max", v, check=False)
 
-    box, _, _, new, note = on_release(edit, sample_image("cat"), 0, default_spec(), 8.0, p)
+    box, _, _, new, _, note = on_release(edit, sample_image("cat"), 0, default_spec(), None, 8.0, p)
     assert (box["value"], box["maximum"]) == (8.0, 8.0) and note == ""
     assert new.step("RandomResizedCrop").params["ratio_max"] == 8.0
     # The strength strip spans the slider's range too.
@@ -390,14 +401,16 @@ def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path
 
 
 def test_a_training_resolution_grid_offers_both_views():
-    _, _, cifar, _ = on_pipeline("cifar-standard", sample_image("cat"), 0, default_spec(), LAYOUT)
+    _, _, cifar, _, _ = on_pipeline(
+        "cifar-standard", sample_image("cat"), 0, default_spec(), LAYOUT
+    )
     assert '<div class="sample-grid small"' in cifar  # pixelated when enlarged (CSS)
     assert cifar.count('src="data:image/png;base64,') == 8  # every training pixel, no JPEG blur
     assert "Display size: the 32 x 32 px samples enlarged to fit, each pixel a sharp square." in (
         cifar
     )
     assert "Training resolution: 32 x 32 px, one image pixel per screen pixel." in cifar
-    _, _, large, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
+    _, _, large, _, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
     assert '<div class="sample-grid"' in large and "image/png" not in large
     assert "Display size: the 200 x 200 px samples scaled to fit." in large
 
@@ -414,13 +427,13 @@ def test_a_share_link_round_trips_the_pipeline_and_seed():
         controls.set_enabled(preset("trivialaugment-cifar"), 1, False),
     ]
     for spec, seed in zip(specs, (0, 7, 2**31 - 1, 123456), strict=True):
-        link = on_share(spec, seed)
+        link = share_query(spec, seed, None)
         assert link.startswith("?pipeline=") and len(link) < 2000
         assert share.decode(_query(link)) == (spec, seed)
     # What the page does with it: the editor, the seed and the grid restored.
     spec = specs[1]
-    out, layout, seed, grid, _ = on_shared_link(
-        _query(on_share(spec, 7)), sample_image("cat"), 0, default_spec(), LAYOUT
+    out, layout, seed, grid, *_ = on_shared_link(
+        _query(share_query(spec, 7)), sample_image("cat"), 0, default_spec(), LAYOUT
     )
     assert out == spec and from_json(layout[1]) == spec and seed == 7 and 'data-seed="7"' in grid
     # A page opened without a shared link keeps what it has.
@@ -428,7 +441,7 @@ def test_a_share_link_round_trips_the_pipeline_and_seed():
 
 
 def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
-    good = _query(on_share(default_spec(), 3))
+    good = _query(share_query(default_spec(), 3))
     bomb = base64.urlsafe_b64encode(zlib.compress(b" " * 1_000_000)).decode().rstrip("=")
     unknown = json.dumps(
         {"format": "augmentation-pipeline", "version": 2, "steps": [{"transform": "Evil"}]}
@@ -449,10 +462,88 @@ def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
     for why, query in cases.items():
         with pytest.raises(share.ShareError, match=re.escape(why)):
             share.decode(query)
-        spec, layout, seed, grid, summary = on_shared_link(
+        spec, layout, seed, grid, summary, *_ = on_shared_link(
             query, sample_image("cat"), 0, preset("randaugment"), LAYOUT
         )
         assert spec == default_spec() and from_json(layout[1]) == default_spec() and seed == 0
         assert summary.startswith("⚠️ This link's pipeline could not be read: its ")
         assert why in summary and "Showing the default pipeline." in summary
         assert grid.count("<img") == 8
+
+
+def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
+    """Issue 17: max 0.05 refused (min 0.1 > 0.05), then min 0.02: the boxes read 0.02 / 0.05,
+    and so must the pipeline, not (0.02, 1.0)."""
+    from playground.ui.export import export_view
+    from playground.ui.train import on_pipeline_heading, on_start_checked
+
+    cat, spec = sample_image("cat"), default_spec()
+    crop, jitter = _index(spec, "RandomResizedCrop"), _index(spec, "ColorJitter")
+    grid, summary, spec, draft, note = on_edit(
+        _unchecked(crop, "scale_max"), cat, 0, spec, None, 0.05
+    )
+    assert spec == default_spec() and _skipped(grid) and "'Area fraction, max' (0.05)" in note
+    # Another step edited meanwhile: not applied either (the boxes hold a refused value), and
+    # the summary, the Export tab and the Train tab say so; its own note has nothing to fix.
+    grid, summary, spec, draft, note = on_edit(_unchecked(jitter, "hue"), cat, 0, spec, draft, 0.1)
+    assert note == "" and _skipped(grid) and spec == default_spec()
+    assert summary.startswith("⚠️ Step 2 (Random resized crop) has a refused value")
+    code, _, _ = export_view(spec, draft)
+    assert "refused value" in code["label"] and "scale=(0.1, 1.0)" in code["value"]
+    assert "refused value" in on_pipeline_heading(spec, draft)
+    message, *_ = on_start_checked(draft, spec, False, 1, None, None)
+    assert message.startswith("⚠️ Step 2") and "Fix it in the Augment tab" in message
+    # Resolved: everything the boxes show is applied, the refused value included.
+    grid, summary, spec, draft, note = on_edit(
+        _unchecked(crop, "scale_min"), cat, 0, spec, draft, 0.02
+    )
+    assert draft is None and note == "" and grid.count("<img") == 8
+    crop_params = spec.step("RandomResizedCrop").params
+    assert (crop_params["scale_min"], crop_params["scale_max"]) == (0.02, 0.05)
+    assert spec.step("ColorJitter").params["hue"] == 0.1
+    code, _, _ = export_view(spec, draft)
+    assert "scale=(0.02, 0.05)" in code["value"] and "refused" not in code["label"]
+    assert "refused" not in on_pipeline_heading(spec, draft)
+    # A structure change redraws the boxes from the pipeline: no draft is left behind.
+    _, _, spec, draft, _ = on_edit(_unchecked(crop, "scale_max"), cat, 0, spec, None, 0.01)
+    assert draft is not None
+    *_, draft = on_structure(lambda s: controls.move_step(s, 0, 1), cat, 0, spec, LAYOUT)
+    assert draft is None
+
+
+def test_the_train_tab_heading_changes_with_any_change_of_the_pipeline():
+    from playground.train_view import pipeline_heading
+
+    spec = default_spec()
+    jitter = _index(spec, "ColorJitter")
+    headings = {
+        pipeline_heading(s)
+        for s in (
+            spec,
+            controls.set_param(spec, jitter, "hue", 0.1),
+            controls.set_probability(spec, jitter, 0.7),
+            controls.set_enabled(spec, 0, False),
+        )
+    }
+    assert len(headings) == 4
+    assert "ColorJitter (p 0.7)" in pipeline_heading(controls.set_probability(spec, jitter, 0.7))
+    assert pipeline_heading(spec).startswith(
+        "**Will train on:** RandomHorizontalFlip → RandomResizedCrop → ColorJitter · pipeline `"
+    )
+
+
+def test_a_share_link_carries_the_sample_image_but_not_an_upload():
+    spec = default_spec().with_params("ColorJitter", hue=0.1)
+    link = on_share(spec, 42, "astronaut")
+    assert "image=astronaut" in link["value"] and "cannot travel" not in link["label"]
+    out = on_shared_link(_query(link["value"]), sample_image("cat"), 0, default_spec(), LAYOUT)
+    new_spec, _, seed, grid, _, draft, image, shown, sample = out
+    assert (new_spec, seed, draft, sample) == (spec, 42, None, "astronaut")
+    assert np.array_equal(np.asarray(image), np.asarray(sample_image("astronaut")))
+    assert grid == on_seed(sample_image("astronaut"), 42, spec)[1]
+    # An uploaded image (no sample picked) stays out of the link, and the box says so.
+    link = on_share(spec, 42, None)
+    assert "image=" not in link["value"] and "uploaded image cannot travel" in link["label"]
+    # A link naming no known sample is refused in words.
+    with pytest.raises(share.ShareError, match="its image must be one of the samples"):
+        share.image({"image": "../etc/passwd"}, ["cat", "astronaut"])

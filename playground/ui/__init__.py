@@ -56,5 +56,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Augment", elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
-            train.build_tab(spec_state, image_state, demo, owner_token, train_prefs)
+            train.build_tab(
+                spec_state, image_state, demo, owner_token, train_prefs, draft=parts["draft"]
+            )
     return demo

@@ -19,7 +19,15 @@ import gradio as gr
 from PIL import Image
 
 from pipelines.catalogue import PRESETS, STEP_P, Param
-from pipelines.spec import PipelineSpec, SpecError, default_spec, from_json, load, preset
+from pipelines.spec import (
+    PipelineSpec,
+    SpecError,
+    default_spec,
+    from_json,
+    load,
+    preset,
+    validate,
+)
 from playground import controls, preview, share
 from playground.controls import StepView, step_views
 from playground.images import ImageLoadError, describe, load_image
@@ -36,14 +44,20 @@ MAX_SEED = int(controls.SEED.high)
 FAST = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
 
 GRID_VIEW_JS = "(view) => { document.documentElement.dataset.gridView = view; }"
-# The share query becomes the page's URL (a reload or a bookmark keeps it) and a full link in the
-# box, copied to the clipboard where the browser allows it.
+# The share query becomes a full link in the box, copied to the clipboard where the browser
+# allows it; the page's own address does not change (it would then outlive later edits).
 SHARE_JS = """(query) => {
   if (!query?.startsWith("?")) return query;
-  history.replaceState(null, "", location.pathname + query);
-  navigator.clipboard?.writeText(location.href).catch(() => {});
-  return location.href;
+  const link = location.origin + location.pathname + query;
+  navigator.clipboard?.writeText(link).catch(() => {});
+  return link;
 }"""
+# Once a shared link is applied, its query leaves the page's address (other parameters stay).
+CLEAR_QUERY_JS = f"""() => {{
+  const url = new URL(location.href);
+  for (const name of {list(share.QUERY_PARAMS)!r}) url.searchParams.delete(name);
+  if (url.href !== location.href) history.replaceState(null, "", url.href);
+}}"""
 
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
 # listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
@@ -89,22 +103,37 @@ def on_edit(
     image: Image.Image | None,
     seed: Any,
     spec: PipelineSpec,
+    draft: PipelineSpec | None,
     value: Any,
     param: Param | None = None,
 ):
-    """A step's control moved: (grid, summary, spec, the step's note). Invalid settings are
-    explained in the note under that step's title; the grid, the summary and the pipeline keep
-    their last valid state (the controls keep what the user set, to be corrected). A number
-    typed outside `param`'s declared range is clamped when the box is left (on_release); until
-    then the note says what it will become."""
+    """A step's control moved: (grid, summary, spec, draft, the step's note).
+
+    `edit(pipeline, value)` returns the edited pipeline unchecked. The edit applies to what the
+    boxes show: the draft when one is held (a value was refused earlier), else the pipeline. When
+    the result validates it becomes the pipeline (and the draft is dropped); when it does not,
+    the pipeline, the grid and everything that uses them keep their last valid state, the draft
+    keeps what the boxes show, the refused step's note says why and the summary says that
+    nothing uses the boxes until it is fixed. A number typed outside `param`'s declared range
+    is clamped when the box is left (on_release); until then the note says what it will be."""
     if param is not None and controls.out_of_range(param, value):
-        return gr.skip(), gr.skip(), spec, controls.range_note(param, value, pending=True)
+        note = controls.range_note(param, value, pending=True)
+        return gr.skip(), gr.skip(), spec, draft, note
+    base = spec if draft is None else draft
+    new_draft = edit(base, value)
     try:
-        new_spec = edit(spec, value)
+        new_spec = validate(new_draft)
     except SpecError as err:
-        return gr.skip(), gr.skip(), spec, controls.step_note(err)
+        refused = controls.refused_step(err)
+        note = controls.step_note(err) if refused in (None, _changed_step(base, new_draft)) else ""
+        return gr.skip(), controls.refused_summary(err, new_draft), spec, new_draft, note
     grid, summary = _render(new_spec, image, seed)
-    return grid, summary, new_spec, ""
+    return grid, summary, new_spec, None, ""
+
+
+def _changed_step(before: PipelineSpec, after: PipelineSpec) -> int | None:
+    pairs = zip(before.steps, after.steps, strict=False)
+    return next((i for i, (a, b) in enumerate(pairs) if a != b), None)
 
 
 def on_release(
@@ -112,10 +141,11 @@ def on_release(
     image: Image.Image | None,
     seed: Any,
     spec: PipelineSpec,
+    draft: PipelineSpec | None,
     value: Any,
     param: Param,
 ):
-    """A slider let go or its number box left: (slider, grid, summary, spec, note).
+    """A slider let go or its number box left: (slider, grid, summary, spec, draft, note).
 
     A number outside the declared range is clamped to it, applied, and shown in the box. Gradio's
     own frontend clamps the box to the slider's ends on leaving it; a valid value beyond a
@@ -124,11 +154,12 @@ def on_release(
     used = controls.clamp(param, value)
     low, high = controls.slider_bounds(param, used)
     if used == value and param.slider_range == (low, high):
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    grid, summary, new_spec, note = on_edit(edit, image, seed, spec, used)
+        return (gr.skip(),) * 6
+    grid, summary, new_spec, new_draft, note = on_edit(edit, image, seed, spec, draft, used)
     if used != value:  # and, when a check between parameters refuses the result, why
         note = f"{controls.range_note(param, value)} {note.removeprefix('⚠️ ')}".strip()
-    return gr.update(value=used, minimum=low, maximum=high), grid, summary, new_spec, note
+    slider = gr.update(value=used, minimum=low, maximum=high)
+    return slider, grid, summary, new_spec, new_draft, note
 
 
 def on_structure(
@@ -138,13 +169,15 @@ def on_structure(
     spec: PipelineSpec,
     layout: Layout,
 ):
-    """Add, remove, move or duplicate a step: a new step list and a new grid."""
+    """Add, remove, move or duplicate a step: (spec, step list, grid, summary, draft). The step
+    list is drawn anew from the pipeline, so a refused value held in the boxes (the draft) goes:
+    the boxes show the pipeline in use again."""
     try:
         new_spec = change(spec)
     except SpecError as err:
-        return spec, gr.skip(), gr.skip(), f"⚠️ {err}"
+        return spec, gr.skip(), gr.skip(), f"⚠️ {err}", gr.skip()
     grid, summary = _render(new_spec, image, seed)
-    return new_spec, _relayout(layout, new_spec), grid, summary
+    return new_spec, _relayout(layout, new_spec), grid, summary, None
 
 
 def on_add(transform: Any, image: Image.Image | None, seed: Any, spec: PipelineSpec, layout):
@@ -194,10 +227,27 @@ def sample_after_upload(summary: str):
     return gr.skip() if summary.startswith("⚠️") else None
 
 
-def on_share(spec: PipelineSpec, seed: Any) -> str:
-    """The "Share link" button: the query string of the pipeline and seed on screen (SHARE_JS
-    makes it the page's URL and a full link)."""
-    return "?" + share.encode(spec, _seed(seed))
+LINK_LABEL = "Link to this pipeline, seed and sample image"
+UPLOAD_NOT_SHARED = (
+    "Link to this pipeline and seed. Your uploaded image cannot travel in a link: whoever opens "
+    f"it sees the {DEFAULT_SAMPLE} photo, so their grid differs."
+)
+
+
+def on_share(spec: PipelineSpec, seed: Any, sample: Any = DEFAULT_SAMPLE):
+    """The "Share link" button: the link box gets the query string of the pipeline, the seed and
+    the sample image on screen (SHARE_JS makes it a full link; the page's own address is left
+    alone, so a reload never brings back a pipeline shared earlier). `sample` is the sample
+    picked, None after an upload: an uploaded image stays out of the link, and the box says so."""
+    name = sample if sample in SAMPLE_IMAGES else None
+    return gr.update(
+        value=share_query(spec, seed, name), label=LINK_LABEL if name else UPLOAD_NOT_SHARED
+    )
+
+
+def share_query(spec: PipelineSpec, seed: Any, sample: str | None = DEFAULT_SAMPLE) -> str:
+    """ "?pipeline=...&seed=...&image=...": what opens the page on this pipeline, seed and image."""
+    return "?" + share.encode(spec, _seed(seed), sample)
 
 
 def on_shared_link(
@@ -207,19 +257,29 @@ def on_shared_link(
     spec: PipelineSpec,
     layout: Layout,
 ):
-    """A page opened with a shared link: (spec, step list, seed, grid, summary) restored from
-    its query; a link that cannot be read says why, and the default pipeline stays."""
+    """A page opened with a shared link: (spec, step list, seed, grid, summary, draft, image,
+    the image shown, the sample pick) restored from its query; a link that cannot be read says
+    why, and the default pipeline stays. The page then removes the query from its address
+    (CLEAR_QUERY_JS): the editor is the truth from here on, and a reload must not undo edits."""
+    skip = gr.skip()
     try:
         shared = share.decode(query)
+        name = share.image(query, SAMPLE_IMAGES)
     except share.ShareError as err:
         grid, summary = _render(default_spec(), image, seed)
         message = f"⚠️ This link's pipeline could not be read: {err}. Showing the default pipeline."
-        return default_spec(), _relayout(layout, default_spec()), 0, grid, f"{message} {summary}"
-    if shared is None:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    new_spec, new_seed = shared
+        new_layout = _relayout(layout, default_spec())
+        summary = f"{message} {summary}"
+        return default_spec(), new_layout, 0, grid, summary, None, skip, skip, skip
+    if shared is None and name is None:
+        return (skip,) * 9
+    pictured = (skip, skip, skip)
+    if name is not None:
+        image = sample_image(name)
+        pictured = (image, gr.update(value=image, label=f"Input: {describe(image)}"), name)
+    new_spec, new_seed = shared if shared is not None else (spec, _seed(seed))
     grid, summary = _render(new_spec, image, new_seed)
-    return new_spec, _relayout(layout, new_spec), new_seed, grid, summary
+    return new_spec, _relayout(layout, new_spec), new_seed, grid, summary, None, *pictured
 
 
 def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
@@ -247,13 +307,13 @@ def on_pipeline(
     """A pipeline file upload or a preset pick: the editor shows it exactly (order, repeats,
     step probabilities)."""
     if not source:
-        return [spec, gr.skip(), gr.skip(), gr.skip()]
+        return [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     try:
         new_spec = preset(source) if source in PRESETS else load(source)
     except SpecError as err:
-        return [spec, gr.skip(), gr.skip(), f"⚠️ Pipeline not loaded: {err}"]
+        return [spec, gr.skip(), gr.skip(), f"⚠️ Pipeline not loaded: {err}", gr.skip()]
     grid, summary = _render(new_spec, image, seed)
-    return [new_spec, _relayout(layout, new_spec), grid, summary]
+    return [new_spec, _relayout(layout, new_spec), grid, summary, None]
 
 
 # The editor's controls say interactive=True: drawn by gr.render, their listeners are not in the
@@ -295,11 +355,11 @@ def _wire(
     """Send `component`'s value through `edit(spec, value)` and re-render the grid. A slider
     (`param` declares its range) takes its value unchecked (preprocess=False: Gradio would
     refuse an out-of-range number with an error toast) and clamps it on release."""
-    inputs = [state["image"], state["seed"], state["spec"], component]
-    outputs = [state["grid"], state["summary"], state["spec"], note]
+    inputs = [state["image"], state["seed"], state["spec"], state["draft"], component]
+    outputs = [state["grid"], state["summary"], state["spec"], state["draft"], note]
     if param is None:
         component.change(
-            lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value),
+            lambda image, seed, spec, draft, value: on_edit(edit, image, seed, spec, draft, value),
             inputs,
             outputs,
             api_name=False,
@@ -307,7 +367,9 @@ def _wire(
         )
         return
     component.input(
-        lambda image, seed, spec, value: on_edit(edit, image, seed, spec, value, param),
+        lambda image, seed, spec, draft, value: on_edit(
+            edit, image, seed, spec, draft, value, param
+        ),
         inputs,
         outputs,
         api_name=False,
@@ -315,7 +377,9 @@ def _wire(
         **FAST,
     )
     component.release(
-        lambda image, seed, spec, value: on_release(edit, image, seed, spec, value, param),
+        lambda image, seed, spec, draft, value: on_release(
+            edit, image, seed, spec, draft, value, param
+        ),
         inputs,
         [component, *outputs],
         api_name=False,
@@ -325,7 +389,7 @@ def _wire(
 
 
 def _set_param(spec: PipelineSpec, value: Any, *, index: int, name: str) -> PipelineSpec:
-    return controls.set_param(spec, index, name, value)
+    return controls.set_param(spec, index, name, value, check=False)
 
 
 def _step_editor(view: StepView, state: dict[str, Any]) -> None:
@@ -357,14 +421,20 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                         change, image, seed, spec, layout
                     ),
                     [state["image"], state["seed"], state["spec"], state["layout"]],
-                    [state["spec"], state["layout"], state["grid"], state["summary"]],
+                    [
+                        state["spec"],
+                        state["layout"],
+                        state["grid"],
+                        state["summary"],
+                        state["draft"],
+                    ],
                     api_name=False,
                     show_progress="hidden",  # queued: a queue=False event does not redraw
                 )
-        _wire(enabled, lambda s, v: controls.set_enabled(s, i, v), state, note)
+        _wire(enabled, lambda s, v: controls.set_enabled(s, i, v, check=False), state, note)
         if not tdef.own_p:
             chance = _slider(STEP_P, view.step.p, view.elem_id("step_p"))
-            edit = lambda s, v: controls.set_probability(s, i, v)  # noqa: E731
+            edit = lambda s, v: controls.set_probability(s, i, v, check=False)  # noqa: E731
             _wire(chance, edit, state, note, STEP_P)
         for p in tdef.params:
             control = _param_control(view, p.name)
@@ -380,6 +450,9 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
     first_image = image_state.value
     first_grid, first_summary = preview.render(spec_state.value, first_image, 0)
     layout_state = gr.State((0, spec_state.value.to_json()))
+    # What the boxes show when it differs from spec_state: a pipeline holding a refused value
+    # (unchecked), else None. No listeners: Gradio would hash it on every event.
+    draft_state = gr.State(None)
     with gr.Row(equal_height=True):
         upload = gr.File(
             label="Upload an image",
@@ -417,8 +490,8 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
             new_samples = gr.Button("New samples", elem_id="new-samples")
             share_button = gr.Button("Share link", size="sm", elem_id="share")
             share_link = gr.Textbox(
-                label="Link to this pipeline and seed",
-                placeholder="Share link puts the pipeline and seed in the page's address",
+                label=LINK_LABEL,
+                placeholder="Share link writes a link to what is on screen here",
                 buttons=["copy"],
                 interactive=False,
                 elem_id="share-link",
@@ -472,6 +545,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
         "seed": seed,
         "spec": spec_state,
         "layout": layout_state,
+        "draft": draft_state,
         "grid": grid,
         "summary": summary,
     }
@@ -504,7 +578,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
         on_new_samples, [image_state, spec_state], [seed, grid, summary], api_name="new_samples"
     )
     share_button.click(
-        on_share, [spec_state, seed], [share_link], api_name="share", preprocess=False
+        on_share, [spec_state, seed, sample], [share_link], api_name="share", preprocess=False
     ).then(None, [share_link], [share_link], js=SHARE_JS, api_name=False, queue=False)
 
     def load_shared(image, seed_value, spec, layout, request: gr.Request):
@@ -513,11 +587,11 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
     demo.load(
         load_shared,
         [image_state, seed, spec_state, layout_state],
-        [spec_state, layout_state, seed, grid, summary],
+        [spec_state, layout_state, seed, grid, summary, draft_state, image_state, shown, sample],
         api_name=False,
         preprocess=False,
-    )
-    structure_outputs = [spec_state, layout_state, grid, summary]
+    ).then(None, None, None, js=CLEAR_QUERY_JS, api_name=False, queue=False)
+    structure_outputs = [spec_state, layout_state, grid, summary, draft_state]
     add.click(
         on_add,
         [picker, image_state, seed, spec_state, layout_state],
@@ -542,5 +616,6 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
         "summary": summary,
         "seed": seed,
         "layout": layout_state,
+        "draft": draft_state,
         "pipeline_outputs": structure_outputs,
     }

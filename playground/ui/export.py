@@ -10,6 +10,7 @@ import gradio as gr
 
 from pipelines import export
 from pipelines.spec import PipelineSpec
+from playground import controls
 from playground.ui.augment import on_pipeline
 
 CODE_NAME = "augmentation_pipeline.py"
@@ -23,6 +24,15 @@ def export_files(spec: PipelineSpec) -> tuple[str, str, str]:
     (folder / CODE_NAME).write_text(code)
     (folder / JSON_NAME).write_text(export.to_json(spec))
     return code, str(folder / CODE_NAME), str(folder / JSON_NAME)
+
+
+def export_view(spec: PipelineSpec, draft: PipelineSpec | None = None):
+    """(code box, .py, .json): the pipeline in use; while the Augment tab holds a refused value
+    the code box's label says that this is the last valid pipeline, not what the boxes show."""
+    code, code_path, json_path = export_files(spec)
+    refused = controls.refused_note(draft)
+    label = f"{CODE_NAME} · {refused}" if refused else CODE_NAME
+    return gr.update(value=code, label=label), code_path, json_path
 
 
 def load_status(summary: str) -> str:
@@ -50,13 +60,15 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
             elem_id="pipeline-upload",
         )
         status = gr.Markdown(elem_id="pipeline-status")
-    tab.select(export_files, [spec_state], [code, download_code, download_json], api_name="export")
+    draft = augment["draft"]
+    outputs = [code, download_code, download_json]
+    tab.select(export_view, [spec_state, draft], outputs, api_name="export")
     restore.upload(
         on_pipeline,
         [restore, image_state, augment["seed"], spec_state, augment["layout"]],
         augment["pipeline_outputs"],
         api_name="load_pipeline",
     ).then(load_status, [augment["summary"]], [status], api_name=False).then(
-        export_files, [spec_state], [code, download_code, download_json], api_name=False
+        export_view, [spec_state, draft], outputs, api_name=False
     )
     return tab

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from pipelines.spec import PipelineSpec
-from playground import jobs, owners, runs, train_view
+from playground import controls, jobs, owners, runs, train_view
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
 from playground.runs import Run
@@ -351,6 +351,27 @@ def on_start(
     )
 
 
+def on_pipeline_heading(spec: PipelineSpec, draft: PipelineSpec | None) -> str:
+    return train_view.pipeline_heading(spec, controls.refused_note(draft))
+
+
+def on_start_checked(
+    draft: PipelineSpec | None,
+    spec: PipelineSpec,
+    baseline: bool,
+    seeds: Any,
+    owner: str | None,
+    request: gr.Request | None,
+    *values: Any,
+) -> tuple[Any, Any, Any]:
+    """Start, unless the Augment tab holds a refused value: its boxes then show a pipeline that
+    is not the one `spec` holds, and a run must train what the page shows."""
+    refused = controls.refused_note(draft)
+    if refused:
+        return f"{refused} Fix it in the Augment tab, then Start.", gr.skip(), gr.skip()
+    return on_start(spec, baseline, seeds, owner, request, *values)
+
+
 def offer_synthetic(message: str | None) -> Any:
     """The "Use the synthetic set" button shows when the message says CIFAR-10 cannot be had."""
     return gr.update(visible=jobs.NO_CIFAR10 in (message or ""))
@@ -656,7 +677,9 @@ def build_tab(
     demo: gr.Blocks | None = None,
     token: gr.BrowserState | None = None,
     prefs: gr.BrowserState | None = None,
+    draft: gr.State | None = None,
 ) -> gr.Tab:
+    """`draft`: the Augment tab's refused edit, if any (augment.on_edit); Start waits for it."""
     info = train_view.detect_devices()
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
     with gr.Tab("Train", elem_id="train-tab") as tab:
@@ -690,6 +713,9 @@ def build_tab(
                     "Use the synthetic set", visible=False, size="sm", elem_id="train-use-synthetic"
                 )
             with gr.Column(scale=1, min_width=320):
+                heading = gr.Markdown(
+                    train_view.pipeline_heading(spec_state.value), elem_id="train-pipeline-heading"
+                )
                 code = gr.Code(
                     train_view.pipeline_code(spec_state.value),
                     language="python",
@@ -863,6 +889,10 @@ def build_tab(
     # (no spec_state.change listener: Gradio would then hash the spec on every event, and a
     # PipelineSpec holds dicts; the code is refreshed whenever the tab is opened instead)
     tab.select(train_view.pipeline_code, [spec_state], [code], api_name=False, queue=False, **quiet)
+    draft = gr.State(None) if draft is None else draft
+    tab.select(
+        on_pipeline_heading, [spec_state, draft], [heading], api_name=False, queue=False, **quiet
+    )
     tab.select(
         on_tab_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, previewed, form["batch_size"], form["lr"]],
@@ -881,7 +911,7 @@ def build_tab(
         api_name="train_check", concurrency_id="train-check",
     ).then(offer_synthetic, [message], [use_synthetic], api_name=False, queue=False)  # fmt: skip
     start.click(
-        on_start, [spec_state, baseline, seeds, owner_state, *settings_inputs],
+        on_start_checked, [draft, spec_state, baseline, seeds, owner_state, *settings_inputs],
         [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
     ).then(lambda: None, None, [signature], api_name=False, queue=False).then(
