@@ -27,7 +27,7 @@ from typing import Any
 
 from pipelines.spec import PipelineSpec, SpecError, validate
 from playground import owners, runs
-from playground.runs import Run
+from playground.runs import ASKED_PIPELINE, Run
 from playground.training import settings as run_settings
 from playground.training.settings import RunSettings
 
@@ -416,9 +416,10 @@ def start(
         tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
         folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
         try:
+            # the pipeline as given; the trainer writes pipeline.json beside it, as applied
             for folder in folders:
-                (folder / "pipeline.json").write_text(spec.to_json())
-            cfg = check(settings, folders[0] / "pipeline.json", folders[0])
+                (folder / ASKED_PIPELINE).write_text(spec.to_json())
+            cfg = check(settings, folders[0] / ASKED_PIPELINE, folders[0])
             _within_limits(cfg, limits)
             problem = data_problem(cfg)
             if problem:
@@ -430,7 +431,7 @@ def start(
         job = folders[0].name
         for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(folders, plan, strict=True)):
             cmd = train_command(
-                "--pipeline", str(folder / "pipeline.json"), *flags(run_settings_k),
+                "--pipeline", str(folder / ASKED_PIPELINE), *flags(run_settings_k),
                 "--out", str(folder),
             )  # fmt: skip
             if no_aug:

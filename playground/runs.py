@@ -1,8 +1,9 @@
 """Reading run folders: the only source of truth about training runs.
 
 A run folder (one per run under the checkpoints root) holds what the training process writes
-(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`), what the launcher
-writes (`launch.json`, `pipeline.json`, `log.txt`, `stop.json`) and what a person wrote about
+(`config.json`, `metrics.jsonl`, `status.json`, `last.pt`, `best.pt`, and `pipeline.json`: the
+pipeline as the run applies it), what the launcher writes (`launch.json`,
+`pipeline-original.json`: the pipeline as given, `log.txt`, `stop.json`) and what a person wrote about
 the run in the Train tab (`notes.json`: its name and note). Nothing here is kept in memory
 between calls except a cache of parsed metrics keyed by file size, so the UI shows the same
 thing after a page reload or an app restart.
@@ -32,6 +33,8 @@ INTERRUPTED = "interrupted"
 # A run of a several-seed experiment waiting for the pairs before it (playground.jobs.advance).
 QUEUED = "queued"
 LOG_NAME = "log.txt"
+APPLIED_PIPELINE = "pipeline.json"  # as the run applies it (fitted), what a download offers
+ASKED_PIPELINE = "pipeline-original.json"  # as it was given, before it was fitted
 # A launch.json that marks a run live before its process exists (the start lock is held while
 # the process is spawned) stops counting after this long: the app died between the two.
 SPAWN_TIMEOUT_S = 60.0

@@ -122,23 +122,38 @@ def is_baseline(run: Run) -> bool:
     return bool(settings.get("no_augment") or run.config.get("no_augment"))
 
 
-def pipeline_steps(run: Run) -> list[tuple[str, dict[str, Any]]]:
-    """The run's pipeline as (transform, params) of its enabled steps (from pipeline.json,
-    else config.json); a baseline's pipeline is the one it was compared with, not applied."""
-    spec = runs.read_json(run.path / "pipeline.json") or run.config.get("pipeline") or {}
+Step = tuple[str, dict[str, Any], float]  # transform, parameters, step probability
+
+
+def pipeline_steps(run: Run) -> list[Step]:
+    """The run's pipeline as (transform, params, step p) of its enabled steps, as given (the
+    launcher's pipeline-original.json; older runs: pipeline.json, else config.json). A
+    baseline's pipeline is the one it was compared with, not applied."""
+    spec = (
+        runs.read_json(run.path / runs.ASKED_PIPELINE)
+        or runs.read_json(run.path / runs.APPLIED_PIPELINE)
+        or run.config.get("pipeline")
+        or {}
+    )
     steps = spec.get("steps") if isinstance(spec, dict) else None
     return [
-        (str(step.get("transform")), dict(step.get("params") or {}))
+        (str(step.get("transform")), dict(step.get("params") or {}), _probability(step))
         for step in steps or []
         if isinstance(step, dict) and step.get("enabled", True)
     ]
 
 
-def steps_summary(steps: list[tuple[str, dict[str, Any]]], most: int = 4) -> str:
-    """ "Crop, HorizontalFlip": the steps' names without "Random", at most `most` of them."""
+def _probability(step: dict[str, Any]) -> float:
+    p = step.get("p", 1.0)
+    return float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else 1.0
+
+
+def steps_summary(steps: list[Step], most: int = 4) -> str:
+    """ "Crop, HorizontalFlip, GaussianBlur (p 0.7)": the steps' names without "Random" (and
+    their step probability where below 1), at most `most` of them."""
     if not steps:
         return "none"
-    names = [t.removeprefix("Random") or t for t, _ in steps]
+    names = [_step_words(t.removeprefix("Random") or t, {}, p) for t, _, p in steps]
     extra = f" +{len(names) - most}" if len(names) > most else ""
     return ", ".join(names[:most]) + extra
 
@@ -564,8 +579,9 @@ def run_settings_rows(run: Run) -> dict[str, str]:
         rows[label] = _fmt(run.config.get(key))
     steps = [] if is_baseline(run) else pipeline_steps(run)
     rows["augmentation"] = "none (baseline)" if is_baseline(run) else f"{len(steps)} steps"
-    for i, (transform, params) in enumerate(steps, 1):
+    for i, (transform, params, p) in enumerate(steps, 1):
         rows[f"step {i}"] = transform
+        rows[f"step {i} step probability"] = _fmt(p)
         for key, value in params.items():
             rows[f"step {i} {key}"] = _fmt(value)
     return rows

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.spec import PipelineSpec, StepSpec, preset
-from playground import estimate, jobs, owners, runs, train_view
+from pipelines.spec import PipelineSpec, StepSpec, make, preset
+from playground import controls, estimate, jobs, owners, runs, train_view
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -297,7 +297,7 @@ def test_start_refuse_stop_resume(root, fake_engine):
     assert launch["owner"] == owners.owner_id("alice") != "alice"
     assert "--no-augment" not in launch["command"]
     assert "--no-augment" in json.loads((baseline / "launch.json").read_text())["command"]
-    assert (first / "pipeline.json").read_text() == spec.to_json()
+    assert (first / "pipeline-original.json").read_text() == spec.to_json()
     _wait(lambda: runs.find_run(first.name).status.get("step", 0) >= 2)
     assert os.getpriority(os.PRIO_PROCESS, runs.find_run(first.name).pid) >= jobs.NICE
 
@@ -601,6 +601,22 @@ def test_two_runs_compared_side_by_side(root):
         runs.find_run(run.name), runs.find_run(baseline.name))}  # fmt: skip
     assert rows["augmentation"] == ("2 steps", "none (baseline)", True)
     assert rows["step 2"] == ("RandomHorizontalFlip", "-", True)
+
+
+def test_step_probabilities_show_in_compare_and_the_runs_table(root):
+    """Issue 17: two runs that differ only in a step's probability must not look the same."""
+    blur = make([("RandomCrop", {}), ("GaussianBlur", {})])
+    run, _ = _finished_pair(root, blur)
+    other = root / "other"
+    shutil.copytree(run, other)
+    (other / "pipeline.json").write_text(controls.set_probability(blur, 1, 0.7).to_json())
+    rows = {label: (a, b, d) for label, a, b, d in train_view.compare_rows(
+        runs.find_run(run.name), runs.find_run("other"))}  # fmt: skip
+    assert rows["step 2 step probability"] == ("1", "0.7", True)
+    assert sum(d for _, _, d in rows.values()) == 1
+    table = train_view.runs_table(runs.list_runs()).set_index("run")
+    assert table.loc["other"]["augment"].startswith("Crop, GaussianBlur (p 0.7)")
+    assert table.loc[run.name]["augment"].startswith("Crop, GaussianBlur (baseline")
 
 
 def test_training_loss_smoothing_and_metrics_csv(root):

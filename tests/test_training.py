@@ -390,6 +390,26 @@ def test_a_run_leaves_its_files(tiny_run):
     assert ckpt["step"] == 4 and set(ckpt["model"]) == set(resnet18(10, 4).state_dict())
 
 
+def test_a_runs_pipeline_json_is_what_it_applied_with_the_original_beside_it(tiny_run):
+    """Issue 17: d2l-combined crops to 200 px; the run trains at 32, so its pipeline.json (the
+    download) must say 32, and the pipeline as given is kept beside it."""
+    applied = from_dict(json.loads((tiny_run / "pipeline.json").read_text()))
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert applied == from_dict(config["train_pipeline"]) and applied.output_size() == 32
+    original = from_dict(json.loads((tiny_run / "pipeline-original.json").read_text()))
+    assert original == preset("d2l-combined") and original.output_size() == 200
+
+
+def test_a_baselines_pipeline_json_is_empty(tmp_path):
+    out = tmp_path / "base"
+    args = ["--pipeline", "d2l-combined", *TINY, "--subset", "64", "--epochs", "1"]
+    assert cli.main([*args, "--no-augment", "--out", str(out)]) == 0
+    assert from_dict(json.loads((out / "pipeline.json").read_text())).steps == ()
+    assert from_dict(json.loads((out / "pipeline-original.json").read_text())) == preset(
+        "d2l-combined"
+    )
+
+
 def test_predict_uses_the_runs_model(tiny_run):
     model, config = load_model(tiny_run)
     top = predict(model, config, Image.new("RGB", (50, 40), (120, 30, 200)), topk=3)

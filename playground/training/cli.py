@@ -26,10 +26,16 @@ import torchvision
 
 from pipelines.batched import unsupported
 from pipelines.catalogue import PRESETS
-from pipelines.spec import PipelineSpec, SpecError, load
+from pipelines.spec import PipelineSpec, SpecError, from_dict, load
+from playground.runs import APPLIED_PIPELINE, ASKED_PIPELINE
 from playground.training import data, dist, recipes
 from playground.training import settings as run_settings
-from playground.training.checkpoints import CheckpointError, atomic_write_json, load_checkpoint
+from playground.training.checkpoints import (
+    CheckpointError,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_checkpoint,
+)
 from playground.training.loop import Run, StopFlag, quiet_warnings
 from playground.training.metrics import write_status
 from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
@@ -271,6 +277,15 @@ def _say(ranks: dist.Ranks, run_dir: Path | None):
     return log
 
 
+def write_pipelines(run_dir: Path, cfg: dict[str, Any], classes: int) -> None:
+    """The run's pipeline as applied (sizes fitted to the training images, mixing steps to the
+    data's classes; a baseline's is empty) and, beside it, the pipeline as it was given."""
+    applied = from_dict(cfg["train_pipeline"]).with_num_classes(classes)
+    atomic_write_bytes(run_dir / APPLIED_PIPELINE, applied.to_json().encode())
+    asked = from_dict(cfg["pipeline"]).to_json().encode()
+    atomic_write_bytes(run_dir / ASKED_PIPELINE, asked)
+
+
 def train(cfg: dict[str, Any], resume: bool) -> int:
     """One process of a run (the only one, or one rank under torchrun)."""
     ranks, device = dist.init(cfg["device"], cfg["dist_backend"])
@@ -291,6 +306,7 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             atomic_write_json(run_dir / "config.json", cfg)
+            write_pipelines(run_dir, cfg, len(dataset.classes))
     # the pid the UI signals: ours, or the launcher's / torchrun's, which forward SIGTERM
     own = os.getppid() if ranks.world > 1 else os.getpid()
     pid = int(os.environ.get("PLAYGROUND_LAUNCHER_PID", own))
