@@ -44,7 +44,13 @@ class StepView:
 
     @property
     def title(self) -> str:
-        return f"{self.index + 1}. {self.tdef.label} · {self.tdef.name}"
+        title = f"{self.index + 1}. {self.tdef.label} · {self.tdef.name}"
+        return f"{title} · {ON_THE_BATCH}" if self.tdef.batch else title
+
+
+# Said on a mixing step (CutMix, MixUp): it mixes the whole batch after every per-image step, so
+# the editor keeps it at the end of the list, where it runs.
+ON_THE_BATCH = "on the batch, after every per-image step"
 
 
 def step_views(spec: PipelineSpec) -> Iterator[StepView]:
@@ -204,13 +210,28 @@ def remove_step(spec: PipelineSpec, index: int) -> PipelineSpec:
 
 
 def move_step(spec: PipelineSpec, index: int, delta: int) -> PipelineSpec:
-    """Move a step up (-1) or down (+1); at either end it stays."""
+    """Move a step up (-1) or down (+1); at either end it stays. A mixing step never goes above
+    a per-image step (nor one below it): mixing runs on the batch, after them all."""
     target = index + delta
     if not 0 <= target < len(spec.steps):
         return spec
+    moved, other = spec.steps[index].definition, spec.steps[target].definition
+    if moved.batch != other.batch:
+        mixing = moved if moved.batch else other
+        raise SpecError(
+            f"{mixing.name} mixes the whole batch after every per-image step, so mixing steps "
+            "stay at the end of the list, where they run"
+        )
     steps = list(spec.steps)
     steps[index], steps[target] = steps[target], steps[index]
     return validate(PipelineSpec(tuple(steps)))
+
+
+def mixing_last(spec: PipelineSpec) -> PipelineSpec:
+    """The same pipeline listed as it runs: per-image steps in their order, then the mixing
+    steps in theirs (a file may list CutMix earlier; it runs last all the same)."""
+    steps = sorted(spec.steps, key=lambda s: s.definition.batch)  # stable: order kept within
+    return PipelineSpec(tuple(steps))
 
 
 def duplicate_step(spec: PipelineSpec, index: int) -> PipelineSpec:

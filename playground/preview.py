@@ -79,8 +79,11 @@ def grid_html(samples: list[Sample], seed: int) -> str:
 def output_size_text(spec: PipelineSpec, image: Image.Image, samples: list[Sample]) -> str:
     sizes = {s.image.size for s in samples}
     size = " / ".join(f"{w} x {h}" for w, h in sorted(sizes)) if sizes else "-"
-    active = " -> ".join(s.transform for s in spec.active) or "nothing (all steps off)"
-    return f"{input_text(image)} -> output {size} px. Order: {active}."
+    active = " -> ".join(s.transform for s in spec.image_steps)
+    if spec.batch_steps:  # they run after every per-image step, wherever a file lists them
+        mixing = " -> ".join(s.transform for s in spec.batch_steps)
+        active = f"{active}, then on the batch: {mixing}" if active else f"on the batch: {mixing}"
+    return f"{input_text(image)} -> output {size} px. Order: {active or 'nothing (all steps off)'}."
 
 
 def input_text(image: Image.Image) -> str:

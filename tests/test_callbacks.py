@@ -547,3 +547,28 @@ def test_a_share_link_carries_the_sample_image_but_not_an_upload():
     # A link naming no known sample is refused in words.
     with pytest.raises(share.ShareError, match="its image must be one of the samples"):
         share.image({"image": "../etc/passwd"}, ["cat", "astronaut"])
+
+
+def test_mixing_steps_stay_at_the_end_of_the_editor_and_say_so(tmp_path):
+    """Issue 17: CutMix moved above per-image steps read "AugMix -> CutMix -> GaussianBlur"
+    while it runs last on the batch."""
+    spec = make([("AugMix", {}), ("GaussianBlur", {}), ("CutMix", {})])
+    with pytest.raises(SpecError, match="CutMix mixes the whole batch"):
+        controls.move_step(spec, 2, -1)
+    with pytest.raises(SpecError, match="stay at the end"):
+        controls.move_step(spec, 1, +1)
+    out = on_structure(lambda s: controls.move_step(s, 2, -1), sample_image("cat"), 0, spec, LAYOUT)
+    assert out[0] is spec and out[3].startswith("⚠️ CutMix mixes the whole batch")
+    two = controls.add_step(spec, "MixUp")
+    assert controls.move_step(two, 3, -1).steps[2].transform == "MixUp"  # among themselves
+    titles = [v.title for v in step_views(spec)]
+    assert titles[2] == "3. CutMix · CutMix · on the batch, after every per-image step"
+    # A file that lists CutMix earlier loads with it last, where it runs, and says so.
+    path = tmp_path / "p.json"
+    path.write_text(make([("AugMix", {}), ("CutMix", {}), ("GaussianBlur", {})]).to_json())
+    loaded, _, _, summary, _ = on_pipeline(
+        str(path), sample_image("cat"), 0, default_spec(), LAYOUT
+    )
+    assert [s.transform for s in loaded.steps] == ["AugMix", "GaussianBlur", "CutMix"]
+    assert summary.startswith("CutMix listed last: mixing runs on the batch")
+    assert "Order: AugMix -> GaussianBlur, then on the batch: CutMix." in summary

@@ -278,7 +278,9 @@ def on_shared_link(
         image = sample_image(name)
         pictured = (image, gr.update(value=image, label=f"Input: {describe(image)}"), name)
     new_spec, new_seed = shared if shared is not None else (spec, _seed(seed))
+    new_spec, moved = _mixing_last(new_spec)
     grid, summary = _render(new_spec, image, new_seed)
+    summary = f"{moved} {summary}".strip()
     return new_spec, _relayout(layout, new_spec), new_seed, grid, summary, None, *pictured
 
 
@@ -286,6 +288,16 @@ def on_new_samples(image: Image.Image | None, spec: PipelineSpec):
     seed = random.randint(0, MAX_SEED)
     grid, summary = _render(spec, image, seed)
     return seed, grid, summary
+
+
+def _mixing_last(spec: PipelineSpec) -> tuple[PipelineSpec, str]:
+    """The pipeline as the editor lists it (mixing steps last, where they run), and a word on
+    it when that moved a step."""
+    listed = controls.mixing_last(spec)
+    if listed == spec:
+        return spec, ""
+    names = ", ".join(dict.fromkeys(s.transform for s in spec.steps if s.definition.batch))
+    return listed, f"{names} listed last: mixing runs on the batch, after every per-image step."
 
 
 def on_image(source: Any, spec: PipelineSpec, seed: Any, current: Image.Image | None):
@@ -312,7 +324,9 @@ def on_pipeline(
         new_spec = preset(source) if source in PRESETS else load(source)
     except SpecError as err:
         return [spec, gr.skip(), gr.skip(), f"⚠️ Pipeline not loaded: {err}", gr.skip()]
+    new_spec, moved = _mixing_last(new_spec)
     grid, summary = _render(new_spec, image, seed)
+    summary = f"{moved} {summary}".strip()
     return [new_spec, _relayout(layout, new_spec), grid, summary, None]
 
 
