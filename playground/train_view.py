@@ -393,7 +393,25 @@ def plot_frame(rows: list[list[Any]]) -> pd.DataFrame:
     frame["epoch"] = pd.to_numeric(frame["epoch"], errors="coerce").astype(float)
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     frame["series"] = frame["series"].astype(str)
-    return frame.dropna().reset_index(drop=True)
+    return _mark_lone_points(frame.dropna().reset_index(drop=True))
+
+
+LONE_POINT_WIDTH = 0.04  # of the x range: the dash that draws a series' only point
+
+
+def _mark_lone_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """A line plot draws nothing for a series of one point (the first evaluation, the only one
+    of a 1-epoch run): such a point becomes a short level dash centred on it, so it is seen."""
+    counts = frame["series"].value_counts()
+    lone = frame["series"].isin(counts[counts == 1].index)
+    if not lone.any():
+        return frame
+    span = max(float(frame["epoch"].max() - min(frame["epoch"].min(), 0.0)), 1.0)
+    half = LONE_POINT_WIDTH * span / 2
+    left, right = frame[lone].copy(), frame[lone].copy()
+    left["epoch"] -= half
+    right["epoch"] += half
+    return pd.concat([frame[~lone], left, right], ignore_index=True)
 
 
 def steady_eta(status: dict[str, Any]) -> float | None:

@@ -449,9 +449,24 @@ def test_curves_overlay_runs_with_a_series_each(root):
     assert set(acc["series"]) == {
         f"{n} · {m}" for n in ("aug", "noaug") for m in ("train acc", "test acc")
     }
-    assert len(loss) == 4
+    assert len(loss) == 8  # each series' lone point is drawn as a dash: two rows
     table = train_view.runs_table(runs.list_runs())
     assert list(table["best test acc"]) in (["60.0%", "40.0%"], ["40.0%", "60.0%"])
+
+
+def test_a_one_epoch_runs_test_accuracy_is_drawn(root):
+    """Issue 17: after epoch 1 the legend listed the test accuracy and nothing was drawn (a line
+    needs two points): a lone point becomes a short level dash centred on it."""
+    lines = [{"type": "train", "epoch": e / 4, "train_loss": 2.0, "train_acc": 0.3} for e in (1, 2)]
+    lines.append({"type": "eval", "epoch": 1.0, "test_loss": 1.1, "test_acc": 0.569})
+    _run_folder(root, "one", {"state": "finished", "pid": 1},
+                metrics_jsonl="".join(json.dumps(r) + "\n" for r in lines))  # fmt: skip
+    _, acc = train_view.curves(["one"])
+    test = acc[acc.series == "test acc"]
+    assert list(test["value"]) == [0.569, 0.569] and test["epoch"].mean() == pytest.approx(1.0)
+    assert 0.01 < test["epoch"].max() - test["epoch"].min() < 0.1  # seen, and at its epoch
+    train_acc = acc[acc.series == "train acc"]  # two points draw a line as they are
+    assert list(train_acc["epoch"]) == [0.25, 0.5]
 
 
 def test_poll_sends_nothing_when_nothing_changed(root):
@@ -630,7 +645,9 @@ def test_training_loss_smoothing_and_metrics_csv(root):
     assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 0.0, 4.0, 0.0]
     loss, _ = train_view.curves(["r"], 0.5)
     assert list(loss[loss.series == "train loss"]["value"]) == [4.0, 2.0, 3.0, 1.5]
-    assert list(loss[loss.series == "test loss"]["value"]) == [3.0]  # never smoothed
+    test = loss[loss.series == "test loss"]  # never smoothed; one point: a dash centred on it
+    assert list(test["value"]) == [3.0, 3.0] and test["epoch"].mean() == pytest.approx(0.4)
+    assert 0 < test["epoch"].max() - test["epoch"].min() <= 0.1
     out = train.poll("r", [], 0.5, None, "me")
     csv_path = Path(out[-4]["value"])  # metrics.csv, best.pt, pipeline.json, then `seen`
     assert csv_path.name == "r-metrics.csv" and csv_path.is_relative_to(runs.downloads_root())
