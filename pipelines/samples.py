@@ -186,8 +186,14 @@ def _record_draws(core: v2.Transform, record: dict[str, Any]) -> Callable[[], No
     return lambda: [u() for u in undo]
 
 
-def _run_step(plan: StepPlan, image: Any, seed: int) -> tuple[Any, dict[str, Any]]:
-    """`plan`'s step on one image under `seed`: the new image and what it drew."""
+Pin = Callable[[dict[str, Any]], dict[str, Any]]  # a step's drawn params -> the params it applies
+
+
+def _run_step(
+    plan: StepPlan, image: Any, seed: int, pin: Pin | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """`plan`'s step on one image under `seed`: the new image and what it drew (`pin` may
+    replace some of the draws: see strength_strip)."""
     width, height = _size(image)
     info: dict[str, Any] = {"applied": True, "in_width": width, "in_height": height}
     params = None
@@ -208,6 +214,8 @@ def _run_step(plan: StepPlan, image: Any, seed: int) -> tuple[Any, dict[str, Any
                 image = part(image)
             params = draw_params(plan.core, image)
             info["applied"] = params is not None
+    if params is not None and pin is not None:
+        params = pin(params)
     if params is not None:
         info.update({k: _plain(v) for k, v in params.items()})
         image = plan.core.transform(image, params)
@@ -221,10 +229,17 @@ def caption(plan: StepPlan, info: dict[str, Any]) -> str:
     return plan.tdef.describe(info, plan.step.params)
 
 
-def _one_sample(plans: list[StepPlan], image: Image.Image, seed: int, index: int) -> Sample:
+def _one_sample(
+    plans: list[StepPlan],
+    image: Image.Image,
+    seed: int,
+    index: int,
+    pins: dict[str, Pin] | None = None,
+) -> Sample:
     drawn, captions = [], []
     for p in plans:
-        image, info = _run_step(p, image, step_seed(seed, index, p.key))
+        pin = (pins or {}).get(p.key)
+        image, info = _run_step(p, image, step_seed(seed, index, p.key), pin)
         drawn.append((p.key, info))
         captions.append(caption(p, info))
     if not isinstance(image, Image.Image):  # a tensor-only step (noise) made a tensor
@@ -324,16 +339,88 @@ def strength_strip(
     """The grid's sample `index` with one parameter of step `key` at each of its strengths:
     (value, sample) or (value, why that value is not valid with the other settings).
 
-    Every step is seeded as in the grid, so only that parameter changes between images
-    (the draws of other steps stay, and the step itself draws from the same stream).
+    Every step is seeded as in the grid, so the other steps keep their draws. Within the step,
+    a value can change how many numbers it draws (ColorJitter's brightness 0 draws no factor, so
+    contrast would take the number brightness took): the step's draws that do not depend on the
+    swept parameter are therefore pinned to those of the pipeline as it is (`_pinned_draws`), so
+    only that parameter changes along the strip.
     """
-    strip: list[tuple[Any, Sample | str]] = []
+    cells: list[tuple[Any, PipelineSpec | str]] = []
     for value in strength_values(spec, key, param):
         try:
-            varied = spec.with_key_params(key, **{param: value})
+            cells.append((value, spec.with_key_params(key, **{param: value})))
         except SpecError as err:
-            strip.append((value, str(err)))
+            cells.append((value, str(err)))
+    pins = _pinned_draws(
+        spec, [c for _, c in cells if not isinstance(c, str)], image, seed, key, index
+    )
+    strip: list[tuple[Any, Sample | str]] = []
+    for value, varied in cells:
+        if isinstance(varied, str):
+            strip.append((value, varied))
             continue
         per_image = [p for p in plan(varied) if not p.tdef.batch]
-        strip.append((value, _one_sample(per_image, image, seed, index)))
+        strip.append((value, _one_sample(per_image, image, seed, index, pins)))
     return strip
+
+
+def _pinned_draws(
+    spec: PipelineSpec,
+    varied: list[PipelineSpec],
+    image: Image.Image,
+    seed: int,
+    key: str,
+    index: int,
+) -> dict[str, Pin]:
+    """{key: pin} keeping the step's draws that do not depend on the swept parameter as the
+    pipeline `spec` draws them. Which draws depend on it: those that differ between the two
+    strongest valid settings (the most likely to draw every number). Empty where the step draws
+    inside forward (the policies) or only two settings are valid."""
+    if len(varied) < 2:
+        return {}
+    draws = [_draw(s, image, seed, key, index) for s in (spec, varied[-2], varied[-1])]
+    reference, strong, stronger = draws
+    if any(d is None for d in draws) or set(strong) != set(stronger):
+        return {}
+    fixed = {k for k in strong if _same(strong[k], stronger[k]) and k in reference}
+    if not fixed:
+        return {}
+    return {key: lambda params: {**params, **{k: reference[k] for k in fixed if k in params}}}
+
+
+def _draw(
+    spec: PipelineSpec, image: Image.Image, seed: int, key: str, index: int
+) -> dict[str, Any] | None:
+    """The params step `key` draws for sample `index` (None: it skips or draws in forward)."""
+    plans = [p for p in plan(spec) if not p.tdef.batch]
+    current: Any = image
+    captured: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any]) -> dict[str, Any]:
+        captured.append(params)
+        return params
+
+    for p in plans:
+        if p.key == key:
+            if p.tdef.draws_in_forward:
+                return None
+            _run_step(p, current, step_seed(seed, index, key), capture)
+            return captured[0] if captured else None
+        current, _ = _run_step(p, current, step_seed(seed, index, p.key))
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and bool(torch.equal(a, b))
+        )
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return False

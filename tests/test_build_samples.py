@@ -211,6 +211,20 @@ def test_strength_strip_changes_only_that_parameter(photo):
     assert np.array_equal(_pixels(strip[-1][1].image), _pixels(grid[3].image))
 
 
+def test_strength_strip_keeps_the_steps_other_draws_when_a_value_turns_a_factor_off(photo):
+    """Issue 17: brightness 0 draws no brightness factor, and without pinning contrast,
+    saturation and hue took other numbers in that one cell."""
+    spec = default_spec()
+    for seed, index in ((0, 0), (5, 2), (11, 6)):
+        strip = strength_strip(spec, photo, seed, "ColorJitter#0", "brightness", index)
+        drawn = [dict(s.drawn)["ColorJitter#0"] for _, s in strip]
+        assert drawn[0]["brightness_factor"] is None  # 0 turns brightness off
+        for name in ("contrast_factor", "saturation_factor", "hue_factor", "fn_idx"):
+            assert len({str(d[name]) for d in drawn}) == 1, (seed, name)
+        grid = render_samples(spec, photo, seed)[index]  # and they are the grid's draws
+        assert dict(grid.drawn)["ColorJitter#0"]["contrast_factor"] == drawn[0]["contrast_factor"]
+
+
 def test_strength_strip_explains_values_the_other_settings_refuse(photo):
     spec = make([("GaussianBlur", {"sigma_min": 2.0, "sigma_max": 3.0})])
     strip = strength_strip(spec, photo, seed=0, key="GaussianBlur#0", param="sigma_min")
