@@ -203,6 +203,16 @@ def on_strength(
         return f"<p>⚠️ {err}</p>"
 
 
+def refresh_views(
+    image: Image.Image | None, seed: Any, spec: PipelineSpec, sample: Any, choice: Any, shown: Any
+):
+    """After a new image: (step by step, strength strip) drawn again from it where they are
+    shown (`shown`: the step-by-step view's content), so neither keeps the previous image."""
+    steps = on_steps(image, seed, spec, sample) if shown else gr.skip()
+    strength = on_strength(image, seed, spec, sample, choice) if choice else gr.skip()
+    return steps, strength
+
+
 def strength_update(layout: Layout):
     """The strength strip's parameter list follows the step list."""
     return gr.update(choices=preview.strength_choices(from_json(layout[1])), value=None)
@@ -613,12 +623,15 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
         api_name="add_step",
     )
     image_outputs = [image_state, shown, grid, summary]
+    views = ([*strength_inputs, steps_view], [steps_view, strength_view])
     upload.upload(
         on_image, [upload, spec_state, seed, image_state], image_outputs, api_name="upload"
-    ).then(sample_after_upload, [summary], [sample], api_name=False)
+    ).then(sample_after_upload, [summary], [sample], api_name=False).then(
+        refresh_views, *views, api_name=False
+    )
     sample.input(
         on_image, [sample, spec_state, seed, image_state], image_outputs, api_name="sample"
-    )
+    ).then(refresh_views, *views, api_name=False)
     presets.input(
         on_pipeline,
         [presets, image_state, seed, spec_state, layout_state],

@@ -308,6 +308,29 @@ def settings_key(*values: Any) -> str:
     return json.dumps([str(v) for v in values])
 
 
+SETTINGS_CHANGED = (
+    "*The settings changed: **Preview & estimate** shows the first batch, the estimate and the "
+    "recipe for the new ones.*"
+)
+
+
+def settings_edited() -> tuple[Any, str]:
+    """A setting was edited: the first batch, the estimate and the recipe line shown were made
+    for the old settings, so they go (gallery, estimate)."""
+    return None, SETTINGS_CHANGED
+
+
+def clear_stale_message(message: str | None) -> Any:
+    """The watched status changed: "Started X ..." or "Resuming X ..." goes once nothing trains
+    or waits any more (the run finished, stopped or failed: the status and the runs list say
+    which)."""
+    if not (message or "").startswith(("Started ", "Resuming ")):
+        return gr.skip()
+    if any(r.live or r.state == runs.QUEUED for r in runs.list_runs()):
+        return gr.skip()
+    return ""
+
+
 def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
     """After a preview: clear it if the form changed while it was made (it shows old settings)."""
     if previewed is None or previewed == settings_key(*values):
@@ -904,6 +927,13 @@ def build_tab(
     form["dataset"].change(
         on_dataset, [form["dataset"]], [form["folder"]], api_name=False, queue=False, **quiet
     )
+    # typed or picked, or set by Quick CPU run / Use the synthetic set (not by a preview's notes)
+    edited = [c.input for c in (*settings_inputs, baseline)] + [quick.click, use_synthetic.click]
+    gr.on(
+        edited, settings_edited, None, [gallery, estimate_md], api_name=False, queue=False,
+        **quiet,
+    )  # fmt: skip
+    status.change(clear_stale_message, [message], [message], api_name=False, queue=False, **quiet)
     quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
     check.click(
         on_preview, [spec_state, baseline, *settings_inputs],
