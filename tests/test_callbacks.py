@@ -474,7 +474,7 @@ def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
 def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
     """Issue 17: max 0.05 refused (min 0.1 > 0.05), then min 0.02: the boxes read 0.02 / 0.05,
     and so must the pipeline, not (0.02, 1.0)."""
-    from playground.ui.export import export_view
+    from playground.ui.export import export_label
     from playground.ui.train import on_pipeline_heading, on_start_checked
 
     cat, spec = sample_image("cat"), default_spec()
@@ -488,8 +488,8 @@ def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
     grid, summary, spec, draft, note = on_edit(_unchecked(jitter, "hue"), cat, 0, spec, draft, 0.1)
     assert note == "" and _skipped(grid) and spec == default_spec()
     assert summary.startswith("⚠️ Step 2 (Random resized crop) has a refused value")
-    code, _, _ = export_view(spec, draft)
-    assert "refused value" in code["label"] and "scale=(0.1, 1.0)" in code["value"]
+    assert "refused value" in export_label(draft)["label"]
+    assert "scale=(0.1, 1.0)" in export_files(spec)[0]
     assert "refused value" in on_pipeline_heading(spec, draft)
     message, *_ = on_start_checked(draft, spec, False, 1, None, None)
     assert message.startswith("⚠️ Step 2") and "Fix it in the Augment tab" in message
@@ -501,8 +501,8 @@ def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
     crop_params = spec.step("RandomResizedCrop").params
     assert (crop_params["scale_min"], crop_params["scale_max"]) == (0.02, 0.05)
     assert spec.step("ColorJitter").params["hue"] == 0.1
-    code, _, _ = export_view(spec, draft)
-    assert "scale=(0.02, 0.05)" in code["value"] and "refused" not in code["label"]
+    assert "scale=(0.02, 0.05)" in export_files(spec)[0]
+    assert export_label(draft)["label"] == "augmentation_pipeline.py"
     assert "refused" not in on_pipeline_heading(spec, draft)
     # A structure change redraws the boxes from the pipeline: no draft is left behind.
     _, _, spec, draft, _ = on_edit(_unchecked(crop, "scale_max"), cat, 0, spec, None, 0.01)

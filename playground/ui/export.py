@@ -26,13 +26,11 @@ def export_files(spec: PipelineSpec) -> tuple[str, str, str]:
     return code, str(folder / CODE_NAME), str(folder / JSON_NAME)
 
 
-def export_view(spec: PipelineSpec, draft: PipelineSpec | None = None):
-    """(code box, .py, .json): the pipeline in use; while the Augment tab holds a refused value
-    the code box's label says that this is the last valid pipeline, not what the boxes show."""
-    code, code_path, json_path = export_files(spec)
+def export_label(draft: PipelineSpec | None = None):
+    """The code box's label: while the Augment tab holds a refused value, it says the code is
+    the last valid pipeline, not what the boxes show."""
     refused = controls.refused_note(draft)
-    label = f"{CODE_NAME} · {refused}" if refused else CODE_NAME
-    return gr.update(value=code, label=label), code_path, json_path
+    return gr.update(label=f"{CODE_NAME} · {refused}" if refused else CODE_NAME)
 
 
 def load_status(summary: str) -> str:
@@ -62,13 +60,14 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
         status = gr.Markdown(elem_id="pipeline-status")
     draft = augment["draft"]
     outputs = [code, download_code, download_json]
-    tab.select(export_view, [spec_state, draft], outputs, api_name="export")
+    tab.select(export_files, [spec_state], outputs, api_name="export")
+    tab.select(export_label, [draft], [code], api_name=False, queue=False)
     restore.upload(
         on_pipeline,
         [restore, image_state, augment["seed"], spec_state, augment["layout"]],
         augment["pipeline_outputs"],
         api_name="load_pipeline",
     ).then(load_status, [augment["summary"]], [status], api_name=False).then(
-        export_view, [spec_state, draft], outputs, api_name=False
+        export_files, [spec_state], outputs, api_name=False
     )
     return tab
