@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -352,4 +353,36 @@ def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_addre
     )
     assert "Showing the default pipeline." in summary(page)
     assert page.input_value("#jitter-hue input[type=number]") == "0.5"
+    page.close()
+
+
+def test_a_refused_value_stays_and_the_next_edit_builds_on_it(app_url, browser):
+    """Issue 17: max 0.05 is refused (min 0.1 is greater); then min 0.02. The boxes read 0.02 /
+    0.05, and so must the grid and the Export tab, not (0.02, 1.0)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT)
+    page.goto(app_url)
+    sources = wait_for_new_grid(page, None)
+    low, high = "#rrc-scale-min input[type=number]", "#rrc-scale-max input[type=number]"
+    page.fill(high, "0.05")
+    page.press(high, "Tab")
+    page.wait_for_function(
+        "() => document.querySelector('#rrc-note')?.innerText.includes('(0.05)')"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('refused value')"
+    )
+    assert grid_sources(page) == sources  # the last valid grid stays
+    page.fill(low, "0.02")
+    page.press(low, "Tab")
+    wait_for_new_grid(page, sources)
+    page.wait_for_function("() => document.querySelector('#rrc-note')?.innerText.trim() === ''")
+    areas = [float(a) for c in grid_captions(page) for a in re.findall(r"area ([0-9.]+)", c)]
+    assert len(areas) == 8 and all(a <= 0.06 for a in areas), areas
+    assert (page.input_value(low), page.input_value(high)) == ("0.02", "0.05")
+    page.get_by_role("tab", name="Export").click()
+    page.wait_for_function(
+        "() => document.querySelector('#export-code')?.innerText.includes('RandomResizedCrop')"
+    )
+    assert "scale=(0.02, 0.05)" in page.inner_text("#export-code")
     page.close()
