@@ -35,6 +35,14 @@ html[data-grid-view="native"] #preview-grid .sample-grid img { width: auto; max-
   #preview-grid figcaption { display: none; }
   #preview-grid .sample-grid { gap: 4px; }
 }
+/* A desktop: the grid beside the editor stays at the top of the screen while the step list
+   scrolls (step 4 and below would otherwise be edited with the grid out of sight). The column
+   stretches to the editor's height, so the grid can stick all the way down. */
+@media (min-width: 721px) {
+  #preview-column { align-self: stretch; }
+  #preview-grid { position: sticky; top: 0; z-index: 50; padding: 4px 0;
+                  background: var(--body-background-fill); }
+}
 .pipeline-step { margin-bottom: 10px; }
 .pipeline-step .step-title { padding: 6px 10px 0; }
 .pipeline-step .step-tools button { min-width: 36px; }
