@@ -216,11 +216,22 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
         seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
         log=lambda message: None,
     )  # fmt: skip
-    images, targets, _ = next(batches.training(0))
-    return [
-        (to_pil(image), target_caption(target, dataset.classes))
-        for image, target in zip(images[:count], targets[:count], strict=True)
-    ]
+    shown: list[tuple[Any, str]] = []
+    for images, targets, _ in batches.training(0):  # a small batch (a folder's) holds fewer
+        shown += [
+            (to_pil(image), target_caption(target, dataset.classes))
+            for image, target in zip(images, targets, strict=True)
+        ][: count - len(shown)]
+        if len(shown) >= count:
+            break
+    return shown
+
+
+def first_batch_label(shown: int, count: int = 32) -> str:
+    """The first-batch gallery's title, saying how many images it holds (an epoch of a small
+    folder may train on fewer than `count`)."""
+    label = f"The first {shown} training images, as the pipeline feeds them, with their class"
+    return label if shown >= count else f"{label} (one epoch trains on {shown})"
 
 
 def target_caption(target: Any, classes: list[str]) -> str:

@@ -50,10 +50,10 @@ SHARE_JS = """(query) => {
 # has (a rarer symbol such as U+29C9 drew as an empty box); what it does becomes each button's
 # tooltip and accessible name (STEP_BUTTONS_JS: Gradio's Button takes neither).
 STEP_BUTTONS = {
-    "up": ("↑", "Move step up"),
-    "down": ("↓", "Move step down"),
-    "duplicate": ("Copy", "Duplicate step"),
-    "remove": ("×", "Remove step"),
+    "up": ("↑", "Move step {} up"),
+    "down": ("↓", "Move step {} down"),
+    "duplicate": ("Copy", "Duplicate step {}"),
+    "remove": ("×", "Remove step {}"),
 }
 # Run once by an empty gr.HTML: label every step button drawn now and later (gr.render redraws
 # the list), naming the step: "Remove step 2 (Random resized crop)".
@@ -65,7 +65,7 @@ const label = () => {
     const [, number, name] = title.match(/^(\d+)\.\s*(.*)$/) ?? [];
     for (const button of step.querySelectorAll('button[id]')) {
       const what = said[button.id.split('-').pop()];
-      const text = what && (number ? `${what} ${number} (${name})` : what);
+      const text = what?.replace(' {}', number ? ` ${number} (${name})` : '');
       if (text && button.getAttribute('aria-label') !== text) {
         button.setAttribute('aria-label', text);
         button.title = text;
@@ -175,7 +175,8 @@ def on_structure(
     try:
         new_spec = change(spec)
     except SpecError as err:
-        return spec, gr.skip(), gr.skip(), f"⚠️ {err}"
+        text = str(err)
+        return spec, gr.skip(), gr.skip(), f"⚠️ {text[:1].upper()}{text[1:]}."
     grid, summary = _render(new_spec, image, seed)
     return new_spec, _relayout(layout, new_spec), grid, summary
 
