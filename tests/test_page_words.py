@@ -254,6 +254,7 @@ def test_the_first_batch_shows_32_images_when_a_batch_holds_fewer(tmp_path):
     pipeline.write_text(preset("cifar-standard").to_json())
     cfg = jobs.check(settings, pipeline)
     assert cfg["batch_size"] == 16
+    assert len(train_view.first_batch(cfg)) == 32  # two batches' worth, not one
     shown = train.first_batch(cfg)
     assert len(shown["value"]) == 32
     assert shown["label"].startswith("The first 32 training images")
