@@ -102,10 +102,12 @@ def test_a_refused_upload_leaves_the_upload_box(app_url, browser, tmp_path):
     page.wait_for_function(
         "() => document.querySelector('#preview-summary')?.innerText.trim().startsWith('⚠️')"
     )
-    # the box no longer lists the refused file as if it were the image shown
+    # the box is empty again: it no longer lists the refused file as if it were the image shown
+    # (a listed file reads "corrupt", ".png", its size)
     page.wait_for_function(
-        "() => !document.querySelector('#upload')?.innerText.includes('corrupt.png')"
+        "() => document.querySelector('#upload')?.innerText.includes('Drop File Here')"
     )
+    assert "corrupt" not in page.inner_text("#upload")
     assert "Input: 451 x 300 px" in page.inner_text("#input-image")
     page.close()
 
