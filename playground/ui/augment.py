@@ -402,6 +402,7 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                 label="on",
                 elem_id=view.elem_id("enabled"),
                 scale=1,
+                min_width=80,  # Gradio's 160 px pushed the last button onto a line of its own
                 interactive=True,
             )
             buttons = {
