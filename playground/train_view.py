@@ -227,13 +227,6 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
     return shown
 
 
-def first_batch_label(shown: int, count: int = 32) -> str:
-    """The first-batch gallery's title, saying how many images it holds (an epoch of a small
-    folder may train on fewer than `count`)."""
-    label = f"The first {shown} training images, as the pipeline feeds them, with their class"
-    return label if shown >= count else f"{label} (one epoch trains on {shown})"
-
-
 def target_caption(target: Any, classes: list[str]) -> str:
     """What the loss is told an image is: its class, or after CutMix/MixUp the classes of the
     mixed soft target with their weights ("cat 0.62 + dog 0.38")."""

@@ -254,11 +254,5 @@ def test_the_first_batch_shows_32_images_when_a_batch_holds_fewer(tmp_path):
     pipeline.write_text(preset("cifar-standard").to_json())
     cfg = jobs.check(settings, pipeline)
     assert cfg["batch_size"] == 16
-    assert len(train_view.first_batch(cfg)) == 32  # two batches' worth, not one
-    shown = train.first_batch(cfg)
-    assert len(shown["value"]) == 32
-    assert shown["label"].startswith("The first 32 training images")
-    assert train_view.first_batch_label(20) == (
-        "The first 20 training images, as the pipeline feeds them, with their class "
-        "(one epoch trains on 20)"
-    )
+    shown = train.first_batch(cfg)  # two batches' worth, not one
+    assert len(shown) == 32 and all(image.size == (32, 32) for image, _ in shown)

@@ -224,11 +224,9 @@ def on_dataset(dataset: str):
     return gr.update(visible=dataset == "folder")
 
 
-def first_batch(cfg: dict[str, Any]) -> Any:
-    """The first 32 training images as the pipeline feeds them, captioned with their class,
-    under a title that says how many there are."""
-    shown = train_view.first_batch(cfg)
-    return gr.update(value=shown, label=train_view.first_batch_label(len(shown)))
+def first_batch(cfg: dict[str, Any]) -> list[Any]:
+    """The first 32 training images as the pipeline feeds them, captioned with their class."""
+    return train_view.first_batch(cfg)
 
 
 _PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
