@@ -841,15 +841,15 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "trivialaugment-cifar",
-            "TrivialAugment for CIFAR (32 x 32 images): RandomCrop(32, padding=4) + RandomHorizontalFlip() + "
-            "TrivialAugmentWide() + RandomErasing()",
+            "TrivialAugment for CIFAR (32 x 32 images): RandomCrop(32, padding=4) + "
+            "RandomHorizontalFlip() + TrivialAugmentWide() + RandomErasing()",
             (_CIFAR_CROP, _CIFAR_FLIP, ("TrivialAugmentWide", {}), ("RandomErasing", {})),
             image_side=32,
         ),
         Preset(
             "autoaugment-cifar10",
-            "AutoAugment's learned CIFAR-10 policy (32 x 32 images) after the CIFAR crop and flip: "
-            "RandomCrop(32, padding=4) + RandomHorizontalFlip() + AutoAugment(CIFAR10)",
+            "AutoAugment's learned CIFAR-10 policy (32 x 32 images) after the CIFAR crop and "
+            "flip: RandomCrop(32, padding=4) + RandomHorizontalFlip() + AutoAugment(CIFAR10)",
             (_CIFAR_CROP, _CIFAR_FLIP, ("AutoAugment", {"policy": "cifar10"})),
             image_side=32,
         ),

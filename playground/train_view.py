@@ -291,9 +291,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
             note = "\n".join(t for t in (note, run_message(run)) if t)
         rows.append(
             [
-                display_name(
-                    run
-                ),  # the name given, else the folder's ("run", what a click selects)
+                display_name(run),  # the name given, else the folder's (also in "run")
                 run.state,
                 data_label(run),
                 augment_label(run, all_runs),

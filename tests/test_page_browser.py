@@ -60,7 +60,8 @@ BUTTONS_JS = r"""() => {
     const style = getComputedStyle(b);
     pen.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
     const none = draw('\u{10FFFD}');
-    return {id: b.id, text: b.innerText.trim(), drawn: [...b.innerText.trim()].every((c) => draw(c) !== none),
+    const text = b.innerText.trim();
+    return {id: b.id, text, drawn: [...text].every((c) => draw(c) !== none),
             label: b.getAttribute('aria-label'), title: b.title};
   });
 }"""

@@ -49,7 +49,8 @@ def test_a_seed_changed_from_what_was_typed_always_says_so(typed, used, said):
     # 12.7 became 13 in silence while -5 got a note: rounding and clamping are said alike
     box, grid, summary = on_seed(sample_image("cat"), typed, default_spec())
     assert box == used and f'data-seed="{used}"' in grid
-    assert summary.startswith(f"⚠️ Seed is a whole number from 0 to 2,147,483,647: {said}. Input")
+    note = f"⚠️ Seed is a whole number from 0 to 2,147,483,647: {said}."
+    assert summary.startswith(f"{note} Input")
 
 
 def test_a_whole_seed_in_range_needs_no_note():
