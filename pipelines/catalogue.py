@@ -528,7 +528,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
             Param("brightness", "float", 0.5, "Brightness", 0.0, 1.0, 0.05),
             Param("contrast", "float", 0.5, "Contrast", 0.0, 1.0, 0.05),
             Param("saturation", "float", 0.5, "Saturation", 0.0, 1.0, 0.05),
-            Param("hue", "float", 0.5, "Hue", 0.0, 0.5, 0.01),
+            # 0.1, not d2l's 0.5 (its preset keeps that): at the maximum a cat comes out green
+            # or purple, not a first screen's plausible augmentation
+            Param("hue", "float", 0.1, "Hue", 0.0, 0.5, 0.01),
         ),
         to_kwargs=_same(*_JITTER_NAMES),
         describe=_describe_jitter,
@@ -798,6 +800,7 @@ class Preset:
     name: str
     description: str
     steps: tuple[tuple[str, dict[str, Any]], ...] = field(default_factory=tuple)
+    image_side: int | None = None  # the images it was made for (CIFAR's 32 x 32), if it says
 
 
 # d2l.ai 14.1's three examples; its combined one chains them in the chapter's order.
@@ -831,20 +834,24 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "cifar-standard",
-            "The usual CIFAR recipe: RandomCrop(32, padding=4) + RandomHorizontalFlip()",
+            "The usual CIFAR recipe, for 32 x 32 images: RandomCrop(32, padding=4) + "
+            "RandomHorizontalFlip()",
             (_CIFAR_CROP, _CIFAR_FLIP),
+            image_side=32,
         ),
         Preset(
             "trivialaugment-cifar",
-            "TrivialAugment for CIFAR: RandomCrop(32, padding=4) + RandomHorizontalFlip() + "
-            "TrivialAugmentWide() + RandomErasing()",
+            "TrivialAugment for CIFAR (32 x 32 images): RandomCrop(32, padding=4) + "
+            "RandomHorizontalFlip() + TrivialAugmentWide() + RandomErasing()",
             (_CIFAR_CROP, _CIFAR_FLIP, ("TrivialAugmentWide", {}), ("RandomErasing", {})),
+            image_side=32,
         ),
         Preset(
             "autoaugment-cifar10",
-            "AutoAugment's learned CIFAR-10 policy after the CIFAR crop and flip: "
-            "RandomCrop(32, padding=4) + RandomHorizontalFlip() + AutoAugment(CIFAR10)",
+            "AutoAugment's learned CIFAR-10 policy (32 x 32 images) after the CIFAR crop and "
+            "flip: RandomCrop(32, padding=4) + RandomHorizontalFlip() + AutoAugment(CIFAR10)",
             (_CIFAR_CROP, _CIFAR_FLIP, ("AutoAugment", {"policy": "cifar10"})),
+            image_side=32,
         ),
         Preset(
             "randaugment",

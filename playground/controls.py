@@ -114,6 +114,13 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def seed_note(typed: Any, used: int) -> str:
+    """Why the seed box changed what was typed: out of range (clamped) or not whole (rounded),
+    said the same way for both."""
+    where = f"{SEED.label} is a whole number from {_number(SEED.low)} to {_number(SEED.high)}"
+    return f"⚠️ {where}: {_number(typed)} was set to {_number(used)}."
+
+
 def out_of_range(param: Param, value: Any) -> bool:
     return clamp(param, value) != value
 
@@ -189,8 +196,10 @@ def refused_summary(err: SpecError, spec: PipelineSpec) -> str:
 
 def add_step(spec: PipelineSpec, transform: str) -> PipelineSpec:
     """`transform` with its defaults, after the per-image steps (mixing steps stay last)."""
+    if not transform:
+        raise SpecError('choose a step in "Add a step" first, then press Add')
     if transform not in BY_NAME:
-        raise SpecError(f"pick a transform to add (got {transform!r})")
+        raise SpecError(f"there is no step called {transform!r} to add")
     if len(spec.steps) >= MAX_STEPS:
         raise SpecError(f"a pipeline holds at most {MAX_STEPS} steps")
     tdef = BY_NAME[transform]

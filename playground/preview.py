@@ -114,15 +114,25 @@ def _figure(image: Image.Image, lines: list[str], index: int) -> str:
     )
 
 
+def step_titles(spec: PipelineSpec) -> dict[str, str]:
+    """Each active step's key ("ColorJitter#1", an internal id) -> how the editor titles it:
+    its number in the step list and its label ("4. Colour jitter")."""
+    active = [(i, step) for i, step in enumerate(spec.steps) if step.enabled]
+    return {
+        key: f"{i + 1}. {step.definition.label}"
+        for key, (i, step) in zip(spec.step_keys(), active, strict=True)
+    }
+
+
 def steps_html(spec: PipelineSpec, image: Image.Image, seed: int, index: int) -> str:
     """Sample `index` after each step, with what each step drew (the last is the grid's)."""
     rows = render_steps(spec, image, seed, index)
     if not rows:
         return '<div class="sample-grid steps-view">no active steps</div>'
+    titles = step_titles(spec)
     figures = [_figure(image, ["input"], 0)]
     figures += [
-        _figure(shown, [f"{n + 1}. {key}", text], n + 1)
-        for n, (key, shown, text) in enumerate(rows)
+        _figure(shown, [titles[key], text], n + 1) for n, (key, shown, text) in enumerate(rows)
     ]
     return f'<div class="sample-grid steps-view">{"".join(figures)}</div>'
 
@@ -130,12 +140,13 @@ def steps_html(spec: PipelineSpec, image: Image.Image, seed: int, index: int) ->
 def strength_choices(spec: PipelineSpec) -> list[tuple[str, str]]:
     """(label, "key/param") for every numeric parameter of the active per-image steps."""
     choices = []
+    titles = step_titles(spec)
     for key, step in zip(spec.step_keys(), spec.active, strict=True):
         if step.definition.batch:
             continue
         for p in step.definition.params:
             if p.kind in ("int", "float"):
-                choices.append((f"{key} · {p.label}", f"{key}/{p.name}"))
+                choices.append((f"{titles[key]} · {p.label}", f"{key}/{p.name}"))
     return choices
 
 

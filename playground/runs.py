@@ -189,6 +189,8 @@ def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | 
             )
         if state == "failed" and not message:
             message = error_line(path) or "the run failed; see its log"
+        if state == "stopped" and message.startswith(SIGNALLED):
+            message = stopped_by(stop, message, (path / "last.pt").exists())
         return state, message
     if launch is not None:
         if _launching(launch):
@@ -201,6 +203,21 @@ def _resolve(path: Path, status: dict | None, launch: dict | None, stop: dict | 
             return "stopped", "stopped before training began"
         return "failed", error_line(path) or "the training process exited before it started"
     return "failed", "not a run folder (no status.json or launch.json)"
+
+
+SIGNALLED = "stopped by SIG"  # the trainer's words for a signal it was sent ("... SIGTERM")
+
+
+def stopped_by(stop: dict | None, message: str, checkpoint: bool) -> str:
+    """Who stopped a run, in a person's words: the trainer knows only the signal it got;
+    stop.json says whether the app sent it for a person (Stop) or for the operator."""
+    kept = "Resume continues from its last checkpoint" if checkpoint else "no checkpoint yet"
+    if stop is None:
+        signal_name = message.removeprefix("stopped by ").split()[0]
+        return f"stopped from outside the app (the process got {signal_name}); {kept}"
+    if stop.get("by") == "operator":
+        return f"stopped by the server's operator; {kept}"
+    return f"stopped by the user (Stop); {kept}"
 
 
 def read_run(path: Path) -> Run:

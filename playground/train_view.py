@@ -163,6 +163,24 @@ def display_name(run: Run) -> str:
     return runs.read_notes(run.path)["name"] or run.name
 
 
+def delete_question(run: Run, all_runs: list[Run]) -> str:
+    """What Delete asks: which run goes, with what, and, for one half of a run and its
+    baseline, that the pair's comparison (the effect of augmentation) goes with it."""
+    name = display_name(run)
+    which = f"**{name}**" + (f" ({run.name})" if name != run.name else "")
+    text = f"Delete {which} with its curves, log and checkpoints? It cannot be undone."
+    pair = [r for r in all_runs if r.job == run.job and r.name != run.name]
+    if pair and is_baseline(run) != all(is_baseline(r) for r in pair):
+        other = ", ".join(
+            f"**{display_name(r)}**" for r in pair if is_baseline(r) != is_baseline(run)
+        )
+        role = "It is the baseline of" if is_baseline(run) else "Its baseline is"
+        text += (
+            f" {role} {other}: the comparison of the two (the effect of augmentation) goes with it."
+        )
+    return text
+
+
 def augment_label(run: Run, all_runs: list[Run] | None = None) -> str:
     """The pipeline's steps, and for a run and its baseline, that they are a pair."""
     pair = [r for r in all_runs or [] if r.job == run.job and r.name != run.name]
@@ -232,11 +250,15 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
         seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
         log=lambda message: None,
     )  # fmt: skip
-    images, targets, _ = next(batches.training(0))
-    return [
-        (to_pil(image), target_caption(target, dataset.classes))
-        for image, target in zip(images[:count], targets[:count], strict=True)
-    ]
+    shown: list[tuple[Any, str]] = []
+    for images, targets, _ in batches.training(0):  # a small batch (a folder's) holds fewer
+        shown += [
+            (to_pil(image), target_caption(target, dataset.classes))
+            for image, target in zip(images, targets, strict=True)
+        ][: count - len(shown)]
+        if len(shown) >= count:
+            break
+    return shown
 
 
 def target_caption(target: Any, classes: list[str]) -> str:
@@ -303,7 +325,7 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
             note = "\n".join(t for t in (note, run_message(run)) if t)
         rows.append(
             [
-                notes["name"],  # the folder's name is in the "run" column
+                display_name(run),  # the name given, else the folder's (also in "run")
                 run.state,
                 data_label(run),
                 augment_label(run, all_runs),
@@ -528,25 +550,45 @@ def view_signature(all_runs: list[Run], watched: str | None, overlay: list[str],
     return "|".join(parts)
 
 
-# (train, test) shades of one hue per run, so the two curves of a run read as a pair
+# (train, test) shades of one hue per run, so the two curves of a run read as a pair. Runs
+# trained with augmentation take PALETTE's hues, baselines (without) BASELINE_PALETTE's: the
+# with/without colours are the same in Watch and in Compare, in whatever order runs are picked.
 PALETTE = [
     ("#93c5fd", "#1d4ed8"),
-    ("#fdba74", "#c2410c"),
     ("#86efac", "#15803d"),
-    ("#fca5a5", "#b91c1c"),
     ("#c4b5fd", "#6d28d9"),
     ("#f9a8d4", "#be185d"),
     ("#d6d3d1", "#57534e"),
 ]
+BASELINE_PALETTE = [("#fdba74", "#c2410c"), ("#fca5a5", "#b91c1c")]
 
 
-def color_map(series: list[str]) -> dict[str, str]:
-    """A colour per series: one hue per run, light for train and dark for test."""
-    run_names = sorted({s.rpartition(" · ")[0] for s in series})
+def curve_roles(names: list[str]) -> dict[str, bool]:
+    """Each run's label in the curves' series (see curves: none when one run is drawn) ->
+    whether it is a baseline, in the order of `names`."""
+    labels = short_labels(names)
+    roles = {}
+    for name in names:
+        run = runs.find_run(name)
+        if run is not None:
+            roles[labels[name] if len(names) > 1 else ""] = is_baseline(run)
+    return roles
+
+
+def color_map(series: list[str], roles: dict[str, bool] | None = None) -> dict[str, str]:
+    """A colour per series: one hue per run, light for train and dark for test; a baseline's
+    hue from BASELINE_PALETTE (`roles`: a run's label -> baseline, see curve_roles), others
+    from PALETTE, each in the order of `roles`, then of the labels."""
+    roles = roles or {}
+    labels = list(roles) + sorted({s.rpartition(" · ")[0] for s in series} - set(roles))
+    hues = {}
+    for baseline, palette in ((False, PALETTE), (True, BASELINE_PALETTE)):
+        own = [label for label in labels if bool(roles.get(label)) == baseline]
+        hues |= {label: palette[i % len(palette)] for i, label in enumerate(own)}
     colors = {}
     for name in series:
         run, _, metric = name.rpartition(" · ")
-        train_shade, test_shade = PALETTE[run_names.index(run) % len(PALETTE)]
+        train_shade, test_shade = hues[run]
         colors[name] = train_shade if metric.startswith("train") else test_shade
     return colors
 
@@ -768,9 +810,9 @@ def _report_markdown(summary: dict[str, Any], done: int, pairs: int) -> str:
 
 
 def _matrix_markdown(classes: list[str], matrix: list[list[int]]) -> str:
-    short = [html.escape(str(c))[:6] for c in classes]
-    out = ["| true \\ predicted | " + " | ".join(short) + " |"]
+    names = [html.escape(str(c)) for c in classes]  # whole: "triang" and "checke" read as typos
+    out = ["| true \\ predicted | " + " | ".join(names) + " |"]
     out.append("| --- |" + " ---: |" * len(classes))
-    for name, row in zip(short, matrix, strict=True):
+    for name, row in zip(names, matrix, strict=True):
         out.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(out)

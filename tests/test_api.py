@@ -59,8 +59,8 @@ def test_upload_then_bad_upload_then_good_upload(client, tmp_path):
 def test_pipeline_file_restores_and_exports(client, tmp_path):
     path = tmp_path / "pipeline.json"
     path.write_text(preset("cifar-standard").to_json())
-    out = client.predict(handle_file(str(path)), api_name="/load_pipeline")
-    assert "output 32 x 32" in out[-1]
+    grid, summary, _, status = client.predict(handle_file(str(path)), api_name="/load_pipeline")
+    assert "output 32 x 32" in summary and status.startswith("Loaded")
     code, py_file, json_file = client.predict(api_name="/export")
     assert "v2.RandomCrop(size=(32, 32), padding=4" in code
     with open(json_file) as fh:
@@ -70,8 +70,9 @@ def test_pipeline_file_restores_and_exports(client, tmp_path):
 def test_malformed_pipeline_file_is_explained(client, tmp_path):
     path = tmp_path / "pipeline.json"
     path.write_text(json.dumps({"format": "augmentation-pipeline", "version": 1, "steps": "x"}))
-    out = client.predict(handle_file(str(path)), api_name="/load_pipeline")
-    assert out[-1].startswith("⚠️ Pipeline not loaded") and "'steps' must be a list" in out[-1]
+    _, summary, _, status = client.predict(handle_file(str(path)), api_name="/load_pipeline")
+    assert status.startswith("⚠️ Pipeline not loaded") and "'steps' must be a list" in status
+    assert "⚠️" not in str(summary)  # the Augment tab's summary is not the Export tab's
 
 
 def test_presets_endpoint(client):

@@ -116,7 +116,7 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     page.evaluate("document.fonts.ready.then(() => true)")
     page.screenshot(path=str(SCREENSHOT))
 
-    # One slider move re-renders the grid (hue 0.5 -> 0.2; both boxes of the slider agree).
+    # One slider move re-renders the grid (hue 0.1 -> 0.2; both boxes of the slider agree).
     page.evaluate(DRAG_JS, ["jitter-hue", [0.2], False])
     sources = wait_for_new_grid(page, sources)
     assert page.input_value("#jitter-hue input[type=number]") == "0.2"
@@ -235,6 +235,13 @@ def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
         "() => document.querySelector('#preview-summary')?.innerText.includes('-5 was set to 0')"
     )
     assert page.input_value("#seed input") == "0"
+    # a seed not whole is rounded, and said so as a clamped one is (it was rounded in silence)
+    page.fill("#seed input", "12.7")
+    page.press("#seed input", "Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-summary')?.innerText.includes('12.7 was set to 13')"
+    )
+    assert page.input_value("#seed input") == "13"
     page.close()
 
 
@@ -343,7 +350,9 @@ def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_addre
     page.reload()
     wait_for_new_grid(page, None)
     page.wait_for_selector("#jitter-hue input[type=number]")
-    assert page.input_value("#jitter-hue input[type=number]") == "0.5"
+    assert (
+        page.input_value("#jitter-hue input[type=number]") == "0.1"
+    )  # the default pipeline, not the shared one
     assert page.input_value("#seed input") == "0"
 
     # A mangled link: said so, and the default pipeline.
@@ -352,7 +361,7 @@ def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_addre
         "() => document.querySelector('#preview-summary')?.innerText.startsWith('⚠️ This link')"
     )
     assert "Showing the default pipeline." in summary(page)
-    assert page.input_value("#jitter-hue input[type=number]") == "0.5"
+    assert page.input_value("#jitter-hue input[type=number]") == "0.1"
     page.close()
 
 

@@ -35,7 +35,7 @@ from playground.ui.augment import (
     share_query,
     strength_update,
 )
-from playground.ui.export import export_files, load_status
+from playground.ui.export import export_files
 
 LAYOUT = (0, default_spec().to_json())
 
@@ -236,7 +236,7 @@ def test_step_by_step_view_shows_the_input_then_each_step():
     spec = make([("RandomHorizontalFlip", {}), ("RandAugment", {}), ("CutMix", {})])
     html = on_steps(sample_image("cat"), 0, spec, 3)
     assert html.count("<img") == 4  # the input and one image per step
-    assert "1. RandomHorizontalFlip#0" in html and "3. CutMix#0" in html
+    assert "1. Horizontal flip" in html and "3. CutMix" in html
     assert on_steps(None, 0, spec, 1) == ""
 
 
@@ -256,15 +256,10 @@ def test_strength_strip_follows_the_step_list():
     ).startswith("<p>⚠️")
 
 
-def test_a_refused_pipeline_file_is_explained_in_the_export_tab():
-    assert load_status("⚠️ Pipeline not loaded: x").startswith("⚠️ Pipeline not loaded")
-    assert "Loaded" in load_status("Input 451 x 300 px -> output 32 x 32 px.")
-
-
 def test_an_upload_clears_the_sample_pick_unless_refused():
-    assert sample_after_upload("Input 64 x 40 px -> ...") is None
+    assert sample_after_upload("Input 64 x 40 px -> ...")[0] is None
     assert not isinstance(
-        sample_after_upload("⚠️ The file is empty. The previous image is kept."), str
+        sample_after_upload("⚠️ The file is empty. The previous image is kept.")[0], str
     )
 
 
@@ -362,7 +357,9 @@ def test_every_catalogue_number_is_clamped_to_its_declared_range():
 def test_a_seed_beyond_its_range_is_clamped_and_shown():
     box, grid, summary = on_seed(sample_image("cat"), -5, default_spec())
     assert box == 0 and 'data-seed="0"' in grid
-    assert summary.startswith("⚠️ Seed goes from 0 to 2,147,483,647: -5 was set to 0. Input 451")
+    assert summary.startswith(
+        "⚠️ Seed is a whole number from 0 to 2,147,483,647: -5 was set to 0. Input 451"
+    )
     box, grid, _ = on_seed(sample_image("cat"), 2**40, default_spec())
     assert box == 2**31 - 1 and f'data-seed="{2**31 - 1}"' in grid
     box, grid, summary = on_seed(sample_image("cat"), 7, default_spec())
@@ -520,7 +517,7 @@ def test_the_train_tab_heading_changes_with_any_change_of_the_pipeline():
         pipeline_heading(s)
         for s in (
             spec,
-            controls.set_param(spec, jitter, "hue", 0.1),
+            controls.set_param(spec, jitter, "hue", 0.3),
             controls.set_probability(spec, jitter, 0.7),
             controls.set_enabled(spec, 0, False),
         )

@@ -35,6 +35,23 @@ html[data-grid-view="native"] #preview-grid .sample-grid img { width: auto; max-
   #preview-grid figcaption { display: none; }
   #preview-grid .sample-grid { gap: 4px; }
 }
+/* A desktop: the grid beside the editor stays at the top of the screen while the step list
+   scrolls (step 4 and below would otherwise be edited with the grid out of sight). The column
+   stretches to the editor's height, so the grid can stick all the way down. */
+@media (min-width: 721px) {
+  #preview-column { align-self: stretch; }
+  /* else (its scale, an inline flex-grow) it takes the stretched height and puts the grid last */
+  #preview-head { flex-grow: 0 !important; }
+  #preview-grid { position: sticky; top: 0; z-index: 50; padding: 4px 0;
+                  background: var(--body-background-fill); }
+}
+/* The Train tab's first batch: Gradio's gallery gives each of its columns at least 100 px, so
+   8 columns overflowed a half-width column and cut the 6th: as many columns as fit, at least
+   64 px, and rows enough for all 32 (no scroll box of 55% of the screen's height). */
+#train-first-batch .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(64px, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: auto !important; }
+#train-first-batch .grid-wrap { max-height: none !important; overflow-y: visible !important; }
 .pipeline-step { margin-bottom: 10px; }
 .pipeline-step .step-title { padding: 6px 10px 0; }
 .pipeline-step .step-tools button { min-width: 36px; }

@@ -10,6 +10,7 @@ when the list itself changes (add, remove, move, duplicate, preset, file); a sli
 from __future__ import annotations
 
 import functools
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from pipelines.catalogue import PRESETS, STEP_P, Param
+from pipelines.catalogue import PRESETS, STEP_P, Param, Preset
 from pipelines.spec import (
     PipelineSpec,
     SpecError,
@@ -59,6 +60,37 @@ CLEAR_QUERY_JS = f"""() => {{
   if (url.href !== location.href) history.replaceState(null, "", url.href);
 }}"""
 
+# A step's order buttons: (text, what it does). The text keeps to characters every common font
+# has (a rarer symbol such as U+29C9 drew as an empty box); what it does becomes each button's
+# tooltip and accessible name (STEP_BUTTONS_JS: Gradio's Button takes neither).
+STEP_BUTTONS = {
+    "up": ("↑", "Move step {} up"),
+    "down": ("↓", "Move step {} down"),
+    "duplicate": ("Copy", "Duplicate step {}"),
+    "remove": ("×", "Remove step {}"),
+}
+# Run once by an empty gr.HTML: label every step button drawn now and later (gr.render redraws
+# the list), naming the step: "Remove step 2 (Random resized crop)".
+STEP_BUTTONS_JS = r"""
+const said = SAID;
+const label = () => {
+  for (const step of document.querySelectorAll('.pipeline-step')) {
+    const title = step.querySelector('.step-title')?.innerText?.split(' · ')[0]?.trim() ?? '';
+    const [, number, name] = title.match(/^(\d+)\.\s*(.*)$/) ?? [];
+    for (const button of step.querySelectorAll('button[id]')) {
+      const what = said[button.id.split('-').pop()];
+      const text = what?.replace(' {}', number ? ` ${number} (${name})` : '');
+      if (text && button.getAttribute('aria-label') !== text) {
+        button.setAttribute('aria-label', text);
+        button.title = text;
+      }
+    }
+  }
+};
+label();
+new MutationObserver(label).observe(document.body, {childList: true, subtree: true});
+""".replace("SAID", json.dumps({name: what for name, (_, what) in STEP_BUTTONS.items()}))
+
 # (version, the JSON of the spec the step list is drawn from). Gradio hashes a State that has
 # listeners on every event, and a PipelineSpec (dicts inside) cannot be hashed: text can.
 Layout = tuple[int, str]
@@ -88,13 +120,14 @@ def _relayout(layout: Layout, spec: PipelineSpec) -> Layout:
 
 def on_seed(image: Image.Image | None, seed: Any, spec: PipelineSpec):
     """The seed was typed (Enter or leaving the box): (seed box, grid, summary). A number outside
-    0..MAX_SEED, or not whole, is clamped (rounded) and the box shows the seed used."""
+    0..MAX_SEED is clamped, one not whole is rounded; either way the box shows the seed used and
+    the summary says why it changed."""
     used = _seed(seed)
     grid, summary = _render(spec, image, used)
     if seed == used or seed is None or isinstance(seed, bool):
         return gr.skip(), grid, summary
-    if isinstance(seed, (int, float)) and controls.out_of_range(controls.SEED, seed):
-        summary = f"{controls.range_note(controls.SEED, seed)} {summary}"
+    if isinstance(seed, (int, float)) and seed == seed:
+        summary = f"{controls.seed_note(seed, used)} {summary}"
     return used, grid, summary
 
 
@@ -175,7 +208,8 @@ def on_structure(
     try:
         new_spec = change(spec)
     except SpecError as err:
-        return spec, gr.skip(), gr.skip(), f"⚠️ {err}", gr.skip()
+        text = str(err)
+        return spec, gr.skip(), gr.skip(), f"⚠️ {text[:1].upper()}{text[1:]}.", gr.skip()
     grid, summary = _render(new_spec, image, seed)
     return new_spec, _relayout(layout, new_spec), grid, summary, None
 
@@ -231,10 +265,13 @@ def clear_preset():
     return None
 
 
-def sample_after_upload(summary: str):
-    """An uploaded image is no longer the picked sample: clear the pick (a refused file keeps
-    the previous image, and its pick)."""
-    return gr.skip() if summary.startswith("⚠️") else None
+def sample_after_upload(summary: str) -> tuple[Any, Any]:
+    """(sample pick, upload box) after an upload. An uploaded image is no longer the picked
+    sample: clear the pick. A refused file keeps the previous image and its pick, and leaves
+    the upload box, which would otherwise list it as if it were the image shown."""
+    if summary.startswith("⚠️"):
+        return gr.skip(), None
+    return None, gr.skip()
 
 
 LINK_LABEL = "Link to this pipeline, seed and sample image"
@@ -331,13 +368,38 @@ def on_pipeline(
     if not source:
         return [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     try:
-        new_spec = preset(source) if source in PRESETS else load(source)
+        new_spec = load_pipeline(source)
     except SpecError as err:
         return [spec, gr.skip(), gr.skip(), f"⚠️ Pipeline not loaded: {err}", gr.skip()]
-    new_spec, moved = _mixing_last(new_spec)
-    grid, summary = _render(new_spec, image, seed)
+    shown = show_pipeline(new_spec, image, seed, layout)
+    hint = size_hint(PRESETS.get(source), image)
+    return [*shown[:3], f"{shown[3]} {hint}" if hint else shown[3], *shown[4:]]
+
+
+def size_hint(loaded: Preset | None, image: Image.Image | None) -> str:
+    """A preset made for small images (CIFAR's 32 x 32) on a photo: its crops show a patch of
+    fur, not what it does to the images it was made for; say so."""
+    side = loaded.image_side if loaded else None
+    if side is None or image is None or min(image.size) <= 2 * side:
+        return ""
+    return (
+        f"ℹ️ {loaded.name} is made for {side} x {side} images (CIFAR's): on this "
+        f"{image.width} x {image.height} picture its {side} px crops show only a patch. Upload a "
+        f"{side} x {side} image to see what it does in training."
+    )
+
+
+def load_pipeline(source: str) -> PipelineSpec:
+    """A preset's name or a pipeline file's path as a spec (SpecError says why not)."""
+    return preset(source) if source in PRESETS else load(source)
+
+
+def show_pipeline(spec: PipelineSpec, image: Image.Image | None, seed: Any, layout: Layout):
+    """A loaded pipeline in the editor: (spec, step list, grid, summary, draft)."""
+    spec, moved = _mixing_last(spec)
+    grid, summary = _render(spec, image, seed)
     summary = f"{moved} {summary}".strip()
-    return [new_spec, _relayout(layout, new_spec), grid, summary, None]
+    return [spec, _relayout(layout, spec), grid, summary, None]
 
 
 # The editor's controls say interactive=True: drawn by gr.render, their listeners are not in the
@@ -428,15 +490,17 @@ def _step_editor(view: StepView, state: dict[str, Any]) -> None:
                 label="on",
                 elem_id=view.elem_id("enabled"),
                 scale=1,
+                min_width=80,  # Gradio's 160 px pushed the last button onto a line of its own
                 interactive=True,
             )
             buttons = {
-                "up": ("↑", lambda s: controls.move_step(s, i, -1)),
-                "down": ("↓", lambda s: controls.move_step(s, i, +1)),
-                "duplicate": ("⧉", lambda s: controls.duplicate_step(s, i)),
-                "remove": ("✕", lambda s: controls.remove_step(s, i)),
+                "up": lambda s: controls.move_step(s, i, -1),
+                "down": lambda s: controls.move_step(s, i, +1),
+                "duplicate": lambda s: controls.duplicate_step(s, i),
+                "remove": lambda s: controls.remove_step(s, i),
             }
-            for name, (text, change) in buttons.items():
+            for name, change in buttons.items():
+                text = STEP_BUTTONS[name][0]
                 button = gr.Button(
                     text, size="sm", scale=0, min_width=36, elem_id=view.elem_id(name)
                 )
@@ -532,6 +596,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
                 )
                 add = gr.Button("Add", elem_id="add-step", scale=1, min_width=60)
             steps_column = gr.Column(elem_id="pipeline-steps")
+            gr.HTML("", elem_id="step-button-labels", js_on_load=STEP_BUTTONS_JS, padding=False)
         with gr.Column(scale=3, elem_id="preview-column"):
             with gr.Column(elem_id="preview-head"):
                 summary = gr.Markdown(first_summary, elem_id="preview-summary")
@@ -626,7 +691,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, demo: gr.Blocks) -> d
     views = ([*strength_inputs, steps_view], [steps_view, strength_view])
     upload.upload(
         on_image, [upload, spec_state, seed, image_state], image_outputs, api_name="upload"
-    ).then(sample_after_upload, [summary], [sample], api_name=False).then(
+    ).then(sample_after_upload, [summary], [sample, upload], api_name=False).then(
         refresh_views, *views, api_name=False
     )
     sample.input(

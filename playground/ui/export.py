@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from pipelines import export
-from pipelines.spec import PipelineSpec
+from pipelines.spec import PipelineSpec, SpecError
 from playground import controls
-from playground.ui.augment import on_pipeline
+from playground.ui.augment import load_pipeline, show_pipeline
 
 CODE_NAME = "augmentation_pipeline.py"
 JSON_NAME = "augmentation_pipeline.json"
@@ -33,11 +34,30 @@ def export_label(draft: PipelineSpec | None = None):
     return gr.update(label=f"{CODE_NAME} · {refused}" if refused else CODE_NAME)
 
 
-def load_status(summary: str) -> str:
-    """The Export tab's word on a pipeline file: the error where the file was dropped."""
-    if summary.startswith("⚠️"):
-        return summary
-    return "Loaded into the Augment tab's editor."
+LOADED = "Loaded into the Augment tab's editor."
+
+
+def on_pipeline_file(
+    source: Any, image: Image.Image | None, seed: Any, spec: PipelineSpec, layout: Any
+) -> list[Any]:
+    """A pipeline .json dropped here: (spec, step list, grid, summary, the file box, this tab's
+    status; the draft state among them). Loaded, the editor shows it; refused, the error is said here, where the file was
+    dropped, and the file leaves the box: the Augment tab keeps its pipeline and its summary."""
+    if not source:
+        return [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""]
+    try:
+        new_spec = load_pipeline(source)
+    except SpecError as err:
+        return [
+            spec,
+            gr.skip(),
+            gr.skip(),
+            gr.skip(),
+            gr.skip(),
+            None,
+            f"⚠️ Pipeline not loaded: {err}",
+        ]
+    return [*show_pipeline(new_spec, image, seed, layout), gr.skip(), LOADED]
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, Any]) -> gr.Tab:
@@ -63,11 +83,9 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
     tab.select(export_files, [spec_state], outputs, api_name="export")
     tab.select(export_label, [draft], [code], api_name=False, queue=False)
     restore.upload(
-        on_pipeline,
+        on_pipeline_file,
         [restore, image_state, augment["seed"], spec_state, augment["layout"]],
-        augment["pipeline_outputs"],
+        [*augment["pipeline_outputs"], restore, status],
         api_name="load_pipeline",
-    ).then(load_status, [augment["summary"]], [status], api_name=False).then(
-        export_files, [spec_state], outputs, api_name=False
-    )
+    ).then(export_files, [spec_state], outputs, api_name=False)
     return tab

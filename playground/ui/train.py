@@ -127,10 +127,10 @@ DOWNLOADS = 3
 REDRAWS = 2  # colour-only redraws after the set of curves changes (see poll)
 
 
-def _recolour(series: list[str], redrawn: int) -> dict[str, str]:
+def _recolour(series: list[str], redrawn: int, roles: dict[str, bool] | None) -> dict[str, str]:
     """train_view.color_map of `series`, told apart from the previous redraw's map by a key no
     series has: gr.LinePlot redraws only when its color_map changes."""
-    colors = train_view.color_map(series)
+    colors = train_view.color_map(series, roles)
     return colors | {"": "#000000"} if redrawn % 2 else colors
 
 
@@ -164,7 +164,8 @@ def poll(
         seen["redraws"] -= 1
         seen["redrawn"] = redrawn = seen.get("redrawn", 0) + 1
         seen["data_sent"], seen["sig"] = False, None  # the data again next tick
-        plots = [gr.update(color_map=_recolour(s, redrawn)) for s in seen["series"]]
+        roles = seen.get("roles")
+        plots = [gr.update(color_map=_recolour(s, redrawn, roles)) for s in seen["series"]]
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
@@ -173,6 +174,10 @@ def poll(
     if series != seen.get("series") and any(series):
         seen["redraws"] = REDRAWS
     seen["series"], seen["data_sent"], seen["sig"] = series, True, sig
+    shown = ([watched] if watched else []) + [
+        n for n in overlay or [] if n != watched and n in {r.name for r in all_runs}
+    ]
+    seen["roles"] = train_view.curve_roles(shown)
     if seen.get("notes_for") == (watched, me):
         out[NOTES] = [gr.skip(), gr.skip()]
     seen["notes_for"] = (watched, me)
@@ -442,11 +447,7 @@ def on_delete_ask(watched: str | None) -> tuple[Any, str]:
     run = runs.find_run(watched) if watched else None
     if run is None:
         return gr.update(visible=False), ""
-    files = "its curves, log and checkpoints"
-    text = (
-        f"Delete **{train_view.display_name(run)}** ({run.name}) with {files}? It cannot be undone."
-    )
-    return gr.update(visible=True), text
+    return gr.update(visible=True), train_view.delete_question(run, runs.list_runs())
 
 
 def on_delete(
@@ -482,9 +483,11 @@ def compare_colours(
     """Compare's second step: the curves' colours, sent after their data. gr.LinePlot builds
     its legend from the data it already holds when its color_map changes, and applies a
     color_map sent with new data before that data (see poll)."""
-    *_, loss, acc = _compared(a, b, smoothing)
+    run_a, run_b, loss, acc = _compared(a, b, smoothing)
+    roles = train_view.curve_roles([r.name for r in (run_a, run_b) if r is not None])
     return tuple(
-        gr.update(color_map=train_view.color_map(sorted(set(f["series"])))) for f in (loss, acc)
+        gr.update(color_map=train_view.color_map(sorted(set(f["series"])), roles))
+        for f in (loss, acc)
     )
 
 
