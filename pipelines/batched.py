@@ -32,7 +32,6 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import _get_fill
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from pipelines.build import build_parts
 from pipelines.spec import PipelineSpec, StepSpec
@@ -290,11 +289,25 @@ class ColorJitter(Kernel):
                 x = self._blend(x, params, order[:, k])
             return x
         hue_at = (order == 3).int().argmax(dim=1)
+        if not torch.compiler.is_compiling():  # eager: each image's three blends and hue only
+            return _by_group(x, hue_at, 4, lambda h, idx, part: self._ordered(part, params, idx, h))
         for k in range(3):
             x = self._blend(x, params, torch.where(hue_at > k, order[:, k], self.NONE))
         x = _shift_hue(x, params["hue_factor"])
         for k in range(1, 4):
             x = self._blend(x, params, torch.where(hue_at < k, order[:, k], self.NONE))
+        return x
+
+    def _ordered(self, x: torch.Tensor, params: Params, idx: Any, hue_at: int) -> torch.Tensor:
+        """The images `idx` of the batch, whose hue shift is at position `hue_at` of their
+        order: the blends before it, the shift, the blends after."""
+        params = {k: v[idx] for k, v in params.items()}
+        order = params["fn_idx"]
+        for k in range(hue_at):
+            x = self._blend(x, params, order[:, k])
+        x = _shift_hue(x, params["hue_factor"])
+        for k in range(hue_at + 1, 4):
+            x = self._blend(x, params, order[:, k])
         return x
 
     def _blend(self, x: torch.Tensor, params: Params, op: torch.Tensor) -> torch.Tensor:
@@ -315,19 +328,88 @@ _JITTER = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_fac
 def _blend_by_code(x: torch.Tensor, f: torch.Tensor, op: torch.Tensor, refs: bool) -> torch.Tensor:
     """clamp(f*x + (1-f)*ref) per sample, ref 0 (op 0, brightness), the mean luma (op 1,
     contrast) or the luma (op 2, saturation): torchvision's _blend with per-sample factors."""
-    f = f.view(-1, 1, 1, 1)
-    if refs:
-        gray = _gray(x)
-        mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
-        ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
-        return (x * f + ref * (1 - f)).clamp_(0, 1)
-    return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+    if not refs:
+        return (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+    # ref * (1 - f) as luma * a + mean * b, one of a and b being 1 - f and the other 0: the
+    # same values as picking ref with torch.where (adding an exact 0 changes nothing), in
+    # fewer passes over the batch
+    weight = 1 - f
+    a = torch.where(op == 2, weight, 0.0).view(-1, 1, 1, 1)
+    b = torch.where(op == 1, weight, 0.0).view(-1, 1, 1, 1)
+    gray = _gray(x)
+    mean = gray.mean(dim=(-3, -2, -1), keepdim=True)
+    return (x * f.view(-1, 1, 1, 1)).add_(gray * a + mean * b).clamp_(0, 1)
+
+
+def _by_group(
+    x: torch.Tensor,
+    group: torch.Tensor,
+    count: int,
+    run: Callable[[int, Any, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """`run(g, idx, x[idx])` for each group g in [0, count) that some image is in, the results
+    scattered back to the images' places: a stable sort of the group codes, then one call
+    per group present (the counts come to the host once). `idx` indexes the batch's per-image
+    parameters; a batch all in one group runs whole, without a gather."""
+    counts = torch.bincount(group, minlength=count).tolist()
+    present = [g for g, c in enumerate(counts) if c]
+    if len(present) == 1:
+        return run(present[0], slice(None), x)
+    order = torch.argsort(group, stable=True)
+    out = torch.empty_like(x)
+    start = 0
+    for g, c in enumerate(counts):
+        if c:
+            idx = order[start : start + c]
+            out[idx] = run(g, idx, x[idx])
+            start += c
+    return out
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    h, s, v = _rgb_to_hsv(x).unbind(dim=-3)
+    """torchvision's _rgb_to_hsv, the shift, _hsv_to_rgb, on the three channel planes.
+
+    The same arithmetic in the same order, so the same values; what differs is the plumbing:
+    no stack of h, s, v to unbind again, and the last step picks each output channel among
+    v, p, q, t with torch.where instead of torchvision's indexed gather (its `select[:, i]`
+    builds a long index tensor 3x the image: most of the hue shift's time on the CPU)."""
+    r, g, b = x.unbind(dim=-3)
+    minc, maxc = torch.aminmax(x, dim=-3)
+    eqc = maxc == minc
+    channels_range = maxc - minc
+    ones = torch.ones_like(maxc)
+    s = channels_range / torch.where(eqc, ones, maxc)
+    divisor = torch.where(eqc, ones, channels_range)
+    rc, gc, bc = ((maxc - c) / divisor for c in (r, g, b))
+    not_r = maxc != r
+    is_g = maxc == g
+    hg = rc.add(2.0).sub_(bc).mul_(is_g & not_r)
+    hr = bc.sub_(gc).mul_(~not_r)
+    hb = gc.add_(4.0).sub_(rc).mul_(not_r.logical_and_(is_g.logical_not_()))
+    h = hr.add_(hg).add_(hb).mul_(1.0 / 6.0).add_(1.0).fmod_(1.0)
     h = (h + shift.view(-1, 1, 1)).remainder(1.0)
-    return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+    v = maxc
+
+    h6 = h.mul(6)
+    i = torch.floor(h6)
+    f = h6.sub_(i)
+    i = i.to(dtype=torch.int32).remainder_(6)
+    sxf = s * f
+    one_minus_s = 1.0 - s
+    q = (1.0 - sxf).mul_(v).clamp_(0.0, 1.0)
+    t = sxf.add_(one_minus_s).mul_(v).clamp_(0.0, 1.0)
+    p = one_minus_s.mul_(v).clamp_(0.0, 1.0)
+    sector = [i == k for k in range(6)]
+    red = torch.where(
+        sector[0] | sector[5], v, torch.where(sector[1], q, torch.where(sector[4], t, p))
+    )
+    green = torch.where(
+        sector[1] | sector[2], v, torch.where(sector[0], t, torch.where(sector[3], q, p))
+    )
+    blue = torch.where(
+        sector[3] | sector[4], v, torch.where(sector[2], t, torch.where(sector[5], q, p))
+    )
+    return torch.stack((red, green, blue), dim=-3)
 
 
 class Invert(Coin):
@@ -541,8 +623,12 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str, fill: float | None) -
     height, width = x.shape[-2:]
     base = _base_grid(height, width, (1.0 - width) * 0.5, (1.0 - height) * 0.5, x)
     half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
-    grid = base.expand(x.shape[0], -1, -1).bmm(theta.to(x.dtype).transpose(1, 2) / half)
-    return _sample(x, grid.view(-1, height, width, 2), mode, fill)
+    # one (h*w, 3) @ (3, 2n) product: a batched product over an expanded base is several
+    # times slower on the CPU for the same sums
+    n = x.shape[0]
+    per_image = (theta.to(x.dtype).transpose(1, 2) / half).permute(1, 0, 2).reshape(3, 2 * n)
+    grid = base[0].mm(per_image).view(height, width, n, 2).permute(2, 0, 1, 3)
+    return _sample(x, grid, mode, fill)
 
 
 def _base_grid(height: int, width: int, x0: float, y0: float, like: torch.Tensor) -> torch.Tensor:
@@ -744,16 +830,31 @@ OPS = (
 )
 _OP = {name: code for code, name in enumerate(OPS)}
 _BLEND = {"Brightness": 0, "Contrast": 1, "Color": 2}  # _blend_by_code's op codes
+_GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+# ops that share one call: the five warps are one grid_sample, the three blends one blend
+_FAMILIES = ("Identity", "warp", "blend", "Sharpness", "Posterize", "Solarize")
+_FAMILIES += ("AutoContrast", "Equalize", "Invert")
+_FAMILY_OF = torch.tensor(
+    [_FAMILIES.index("warp" if n in _GEOMETRIC else "blend" if n in _BLEND else n) for n in OPS]
+)
 
 
 class Policy(Kernel):
     """The base of AutoAugment, RandAugment and TrivialAugmentWide for a batch.
 
     Draws: per image and op slot, "transform_id" (a code into OPS) and "magnitude", signed as
-    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application: every
-    op runs on the whole batch and each image keeps the result of the op it drew
-    (torch.where), so shapes never depend on the draws and torch.compile sees one graph; the
-    five geometric ops share one grid_sample with a matrix per image (identity elsewhere).
+    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application, per op
+    slot, in one of two ways with the same result per image:
+
+    - grouped (eager): the batch split by the family of the op each image drew, each family
+      run on its own images only, the results scattered back. A policy then costs about one
+      op per slot, not the sum of its fourteen.
+    - all ops (inside torch.compile, where `torch.compiler.is_compiling()`): every family on
+      the whole batch, each image keeping its own op's result (torch.where), so shapes never
+      depend on the draws and the compiled graph has no break.
+
+    The five geometric ops are one family (one grid_sample with a matrix per image), and so
+    are the three blends (brightness, contrast, saturation).
     """
 
     slots = 1
@@ -792,20 +893,71 @@ class Policy(Kernel):
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         applied = params.get("op_applied")
+        grouped = not torch.compiler.is_compiling()
         for k in range(params["transform_id"].shape[1]):
             code = params["transform_id"][:, k]
             if applied is not None:
                 code = torch.where(applied[:, k], code, _OP["Identity"])
-            x = self._op(x, code, params["magnitude"][:, k])
+            op = self._op_grouped if grouped else self._op_all
+            x = op(x, code, params["magnitude"][:, k])
         return x
 
-    def _op(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-        n, _, height, width = x.shape
-        mag = magnitude.double()
-        zero = torch.zeros_like(mag)
-        is_ = {name: code == _OP[name] for name in OPS}
+    def _op_grouped(
+        self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor
+    ) -> torch.Tensor:
+        """Each family of ops on the images that drew one of its ops only (`_by_group`): an
+        image's result is the all-ops path's (the same arithmetic on fewer images), at the
+        cost of the ops drawn rather than of all of them. Shapes depend on the draws, so
+        this runs eagerly."""
 
-        # geometry: torchvision's F.affine / F.rotate arguments per image, one warp
+        def run(family: int, idx: Any, part: torch.Tensor) -> torch.Tensor:
+            if family == 0:  # Identity
+                return part
+            return self._family(_FAMILIES[family], part, code[idx], magnitude[idx].double())
+
+        return _by_group(x, _FAMILY_OF.to(code.device)[code], len(_FAMILIES), run)
+
+    def _op_all(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """Every family on the whole batch, each image keeping its own op's result
+        (torch.where): shapes never depend on the draws, so a compiled graph has no break."""
+        mag = magnitude.double()
+        for name in _FAMILIES[1:]:
+            mask = _FAMILY_OF.to(code.device)[code] == _FAMILIES.index(name)
+            x = _where(mask, self._family(name, x, code, mag), x)
+        return x
+
+    def _family(
+        self, name: str, x: torch.Tensor, code: torch.Tensor, mag: torch.Tensor
+    ) -> torch.Tensor:
+        """Family `name` applied to every image of x with its own op code and magnitude; an
+        image whose code is another family's is returned as is only by the blends and the warp
+        (callers keep the result only where the family matches)."""
+        if name == "warp":
+            return _warp(x, self._theta(code, mag, *x.shape[-2:]), self.mode, self.fill)
+        if name == "blend":
+            blend = torch.full_like(code, 3)
+            for op_name, op in _BLEND.items():
+                blend = torch.where(code == _OP[op_name], op, blend)
+            factor = torch.where(blend < 3, 1.0 + mag, torch.ones_like(mag)).to(x.dtype)
+            return _blend_by_code(x, factor, blend, refs=True)
+        if name == "Sharpness":
+            return _sharpen(x, (1.0 + mag).to(x.dtype))
+        if name == "Posterize":
+            return _posterize(x, (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1))
+        if name == "Solarize":
+            return torch.where(x >= mag.to(x.dtype).view(-1, 1, 1, 1), 1.0 - x, x)
+        if name == "AutoContrast":
+            return F.autocontrast_image(x)
+        if name == "Equalize":
+            return F.equalize_image(x)
+        return 1.0 - x  # Invert
+
+    @staticmethod
+    def _theta(code: torch.Tensor, mag: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """torchvision's F.affine / F.rotate matrix per image for the five geometric ops
+        (identity for the other codes)."""
+        zero = torch.zeros_like(mag)
+        is_ = {name: code == _OP[name] for name in _GEOMETRIC}
         shear_deg = torch.atan(mag).rad2deg()
         corner = is_["ShearX"] | is_["ShearY"]  # the shears turn about the top-left corner
         center = torch.stack((-0.5 * width + zero, -0.5 * height + zero), 1) * corner.view(-1, 1)
@@ -825,24 +977,7 @@ class Policy(Kernel):
             1,
         )
         angle = torch.where(is_["Rotate"], -mag, zero)  # rotate's angle runs the other way
-        theta = _inverse_affine(center, angle, translate, zero + 1.0, shear)
-        geometric = corner | is_["TranslateX"] | is_["TranslateY"] | is_["Rotate"]
-        x = _where(geometric, _warp(x, theta, self.mode, self.fill), x)
-
-        # colour: brightness, saturation ("Color") and contrast are one blend with 1 + magnitude
-        blend = torch.full_like(code, 3)
-        for name, op in _BLEND.items():
-            blend = torch.where(is_[name], op, blend)
-        factor = torch.where(blend < 3, 1.0 + mag, zero + 1.0).to(x.dtype)
-        x = _blend_by_code(x, factor, blend, refs=True)
-        x = _where(is_["Sharpness"], _sharpen(x, (1.0 + mag).to(x.dtype)), x)
-        levels = (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1)
-        x = _where(is_["Posterize"], _posterize(x, levels), x)
-        threshold = mag.to(x.dtype).view(-1, 1, 1, 1)
-        x = torch.where(is_["Solarize"].view(-1, 1, 1, 1) & (x >= threshold), 1.0 - x, x)
-        x = _where(is_["AutoContrast"], F.autocontrast_image(x), x)
-        x = _where(is_["Equalize"], F.equalize_image(x), x)
-        return _where(is_["Invert"], 1.0 - x, x)
+        return _inverse_affine(center, angle, translate, zero + 1.0, shear)
 
     def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
         """The ops image i ran, in order, as torchvision names them."""
@@ -932,7 +1067,13 @@ class Sometimes(Kernel):
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         inner = {k: v for k, v in params.items() if k != "step_applied"}
-        return _where(params["step_applied"], self.kernel.apply(x, inner), x)
+        applied = params["step_applied"]
+        if isinstance(self.kernel, Policy) and not torch.compiler.is_compiling():
+            # grouped: an image the step skips runs Identity in every slot, at no cost
+            slots = applied.view(-1, 1).expand_as(inner["transform_id"])
+            inner["op_applied"] = inner["op_applied"] & slots if "op_applied" in inner else slots
+            return self.kernel.apply(x, inner)
+        return _where(applied, self.kernel.apply(x, inner), x)
 
     def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
         inner = {k: v for k, v in params.items() if k != "step_applied"}
