@@ -25,6 +25,7 @@ per image through torchvision in DataLoader workers (see playground.training.aug
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,9 @@ class Kernel:
     """One transform for a batch: per-sample draws, then a deterministic application."""
 
     changes_size = False
+    # apply splits the batch by the draws when eager (and so must stay out of a compiled graph
+    # to gain from it; see BatchedPipeline)
+    grouped = False
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         raise NotImplementedError
@@ -273,6 +277,7 @@ class ColorJitter(Kernel):
 
     def __init__(self, t: v2.ColorJitter) -> None:
         self.ranges = (t.brightness, t.contrast, t.saturation, t.hue)
+        self.grouped = t.hue is not None
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         order = torch.rand(n, 4, generator=gen, device=gen.device).argsort(dim=1)  # randperm(4)
@@ -858,6 +863,7 @@ class Policy(Kernel):
     """
 
     slots = 1
+    grouped = True
 
     def __init__(self, t: v2.Transform) -> None:
         self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
@@ -893,12 +899,12 @@ class Policy(Kernel):
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         applied = params.get("op_applied")
-        grouped = not torch.compiler.is_compiling()
+        by_group = not torch.compiler.is_compiling()
         for k in range(params["transform_id"].shape[1]):
             code = params["transform_id"][:, k]
             if applied is not None:
                 code = torch.where(applied[:, k], code, _OP["Identity"])
-            op = self._op_grouped if grouped else self._op_all
+            op = self._op_grouped if by_group else self._op_all
             x = op(x, code, params["magnitude"][:, k])
         return x
 
@@ -1059,6 +1065,7 @@ class Sometimes(Kernel):
 
     def __init__(self, kernel: Kernel, p: float) -> None:
         self.kernel, self.p = kernel, p
+        self.grouped = kernel.grouped
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         params = dict(self.kernel.draw(n, height, width, gen))
@@ -1142,16 +1149,65 @@ class BatchedPipeline:
     """`spec` for whole batches: `pipeline(images, generator)` -> float NCHW in [0, 1].
 
     All parameters are drawn first (they depend on image sizes, never on pixels), then applied
-    by `apply`, a pure function of the images and the parameters: `compile=True` hands that
-    one function to torch.compile, which fuses ColorJitter's many small elementwise ops.
+    by `apply`, a pure function of the images and the parameters.
+
+    Eagerly, the kernels that can split the batch by their draws (the policies, ColorJitter
+    with a hue shift: `Kernel.grouped`) do so. `compile=True` has two ways to run, with the
+    same result per image; which is faster depends on the device, so the first batch on a
+    device measures both and keeps the faster (`plan` says which and why; `log`, when given,
+    hears it once per device and batch shape):
+
+    - "compiled, all ops": the whole of `apply` as one torch.compile graph, the grouped
+      kernels running every op on every image (no shape depends on the draws);
+    - "grouped, the rest compiled": the grouped kernels eagerly, by group, and the runs of
+      other kernels between them compiled.
+
+    A pipeline without a grouped kernel has one way only, "compiled".
     """
 
-    def __init__(self, spec: PipelineSpec, compile: bool = False) -> None:
+    TIMED_RUNS = 3  # per way, after a first run that compiles; the fastest run counts
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        compile: bool = False,
+        log: Callable[[str], Any] | None = None,
+    ) -> None:
         missing = unsupported(spec)
         if missing:
             raise ValueError(f"{missing[0]} has no batched kernel")
         self.kernels = [kernel(s) for s in spec.image_steps]
-        self.apply = torch.compile(self._apply, dynamic=False) if compile else self._apply
+        self.compile, self.log = compile, log
+        self.plans: dict[tuple, str] = {}  # (device, shape, dtype) -> the way chosen there
+        self.plan = "eager, grouped" if any(k.grouped for k in self.kernels) else "eager"
+        if compile:
+            self._whole = torch.compile(self._apply, dynamic=False)
+            self._segments = self._split()
+
+    def _split(self) -> list[tuple[int, int, Callable]]:
+        """(start, stop, how) runs of kernels: a grouped kernel alone, eager; other kernels
+        in maximal runs, each run one compiled function."""
+        runs: list[tuple[int, int, Callable]] = []
+        start = 0
+        for i, k in enumerate([*self.kernels, None]):
+            if k is None or k.grouped:
+                if i > start:
+                    run = self._run_of(start, i)
+                    runs.append((start, i, torch.compile(run, dynamic=False)))
+                if k is not None:
+                    runs.append((i, i + 1, self._run_of(i, i + 1)))
+                start = i + 1
+        return runs
+
+    def _run_of(self, start: int, stop: int) -> Callable:
+        def run(x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+            if start == 0:
+                x = _to_float(x)
+            for kernel, params in zip(self.kernels[start:stop], drawn[start:stop], strict=True):
+                x = kernel.apply(x, params)
+            return x
+
+        return run
 
     def draw_params(self, n: int, height: int, width: int, gen: torch.Generator) -> list[Params]:
         drawn = []
@@ -1161,10 +1217,57 @@ class BatchedPipeline:
         return drawn
 
     def _apply(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
-        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+        x = _to_float(x)
         for kernel, params in zip(self.kernels, drawn, strict=True):
             x = kernel.apply(x, params)
         return x
+
+    def _grouped(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+        if not self.kernels:
+            return _to_float(x)
+        for _, _, run in self._segments:
+            x = run(x, drawn)
+        return x
+
+    def apply(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+        """The batch x with the parameters `draw_params` drew for it."""
+        if not self.compile:
+            self._say((x.device, tuple(x.shape), x.dtype), self.plan)
+            return self._apply(x, drawn)
+        if not any(k.grouped for k in self.kernels):
+            self._say((x.device, tuple(x.shape), x.dtype), "compiled")
+            return self._whole(x, drawn)
+        key = (x.device, tuple(x.shape), x.dtype)
+        if key not in self.plans:
+            self._choose(key, x, drawn)
+        return self._whole(x, drawn) if self.plans[key] == ALL_OPS else self._grouped(x, drawn)
+
+    def _choose(self, key: tuple, x: torch.Tensor, drawn: list[Params]) -> None:
+        """Time both ways on this batch (each run once first, to compile it), alternating,
+        and keep the faster."""
+        ways = {ALL_OPS: self._whole, GROUPED: self._grouped}
+        best = {name: math.inf for name in ways}
+        for run in ways.values():
+            run(x, drawn)
+        for _ in range(self.TIMED_RUNS):
+            for name, run in ways.items():
+                best[name] = min(best[name], _seconds(run, x, drawn))
+        chosen = min(best, key=best.__getitem__)
+        other = next(name for name in ways if name != chosen)
+        self._say(
+            key,
+            chosen,
+            f"{best[chosen] * 1e3:.1f} ms a batch of {x.shape[0]} against "
+            f"{best[other] * 1e3:.1f} ms {other}, measured on the first batch",
+        )
+
+    def _say(self, key: tuple, way: str, why: str = "") -> None:
+        if key in self.plans:
+            return
+        self.plans[key] = way
+        self.plan = f"{way} ({why})" if why else way
+        if self.log is not None:
+            self.log(f"batched augmentation on {key[0]}: {self.plan}")
 
     def draw(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[Params]]:
         """The augmented batch and each step's drawn parameters (for tests and previews)."""
@@ -1173,3 +1276,21 @@ class BatchedPipeline:
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return self.draw(x, gen)[0]
+
+
+ALL_OPS = "compiled, all ops"
+GROUPED = "grouped, the rest compiled"
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div(255) if x.dtype == torch.uint8 else x.float()
+
+
+def _seconds(run: Callable, x: torch.Tensor, drawn: list[Params]) -> float:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    start = time.perf_counter()
+    run(x, drawn)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return time.perf_counter() - start
