@@ -21,6 +21,7 @@ taken between arms of the same round; the table gives the median rate over round
 range of the per-round ratios.
 
     python bench/peers.py                        # CPU, batch 256, 5 rounds
+    python bench/peers.py --threads 1 --clock cpu   # CPU time: steadier on a shared machine
     python bench/peers.py --compile              # adds ours compiled
     python bench/peers.py --profile              # where our time goes, per step
     python bench/peers.py --device cuda --compile   # on a GPU
@@ -110,17 +111,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rate(run: Callable[[], Any], n: int, seconds: float, device: torch.device) -> float:
-    """Images a second: calls repeated until `seconds` have passed (one at least)."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _rate(
+    run: Callable[[], Any], n: int, seconds: float, device: torch.device, clock: str
+) -> float:
+    """Images a second of `clock`: calls repeated until `seconds` of it have passed (one at
+    least)."""
+    now = CLOCKS[clock]
     _sync(device)
-    start, calls = time.perf_counter(), 0
+    start, calls = now(), 0
     while True:
         run()
         calls += 1
         _sync(device)
-        elapsed = time.perf_counter() - start
+        elapsed = now() - start
         if elapsed >= seconds:
-            return n * calls / elapsed
+            return n * calls / max(elapsed, 1e-9)
 
 
 def arms(
@@ -202,6 +210,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--compile", action="store_true", help="also ours with compile=True")
     p.add_argument("--profile", action="store_true", help="only the per-step profile")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall: images per second; cpu: images per CPU second of this process (what "
+        "the work costs, steadier on a machine shared with other work)",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
     if args.threads:
@@ -212,18 +227,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kornia = _kornia()
     print(
         f"batch {tuple(x.shape)} uint8 of {source} on {device.type}, {torch.get_num_threads()} "
-        f"threads, torch {torch.__version__}, "
+        f"threads, {args.clock} clock, torch {torch.__version__}, "
         + (f"kornia {kornia.__version__}" if kornia else "kornia not installed: its arms left out")
     )
     if args.profile:
         return {"profile_ms": profile(x, args)}
-    results: dict[str, Any] = {"batch": list(x.shape), "source": source, "pipelines": {}}
+    results: dict[str, Any] = {
+        "batch": list(x.shape),
+        "source": source,
+        "clock": args.clock,
+        "threads": torch.get_num_threads(),
+        "pipelines": {},
+    }
     for name in args.pipelines.split(","):
         runs = arms(name, x, args, kornia)
         rates: dict[str, list[float]] = {arm: [] for arm in runs}
         for _ in range(args.rounds):
             for arm, run in runs.items():
-                rates[arm].append(_rate(run, x.shape[0], args.seconds, device))
+                rates[arm].append(_rate(run, x.shape[0], args.seconds, device, args.clock))
         results["pipelines"][name] = _report(name, rates)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

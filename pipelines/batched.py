@@ -461,10 +461,13 @@ def _sharpen(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     height, width = x.shape[-2:]
     if height <= 2 or width <= 2:
         return x
-    kernel = torch.full((x.shape[1], 1, 3, 3), 1.0 / 13.0, dtype=x.dtype, device=x.device)
-    kernel[:, :, 1, 1] = 5.0 / 13.0  # contiguous: an expanded weight is slower
-    blurred = torch.nn.functional.conv2d(x, kernel, groups=x.shape[1])
+    # torchvision's 3x3 convolution (1/13 around, 5/13 in the middle) as a separable 3x3 sum
+    # plus 4/13 of the middle: the same weights to float32 rounding, in a few passes over
+    # the batch (a grouped convolution is slow on small images on the CPU)
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
     inner = x[..., 1:-1, 1:-1]
+    blurred = box * (1.0 / 13.0) + inner * (4.0 / 13.0)
     inner = inner + (blurred - inner) * (1.0 - factor.to(x.dtype)).view(-1, 1, 1, 1)
     out = x.clone()
     out[..., 1:-1, 1:-1] = inner
