@@ -162,9 +162,9 @@ def arms(
 
 
 def profile(x: torch.Tensor, args: argparse.Namespace) -> dict[str, float]:
-    """Milliseconds a batch in each part of ours on flip -> crop -> jitter: the draws, the
-    uint8 conversion, each kernel's apply (its own drawn parameters, the input it gets in the
-    pipeline); the fastest of `--rounds` runs each."""
+    """Milliseconds (of `--clock`) a batch in each part of ours on flip -> crop -> jitter: the
+    draws, the uint8 conversion, each kernel's apply (its own drawn parameters, the input it
+    gets in the pipeline); the fastest of `--rounds` runs each."""
     spec = PIPELINES["flip-crop-jitter"][0]
     pipeline = BatchedPipeline(spec)
     gen = torch.Generator(device=x.device).manual_seed(0)
@@ -179,17 +179,19 @@ def profile(x: torch.Tensor, args: argparse.Namespace) -> dict[str, float]:
         given = inputs[-1]
         parts[step.transform] = lambda k=kernel, g=given, p=params: k.apply(g, p)
         inputs.append(kernel.apply(given, params))
+    now = CLOCKS[args.clock]
     best = {part: float("inf") for part in parts}
     for _ in range(args.rounds):
         for part, run in parts.items():
             _sync(x.device)
-            start = time.perf_counter()
+            start = now()
             run()
             _sync(x.device)
-            best[part] = min(best[part], (time.perf_counter() - start) * 1e3)
+            best[part] = min(best[part], (now() - start) * 1e3)
     total = sum(best.values())
     print(
-        f"profile, flip -> crop -> jitter, batch {x.shape[0]} on {x.device.type} (ms, min of {args.rounds}):"
+        f"profile, flip -> crop -> jitter, batch {x.shape[0]} on {x.device.type} "
+        f"({args.clock} ms, min of {args.rounds}):"
     )
     print("  " + ", ".join(f"{k} {v:.2f} ({v / total:.0%})" for k, v in best.items()))
     return best
