@@ -393,20 +393,30 @@ def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     r, g, b = x.unbind(dim=-3)
     minc, maxc = torch.aminmax(x, dim=-3)
     chroma = maxc - minc
-    # ties go to red, then green, as in torchvision (PIL's formula); grey pixels get hue 0
-    sixths = torch.where(
-        maxc == r,
-        g - b,
-        torch.where(maxc == g, (b - r).add_(chroma * 2.0), (r - g).add_(chroma * 4.0)),
-    )
-    sixths = sixths.div_(torch.where(chroma == 0, 1.0, chroma))
-    sixths = sixths.add_(shift.to(x.dtype).view(-1, 1, 1) * 6.0).remainder_(6.0)
+    # which channel is the largest, as 0/1 planes from signs (maxc - r is 0 where red is):
+    # ties go to red, then green, as in torchvision (PIL's formula). torch.where, comparisons
+    # and remainder are several times slower than arithmetic on the CPU, and a 0/1 factor
+    # selects exactly
+    not_r, not_g = (maxc - r).sign_(), (maxc - g).sign_()
+    is_b = not_r * not_g
+    sixths = (g - b).mul_(1.0 - not_r)
+    sixths += (b - r).add_(chroma * 2.0).mul_(not_r - is_b)
+    sixths += (r - g).add_(chroma * 4.0).mul_(is_b)
+    # a grey pixel (chroma 0) has a 0 numerator; any hue gives it v in every channel
+    sixths = sixths.div_(chroma.clamp(min=1e-30))
+    sixths = _mod6(sixths.add_(shift.to(x.dtype).view(-1, 1, 1) * 6.0))
 
     def channel(offset: float) -> torch.Tensor:
-        k = (sixths + offset).remainder_(6.0)
+        k = _mod6(sixths + offset)
         return maxc - chroma * k.minimum(4.0 - k).clamp_(0.0, 1.0)
 
     return torch.stack((channel(5.0), channel(3.0), channel(1.0)), dim=-3)
+
+
+def _mod6(k: torch.Tensor) -> torch.Tensor:
+    """k mod 6 as k - 6 floor(k / 6), in place: within rounding of remainder (a result just
+    below 0 stands for just below 6, where the hue functions are continuous), twice as fast."""
+    return k.sub_((k / 6.0).floor_().mul_(6.0))
 
 
 class Invert(Coin):
