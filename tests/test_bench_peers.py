@@ -16,7 +16,19 @@ HAVE_KORNIA = importlib.util.find_spec("kornia") is not None
 
 def test_peer_benchmark_smoke():
     results = main(
-        ["--batch", "8", "--random", "--rounds", "2", "--seconds", "0", "--threads", "1", "--clock", "cpu"]
+        [
+            "--batch",
+            "8",
+            "--random",
+            "--rounds",
+            "2",
+            "--seconds",
+            "0",
+            "--threads",
+            "1",
+            "--clock",
+            "cpu",
+        ]
     )
     assert set(results["pipelines"]) == set(PIPELINES)
     for name, result in results["pipelines"].items():
