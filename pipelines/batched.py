@@ -11,11 +11,16 @@ every kernel, compares the draws' distributions and the pixels with torchvision'
 read their settings from the torchvision transform that `build_parts` makes, so the catalogue
 stays the one declaration.
 
-`apply` has no per-image Python loop and no control flow that depends on the draws: a choice
-per image (a coin, a policy's op) is a torch.where over the whole batch, and warps build one
-sampling grid for the batch from a matrix per image, so torch.compile sees one graph. Draws
-that need a data-dependent step (RandomResizedCrop's and RandomErasing's first fitting try,
-the perspective solve) are vectorised too and happen in `draw`, outside the compiled function.
+`apply` has no per-image Python loop. Traced by torch.compile it has no control flow that
+depends on the draws either: a choice per image (a coin, a policy's op) is a torch.where over
+the whole batch, and warps build one sampling grid for the batch from a matrix per image, so
+torch.compile sees one graph. Eagerly, the kernels marked `grouped` (the three policies,
+ColorJitter with a hue shift) instead split the batch by their draws and run each op on the
+images that drew it only (`_by_group`): the same pixels, at the cost of the ops drawn rather
+than of all of them. `BatchedPipeline(compile=True)` measures which of the two is faster on
+its device. Draws that need a data-dependent step (RandomResizedCrop's and RandomErasing's
+first fitting try, the perspective solve) are vectorised too and happen in `draw`, outside
+the compiled function.
 
 Images are float in [0, 1] (uint8 input is scaled once): torchvision on uint8 rounds to uint8
 after every step, we keep full precision between steps. Transforms without a kernel here run
