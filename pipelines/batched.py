@@ -11,11 +11,16 @@ every kernel, compares the draws' distributions and the pixels with torchvision'
 read their settings from the torchvision transform that `build_parts` makes, so the catalogue
 stays the one declaration.
 
-`apply` has no per-image Python loop and no control flow that depends on the draws: a choice
-per image (a coin, a policy's op) is a torch.where over the whole batch, and warps build one
-sampling grid for the batch from a matrix per image, so torch.compile sees one graph. Draws
-that need a data-dependent step (RandomResizedCrop's and RandomErasing's first fitting try,
-the perspective solve) are vectorised too and happen in `draw`, outside the compiled function.
+`apply` has no per-image Python loop. Traced by torch.compile it has no control flow that
+depends on the draws either: a choice per image (a coin, a policy's op) is a torch.where over
+the whole batch, and warps build one sampling grid for the batch from a matrix per image, so
+torch.compile sees one graph. Eagerly, the kernels marked `grouped` (the three policies,
+ColorJitter with a hue shift) instead split the batch by their draws and run each op on the
+images that drew it only (`_by_group`): the same pixels, at the cost of the ops drawn rather
+than of all of them. `BatchedPipeline(compile=True)` measures which of the two is faster on
+its device. Draws that need a data-dependent step (RandomResizedCrop's and RandomErasing's
+first fitting try, the perspective solve) are vectorised too and happen in `draw`, outside
+the compiled function.
 
 Images are float in [0, 1] (uint8 input is scaled once): torchvision on uint8 rounds to uint8
 after every step, we keep full precision between steps. Transforms without a kernel here run
@@ -25,6 +30,7 @@ per image through torchvision in DataLoader workers (see playground.training.aug
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +38,6 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import _get_fill
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 from pipelines.build import build_parts
 from pipelines.spec import PipelineSpec, StepSpec
@@ -67,6 +72,9 @@ class Kernel:
     """One transform for a batch: per-sample draws, then a deterministic application."""
 
     changes_size = False
+    # apply splits the batch by the draws when eager (and so must stay out of a compiled graph
+    # to gain from it; see BatchedPipeline)
+    grouped = False
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         raise NotImplementedError
@@ -167,8 +175,11 @@ class ResizedCrop(Kernel):
         out_h, out_w = self.size
         rows = resize_weights(params["top"], params["height"], x.shape[-2], out_h, self.antialias)
         cols = resize_weights(params["left"], params["width"], x.shape[-1], out_w, self.antialias)
-        # crop + separable resize as two batched matrix products: (out_h x H) @ img @ (W x out_w)
-        return rows.unsqueeze(1) @ x @ cols.transpose(1, 2).unsqueeze(1)
+        # crop + separable resize as two batched matrix products: (out_h x H) @ img @ (W x out_w),
+        # the first over the three channels' rows at once
+        n, c, height, width = x.shape
+        x = x.reshape(n, c * height, width).bmm(cols.transpose(1, 2))
+        return rows.unsqueeze(1) @ x.view(n, c, height, out_w)
 
 
 def resize_weights(
@@ -189,10 +200,17 @@ def resize_weights(
     center = scale * (torch.arange(out_size, device=dev, dtype=torch.float64).view(1, -1, 1) + 0.5)
     xmin = (center - support + 0.5).trunc().clamp(min=0)
     xmax = torch.minimum((center + support + 0.5).trunc(), length.view(-1, 1, 1).double())
-    j = torch.arange(in_size, device=dev, dtype=torch.float64).view(1, 1, -1) - start.view(-1, 1, 1)
-    weights = (1.0 - ((j - center + 0.5) * invscale).abs()).clamp(min=0)
-    weights = weights * ((j >= xmin) & (j < xmax))
-    return (weights / weights.sum(dim=2, keepdim=True)).float()
+    # only the taps of each output's window, xmin .. xmin + taps - 1 (the window spans at most
+    # floor(2 * support) + 1 inputs, support being at most in_size / out_size), then scattered
+    # into the dense matrix: the same weights as computing all in_size columns, in a fraction
+    # of the time
+    taps = int(2 * max(1.0, in_size / out_size)) + 1 if antialias else 3
+    j = xmin + torch.arange(taps, device=dev, dtype=torch.float64)
+    weights = (1.0 - ((j - center + 0.5) * invscale).abs()).clamp(min=0) * (j < xmax)
+    weights = (weights / weights.sum(dim=2, keepdim=True)).float()
+    column = (j + start.view(-1, 1, 1)).clamp(0, in_size - 1).long()
+    dense = torch.zeros(len(start), out_size, in_size, device=dev)
+    return dense.scatter_add_(2, column, weights)
 
 
 class Crop(Kernel):
@@ -274,6 +292,7 @@ class ColorJitter(Kernel):
 
     def __init__(self, t: v2.ColorJitter) -> None:
         self.ranges = (t.brightness, t.contrast, t.saturation, t.hue)
+        self.grouped = t.hue is not None
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         order = torch.rand(n, 4, generator=gen, device=gen.device).argsort(dim=1)  # randperm(4)
@@ -290,11 +309,25 @@ class ColorJitter(Kernel):
                 x = self._blend(x, params, order[:, k])
             return x
         hue_at = (order == 3).int().argmax(dim=1)
+        if not torch.compiler.is_compiling():  # eager: each image's three blends and hue only
+            return _by_group(x, hue_at, 4, lambda h, idx, part: self._ordered(part, params, idx, h))
         for k in range(3):
             x = self._blend(x, params, torch.where(hue_at > k, order[:, k], self.NONE))
         x = _shift_hue(x, params["hue_factor"])
         for k in range(1, 4):
             x = self._blend(x, params, torch.where(hue_at < k, order[:, k], self.NONE))
+        return x
+
+    def _ordered(self, x: torch.Tensor, params: Params, idx: Any, hue_at: int) -> torch.Tensor:
+        """The images `idx` of the batch, whose hue shift is at position `hue_at` of their
+        order: the blends before it, the shift, the blends after."""
+        params = {k: v[idx] for k, v in params.items()}
+        order = params["fn_idx"]
+        for k in range(hue_at):
+            x = self._blend(x, params, order[:, k])
+        x = _shift_hue(x, params["hue_factor"])
+        for k in range(hue_at + 1, 4):
+            x = self._blend(x, params, order[:, k])
         return x
 
     def _blend(self, x: torch.Tensor, params: Params, op: torch.Tensor) -> torch.Tensor:
@@ -315,19 +348,80 @@ _JITTER = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_fac
 def _blend_by_code(x: torch.Tensor, f: torch.Tensor, op: torch.Tensor, refs: bool) -> torch.Tensor:
     """clamp(f*x + (1-f)*ref) per sample, ref 0 (op 0, brightness), the mean luma (op 1,
     contrast) or the luma (op 2, saturation): torchvision's _blend with per-sample factors."""
-    f = f.view(-1, 1, 1, 1)
-    if refs:
-        gray = _gray(x)
-        mean = gray.mean(dim=(-3, -2, -1), keepdim=True).expand_as(gray)
-        ref = _where(op == 2, gray, _where(op == 1, mean, torch.zeros_like(gray)))
-        return (x * f + ref * (1 - f)).clamp_(0, 1)
-    return (x * f).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+    if not refs:
+        return (x * f.view(-1, 1, 1, 1)).clamp_(0, 1)  # f == 1 leaves x exactly unchanged
+    # ref * (1 - f) as luma * a + mean * b, one of a and b being 1 - f and the other 0: the
+    # same values as picking ref with torch.where (adding an exact 0 changes nothing), in
+    # fewer passes over the batch
+    weight = 1 - f
+    a = torch.where(op == 2, weight, 0.0).view(-1, 1, 1, 1)
+    b = torch.where(op == 1, weight, 0.0).view(-1, 1, 1, 1)
+    gray = _gray(x)
+    mean = gray.mean(dim=(-3, -2, -1), keepdim=True)
+    return (x * f.view(-1, 1, 1, 1)).add_(gray * a + mean * b).clamp_(0, 1)
+
+
+def _by_group(
+    x: torch.Tensor,
+    group: torch.Tensor,
+    count: int,
+    run: Callable[[int, Any, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """`run(g, idx, x[idx])` for each group g in [0, count) that some image is in, the results
+    scattered back to the images' places: a stable sort of the group codes, then one call
+    per group present (the counts come to the host once). `idx` indexes the batch's per-image
+    parameters; a batch all in one group runs whole, without a gather."""
+    counts = torch.bincount(group, minlength=count).tolist()
+    present = [g for g, c in enumerate(counts) if c]
+    if len(present) == 1:
+        return run(present[0], slice(None), x)
+    order = torch.argsort(group, stable=True)
+    out = torch.empty_like(x)
+    start = 0
+    for g, c in enumerate(counts):
+        if c:
+            idx = order[start : start + c]
+            # index_select / index_copy_: several times faster than x[idx] / out[idx] = ...
+            out.index_copy_(0, idx, run(g, idx, x.index_select(0, idx)))
+            start += c
+    return out
 
 
 def _shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    h, s, v = _rgb_to_hsv(x).unbind(dim=-3)
-    h = (h + shift.view(-1, 1, 1)).remainder(1.0)
-    return _hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+    """torchvision's adjust_hue per sample: RGB to HSV, the hue turned by `shift` (a fraction
+    of a turn), back to RGB. The same function, written in about half the passes over the
+    batch: the hue in sixths of a turn straight from the channels, and each output channel by
+    the closed form v - c * clamp(min(k, 4 - k), 0, 1), k = (hue + offset) mod 6, instead of
+    torchvision's p, q, t and a per-pixel table lookup (an indexed gather, slow on the CPU).
+    The values agree with torchvision's to float32 rounding (a few units in the last place),
+    not bit for bit."""
+    r, g, b = x.unbind(dim=-3)
+    minc, maxc = torch.aminmax(x, dim=-3)
+    chroma = maxc - minc
+    # which channel is the largest, as 0/1 planes from signs (maxc - r is 0 where red is):
+    # ties go to red, then green, as in torchvision (PIL's formula). torch.where, comparisons
+    # and remainder are several times slower than arithmetic on the CPU, and a 0/1 factor
+    # selects exactly
+    not_r, not_g = (maxc - r).sign_(), (maxc - g).sign_()
+    is_b = not_r * not_g
+    sixths = (g - b).mul_(1.0 - not_r)
+    sixths += (b - r).add_(chroma * 2.0).mul_(not_r - is_b)
+    sixths += (r - g).add_(chroma * 4.0).mul_(is_b)
+    # a grey pixel (chroma 0) has a 0 numerator; any hue gives it v in every channel
+    sixths = sixths.div_(chroma.clamp(min=1e-30))
+    sixths = _mod6(sixths.add_(shift.to(x.dtype).view(-1, 1, 1) * 6.0))
+
+    def channel(offset: float) -> torch.Tensor:
+        k = _mod6(sixths + offset)
+        return maxc - chroma * k.minimum(4.0 - k).clamp_(0.0, 1.0)
+
+    return torch.stack((channel(5.0), channel(3.0), channel(1.0)), dim=-3)
+
+
+def _mod6(k: torch.Tensor) -> torch.Tensor:
+    """k mod 6 as k - 6 floor(k / 6), in place: within rounding of remainder (a result just
+    below 0 stands for just below 6, where the hue functions are continuous), twice as fast."""
+    return k.sub_((k / 6.0).floor_().mul_(6.0))
 
 
 class Invert(Coin):
@@ -382,10 +476,13 @@ def _sharpen(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     height, width = x.shape[-2:]
     if height <= 2 or width <= 2:
         return x
-    kernel = torch.full((3, 3), 1.0 / 13.0, dtype=x.dtype, device=x.device)
-    kernel[1, 1] = 5.0 / 13.0
-    blurred = torch.nn.functional.conv2d(x, kernel.expand(x.shape[1], 1, 3, 3), groups=x.shape[1])
+    # torchvision's 3x3 convolution (1/13 around, 5/13 in the middle) as a separable 3x3 sum
+    # plus 4/13 of the middle: the same weights to float32 rounding, in a few passes over
+    # the batch (a grouped convolution is slow on small images on the CPU)
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
     inner = x[..., 1:-1, 1:-1]
+    blurred = box * (1.0 / 13.0) + inner * (4.0 / 13.0)
     inner = inner + (blurred - inner) * (1.0 - factor.to(x.dtype)).view(-1, 1, 1, 1)
     out = x.clone()
     out[..., 1:-1, 1:-1] = inner
@@ -538,11 +635,20 @@ def _inverse_affine(
 def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str, fill: float | None) -> torch.Tensor:
     """torchvision's _affine_grid + _apply_grid_transform with a matrix per image: one
     grid_sample for the batch."""
-    height, width = x.shape[-2:]
-    base = _base_grid(height, width, (1.0 - width) * 0.5, (1.0 - height) * 0.5, x)
+    n, _, height, width = x.shape
     half = torch.tensor([0.5 * width, 0.5 * height], dtype=x.dtype, device=x.device)
-    grid = base.expand(x.shape[0], -1, -1).bmm(theta.to(x.dtype).transpose(1, 2) / half)
-    return _sample(x, grid.view(-1, height, width, 2), mode, fill)
+    m = (theta.to(x.dtype).transpose(1, 2) / half).view(n, 3, 2, 1, 1)
+    xs = torch.linspace(0.5 - 0.5 * width, 0.5 * width - 0.5, width, dtype=x.dtype, device=x.device)
+    ys = torch.linspace(
+        0.5 - 0.5 * height, 0.5 * height - 0.5, height, dtype=x.dtype, device=x.device
+    )
+    # x * m0 + y * m1 + m2 elementwise, in the order of torchvision's (1, h*w, 3) product
+    # (so the same values), into a contiguous grid: a batched product over an expanded base
+    # grid, or a strided grid, make the CPU several times slower
+    grid = torch.empty(n, height, width, 2, dtype=x.dtype, device=x.device)
+    for c in range(2):
+        grid[..., c] = xs.view(1, 1, -1) * m[:, 0, c] + ys.view(1, -1, 1) * m[:, 1, c] + m[:, 2, c]
+    return _sample(x, grid, mode, fill)
 
 
 def _base_grid(height: int, width: int, x0: float, y0: float, like: torch.Tensor) -> torch.Tensor:
@@ -744,19 +850,35 @@ OPS = (
 )
 _OP = {name: code for code, name in enumerate(OPS)}
 _BLEND = {"Brightness": 0, "Contrast": 1, "Color": 2}  # _blend_by_code's op codes
+_GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+# ops that share one call: the five warps are one grid_sample, the three blends one blend
+_FAMILIES = ("Identity", "warp", "blend", "Sharpness", "Posterize", "Solarize")
+_FAMILIES += ("AutoContrast", "Equalize", "Invert")
+_FAMILY_OF = torch.tensor(
+    [_FAMILIES.index("warp" if n in _GEOMETRIC else "blend" if n in _BLEND else n) for n in OPS]
+)
 
 
 class Policy(Kernel):
     """The base of AutoAugment, RandAugment and TrivialAugmentWide for a batch.
 
     Draws: per image and op slot, "transform_id" (a code into OPS) and "magnitude", signed as
-    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application: every
-    op runs on the whole batch and each image keeps the result of the op it drew
-    (torch.where), so shapes never depend on the draws and torch.compile sees one graph; the
-    five geometric ops share one grid_sample with a matrix per image (identity elsewhere).
+    torchvision signs it, from the transform's own _AUGMENTATION_SPACE. Application, per op
+    slot, in one of two ways with the same result per image:
+
+    - grouped (eager): the batch split by the family of the op each image drew, each family
+      run on its own images only, the results scattered back. A policy then costs about one
+      op per slot, not the sum of its fourteen.
+    - all ops (inside torch.compile, where `torch.compiler.is_compiling()`): every family on
+      the whole batch, each image keeping its own op's result (torch.where), so shapes never
+      depend on the draws and the compiled graph has no break.
+
+    The five geometric ops are one family (one grid_sample with a matrix per image), and so
+    are the three blends (brightness, contrast, saturation).
     """
 
     slots = 1
+    grouped = True
 
     def __init__(self, t: v2.Transform) -> None:
         self.mode, self.fill = _grid_mode(t), _scalar_fill(t)
@@ -792,20 +914,71 @@ class Policy(Kernel):
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         applied = params.get("op_applied")
+        by_group = not torch.compiler.is_compiling()
         for k in range(params["transform_id"].shape[1]):
             code = params["transform_id"][:, k]
             if applied is not None:
                 code = torch.where(applied[:, k], code, _OP["Identity"])
-            x = self._op(x, code, params["magnitude"][:, k])
+            op = self._op_grouped if by_group else self._op_all
+            x = op(x, code, params["magnitude"][:, k])
         return x
 
-    def _op(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-        n, _, height, width = x.shape
-        mag = magnitude.double()
-        zero = torch.zeros_like(mag)
-        is_ = {name: code == _OP[name] for name in OPS}
+    def _op_grouped(
+        self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor
+    ) -> torch.Tensor:
+        """Each family of ops on the images that drew one of its ops only (`_by_group`): an
+        image's result is the all-ops path's (the same arithmetic on fewer images), at the
+        cost of the ops drawn rather than of all of them. Shapes depend on the draws, so
+        this runs eagerly."""
 
-        # geometry: torchvision's F.affine / F.rotate arguments per image, one warp
+        def run(family: int, idx: Any, part: torch.Tensor) -> torch.Tensor:
+            if family == 0:  # Identity
+                return part
+            return self._family(_FAMILIES[family], part, code[idx], magnitude[idx].double())
+
+        return _by_group(x, _FAMILY_OF.to(code.device)[code], len(_FAMILIES), run)
+
+    def _op_all(self, x: torch.Tensor, code: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """Every family on the whole batch, each image keeping its own op's result
+        (torch.where): shapes never depend on the draws, so a compiled graph has no break."""
+        mag = magnitude.double()
+        for name in _FAMILIES[1:]:
+            mask = _FAMILY_OF.to(code.device)[code] == _FAMILIES.index(name)
+            x = _where(mask, self._family(name, x, code, mag), x)
+        return x
+
+    def _family(
+        self, name: str, x: torch.Tensor, code: torch.Tensor, mag: torch.Tensor
+    ) -> torch.Tensor:
+        """Family `name` applied to every image of x with its own op code and magnitude; an
+        image whose code is another family's is returned as is only by the blends and the warp
+        (callers keep the result only where the family matches)."""
+        if name == "warp":
+            return _warp(x, self._theta(code, mag, *x.shape[-2:]), self.mode, self.fill)
+        if name == "blend":
+            blend = torch.full_like(code, 3)
+            for op_name, op in _BLEND.items():
+                blend = torch.where(code == _OP[op_name], op, blend)
+            factor = torch.where(blend < 3, 1.0 + mag, torch.ones_like(mag)).to(x.dtype)
+            return _blend_by_code(x, factor, blend, refs=True)
+        if name == "Sharpness":
+            return _sharpen(x, (1.0 + mag).to(x.dtype))
+        if name == "Posterize":
+            return _posterize(x, (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1))
+        if name == "Solarize":
+            return torch.where(x >= mag.to(x.dtype).view(-1, 1, 1, 1), 1.0 - x, x)
+        if name == "AutoContrast":
+            return F.autocontrast_image(x)
+        if name == "Equalize":
+            return F.equalize_image(x)
+        return 1.0 - x  # Invert
+
+    @staticmethod
+    def _theta(code: torch.Tensor, mag: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """torchvision's F.affine / F.rotate matrix per image for the five geometric ops
+        (identity for the other codes)."""
+        zero = torch.zeros_like(mag)
+        is_ = {name: code == _OP[name] for name in _GEOMETRIC}
         shear_deg = torch.atan(mag).rad2deg()
         corner = is_["ShearX"] | is_["ShearY"]  # the shears turn about the top-left corner
         center = torch.stack((-0.5 * width + zero, -0.5 * height + zero), 1) * corner.view(-1, 1)
@@ -825,24 +998,7 @@ class Policy(Kernel):
             1,
         )
         angle = torch.where(is_["Rotate"], -mag, zero)  # rotate's angle runs the other way
-        theta = _inverse_affine(center, angle, translate, zero + 1.0, shear)
-        geometric = corner | is_["TranslateX"] | is_["TranslateY"] | is_["Rotate"]
-        x = _where(geometric, _warp(x, theta, self.mode, self.fill), x)
-
-        # colour: brightness, saturation ("Color") and contrast are one blend with 1 + magnitude
-        blend = torch.full_like(code, 3)
-        for name, op in _BLEND.items():
-            blend = torch.where(is_[name], op, blend)
-        factor = torch.where(blend < 3, 1.0 + mag, zero + 1.0).to(x.dtype)
-        x = _blend_by_code(x, factor, blend, refs=True)
-        x = _where(is_["Sharpness"], _sharpen(x, (1.0 + mag).to(x.dtype)), x)
-        levels = (2.0 ** mag.trunc().clamp(0, 8)).to(x.dtype).view(-1, 1, 1, 1)
-        x = _where(is_["Posterize"], _posterize(x, levels), x)
-        threshold = mag.to(x.dtype).view(-1, 1, 1, 1)
-        x = torch.where(is_["Solarize"].view(-1, 1, 1, 1) & (x >= threshold), 1.0 - x, x)
-        x = _where(is_["AutoContrast"], F.autocontrast_image(x), x)
-        x = _where(is_["Equalize"], F.equalize_image(x), x)
-        return _where(is_["Invert"], 1.0 - x, x)
+        return _inverse_affine(center, angle, translate, zero + 1.0, shear)
 
     def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
         """The ops image i ran, in order, as torchvision names them."""
@@ -924,6 +1080,7 @@ class Sometimes(Kernel):
 
     def __init__(self, kernel: Kernel, p: float) -> None:
         self.kernel, self.p = kernel, p
+        self.grouped = kernel.grouped
 
     def draw(self, n: int, height: int, width: int, gen: torch.Generator) -> Params:
         params = dict(self.kernel.draw(n, height, width, gen))
@@ -932,7 +1089,13 @@ class Sometimes(Kernel):
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         inner = {k: v for k, v in params.items() if k != "step_applied"}
-        return _where(params["step_applied"], self.kernel.apply(x, inner), x)
+        applied = params["step_applied"]
+        if isinstance(self.kernel, Policy) and not torch.compiler.is_compiling():
+            # grouped: an image the step skips runs Identity in every slot, at no cost
+            slots = applied.view(-1, 1).expand_as(inner["transform_id"])
+            inner["op_applied"] = inner["op_applied"] & slots if "op_applied" in inner else slots
+            return self.kernel.apply(x, inner)
+        return _where(applied, self.kernel.apply(x, inner), x)
 
     def torchvision_params(self, params: Params, i: int) -> dict[str, Any]:
         inner = {k: v for k, v in params.items() if k != "step_applied"}
@@ -1001,16 +1164,65 @@ class BatchedPipeline:
     """`spec` for whole batches: `pipeline(images, generator)` -> float NCHW in [0, 1].
 
     All parameters are drawn first (they depend on image sizes, never on pixels), then applied
-    by `apply`, a pure function of the images and the parameters: `compile=True` hands that
-    one function to torch.compile, which fuses ColorJitter's many small elementwise ops.
+    by `apply`, a pure function of the images and the parameters.
+
+    Eagerly, the kernels that can split the batch by their draws (the policies, ColorJitter
+    with a hue shift: `Kernel.grouped`) do so. `compile=True` has two ways to run, with the
+    same result per image; which is faster depends on the device, so the first batch on a
+    device measures both and keeps the faster (`plan` says which and why; `log`, when given,
+    hears it once per device and batch shape):
+
+    - "compiled, all ops": the whole of `apply` as one torch.compile graph, the grouped
+      kernels running every op on every image (no shape depends on the draws);
+    - "grouped, the rest compiled": the grouped kernels eagerly, by group, and the runs of
+      other kernels between them compiled.
+
+    A pipeline without a grouped kernel has one way only, "compiled".
     """
 
-    def __init__(self, spec: PipelineSpec, compile: bool = False) -> None:
+    TIMED_RUNS = 3  # per way, after a first run that compiles; the fastest run counts
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        compile: bool = False,
+        log: Callable[[str], Any] | None = None,
+    ) -> None:
         missing = unsupported(spec)
         if missing:
             raise ValueError(f"{missing[0]} has no batched kernel")
         self.kernels = [kernel(s) for s in spec.image_steps]
-        self.apply = torch.compile(self._apply, dynamic=False) if compile else self._apply
+        self.compile, self.log = compile, log
+        self.plans: dict[tuple, str] = {}  # (device, shape, dtype) -> the way chosen there
+        self.plan = "eager, grouped" if any(k.grouped for k in self.kernels) else "eager"
+        if compile:
+            self._whole = torch.compile(self._apply, dynamic=False)
+            self._segments = self._split()
+
+    def _split(self) -> list[tuple[int, int, Callable]]:
+        """(start, stop, how) runs of kernels: a grouped kernel alone, eager; other kernels
+        in maximal runs, each run one compiled function."""
+        runs: list[tuple[int, int, Callable]] = []
+        start = 0
+        for i, k in enumerate([*self.kernels, None]):
+            if k is None or k.grouped:
+                if i > start:
+                    run = self._run_of(start, i)
+                    runs.append((start, i, torch.compile(run, dynamic=False)))
+                if k is not None:
+                    runs.append((i, i + 1, self._run_of(i, i + 1)))
+                start = i + 1
+        return runs
+
+    def _run_of(self, start: int, stop: int) -> Callable:
+        def run(x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+            if start == 0:
+                x = _to_float(x)
+            for kernel, params in zip(self.kernels[start:stop], drawn[start:stop], strict=True):
+                x = kernel.apply(x, params)
+            return x
+
+        return run
 
     def draw_params(self, n: int, height: int, width: int, gen: torch.Generator) -> list[Params]:
         drawn = []
@@ -1020,10 +1232,57 @@ class BatchedPipeline:
         return drawn
 
     def _apply(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
-        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+        x = _to_float(x)
         for kernel, params in zip(self.kernels, drawn, strict=True):
             x = kernel.apply(x, params)
         return x
+
+    def _grouped(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+        if not self.kernels:
+            return _to_float(x)
+        for _, _, run in self._segments:
+            x = run(x, drawn)
+        return x
+
+    def apply(self, x: torch.Tensor, drawn: list[Params]) -> torch.Tensor:
+        """The batch x with the parameters `draw_params` drew for it."""
+        if not self.compile:
+            self._say((x.device, tuple(x.shape), x.dtype), self.plan)
+            return self._apply(x, drawn)
+        if not any(k.grouped for k in self.kernels):
+            self._say((x.device, tuple(x.shape), x.dtype), "compiled")
+            return self._whole(x, drawn)
+        key = (x.device, tuple(x.shape), x.dtype)
+        if key not in self.plans:
+            self._choose(key, x, drawn)
+        return self._whole(x, drawn) if self.plans[key] == ALL_OPS else self._grouped(x, drawn)
+
+    def _choose(self, key: tuple, x: torch.Tensor, drawn: list[Params]) -> None:
+        """Time both ways on this batch (each run once first, to compile it), alternating,
+        and keep the faster."""
+        ways = {ALL_OPS: self._whole, GROUPED: self._grouped}
+        best = {name: math.inf for name in ways}
+        for run in ways.values():
+            run(x, drawn)
+        for _ in range(self.TIMED_RUNS):
+            for name, run in ways.items():
+                best[name] = min(best[name], _seconds(run, x, drawn))
+        chosen = min(best, key=best.__getitem__)
+        other = next(name for name in ways if name != chosen)
+        self._say(
+            key,
+            chosen,
+            f"{best[chosen] * 1e3:.1f} ms a batch of {x.shape[0]} against "
+            f"{best[other] * 1e3:.1f} ms {other}, measured on the first batch",
+        )
+
+    def _say(self, key: tuple, way: str, why: str = "") -> None:
+        if key in self.plans:
+            return
+        self.plans[key] = way
+        self.plan = f"{way} ({why})" if why else way
+        if self.log is not None:
+            self.log(f"batched augmentation on {key[0]}: {self.plan}")
 
     def draw(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[Params]]:
         """The augmented batch and each step's drawn parameters (for tests and previews)."""
@@ -1032,3 +1291,21 @@ class BatchedPipeline:
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return self.draw(x, gen)[0]
+
+
+ALL_OPS = "compiled, all ops"
+GROUPED = "grouped, the rest compiled"
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div(255) if x.dtype == torch.uint8 else x.float()
+
+
+def _seconds(run: Callable, x: torch.Tensor, drawn: list[Params]) -> float:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    start = time.perf_counter()
+    run(x, drawn)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return time.perf_counter() - start

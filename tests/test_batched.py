@@ -386,3 +386,134 @@ def test_every_kernel_compiles_to_one_graph():
     explained = torch._dynamo.explain(pipeline._apply)(images, drawn)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
+
+
+# ---- grouped application: each image pays for the op it drew ----------------------------
+
+GROUPED_CASES = [
+    "trivialaugment",
+    "trivialaugment-bilinear",
+    "randaugment",
+    "autoaugment-cifar10",
+    "autoaugment-imagenet",
+    "step-probability-policy",
+    "color-jitter",
+]
+
+
+@pytest.mark.parametrize("case_id", GROUPED_CASES)
+def test_grouped_application_equals_all_ops(case_id, monkeypatch):
+    """Eagerly the policies and ColorJitter's hue split the batch by their draws; inside
+    torch.compile every op runs on every image (torch.where). Both give each image the same
+    pixels (the pixel test above holds the grouped path to torchvision)."""
+    _, steps, size, _, _ = _case(case_id)
+    pipeline = BatchedPipeline(make(steps))
+    images = torch.rand(64, 3, *size, generator=torch.Generator().manual_seed(4))
+    grouped = pipeline(images, torch.Generator().manual_seed(5))
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    all_ops = pipeline(images, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(grouped, all_ops, atol=1e-6, rtol=0)
+
+
+def test_a_policy_runs_each_op_family_once_on_its_own_images(monkeypatch):
+    """Each family of ops (the warps, the blends, and each other op) is called once per op
+    slot, on exactly the images that drew one of its ops; Identity costs nothing."""
+    from pipelines import batched
+
+    calls: list[tuple[str, int]] = []
+    family = batched.Policy._family
+
+    def counted(self, name, x, code, mag):
+        calls.append((name, x.shape[0]))
+        return family(self, name, x, code, mag)
+
+    monkeypatch.setattr(batched.Policy, "_family", counted)
+    pipeline = BatchedPipeline(make([("RandAugment", {"num_ops": 2, "magnitude": 9})]))
+    (drawn,) = pipeline.draw_params(200, 16, 16, torch.Generator().manual_seed(0))
+    pipeline.apply(torch.rand(200, 3, 16, 16), [drawn])
+    expected = []
+    for k in range(2):
+        families = batched._FAMILY_OF[drawn["transform_id"][:, k]]
+        counts = torch.bincount(families, minlength=len(batched._FAMILIES)).tolist()
+        expected += [(batched._FAMILIES[f], c) for f, c in enumerate(counts) if c and f > 0]
+    assert calls == expected and len(calls) > 8
+    assert sum(c for _, c in calls) < 2 * 200  # not every image through every family
+
+
+def test_hue_shift_matches_torchvision_adjust_hue():
+    """The closed-form hue shift against torchvision's HSV round trip, greys, ties between
+    channels and half-turns included."""
+    from torchvision.transforms.v2 import functional as F
+
+    from pipelines.batched import _shift_hue
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 3, 8, 8, generator=gen)
+    x[:40] = (x[:40] * 4).round() / 4  # ties and saturated colours
+    x[40:50] = x[40:50, :1].expand(-1, 3, -1, -1)  # greys
+    shift = torch.rand(300, generator=gen) - 0.5
+    shift[:10], shift[10:20], shift[20:25] = 0.0, 0.5, -0.5
+    theirs = torch.stack([F.adjust_hue(img, float(s)) for img, s in zip(x, shift, strict=True)])
+    torch.testing.assert_close(_shift_hue(x, shift), theirs, atol=TOL, rtol=0)
+
+
+# ---- compile=True: the faster of two ways, measured per device and batch shape -------------
+
+
+def _fake_compile(monkeypatch, times: dict[str, float]) -> list[str]:
+    """torch.compile as the identity (the choice, not the compiler, is under test) and each
+    way's measured time as given; returns the ways measured, in order."""
+    from pipelines import batched
+
+    measured: list[str] = []
+
+    def seconds(run, x, drawn):
+        way = batched.ALL_OPS if run.__name__ == "_apply" else batched.GROUPED
+        measured.append(way)
+        return times[way]
+
+    monkeypatch.setattr(torch, "compile", lambda f, **_: f)
+    monkeypatch.setattr(batched, "_seconds", seconds)
+    return measured
+
+
+@pytest.mark.parametrize("faster", ["compiled, all ops", "grouped, the rest compiled"])
+def test_compile_keeps_the_faster_way_and_says_so(faster, monkeypatch):
+    from pipelines.batched import ALL_OPS, GROUPED
+
+    slower = GROUPED if faster == ALL_OPS else ALL_OPS
+    measured = _fake_compile(monkeypatch, {faster: 0.001, slower: 0.002})
+    lines: list[str] = []
+    spec = make([("RandomCrop", {"size": 8, "padding": 2}), ("TrivialAugmentWide", {})])
+    pipeline = BatchedPipeline(spec, compile=True, log=lines.append)
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    out = pipeline(images, torch.Generator().manual_seed(1))
+    again = pipeline(images, torch.Generator().manual_seed(1))
+    eager = BatchedPipeline(spec)(images, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out, eager, atol=1e-6, rtol=0)
+    assert torch.equal(out, again)
+    assert len(measured) == 2 * BatchedPipeline.TIMED_RUNS  # the first batch only
+    assert lines == [
+        f"batched augmentation on cpu: {faster} (1.0 ms a batch of 16 against 2.0 ms "
+        f"{slower}, measured on the first batch)"
+    ]
+    assert pipeline.plan == lines[0].split(": ", 1)[1]
+    pipeline(torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.Generator())
+    assert len(lines) == 2  # another batch shape is measured again
+
+
+def test_a_pipeline_without_grouped_kernels_compiles_whole(monkeypatch):
+    measured = _fake_compile(monkeypatch, {})
+    lines: list[str] = []
+    pipeline = BatchedPipeline(preset("cifar-standard"), compile=True, log=lines.append)
+    for _ in range(2):
+        pipeline(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.Generator())
+    assert measured == [] and lines == ["batched augmentation on cpu: compiled"]
+
+
+def test_eager_plan_is_said_once():
+    lines: list[str] = []
+    pipeline = BatchedPipeline(make([("TrivialAugmentWide", {})]), log=lines.append)
+    for _ in range(2):
+        pipeline(torch.rand(4, 3, 8, 8), torch.Generator())
+    assert lines == ["batched augmentation on cpu: eager, grouped"]

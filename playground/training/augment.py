@@ -97,7 +97,7 @@ class TrainBatches:
         if self.batched:
             self.images = data.train_x.to(device)
             self.labels = data.train_y.to(device)
-            self.pipeline = BatchedPipeline(spec, compile=compile)
+            self.pipeline = BatchedPipeline(spec, compile=compile, log=log)
             self.gen = torch.Generator(device=device)
         else:
             self.images, self.labels = data.train_x, data.train_y
