@@ -857,7 +857,7 @@ def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypa
         monkeypatch.delenv(env, raising=False)
     limits = jobs.server_limits()
     assert limits == jobs.Limits(50, 50_000, 120.0)
-    with pytest.raises(jobs.JobError, match="epochs must be between 1 and 50, got 10000"):
+    with pytest.raises(jobs.JobError, match="epochs must be at most 50 on this server, got 10000"):
         jobs.make_settings({"dataset": "synthetic", "epochs": 10_000})
 
     monkeypatch.setenv("PLAYGROUND_MAX_TRAIN_IMAGES", "500")  # the fake check says 1000

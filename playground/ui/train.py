@@ -637,17 +637,19 @@ def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Co
         return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
     if d.type is bool:
         return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
+    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.name == "nproc":
         gpus = info["gpus"] if not info["zero_gpu"] else 0
         return gr.Number(
             max(1, gpus), precision=0, minimum=1, label=d.label, visible=gpus > 1,
-            elem_id=d.elem_id,
+            elem_id=d.elem_id, info=limit,
         )  # fmt: skip
     # no minimum/maximum on the box: Gradio would refuse out-of-range values with a generic
     # error; the declaration's check answers in the setting's words ("epochs must be ...")
     return gr.Number(
-        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id
-    )
+        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id,
+        info=limit,
+    )  # fmt: skip
 
 
 def build_tab(
@@ -658,6 +660,7 @@ def build_tab(
     prefs: gr.BrowserState | None = None,
 ) -> gr.Tab:
     info = train_view.detect_devices()
+    info["limits"] = jobs.limits_text()  # a Space's bounds, next to the fields they bound
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
@@ -674,11 +677,14 @@ def build_tab(
                     elem_id="train-baseline",
                 )
                 seeds = gr.Number(
-                    3 if info["gpus"] and not info["zero_gpu"] else 1,
+                    min(3 if info["gpus"] and not info["zero_gpu"] else 1, jobs.max_seeds(True)),
                     precision=0,
                     label="Seeds per arm (paired with the baseline; one pair trains at a time)",
                     elem_id="train-seeds",
+                    info=info["limits"].get("seeds"),
                 )
+                if "memory" in info["limits"]:
+                    gr.Markdown(info["limits"]["memory"], elem_id="train-memory-limit")
                 with gr.Row():
                     quick = gr.Button(
                         "Quick CPU run", variant="secondary", elem_id="train-quick", size="sm"
