@@ -608,9 +608,7 @@ def _within_memory(cfg: dict[str, Any], arms: int) -> None:
         return
     runs_text = f"{arms} runs at once of about {each:,.0f} MB each" if arms > 1 else "one run"
     fits = budget.largest_batch(cfg, allowed, arms)
-    advice = (
-        f"set the batch size to {fits} or less" if fits else "lower the width or the subset"
-    )
+    advice = f"set the batch size to {fits} or less" if fits else "lower the width or the subset"
     raise JobError(
         f"these settings need about {arms * each:,.0f} MB of memory ({runs_text}: batch "
         f"{cfg.get('batch_size')}, width {cfg.get('width')}, {cfg.get('image_size')} px, "
