@@ -28,6 +28,7 @@ from typing import Any
 from pipelines.spec import PipelineSpec, SpecError, validate
 from playground import budget, owners, runs
 from playground.runs import Run
+from playground.training import folders
 from playground.training import settings as run_settings
 from playground.training.settings import RunSettings
 
@@ -163,18 +164,22 @@ def data_root() -> Path | None:
     return Path(root).resolve() if root else None
 
 
-def _check_folder(folder: str) -> None:
+def _check_folder(folder: str) -> Path:
+    """The folder, resolved and checked as the training command checks it (one function,
+    playground.training.folders), and inside the data root where the server has one."""
     root = data_root()
     if root is None and os.environ.get("SPACE_ID"):
         raise JobError(
             "folder data sets are off on this server (its operator can allow a folder with "
             f"{DATA_ROOT_ENV}); use CIFAR-10 or the synthetic set"
         )
-    path = Path(folder).expanduser().resolve()
-    if root is not None and not path.is_relative_to(root):
-        raise JobError(f"folder data sets on this server must lie inside {root}")
-    if not path.is_dir():
-        raise JobError(f"the folder {folder!r} does not exist on the server")
+    try:
+        path = folders.resolve(folder)
+        if root is not None and not path.is_relative_to(root):
+            raise JobError(f"folder data sets on this server must lie inside {root}")
+        return folders.existing(path, folder)
+    except folders.FolderError as err:
+        raise JobError(str(err)) from None
 
 
 Settings = RunSettings  # what a run is started with (declared in playground.training.settings)
@@ -211,8 +216,7 @@ def make_settings(values: dict[str, Any]) -> Settings:
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
-        _check_folder(folder)
-        dataset = f"folder:{folder}"
+        dataset = f"folder:{_check_folder(folder)}"  # absolute: the trainer runs elsewhere
     checked: dict[str, Any] = {"dataset": dataset}
     limits = setting_highs()
     for name, value in values.items():
@@ -470,6 +474,23 @@ def start(
     `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    try:
+        return _start(settings, spec, owner, baseline, root, seeds)
+    except OSError as err:  # the checkpoints folder is full or read-only
+        raise JobError(_disk_message(err, root)) from None
+
+
+def _disk_message(err: OSError, root: Path) -> str:
+    return (
+        f"could not write the run's folder under the checkpoints folder ({err.strerror or err}); "
+        "nothing was started. The server's disk may be full or read-only: tell its operator"
+        + ("" if os.environ.get("SPACE_ID") else f" ({root})")
+    )
+
+
+def _start(
+    settings: Settings, spec: PipelineSpec, owner: str, baseline: bool, root: Path, seeds: int
+) -> list[Path]:
     if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
     limits = server_limits()
@@ -485,20 +506,23 @@ def start(
             for no_aug in variants
         ]
         tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
-        folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
+        made: list[Path] = []
         try:
-            for folder in folders:
-                (folder / "pipeline.json").write_text(spec.to_json())
-            cfg = check(settings, folders[0] / "pipeline.json", folders[0])
+            for s, no_aug in plan:
+                made.append(_new_run_dir(root, s, no_aug, tag(s)))
+                runs.write_text(made[-1] / "pipeline.json", spec.to_json())
+                runs.write_json(made[-1] / "settings.json", {**asdict(s), "no_augment": no_aug})
+            cfg = check(settings, made[0] / "pipeline.json", made[0])
             _within_limits(cfg, limits)
             _within_memory(cfg, arms)
             problem = data_problem(cfg)
             if problem:
                 raise JobError(problem)
-        except JobError:
-            for folder in folders:
+        except (JobError, OSError):  # nothing half-made stays behind
+            for folder in made:
                 _remove_run_dir(folder)
             raise
+        folders = made
         job = folders[0].name
         for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(folders, plan, strict=True)):
             cmd = train_command(
@@ -507,9 +531,6 @@ def start(
             )  # fmt: skip
             if no_aug:
                 cmd.append("--no-augment")
-            runs.write_json(
-                folder / "settings.json", {**asdict(run_settings_k), "no_augment": no_aug}
-            )
             if run_settings_k.seed == settings.seed:
                 _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
             else:
@@ -633,9 +654,10 @@ def _time_left_s(run: Run) -> float | None:
 
 
 def _remove_run_dir(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink(missing_ok=True)
-    folder.rmdir()
+    with suppress(OSError):
+        for child in folder.iterdir():
+            child.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def may_control(run: Run, owner: str | None) -> bool:
@@ -662,11 +684,14 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
 def delete(name: str, owner: str | None, root: Path | None = None) -> str:
     """Delete a run folder (its checkpoints too) for good; never a run that is training."""
     run = _run_to_control(name, owner, root, "delete it")
-    with _root_lock(runs.checkpoints_root() if root is None else root):
-        run = runs.find_run(name, root) or run
-        if run.live:
-            raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
-        runs.remove_run(run)
+    try:
+        with _root_lock(runs.checkpoints_root() if root is None else root):
+            run = runs.find_run(name, root) or run
+            if run.live:
+                raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
+            runs.remove_run(run)
+    except OSError as err:  # a read-only checkpoints folder
+        raise JobError(f"could not delete {run.name} ({err.strerror or err})") from None
     return f"Deleted {run.name}."
 
 

@@ -53,9 +53,18 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically (temp file + os.replace), so a reader never sees half a file."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically; on a full or read-only disk the OSError rises and nothing is left behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:  # a full or read-only disk: leave no half-written temp file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _is_zombie(pid: int) -> bool:
@@ -234,11 +243,16 @@ def list_runs(root: Path | None = None) -> list[Run]:
 
 def find_run(name: str | None, root: Path | None = None) -> Run | None:
     """The run called `name` under the root (a bare folder name; no paths, no '..')."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name:
+        return None
+    if name.startswith(".") or "\0" in name or len(name.encode()) > 255:  # no such folder name
         return None
     root = checkpoints_root() if root is None else root
     path = root / name
-    return read_run(path) if is_run_folder(path) else None
+    try:
+        return read_run(path) if is_run_folder(path) else None
+    except OSError:
+        return None
 
 
 # --- the notebook: a run's name and note ---------------------------------------------------

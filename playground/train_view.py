@@ -191,7 +191,10 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
     from playground.training.preview import to_pil
 
     cfg = {**cfg, "device": "cpu"}
-    dataset = data.load(cfg)
+    try:
+        dataset = data.load(cfg)
+    except data.DataError as err:  # a corrupt image among good ones, say: as Start says it
+        raise JobError(str(err)) from None
     world = cfg.get("world_size", 1)
     batches = TrainBatches(
         dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,

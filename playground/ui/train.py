@@ -7,6 +7,7 @@ reload or an app restart loses nothing. Callbacks are plain functions of plain v
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -387,10 +388,12 @@ def on_save_notes(
         return "⚠️ Select a run in the Runs list first."
     if not jobs.may_control(run, _owner(owner, request)):
         return f"⚠️ {run.name} was started by another session; only that session can name it."
-    notes = runs.write_notes(run.path, name, note)
-    return f"Saved the name and note of {run.name}" + (
-        f" ({notes['name']})." if notes["name"] else "."
-    )
+    try:
+        notes = runs.write_notes(run.path, name, note)
+    except OSError as err:  # a full or read-only checkpoints folder: nothing half-written stays
+        return f"⚠️ Could not save the name and note of {run.name} ({err.strerror or err})."
+    shown = html.escape(notes["name"])  # what a person typed is text, never HTML
+    return f"Saved the name and note of {run.name}" + (f" ({shown})." if shown else ".")
 
 
 def on_delete_ask(watched: str | None) -> tuple[Any, str]:
@@ -399,9 +402,8 @@ def on_delete_ask(watched: str | None) -> tuple[Any, str]:
     if run is None:
         return gr.update(visible=False), ""
     files = "its curves, log and checkpoints"
-    text = (
-        f"Delete **{train_view.display_name(run)}** ({run.name}) with {files}? It cannot be undone."
-    )
+    shown = html.escape(train_view.display_name(run))  # a person's text, never HTML
+    text = f"Delete **{shown}** ({run.name}) with {files}? It cannot be undone."
     return gr.update(visible=True), text
 
 
