@@ -739,13 +739,20 @@ def operator_stop(
 ) -> list[str]:
     """Stop live runs whoever started them (`names` None: all of them): the operator's way to
     free the server's training slot. Returns the names of the runs stopped."""
-    live = [r for r in runs.list_runs(root) if r.live]
+    every = runs.list_runs(root)
+    live = [r for r in every if r.live]
     if names is not None:
         unknown = set(names) - {r.name for r in live}
         if unknown:
             raise JobError(f"not training: {', '.join(sorted(unknown))}")
         live = [r for r in live if r.name in names]
-    for run in live:
+    jobs_stopped = {r.job for r in live}
+    # the queued pairs of those experiments stop too (all of them with `names` None), or the
+    # queue would start the next pair within seconds
+    waiting = [
+        r for r in every if r.state == runs.QUEUED and (names is None or r.job in jobs_stopped)
+    ]
+    for run in live + waiting:
         runs.write_json(run.path / "stop.json", {"requested": time.time(), "by": "operator"})
     threads = [threading.Thread(target=_terminate, args=(run, STOP_GRACE_S, wait)) for run in live]
     for thread in threads:

@@ -982,6 +982,24 @@ def test_stopping_an_experiment_stops_its_queue_and_resume_requeues_it(
     _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
 
 
+def test_the_operators_stop_stops_an_experiments_queue_too(root, fake_engine, monkeypatch):
+    # stopped the live pair only: within seconds the queue started the next pair
+    monkeypatch.setenv(owners.OPERATOR_ENV, "op-token-123")
+    first, base, *later = jobs.start(SETTINGS, preset("cifar-standard"), "alice", True, seeds=3)
+    _wait(lambda: all((p / "last.pt").exists() for p in (first, base)))
+    assert train.operator_stop("op-token-123", "all").startswith("Stopping")  # the endpoint
+    _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
+    assert [runs.find_run(p.name).state for p in later] == ["stopped"] * 4
+    assert jobs.advance() == []
+    # the owner resumes it, then the operator stops it from the server's shell
+    jobs.resume(first.name, "alice")
+    assert [runs.find_run(p.name).state for p in later] == [runs.QUEUED] * 4
+    _wait(lambda: all(runs.find_run(p.name).live for p in (first, base)))
+    assert jobs.main(["stop", "--all"]) == 0
+    assert [runs.find_run(p.name).state for p in later] == ["stopped"] * 4
+    assert jobs.advance() == []
+
+
 def _finished_arm(root: Path, name: str, seed: int, no_aug: bool, right: np.ndarray, job: str):
     """A finished run folder as the training command leaves it, with per-image predictions."""
     label = np.arange(len(right)) % 2
