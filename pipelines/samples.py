@@ -310,13 +310,21 @@ def render_samples(
     seed: int,
     count: int = SAMPLE_COUNT,
     deadline: float | None = None,
+    pool: bool = True,
 ) -> list[Sample]:
     """`count` samples of `spec` applied to `image`, reproducible from `seed`. Past `deadline`
-    (time.monotonic) the samples stop at their next step and PreviewTimeout is raised."""
+    (time.monotonic) the samples stop at their next step and PreviewTimeout is raised.
+    `pool`: on the shared thread pool (fast for the usual pipelines); a costly render passes
+    False and runs in its caller's thread, so other visitors' samples never queue behind it."""
     plans = plan(spec)
     per_image = [p for p in plans if not p.tdef.batch]
-    futures = [_POOL.submit(_one_sample, per_image, image, seed, i, deadline) for i in range(count)]
-    samples = [f.result() for f in futures]
+    if pool:
+        jobs = [
+            _POOL.submit(_one_sample, per_image, image, seed, i, deadline) for i in range(count)
+        ]
+        samples = [f.result() for f in jobs]
+    else:
+        samples = [_one_sample(per_image, image, seed, i, deadline) for i in range(count)]
     mixing = [p for p in plans if p.tdef.batch]
     return _mix(samples, mixing, seed) if mixing else samples
 

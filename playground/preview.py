@@ -34,6 +34,9 @@ BUDGET_ENV = "PLAYGROUND_PREVIEW_BUDGET_S"
 SPACE_BUDGET_S = 4.0
 LOCAL_BUDGET_S = 60.0
 DEADLINE_FACTOR = 3.0  # a render that outruns its estimate this much stops between steps
+# Estimated above this, a render runs in its request's own thread instead of the shared sample
+# pool, where the next visitor's samples would queue behind its 8 (docs/benchmarks.md)
+POOLED_S = 0.25
 
 
 def budget_s() -> float:
@@ -178,7 +181,8 @@ def render(spec: PipelineSpec, image: Image.Image, seed: int) -> tuple[str, str]
 
     def work() -> tuple[list[Sample], str, Image.Image]:
         small, plan, deadline, note = _bounded(spec, image, SAMPLE_COUNT)
-        return render_samples(spec, small, seed, plan.count, deadline), note, small
+        pooled = plan.seconds <= POOLED_S
+        return render_samples(spec, small, seed, plan.count, deadline, pooled), note, small
 
     result, err = _guarded(work)
     if err is not None:
