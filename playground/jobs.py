@@ -297,7 +297,7 @@ def data_problem(cfg: dict[str, Any]) -> str | None:
         return None
     if cifar10_reachable():
         return None
-    folder = data_folder(cfg)
+    folder = runs.shown(str(data_folder(cfg)))
     return (
         f"{NO_CIFAR10} (it looks in {folder}) and this server cannot download it (no "
         f"connection to {CIFAR10_URL.split('/')[2]}). Train on the synthetic set instead, or "
@@ -794,10 +794,12 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
         raise JobError(f"{run.name} has finished; start a new run to train more")
     if run.state == runs.DIVERGED:  # the same weights, data order and schedule diverge again
         raise JobError(f"{run.name} diverged ({run.message}); start a new run instead")
+    _refuse_if_resumed(run)
     if not run.resumable:
         raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
     left_s = _time_left_s(run)
     with _root_lock(root):
+        _refuse_if_resumed(runs.find_run(run.name, root) or run)  # as it is now, in the lock
         _refuse_if_busy(root)
         job = job_runs(run, root)
         for waiting in job:  # queued pairs stopped before their turn: back in the queue
@@ -815,6 +817,14 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
                 left_s,
             )
     return [t.path for t in targets]
+
+
+def _refuse_if_resumed(run: Run) -> None:
+    """Another request (a double click, a second tab) resumed the run first: say so, rather
+    than that it cannot be resumed."""
+    if run.live:
+        doing = "being resumed already" if run.launch.get("action") == "resume" else run.state
+        raise JobError(f"{run.name} is {doing}: watch it in the Runs list")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -341,6 +342,25 @@ def best_test_acc(records: list[dict[str, Any]]) -> float | None:
 # --- log -----------------------------------------------------------------------------------
 
 
+APP_FOLDER = Path(__file__).resolve().parents[1]
+
+
+def shown(text: str) -> str:
+    """`text` as a visitor may read it: on a Space (SPACE_ID set) the server's own paths are
+    said relative to the app's folders (`checkpoints/RUN`, `data`, `python`); elsewhere the
+    person reading is the one who runs the server, and the paths stay as they are."""
+    if not os.environ.get("SPACE_ID"):
+        return text
+    for path, name in (
+        (str(checkpoints_root()), "checkpoints"),
+        (sys.executable, "python"),
+        (str(APP_FOLDER) + os.sep, ""),
+        (str(APP_FOLDER), "."),
+    ):
+        text = text.replace(path, name)
+    return text
+
+
 def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
     """The last lines of the run's log (what the training process printed)."""
     file = Path(path) / LOG_NAME
@@ -353,7 +373,7 @@ def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
     except OSError:
         return ""
     text = data.decode("utf-8", errors="replace").replace("\r", "\n")
-    return "\n".join(text.splitlines()[-lines:])
+    return shown("\n".join(text.splitlines()[-lines:]))
 
 
 def error_line(path: Path) -> str:

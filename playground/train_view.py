@@ -428,7 +428,7 @@ def run_message(run: Run) -> str:
     said as a person in the browser can act on it."""
     message = run.message
     if "could not be downloaded" in message and "CIFAR-10" in message:
-        folder = jobs.data_folder(run.config or {"data_dir": "./data"})
+        folder = runs.shown(str(jobs.data_folder(run.config or {"data_dir": "./data"})))
         return (
             f"{jobs.NO_CIFAR10} (it looks in {folder}) and could not be downloaded. Choose "
             "Synthetic as the data set to train without it."

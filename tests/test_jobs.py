@@ -349,12 +349,14 @@ def test_a_resume_is_live_at_once_so_a_second_resume_or_start_is_refused(
     for thread in threads:
         thread.join()
     assert sorted(type(r).__name__ for r in results) == ["JobError", "list"], results
+    loser = next(r for r in results if isinstance(r, jobs.JobError))
+    assert str(loser) == f"{run_dir.name} is being resumed already: watch it in the Runs list"
     run = runs.find_run(run_dir.name)
     assert run.state == "starting" and run.live and not run.resumable
     assert run.started == created  # the run keeps its start time across a resume
     with pytest.raises(jobs.JobError, match="already training"):
         jobs.start(SETTINGS, spec, "bob")
-    with pytest.raises(jobs.JobError, match="cannot be resumed|already training"):
+    with pytest.raises(jobs.JobError, match="is being resumed already"):  # not "no last.pt"
         jobs.resume(run_dir.name, "alice")
     _wait(lambda: runs.find_run(run_dir.name).state == "running")
     jobs.stop(run_dir.name, "alice")

@@ -205,3 +205,22 @@ def test_the_largest_start_the_api_allows_stays_within_the_memory_budget(space_a
     peaks = [_peak_rss_mb(r.pid) for r in live]  # each trainer's peak: their sum bounds both
     jobs.operator_stop(None, root, wait=True)
     assert sum(peaks) <= MEMORY_BUDGET_MB, peaks
+
+
+def test_on_a_space_the_log_and_the_cifar_message_show_no_server_paths(space, root, monkeypatch):
+    import sys
+
+    run = root / "run1"
+    run.mkdir()
+    command = " ".join(jobs.train_command("--pipeline", str(run / "pipeline.json")))
+    (run / runs.LOG_NAME).write_text(f"$ {command}\nerror: bad\n")
+    tail = runs.log_tail(run)
+    assert tail.startswith("$ python -m playground.train --pipeline checkpoints/run1/pipeline.json")
+    assert sys.executable not in tail and str(root) not in tail
+    monkeypatch.setattr(jobs, "cifar10_reachable", lambda: False)
+    problem = jobs.data_problem({"dataset": "cifar10", "data_ready": False, "data_dir": "./data"})
+    assert "(it looks in data)" in problem and str(jobs.REPO) not in problem
+    monkeypatch.delenv("SPACE_ID")  # locally the operator reads the real paths
+    assert str(root) in runs.log_tail(run) and str(jobs.REPO) in jobs.data_problem(
+        {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
+    )

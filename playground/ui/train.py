@@ -267,7 +267,7 @@ def _preview(
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
-        folder = jobs.data_folder(cfg)
+        folder = runs.shown(str(jobs.data_folder(cfg)))
         note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
         return None, estimate, f"Settings are valid. {note}", cfg, final
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
