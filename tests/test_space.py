@@ -224,3 +224,21 @@ def test_on_a_space_the_log_and_the_cifar_message_show_no_server_paths(space, ro
     assert str(root) in runs.log_tail(run) and str(jobs.REPO) in jobs.data_problem(
         {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
     )
+
+
+def test_owner_tokens_expire_and_are_replaced(root, monkeypatch):
+    from playground import owners
+    from playground.ui import train
+
+    now = time.time()
+    token = owners.new_token(now)
+    assert owners.valid(token, now) and owners.valid(token, now + 29 * 86400)
+    assert not owners.valid(token, now + 31 * 86400)  # 30 days by default
+    monkeypatch.setenv(owners.TOKEN_DAYS_ENV, "1")
+    assert not owners.valid(token, now + 2 * 86400)
+    nonce, issued, signature = token.split(".")
+    assert not owners.valid(f"{nonce}.{int(issued) + 86400 * 365}.{signature}", now)  # re-dated
+    assert not owners.valid(f"{nonce}.{signature}")  # the old format, without a date
+    old = owners.new_token(now - 3 * 86400)
+    fresh, _ = train.on_load(old)
+    assert fresh != old and owners.valid(fresh)
