@@ -203,6 +203,8 @@ def test_the_largest_start_the_api_allows_stays_within_the_memory_budget(space_a
     else:
         raise AssertionError(f"the runs did not take 2 steps: {runs.list_runs(root)}")
     peaks = [_peak_rss_mb(r.pid) for r in live]  # each trainer's peak: their sum bounds both
+    estimate = 2 * budget.run_memory_mb(live[0].config)
+    print(f"batch {batch}: peak RSS {peaks} MB, sum {sum(peaks):,.0f}, estimate {estimate:,.0f}")
     jobs.operator_stop(None, root, wait=True)
     assert sum(peaks) <= MEMORY_BUDGET_MB, peaks
 
