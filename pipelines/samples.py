@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +110,37 @@ def draw_params(step: v2.Transform, image: Any) -> dict[str, Any] | None:
     if isinstance(step, _RandomApplyTransform) and torch.rand(1) >= step.p:
         return None
     return step.make_params([image])
+
+
+def _draw_cheaply(step: v2.Transform, image: Any) -> dict[str, Any] | None:
+    """What `draw_params` draws, holding the RNG lock only for the draws themselves:
+    ElasticTransform's make_params also blurs its two random fields with a kernel of up to
+    161 x 161, which is pure and runs after the lock is released (`_finish_params`)."""
+    if isinstance(step, v2.ElasticTransform):
+        width, height = _size(image)
+        return {"_fields": (torch.rand(1, 1, height, width), torch.rand(1, 1, height, width))}
+    return draw_params(step, image)
+
+
+def _finish_params(step: v2.Transform, params: dict[str, Any], image: Any) -> dict[str, Any]:
+    """ElasticTransform.make_params after its draws, as torchvision computes it (a test
+    compares the two under the same seed)."""
+    if "_fields" not in params:
+        return params
+    width, height = _size(image)
+    fields = []
+    for field, axis, norm in zip(params["_fields"], (0, 1), (width, height), strict=True):
+        field = field * 2 - 1
+        if step.sigma[axis] > 0.0:
+            k = int(8 * step.sigma[axis] + 1)
+            k += 1 if k % 2 == 0 else 0
+            field = step._call_kernel(F.gaussian_blur, field, [k, k], list(step.sigma))
+        fields.append(field * step.alpha[axis] / norm)
+    return {"displacement": torch.concat(fields, 1).permute([0, 2, 3, 1])}
+
+
+class PreviewTimeout(RuntimeError):
+    """A render that ran past its deadline (the estimate was wrong); stopped between steps."""
 
 
 @contextmanager
@@ -212,11 +244,12 @@ def _run_step(
         else:
             for part in plan.parts[:-1]:  # conversions (ToImage): they draw nothing
                 image = part(image)
-            params = draw_params(plan.core, image)
+            params = _draw_cheaply(plan.core, image)
             info["applied"] = params is not None
     if params is not None and pin is not None:
         params = pin(params)
     if params is not None:
+        params = _finish_params(plan.core, params, image)
         info.update({k: _plain(v) for k, v in params.items()})
         image = plan.core.transform(image, params)
     info["out_width"], info["out_height"] = _size(image)
@@ -235,9 +268,12 @@ def _one_sample(
     seed: int,
     index: int,
     pins: dict[str, Pin] | None = None,
+    deadline: float | None = None,
 ) -> Sample:
     drawn, captions = [], []
     for p in plans:
+        if deadline is not None and time.monotonic() > deadline:
+            raise PreviewTimeout(f"the preview ran past its time budget before {p.key}")
         pin = (pins or {}).get(p.key)
         image, info = _run_step(p, image, step_seed(seed, index, p.key), pin)
         drawn.append((p.key, info))
@@ -283,19 +319,36 @@ def _mix(samples: list[Sample], plans: list[StepPlan], seed: int) -> list[Sample
 
 
 def render_samples(
-    spec: PipelineSpec, image: Image.Image, seed: int, count: int = SAMPLE_COUNT
+    spec: PipelineSpec,
+    image: Image.Image,
+    seed: int,
+    count: int = SAMPLE_COUNT,
+    deadline: float | None = None,
+    pool: bool = True,
 ) -> list[Sample]:
-    """`count` samples of `spec` applied to `image`, reproducible from `seed`."""
+    """`count` samples of `spec` applied to `image`, reproducible from `seed`. Past `deadline`
+    (time.monotonic) the samples stop at their next step and PreviewTimeout is raised.
+    `pool`: on the shared thread pool (fast for the usual pipelines); a costly render passes
+    False and runs in its caller's thread, so other visitors' samples never queue behind it."""
     plans = plan(spec)
     per_image = [p for p in plans if not p.tdef.batch]
-    futures = [_POOL.submit(_one_sample, per_image, image, seed, i) for i in range(count)]
-    samples = [f.result() for f in futures]
+    if pool:
+        jobs = [
+            _POOL.submit(_one_sample, per_image, image, seed, i, deadline) for i in range(count)
+        ]
+        samples = [f.result() for f in jobs]
+    else:
+        samples = [_one_sample(per_image, image, seed, i, deadline=deadline) for i in range(count)]
     mixing = [p for p in plans if p.tdef.batch]
     return _mix(samples, mixing, seed) if mixing else samples
 
 
 def render_steps(
-    spec: PipelineSpec, image: Image.Image, seed: int, index: int = 0
+    spec: PipelineSpec,
+    image: Image.Image,
+    seed: int,
+    index: int = 0,
+    deadline: float | None = None,
 ) -> list[tuple[str, Image.Image, str]]:
     """Sample `index` of the grid after each active step: (step key, image, what it drew).
 
@@ -306,12 +359,15 @@ def render_steps(
     rows = []
     current: Any = image
     for p in (p for p in plans if not p.tdef.batch):
+        if deadline is not None and time.monotonic() > deadline:
+            raise PreviewTimeout(f"the preview ran past its time budget before {p.key}")
         current, info = _run_step(p, current, step_seed(seed, index, p.key))
         shown = current if isinstance(current, Image.Image) else F.to_pil_image(current)
         rows.append((p.key, shown, caption(p, info)))
     mixing = [p for p in plans if p.tdef.batch]
     if mixing:
-        mixed = render_samples(spec, image, seed, count=max(index + 1, SAMPLE_COUNT))[index]
+        count = max(index + 1, SAMPLE_COUNT)
+        mixed = render_samples(spec, image, seed, count=count, deadline=deadline)[index]
         rows += [
             (p.key, mixed.image, text)
             for p, text in zip(mixing, mixed.captions[-len(mixing) :], strict=True)
@@ -334,7 +390,13 @@ def strength_values(spec: PipelineSpec, key: str, param: str, count: int = SAMPL
 
 
 def strength_strip(
-    spec: PipelineSpec, image: Image.Image, seed: int, key: str, param: str, index: int = 0
+    spec: PipelineSpec,
+    image: Image.Image,
+    seed: int,
+    key: str,
+    param: str,
+    index: int = 0,
+    deadline: float | None = None,
 ) -> list[tuple[Any, Sample | str]]:
     """The grid's sample `index` with one parameter of step `key` at each of its strengths:
     (value, sample) or (value, why that value is not valid with the other settings).
@@ -360,7 +422,7 @@ def strength_strip(
             strip.append((value, varied))
             continue
         per_image = [p for p in plan(varied) if not p.tdef.batch]
-        strip.append((value, _one_sample(per_image, image, seed, index, pins)))
+        strip.append((value, _one_sample(per_image, image, seed, index, pins, deadline)))
     return strip
 
 

@@ -224,7 +224,7 @@ def _check_step(index: int, raw: Any, version: int = VERSION) -> StepSpec:
     if unknown:
         raise SpecError(f"step {index + 1}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     name = raw.get("transform")
-    if name not in BY_NAME:
+    if not isinstance(name, str) or name not in BY_NAME:  # [] or {} are not even hashable
         known = ", ".join(t.name for t in CATALOGUE)
         raise SpecError(f"step {index + 1}: unknown transform {name!r} (known: {known})")
     tdef = BY_NAME[name]

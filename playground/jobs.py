@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.spec import PipelineSpec, SpecError, validate
-from playground import owners, runs
+from playground import budget, owners, runs
 from playground.runs import ASKED_PIPELINE, Run
+from playground.training import folders
 from playground.training import settings as run_settings
 from playground.training.settings import RunSettings
 
@@ -70,7 +71,11 @@ class Limits:
         "max_train_images": "PLAYGROUND_MAX_TRAIN_IMAGES",
         "max_minutes": "PLAYGROUND_MAX_RUN_MINUTES",
     }
-    SPACE_DEFAULTS = {"max_epochs": 50, "max_train_images": 50_000, "max_minutes": 120.0}
+    SPACE_DEFAULTS = {
+        "max_epochs": run_settings.by_name("epochs").space_high,
+        "max_train_images": run_settings.by_name("subset").space_high,
+        "max_minutes": 120.0,
+    }
 
 
 def server_limits() -> Limits:
@@ -87,6 +92,71 @@ def server_limits() -> Limits:
     return Limits(**values)
 
 
+def hardware_processes() -> int:
+    """How many training processes this machine has room for: one per GPU, one on a CPU (and
+    on ZeroGPU, where background runs use the CPU)."""
+    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true", "yes"):
+        return 1
+    import torch  # here only: importing this module must not import torch
+
+    return max(1, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def setting_highs() -> dict[str, float]:
+    """Each setting's upper bound on this server where it is narrower than its declaration:
+    on a Space the declared `space_high` and the hardware's processes; PLAYGROUND_MAX_EPOCHS
+    and PLAYGROUND_MAX_TRAIN_IMAGES anywhere."""
+    highs: dict[str, float] = {}
+    if budget.on_space():
+        highs = {d.name: d.space_high for d in run_settings.declared() if d.space_high}
+        highs["nproc"] = hardware_processes()
+    limits = server_limits()
+    for name, value in (
+        ("epochs", limits.max_epochs),
+        ("subset", limits.max_train_images),
+        ("synthetic_size", limits.max_train_images),
+    ):
+        highs.pop(name, None)
+        if value:
+            highs[name] = value
+    return highs
+
+
+def start_budget() -> budget.StartBudget:
+    try:
+        return budget.start_budget()
+    except ValueError as err:
+        raise JobError(str(err)) from None
+
+
+def max_seeds(baseline: bool) -> int:
+    """Seeds per arm one Start may ask for: MAX_SEEDS, and on a server with a budget of
+    training minutes per Start, as many pairs as that budget holds at each run's limit."""
+    minutes, per_run = start_budget().minutes, server_limits().max_minutes
+    if not minutes or not per_run:
+        return MAX_SEEDS
+    return max(1, min(MAX_SEEDS, int(minutes // ((2 if baseline else 1) * per_run))))
+
+
+def limits_text() -> dict[str, str]:
+    """The server's bounds in words, by form field (and "seeds", "memory"), for the form to show
+    next to the fields: a visitor reads them before a Start, not in a refusal."""
+    texts = {name: f"at most {high:,g} on this server" for name, high in setting_highs().items()}
+    per_start = start_budget()
+    per_run = server_limits().max_minutes
+    if per_start.minutes and per_run:
+        texts["seeds"] = (
+            f"at most {max_seeds(False)} ({max_seeds(True)} with the baseline) on this server: "
+            f"{per_start.minutes:,.0f} training minutes per Start, {per_run:,.0f} per run"
+        )
+    if per_start.memory_mb:
+        texts["memory"] = (
+            f"This server gives one Start at most {per_start.memory_mb:,.0f} MB of memory (the "
+            "run and its baseline together), estimated from the settings before anything starts."
+        )
+    return texts
+
+
 def data_root() -> Path | None:
     """Where folder data sets may live. Set PLAYGROUND_DATA_ROOT; on a Space folder data sets
     are off without it, so that the folder field tells no visitor what exists on the server."""
@@ -94,18 +164,22 @@ def data_root() -> Path | None:
     return Path(root).resolve() if root else None
 
 
-def _check_folder(folder: str) -> None:
+def _check_folder(folder: str) -> Path:
+    """The folder, resolved and checked as the training command checks it (one function,
+    playground.training.folders), and inside the data root where the server has one."""
     root = data_root()
     if root is None and os.environ.get("SPACE_ID"):
         raise JobError(
             "folder data sets are off on this server (its operator can allow a folder with "
             f"{DATA_ROOT_ENV}); use CIFAR-10 or the synthetic set"
         )
-    path = Path(folder).expanduser().resolve()
-    if root is not None and not path.is_relative_to(root):
-        raise JobError(f"folder data sets on this server must lie inside {root}")
-    if not path.is_dir():
-        raise JobError(f"the folder {folder!r} does not exist on the server")
+    try:
+        path = folders.resolve(folder)
+        if root is not None and not path.is_relative_to(root):
+            raise JobError(f"folder data sets on this server must lie inside {root}")
+        return folders.existing(path, folder)
+    except folders.FolderError as err:
+        raise JobError(str(err)) from None
 
 
 Settings = RunSettings  # what a run is started with (declared in playground.training.settings)
@@ -142,10 +216,9 @@ def make_settings(values: dict[str, Any]) -> Settings:
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
-        _check_folder(folder)
-        dataset = f"folder:{folder}"
+        dataset = f"folder:{_check_folder(folder)}"  # absolute: the trainer runs elsewhere
     checked: dict[str, Any] = {"dataset": dataset}
-    limits = {"epochs": server_limits().max_epochs}
+    limits = setting_highs()
     for name, value in values.items():
         try:
             declared = run_settings.by_name(name)
@@ -224,7 +297,7 @@ def data_problem(cfg: dict[str, Any]) -> str | None:
         return None
     if cifar10_reachable():
         return None
-    folder = data_folder(cfg)
+    folder = runs.shown(str(data_folder(cfg)))
     return (
         f"{NO_CIFAR10} (it looks in {folder}) and this server cannot download it (no "
         f"connection to {CIFAR10_URL.split('/')[2]}). Train on the synthetic set instead, or "
@@ -401,10 +474,29 @@ def start(
     `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    try:
+        return _start(settings, spec, owner, baseline, root, seeds)
+    except OSError as err:  # the checkpoints folder is full or read-only
+        raise JobError(_disk_message(err, root)) from None
+
+
+def _disk_message(err: OSError, root: Path) -> str:
+    return (
+        f"could not write the run's folder under the checkpoints folder ({err.strerror or err}); "
+        "nothing was started. The server's disk may be full or read-only: tell its operator"
+        + ("" if os.environ.get("SPACE_ID") else f" ({root})")
+    )
+
+
+def _start(
+    settings: Settings, spec: PipelineSpec, owner: str, baseline: bool, root: Path, seeds: int
+) -> list[Path]:
     if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
     limits = server_limits()
-    time_limit_s = limits.max_minutes * 60 if limits.max_minutes else None
+    arms = 2 if baseline else 1
+    _within_start_minutes(seeds, arms, limits)
+    time_limit_s = _run_time_limit_s(seeds * arms, limits)
     with _root_lock(root):
         _refuse_if_busy(root)
         variants = [False, True] if baseline else [False]
@@ -414,36 +506,36 @@ def start(
             for no_aug in variants
         ]
         tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
-        folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
+        made: list[Path] = []
         try:
             # the pipeline as given; the trainer writes pipeline.json beside it, as applied
-            for folder in folders:
-                (folder / ASKED_PIPELINE).write_text(spec.to_json())
-            cfg = check(settings, folders[0] / ASKED_PIPELINE, folders[0])
+            for s, no_aug in plan:
+                made.append(_new_run_dir(root, s, no_aug, tag(s)))
+                runs.write_text(made[-1] / ASKED_PIPELINE, spec.to_json())
+                runs.write_json(made[-1] / "settings.json", {**asdict(s), "no_augment": no_aug})
+            cfg = check(settings, made[0] / ASKED_PIPELINE, made[0])
             _within_limits(cfg, limits)
+            _within_memory(cfg, arms)
             problem = data_problem(cfg)
             if problem:
                 raise JobError(problem)
-        except JobError:
-            for folder in folders:
+        except (JobError, OSError):  # nothing half-made stays behind
+            for folder in made:
                 _remove_run_dir(folder)
             raise
-        job = folders[0].name
-        for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(folders, plan, strict=True)):
+        job = made[0].name
+        for order, (folder, (run_settings_k, no_aug)) in enumerate(zip(made, plan, strict=True)):
             cmd = train_command(
                 "--pipeline", str(folder / ASKED_PIPELINE), *flags(run_settings_k),
                 "--out", str(folder),
             )  # fmt: skip
             if no_aug:
                 cmd.append("--no-augment")
-            runs.write_json(
-                folder / "settings.json", {**asdict(run_settings_k), "no_augment": no_aug}
-            )
             if run_settings_k.seed == settings.seed:
                 _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
             else:
                 _queue(folder, cmd, owners.owner_id(owner), job, order, run_settings_k.seed)
-    return folders
+    return made
 
 
 def _queue(folder: Path, cmd: list[str], owner: str, job: str, order: int, seed: int) -> None:
@@ -471,10 +563,11 @@ def advance(root: Path | None = None) -> list[Path]:
             for r in queued
             if r.job == first.job and r.launch.get("seed") == first.launch.get("seed")
         ]
-        limit = server_limits().max_minutes
+        job = [r for r in all_runs if r.job == first.job]
+        limit_s = _run_time_limit_s(len(job), server_limits())
         for run in pair:
             cmd = [str(x) for x in run.launch.get("command") or []]
-            _spawn(run.path, cmd, run.owner or "", run.job, "start", limit * 60 if limit else None)
+            _spawn(run.path, cmd, run.owner or "", run.job, "start", limit_s)
         return [r.path for r in pair]
 
 
@@ -505,13 +598,54 @@ def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:
         )
 
 
+def _run_time_limit_s(runs_started: int, limits: Limits) -> float | None:
+    """Each run's wall-clock limit: the server's per run, and where only a budget per Start is
+    set, that budget split over the Start's runs."""
+    if limits.max_minutes:
+        return limits.max_minutes * 60
+    minutes = start_budget().minutes
+    return minutes * 60 / runs_started if minutes else None
+
+
+def _within_start_minutes(seeds: int, arms: int, limits: Limits) -> None:
+    minutes, per_run = start_budget().minutes, limits.max_minutes
+    if minutes and per_run and seeds * arms * per_run > minutes:
+        most = max_seeds(arms == 2)
+        raise JobError(
+            f"this server trains at most {minutes:,.0f} minutes per Start ({per_run:,.0f} per "
+            f"run), and {seeds} seeds x {arms} arms x {per_run:,.0f} minutes is "
+            f"{seeds * arms * per_run:,.0f}: set seeds per arm to {most} or less"
+        )
+
+
+def _within_memory(cfg: dict[str, Any], arms: int) -> None:
+    """Refuse, with the numbers, a Start whose runs (trained at once: the run and its
+    baseline) would need more memory than this server gives one Start."""
+    allowed = start_budget().memory_mb
+    if not allowed:
+        return
+    each = budget.run_memory_mb(cfg)
+    if arms * each <= allowed:
+        return
+    runs_text = f"{arms} runs at once of about {each:,.0f} MB each" if arms > 1 else "one run"
+    fits = budget.largest_batch(cfg, allowed, arms)
+    advice = f"set the batch size to {fits} or less" if fits else "lower the width or the subset"
+    raise JobError(
+        f"these settings need about {arms * each:,.0f} MB of memory ({runs_text}: batch "
+        f"{cfg.get('batch_size')}, width {cfg.get('width')}, {cfg.get('image_size')} px, "
+        f"{cfg.get('world_size') or 1} process(es)) and this server gives one Start at most "
+        f"{allowed:,.0f} MB: {advice}"
+    )
+
+
 def _time_left_s(run: Run) -> float | None:
     """The wall-clock training time this run may still use (None: no limit)."""
-    limit = server_limits().max_minutes
-    if not limit:
+    limit_s = _run_time_limit_s(len(job_runs(run)), server_limits())
+    if not limit_s:
         return None
+    limit = limit_s / 60
     used = run.status.get("elapsed_s")
-    left = limit * 60 - (used if isinstance(used, (int, float)) else 0.0)
+    left = limit_s - (used if isinstance(used, (int, float)) else 0.0)
     if left < 30:
         raise JobError(
             f"{run.name} has used this server's {limit:.0f} minutes per run; start a new run"
@@ -520,9 +654,10 @@ def _time_left_s(run: Run) -> float | None:
 
 
 def _remove_run_dir(folder: Path) -> None:
-    for child in folder.iterdir():
-        child.unlink(missing_ok=True)
-    folder.rmdir()
+    with suppress(OSError):
+        for child in folder.iterdir():
+            child.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def may_control(run: Run, owner: str | None) -> bool:
@@ -549,11 +684,14 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
 def delete(name: str, owner: str | None, root: Path | None = None) -> str:
     """Delete a run folder (its checkpoints too) for good; never a run that is training."""
     run = _run_to_control(name, owner, root, "delete it")
-    with _root_lock(runs.checkpoints_root() if root is None else root):
-        run = runs.find_run(name, root) or run
-        if run.live:
-            raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
-        runs.remove_run(run)
+    try:
+        with _root_lock(runs.checkpoints_root() if root is None else root):
+            run = runs.find_run(name, root) or run
+            if run.live:
+                raise JobError(f"{run.name} is {run.state}: stop it before deleting it")
+            runs.remove_run(run)
+    except OSError as err:  # a read-only checkpoints folder
+        raise JobError(f"could not delete {run.name} ({err.strerror or err})") from None
     return f"Deleted {run.name}."
 
 
@@ -601,13 +739,20 @@ def operator_stop(
 ) -> list[str]:
     """Stop live runs whoever started them (`names` None: all of them): the operator's way to
     free the server's training slot. Returns the names of the runs stopped."""
-    live = [r for r in runs.list_runs(root) if r.live]
+    every = runs.list_runs(root)
+    live = [r for r in every if r.live]
     if names is not None:
         unknown = set(names) - {r.name for r in live}
         if unknown:
             raise JobError(f"not training: {', '.join(sorted(unknown))}")
         live = [r for r in live if r.name in names]
-    for run in live:
+    jobs_stopped = {r.job for r in live}
+    # the queued pairs of those experiments stop too (all of them with `names` None), or the
+    # queue would start the next pair within seconds
+    waiting = [
+        r for r in every if r.state == runs.QUEUED and (names is None or r.job in jobs_stopped)
+    ]
+    for run in live + waiting:
         runs.write_json(run.path / "stop.json", {"requested": time.time(), "by": "operator"})
     threads = [threading.Thread(target=_terminate, args=(run, STOP_GRACE_S, wait)) for run in live]
     for thread in threads:
@@ -649,10 +794,12 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
         raise JobError(f"{run.name} has finished; start a new run to train more")
     if run.state == runs.DIVERGED:  # the same weights, data order and schedule diverge again
         raise JobError(f"{run.name} diverged ({run.message}); start a new run instead")
+    _refuse_if_resumed(run)
     if not run.resumable:
         raise JobError(f"{run.name} cannot be resumed: it is {run.state} and has no last.pt yet")
     left_s = _time_left_s(run)
     with _root_lock(root):
+        _refuse_if_resumed(runs.find_run(run.name, root) or run)  # as it is now, in the lock
         _refuse_if_busy(root)
         job = job_runs(run, root)
         for waiting in job:  # queued pairs stopped before their turn: back in the queue
@@ -670,6 +817,14 @@ def resume(name: str, owner: str | None, root: Path | None = None) -> list[Path]
                 left_s,
             )
     return [t.path for t in targets]
+
+
+def _refuse_if_resumed(run: Run) -> None:
+    """Another request (a double click, a second tab) resumed the run first: say so, rather
+    than that it cannot be resumed."""
+    if run.live:
+        doing = "being resumed already" if run.launch.get("action") == "resume" else run.state
+        raise JobError(f"{run.name} is {doing}: watch it in the Runs list")
 
 
 def main(argv: list[str] | None = None) -> int:

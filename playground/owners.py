@@ -1,8 +1,10 @@
 """Who may stop or resume a run: owner tokens, the single-user switch and the operator token.
 
-Each browser keeps an owner token in its localStorage. A token is `NONCE.SIGNATURE`, signed
-with a server secret (HMAC-SHA256), so the server only accepts tokens it issued: a token made up
-by hand, or one from before the secret changed, is replaced by a fresh one. The secret itself
+Each browser keeps an owner token in its localStorage. A token is `NONCE.ISSUED.SIGNATURE`,
+signed with a server secret (HMAC-SHA256), so the server only accepts tokens it issued: a token
+made up by hand, one from before the secret changed, or one older than its lifetime
+(PLAYGROUND_TOKEN_DAYS, 30 days by default) is replaced by a fresh one, which no longer controls
+the runs the old one started (everyone can still watch them; the operator can stop them). The secret itself
 never leaves the server: gr.BrowserState's own `secret` is an encryption key that Gradio puts in
 the page config for every visitor, so it is given a fixed public value here and authorises
 nothing. launch.json records a hash of the token, never the token.
@@ -18,6 +20,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from playground import runs
@@ -30,6 +33,9 @@ STORAGE_KEY = "augplay-owner"
 # construction. What makes a token trustworthy is its signature, checked on the server.
 BROWSER_STATE_KEY = "augmentation-playground-owner-token (public, not a secret)"
 _TOKEN_MAX = 200
+TOKEN_DAYS_ENV = "PLAYGROUND_TOKEN_DAYS"
+TOKEN_DAYS = 30.0
+_CLOCK_SKEW_S = 60.0
 
 
 def single_user() -> bool:
@@ -70,17 +76,32 @@ def _sign(nonce: str) -> str:
     return hmac.new(_secret(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def new_token() -> str:
+def token_lifetime_s() -> float:
+    try:
+        days = float(os.environ.get(TOKEN_DAYS_ENV, "") or TOKEN_DAYS)
+    except ValueError:
+        days = TOKEN_DAYS
+    return max(days, 0.0) * 86400
+
+
+def new_token(now: float | None = None) -> str:
     nonce = secrets.token_urlsafe(16)
-    return f"{nonce}.{_sign(nonce)}"
+    issued = int(time.time() if now is None else now)
+    return f"{nonce}.{issued}.{_sign(f'{nonce}.{issued}')}"
 
 
-def valid(token: object) -> bool:
-    """Whether `token` is one this server issued (its signature checks out)."""
-    if not isinstance(token, str) or len(token) > _TOKEN_MAX or token.count(".") != 1:
+def valid(token: object, now: float | None = None) -> bool:
+    """Whether `token` is one this server issued (its signature checks out) and is within
+    its lifetime."""
+    if not isinstance(token, str) or len(token) > _TOKEN_MAX or token.count(".") != 2:
         return False
-    nonce, signature = token.split(".")
-    return bool(nonce) and hmac.compare_digest(signature, _sign(nonce))
+    nonce, issued, signature = token.split(".")
+    if not nonce or not issued.isdigit() or len(issued) > 12:
+        return False
+    if not hmac.compare_digest(signature, _sign(f"{nonce}.{issued}")):
+        return False
+    age = (time.time() if now is None else now) - int(issued)
+    return -_CLOCK_SKEW_S <= age <= token_lifetime_s()
 
 
 def is_operator(token: object) -> bool:

@@ -9,12 +9,92 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+import time
+from collections.abc import Callable
+from typing import Any
 
 from PIL import Image
 
-from pipelines.samples import Sample, render_samples, render_steps, strength_strip
+from pipelines.cost import PreviewPlan, PreviewTooCostly, preview_plan
+from pipelines.samples import (
+    SAMPLE_COUNT,
+    PreviewTimeout,
+    Sample,
+    render_samples,
+    render_steps,
+    strength_strip,
+)
 from pipelines.spec import PipelineSpec
 from playground.images import source_size
+
+# What one preview may cost (pipelines.cost estimates it before rendering): on a Space, where
+# every visitor shares the CPU, a few seconds; locally the user waits only for themself.
+BUDGET_ENV = "PLAYGROUND_PREVIEW_BUDGET_S"
+SPACE_BUDGET_S = 4.0
+LOCAL_BUDGET_S = 60.0
+DEADLINE_FACTOR = 3.0  # a render that outruns its estimate this much stops between steps
+# Estimated above this, a render runs in its request's own thread instead of the shared sample
+# pool, where the next visitor's samples would queue behind its 8 (docs/benchmarks.md)
+POOLED_S = 0.25
+
+
+def budget_s() -> float:
+    raw = os.environ.get(BUDGET_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        value = 0.0
+    if value > 0:
+        return value
+    return SPACE_BUDGET_S if os.environ.get("SPACE_ID") else LOCAL_BUDGET_S
+
+
+def _bounded(
+    spec: PipelineSpec, image: Image.Image, count: int
+) -> tuple[Image.Image, PreviewPlan, float, str]:
+    """(the image to render, the plan, the deadline, a note when the preview was reduced);
+    PreviewTooCostly when no preview fits the budget."""
+    budget = budget_s()
+    plan = preview_plan(spec, image.size, count, budget)
+    note = ""
+    if plan.scale < 1.0:
+        size = (max(1, round(image.width * plan.scale)), max(1, round(image.height * plan.scale)))
+        given = f"{image.width} x {image.height} px"
+        image = image.resize(size, Image.Resampling.BILINEAR)
+        note = f"shown on a {size[0]} x {size[1]} px copy of the {given} input"
+    if plan.count < count:
+        note += ("; " if note else "shown with ") + f"{plan.count} of {count} samples"
+    if note:
+        note = (
+            f"This pipeline is costly (about {plan.full_seconds:,.0f} s to preview in full, and "
+            f"a preview may take {budget:g} s on this server): {note}."
+        )
+    return image, plan, time.monotonic() + DEADLINE_FACTOR * max(budget, plan.seconds), note
+
+
+def _refusal(err: Exception, kind: str = "sample-grid") -> str:
+    if isinstance(err, PreviewTimeout):
+        text = (
+            "Not previewed: the preview ran past this server's time budget and was stopped. "
+            "Lower the costliest step's size or strength."
+        )
+    elif isinstance(err, PreviewTooCostly):
+        text = f"Not previewed: {err}"
+    else:  # torchvision refused these settings on this image (an ElasticTransform field
+        # larger than the image, say): the pipeline is valid, this image is too small for it
+        text = f"Not previewed: torchvision could not apply this pipeline to this image ({err})"
+    return (
+        f'<div class="{kind} preview-refused"><p class="preview-note">{html.escape(text)}</p></div>'
+    )
+
+
+def _guarded(work: Callable[[], Any]) -> tuple[Any, Exception | None]:
+    try:
+        return work(), None
+    except (PreviewTooCostly, PreviewTimeout, RuntimeError) as err:
+        return None, err
+
 
 JPEG_QUALITY = 90
 SMALL_SIDE = 64  # samples up to this side are training resolution (CIFAR): PNG, pixelated
@@ -98,9 +178,24 @@ def input_text(image: Image.Image) -> str:
 
 
 def render(spec: PipelineSpec, image: Image.Image, seed: int) -> tuple[str, str]:
-    """(grid HTML, one-line summary) for the Augment tab."""
-    samples = render_samples(spec, image, seed)
-    return grid_html(samples, seed), output_size_text(spec, image, samples)
+    """(grid HTML, one-line summary) for the Augment tab. A pipeline whose preview would cost
+    more than this server's budget is shown smaller or with fewer samples (said above the
+    grid), or not at all (said instead of the grid); it never holds the CPU for minutes."""
+
+    def work() -> tuple[list[Sample], str, Image.Image]:
+        small, plan, deadline, note = _bounded(spec, image, SAMPLE_COUNT)
+        pooled = plan.seconds <= POOLED_S
+        return render_samples(spec, small, seed, plan.count, deadline, pooled), note, small
+
+    result, err = _guarded(work)
+    if err is not None:
+        return _refusal(err), f"⚠️ {input_text(image)}: not previewed (see above the grid)."
+    samples, note, small = result
+    grid = grid_html(samples, seed)
+    if note:
+        grid = grid.replace(">", f'><p class="preview-note">{html.escape(note)}</p>', 1)
+    summary = output_size_text(spec, small if note else image, samples)
+    return grid, (f"{note} " if note else "") + summary
 
 
 def _figure(image: Image.Image, lines: list[str], index: int) -> str:
@@ -126,7 +221,15 @@ def step_titles(spec: PipelineSpec) -> dict[str, str]:
 
 def steps_html(spec: PipelineSpec, image: Image.Image, seed: int, index: int) -> str:
     """Sample `index` after each step, with what each step drew (the last is the grid's)."""
-    rows = render_steps(spec, image, seed, index)
+
+    def work() -> tuple[list, Image.Image]:
+        small, _, deadline, _ = _bounded(spec, image, 1)
+        return render_steps(spec, small, seed, index, deadline), small
+
+    result, err = _guarded(work)
+    if err is not None:
+        return _refusal(err, "sample-grid steps-view")
+    rows, image = result
     if not rows:
         return '<div class="sample-grid steps-view">no active steps</div>'
     titles = step_titles(spec)
@@ -155,7 +258,14 @@ def strength_html(
 ) -> str:
     """One parameter at 8 strengths over its range, on sample `index` (other draws fixed)."""
     key, _, param = choice.partition("/")
-    strip = strength_strip(spec, image, seed, key, param, index)
+
+    def work() -> list:
+        small, _, deadline, _ = _bounded(spec, image, SAMPLE_COUNT)
+        return strength_strip(spec, small, seed, key, param, index, deadline)
+
+    strip, err = _guarded(work)
+    if err is not None:
+        return _refusal(err, "sample-grid strength-view")
     keyed = zip(spec.step_keys(), spec.active, strict=True)
     image_keys = [k for k, step in keyed if not step.definition.batch]
     figures = []

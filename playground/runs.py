@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -56,9 +57,18 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically (temp file + os.replace), so a reader never sees half a file."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically; on a full or read-only disk the OSError rises and nothing is left behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:  # a full or read-only disk: leave no half-written temp file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _is_zombie(pid: int) -> bool:
@@ -254,11 +264,16 @@ def list_runs(root: Path | None = None) -> list[Run]:
 
 def find_run(name: str | None, root: Path | None = None) -> Run | None:
     """The run called `name` under the root (a bare folder name; no paths, no '..')."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name:
+        return None
+    if name.startswith(".") or "\0" in name or len(name.encode()) > 255:  # no such folder name
         return None
     root = checkpoints_root() if root is None else root
     path = root / name
-    return read_run(path) if is_run_folder(path) else None
+    try:
+        return read_run(path) if is_run_folder(path) else None
+    except OSError:
+        return None
 
 
 # --- the notebook: a run's name and note ---------------------------------------------------
@@ -347,6 +362,25 @@ def best_test_acc(records: list[dict[str, Any]]) -> float | None:
 # --- log -----------------------------------------------------------------------------------
 
 
+APP_FOLDER = Path(__file__).resolve().parents[1]
+
+
+def shown(text: str) -> str:
+    """`text` as a visitor may read it: on a Space (SPACE_ID set) the server's own paths are
+    said relative to the app's folders (`checkpoints/RUN`, `data`, `python`); elsewhere the
+    person reading is the one who runs the server, and the paths stay as they are."""
+    if not os.environ.get("SPACE_ID"):
+        return text
+    for path, name in (
+        (str(checkpoints_root()), "checkpoints"),
+        (sys.executable, "python"),
+        (str(APP_FOLDER) + os.sep, ""),
+        (str(APP_FOLDER), "."),
+    ):
+        text = text.replace(path, name)
+    return text
+
+
 def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
     """The last lines of the run's log (what the training process printed)."""
     file = Path(path) / LOG_NAME
@@ -359,7 +393,7 @@ def log_tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
     except OSError:
         return ""
     text = data.decode("utf-8", errors="replace").replace("\r", "\n")
-    return "\n".join(text.splitlines()[-lines:])
+    return shown("\n".join(text.splitlines()[-lines:]))
 
 
 def error_line(path: Path) -> str:

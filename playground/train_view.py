@@ -167,12 +167,15 @@ def delete_question(run: Run, all_runs: list[Run]) -> str:
     """What Delete asks: which run goes, with what, and, for one half of a run and its
     baseline, that the pair's comparison (the effect of augmentation) goes with it."""
     name = display_name(run)
-    which = f"**{name}**" + (f" ({run.name})" if name != run.name else "")
+    shown = html.escape(name)  # a person's text, never HTML
+    which = f"**{shown}**" + (f" ({html.escape(run.name)})" if name != run.name else "")
     text = f"Delete {which} with its curves, log and checkpoints? It cannot be undone."
     pair = [r for r in all_runs if r.job == run.job and r.name != run.name]
     if pair and is_baseline(run) != all(is_baseline(r) for r in pair):
         other = ", ".join(
-            f"**{display_name(r)}**" for r in pair if is_baseline(r) != is_baseline(run)
+            f"**{html.escape(display_name(r))}**"
+            for r in pair
+            if is_baseline(r) != is_baseline(run)
         )
         role = "It is the baseline of" if is_baseline(run) else "Its baseline is"
         text += (
@@ -243,7 +246,10 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
     from playground.training.preview import to_pil
 
     cfg = {**cfg, "device": "cpu"}
-    dataset = data.load(cfg)
+    try:
+        dataset = data.load(cfg)
+    except data.DataError as err:  # a corrupt image among good ones, say: as Start says it
+        raise JobError(str(err)) from None
     world = cfg.get("world_size", 1)
     batches = TrainBatches(
         dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
@@ -499,7 +505,7 @@ def run_message(run: Run) -> str:
     said as a person in the browser can act on it."""
     message = run.message
     if "could not be downloaded" in message and "CIFAR-10" in message:
-        folder = jobs.data_folder(run.config or {"data_dir": "./data"})
+        folder = runs.shown(str(jobs.data_folder(run.config or {"data_dir": "./data"})))
         return (
             f"{jobs.NO_CIFAR10} (it looks in {folder}) and could not be downloaded. Choose "
             "Synthetic as the data set to train without it."

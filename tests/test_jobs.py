@@ -349,12 +349,14 @@ def test_a_resume_is_live_at_once_so_a_second_resume_or_start_is_refused(
     for thread in threads:
         thread.join()
     assert sorted(type(r).__name__ for r in results) == ["JobError", "list"], results
+    loser = next(r for r in results if isinstance(r, jobs.JobError))
+    assert str(loser) == f"{run_dir.name} is being resumed already: watch it in the Runs list"
     run = runs.find_run(run_dir.name)
     assert run.state == "starting" and run.live and not run.resumable
     assert run.started == created  # the run keeps its start time across a resume
     with pytest.raises(jobs.JobError, match="already training"):
         jobs.start(SETTINGS, spec, "bob")
-    with pytest.raises(jobs.JobError, match="cannot be resumed|already training"):
+    with pytest.raises(jobs.JobError, match="is being resumed already"):  # not "no last.pt"
         jobs.resume(run_dir.name, "alice")
     _wait(lambda: runs.find_run(run_dir.name).state == "running")
     jobs.stop(run_dir.name, "alice")
@@ -890,7 +892,7 @@ def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypa
         monkeypatch.delenv(env, raising=False)
     limits = jobs.server_limits()
     assert limits == jobs.Limits(50, 50_000, 120.0)
-    with pytest.raises(jobs.JobError, match="epochs must be between 1 and 50, got 10000"):
+    with pytest.raises(jobs.JobError, match="epochs must be at most 50 on this server, got 10000"):
         jobs.make_settings({"dataset": "synthetic", "epochs": 10_000})
 
     monkeypatch.setenv("PLAYGROUND_MAX_TRAIN_IMAGES", "500")  # the fake check says 1000
@@ -1013,6 +1015,24 @@ def test_stopping_an_experiment_stops_its_queue_and_resume_requeues_it(
     assert [runs.find_run(p.name).state for p in later] == [runs.QUEUED, runs.QUEUED]
     jobs.stop(first.name, "me")
     _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
+
+
+def test_the_operators_stop_stops_an_experiments_queue_too(root, fake_engine, monkeypatch):
+    # stopped the live pair only: within seconds the queue started the next pair
+    monkeypatch.setenv(owners.OPERATOR_ENV, "op-token-123")
+    first, base, *later = jobs.start(SETTINGS, preset("cifar-standard"), "alice", True, seeds=3)
+    _wait(lambda: all((p / "last.pt").exists() for p in (first, base)))
+    assert train.operator_stop("op-token-123", "all").startswith("Stopping")  # the endpoint
+    _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
+    assert [runs.find_run(p.name).state for p in later] == ["stopped"] * 4
+    assert jobs.advance() == []
+    # the owner resumes it, then the operator stops it from the server's shell
+    jobs.resume(first.name, "alice")
+    assert [runs.find_run(p.name).state for p in later] == [runs.QUEUED] * 4
+    _wait(lambda: all(runs.find_run(p.name).live for p in (first, base)))
+    assert jobs.main(["stop", "--all"]) == 0
+    assert [runs.find_run(p.name).state for p in later] == ["stopped"] * 4
+    assert jobs.advance() == []
 
 
 def _finished_arm(root: Path, name: str, seed: int, no_aug: bool, right: np.ndarray, job: str):

@@ -365,7 +365,7 @@ def _worker_argv(argv: list[str], out: str, resume: bool) -> list[str]:
 
 def _launch(cfg: dict[str, Any], argv: list[str], resume: bool) -> int:
     """Several processes: torchrun runs this same command in each; we wait and report."""
-    code = dist.launch(cfg["nproc"], _worker_argv(argv, cfg["out"], resume))
+    code, asked_to_stop = dist.launch(cfg["nproc"], _worker_argv(argv, cfg["out"], resume))
     status = Path(cfg["out"]) / "status.json"
     try:
         state = json.loads(status.read_text())["state"]
@@ -375,6 +375,12 @@ def _launch(cfg: dict[str, Any], argv: list[str], resume: bool) -> int:
         return 0
     if state == "diverged":
         return EXIT_DIVERGED
+    if asked_to_stop and state != "failed" and Path(cfg["out"]).is_dir():
+        # stopped while the workers were still starting (importing, loading data): before
+        # their own handler was in place the signal ended them, which is a stop, not a failure
+        message = "stopped during start-up, before the first step"
+        write_status(status, state="stopped", pid=os.getpid(), message=message)
+        return 0
     if state != "failed" and Path(cfg["out"]).is_dir():
         message = f"workers exited with status {code}"
         write_status(status, state="failed", pid=os.getpid(), message=message)

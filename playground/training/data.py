@@ -24,6 +24,8 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
+from playground.training import folders
+
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
@@ -139,9 +141,11 @@ def _image_files(split_dir: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _folder_splits(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
-    if not root.is_dir():
-        raise DataError(f"folder {str(root)!r} does not exist")
+def _folder_splits(given: str) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    try:
+        root = folders.data_folder(given)  # the app's check too
+    except folders.FolderError as err:
+        raise DataError(str(err)) from None
     train_dir = root / "train"
     test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
     if not train_dir.is_dir() or test_dir is None:
@@ -244,7 +248,7 @@ def scan(dataset: str, data_dir: str, synthetic_size: int) -> dict[str, Any]:
             "ready": True,
         }
     if dataset.startswith("folder:"):
-        train, test = _folder_splits(Path(dataset[len("folder:") :]))
+        train, test = _folder_splits(dataset[len("folder:") :])
         return {
             "train_size": sum(map(len, train.values())),
             "test_size": sum(map(len, test.values())),
@@ -266,7 +270,7 @@ def load(cfg: dict[str, Any]) -> Dataset:
         vx, vy = make_synthetic(info["test_size"], size, seed=2)
         classes = info["classes"]
     else:
-        train, test = _folder_splits(Path(name[len("folder:") :]))
+        train, test = _folder_splits(name[len("folder:") :])
         classes = sorted(train)
         tx, ty = _load_split(train, classes, size, cfg.get("subset"))
         vx, vy = _load_split(test, classes, size)

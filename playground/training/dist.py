@@ -116,8 +116,9 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `playground.train argv` in `nproc` workers under torchrun; return its exit code."""
+def launch(nproc: int, argv: list[str]) -> tuple[int, bool]:
+    """Run `playground.train argv` in `nproc` workers under torchrun; return its exit code and
+    whether we were asked to stop (SIGTERM or Ctrl-C) and passed it on."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     cmd += [f"--nproc_per_node={nproc}", "-m", "playground.train", *argv]
     env = {**os.environ, "PLAYGROUND_LAUNCHER_PID": str(os.getpid())}
@@ -137,4 +138,4 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    return child.wait()
+    return child.wait(), bool(forwarded)

@@ -29,12 +29,15 @@ def setting(
     high: float | None = None,
     resume: bool = False,
     elem: str = "",
+    space_high: float | None = None,
 ) -> Any:
     """One declared setting. `label`: shown in the Train tab's form (no label: command line
     only); `resume`: may change when a run is resumed (where and how fast, not what it
-    computes); `elem`: the form control's elem_id suffix when it is not the name."""
+    computes); `elem`: the form control's elem_id suffix when it is not the name;
+    `space_high`: the upper bound on a public Space, where anyone may start a run
+    (playground.budget; the number of processes is bounded by the hardware there)."""
     meta = {"help": help, "label": label, "choices": choices, "low": low, "high": high}
-    meta |= {"resume": resume, "elem": elem}
+    meta |= {"resume": resume, "elem": elem, "space_high": space_high}
     return field(default=default, metadata=meta)
 
 
@@ -47,13 +50,19 @@ class RunSettings:
     )
     data_dir: str = setting("./data", "where CIFAR-10 is downloaded")
     image_size: int | None = setting(
-        None, "training resolution for folder/synthetic data (CIFAR-10 is 32)", low=8, high=512
+        None, "training resolution for folder/synthetic data (CIFAR-10 is 32)", low=8, high=512,
+        space_high=64,
+    )  # fmt: skip
+    synthetic_size: int = setting(
+        5000, "synthetic training images (test = a fifth)", low=1, space_high=50_000
     )
-    synthetic_size: int = setting(5000, "synthetic training images (test = a fifth)", low=1)
     subset: int | None = setting(
-        None, "train on the first N training images only", "Subset (0 = all)", low=1
+        None, "train on the first N training images only", "Subset (0 = all)", low=1,
+        space_high=50_000,
+    )  # fmt: skip
+    epochs: int = setting(
+        10, "passes over the training set", "Epochs", low=1, high=10_000, space_high=50
     )
-    epochs: int = setting(10, "passes over the training set", "Epochs", low=1, high=10_000)
     batch_size: int | None = setting(
         None,
         "global batch, split over processes (fast: fitted to the data, at least 32 steps per "
@@ -62,6 +71,7 @@ class RunSettings:
         low=1,
         high=65_536,
         elem="batch",
+        space_high=1024,
     )
     recipe: str = setting(
         "fast",
@@ -104,7 +114,7 @@ class RunSettings:
     )  # fmt: skip
     width: int = setting(
         64, "channels of ResNet-18's first stage (small = fast)", "Width (ResNet channels)",
-        low=1, high=512,
+        low=1, high=512, space_high=64,
     )  # fmt: skip
     seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
                         low=0, high=2**31 - 1)  # fmt: skip
@@ -125,6 +135,7 @@ class Declared:
     high: float | None
     resume: bool
     elem: str
+    space_high: float | None
 
     @property
     def flag(self) -> str:
@@ -203,6 +214,8 @@ def check_value(d: Declared, value: Any, who: str, high: float | None = None) ->
         kind = "a whole number" if d.type is int else "a finite number"
         raise SettingError(f"{who} must be {kind}, got {value!r}")
     number = int(number) if d.type is int else number
+    if high is not None and number > high and (d.high is None or high < d.high):
+        raise SettingError(f"{who} must be at most {high:g} on this server, got {number:g}")
     highs = [x for x in (d.high, high) if x is not None]
     bounded = Declared(**{**d.__dict__, "high": min(highs) if highs else None})
     if (bounded.low is not None and number < bounded.low) or (

@@ -7,6 +7,7 @@ reload or an app restart loses nothing. Callbacks are plain functions of plain v
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -271,7 +272,7 @@ def _preview(
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
     if not cfg.get("data_ready", True):
-        folder = jobs.data_folder(cfg)
+        folder = runs.shown(str(jobs.data_folder(cfg)))
         note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
         return None, estimate, f"Settings are valid. {note}", cfg, final
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
@@ -436,10 +437,12 @@ def on_save_notes(
         return "⚠️ Select a run in the Runs list first."
     if not jobs.may_control(run, _owner(owner, request)):
         return f"⚠️ {run.name} was started by another session; only that session can name it."
-    notes = runs.write_notes(run.path, name, note)
-    return f"Saved the name and note of {run.name}" + (
-        f" ({notes['name']})." if notes["name"] else "."
-    )
+    try:
+        notes = runs.write_notes(run.path, name, note)
+    except OSError as err:  # a full or read-only checkpoints folder: nothing half-written stays
+        return f"⚠️ Could not save the name and note of {run.name} ({err.strerror or err})."
+    shown = html.escape(notes["name"])  # what a person typed is text, never HTML
+    return f"Saved the name and note of {run.name}" + (f" ({shown})." if shown else ".")
 
 
 def on_delete_ask(watched: str | None) -> tuple[Any, str]:
@@ -684,17 +687,19 @@ def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Co
         return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
     if d.type is bool:
         return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
+    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.name == "nproc":
         gpus = info["gpus"] if not info["zero_gpu"] else 0
         return gr.Number(
             max(1, gpus), precision=0, minimum=1, label=d.label, visible=gpus > 1,
-            elem_id=d.elem_id,
+            elem_id=d.elem_id, info=limit,
         )  # fmt: skip
     # no minimum/maximum on the box: Gradio would refuse out-of-range values with a generic
     # error; the declaration's check answers in the setting's words ("epochs must be ...")
     return gr.Number(
-        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id
-    )
+        d.default or 0, precision=0 if d.type is int else None, label=d.label, elem_id=d.elem_id,
+        info=limit,
+    )  # fmt: skip
 
 
 def build_tab(
@@ -707,6 +712,7 @@ def build_tab(
 ) -> gr.Tab:
     """`draft`: the Augment tab's refused edit, if any (augment.on_edit); Start waits for it."""
     info = train_view.detect_devices()
+    info["limits"] = jobs.limits_text()  # a Space's bounds, next to the fields they bound
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
     with gr.Tab("Train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
@@ -723,11 +729,14 @@ def build_tab(
                     elem_id="train-baseline",
                 )
                 seeds = gr.Number(
-                    3 if info["gpus"] and not info["zero_gpu"] else 1,
+                    min(3 if info["gpus"] and not info["zero_gpu"] else 1, jobs.max_seeds(True)),
                     precision=0,
                     label="Seeds per arm (paired with the baseline; one pair trains at a time)",
                     elem_id="train-seeds",
+                    info=info["limits"].get("seeds"),
                 )
+                if "memory" in info["limits"]:
+                    gr.Markdown(info["limits"]["memory"], elem_id="train-memory-limit")
                 with gr.Row():
                     quick = gr.Button(
                         "Quick CPU run", variant="secondary", elem_id="train-quick", size="sm"
