@@ -334,7 +334,8 @@ def render_samples(
     per_image = [p for p in plans if not p.tdef.batch]
     if pool:
         jobs = [
-            _POOL.submit(_one_sample, per_image, image, seed, i, deadline) for i in range(count)
+            _POOL.submit(_one_sample, per_image, image, seed, i, None, deadline)
+            for i in range(count)
         ]
         samples = [f.result() for f in jobs]
     else:

@@ -144,7 +144,7 @@ def test_mixing_samples_of_different_sizes_says_why_not(photo):
 def test_moving_one_parameter_keeps_the_other_steps_draws(photo):
     spec = default_spec()
     before = render_samples(spec, photo, seed=1)
-    after = render_samples(spec.with_params("ColorJitter", hue=0.1), photo, seed=1)
+    after = render_samples(spec.with_params("ColorJitter", hue=0.03), photo, seed=1)
     for a, b in zip(before, after, strict=True):
         a, b = dict(a.drawn), dict(b.drawn)
         assert a["RandomHorizontalFlip#0"] == b["RandomHorizontalFlip#0"]  # same decision
@@ -153,7 +153,7 @@ def test_moving_one_parameter_keeps_the_other_steps_draws(photo):
         assert ja["fn_idx"] == jb["fn_idx"]
         assert ja["brightness_factor"] == jb["brightness_factor"]
         assert ja["contrast_factor"] == jb["contrast_factor"]
-        assert abs(jb["hue_factor"]) <= 0.1
+        assert abs(jb["hue_factor"]) <= 0.03
     assert any(
         dict(a.drawn)["ColorJitter#0"]["hue_factor"] != dict(b.drawn)["ColorJitter#0"]["hue_factor"]
         for a, b in zip(before, after, strict=True)
