@@ -82,6 +82,7 @@ class TrainBatches:
         batch: int,
         seed: int,
         device: torch.device,
+        aug_seed: int | None = None,
         rank: int = 0,
         world: int = 1,
         workers: int = 0,
@@ -89,6 +90,9 @@ class TrainBatches:
         log: Callable[[str], Any] = print,
     ) -> None:
         self.batch, self.seed, self.device, self.rank, self.world = batch, seed, device, rank, world
+        # the data order follows `seed`; the augmentation draws follow `aug_seed` (the same
+        # unless given): two runs that differ only in it differ only in what the pipeline drew
+        self.aug_seed = seed if aug_seed is None else aug_seed
         self.n = len(data.train_y)
         self.steps_per_epoch = self.n // (batch * world)
         missing = unsupported(spec)
@@ -147,19 +151,22 @@ class TrainBatches:
         if self.mix is None:
             return x, y
         with torch.random.fork_rng(devices=[]):  # torchvision draws on the global CPU generator
-            torch.manual_seed(mix_seed(self.seed, self.rank, epoch, step, MIX_STREAM))
+            torch.manual_seed(mix_seed(self.aug_seed, self.rank, epoch, step, MIX_STREAM))
             x, target = self.mix(x, y)
         if target.ndim == 1:
             target = torch.nn.functional.one_hot(target, self.classes).float()
         return x, target
 
     def _batched(self, index: torch.Tensor, epoch: int, step: int) -> Batch:
-        self.gen.manual_seed(mix_seed(self.seed, self.rank, epoch, step))
+        self.gen.manual_seed(mix_seed(self.aug_seed, self.rank, epoch, step))
         return self.pipeline(self.images[index], self.gen), self.labels[index]
 
     def _fallback(self, order: torch.Tensor, epoch: int, start: int) -> Iterator[Batch]:
         sampler = [
-            [(int(i), mix_seed(self.seed, self.rank, epoch, step, j)) for j, i in enumerate(row)]
+            [
+                (int(i), mix_seed(self.aug_seed, self.rank, epoch, step, j))
+                for j, i in enumerate(row)
+            ]
             for step, row in enumerate(order.tolist())
         ][start:]
         loader = DataLoader(

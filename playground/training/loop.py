@@ -43,6 +43,17 @@ DIVERGED_FACTOR = 4.0
 # Training images (un-augmented, as the test images are) that BatchNorm statistics are
 # recomputed on before each evaluation; about 1,000 pin them down well (Wu & Johnson 2021).
 BN_STATS_IMAGES = 1024
+# Un-augmented training images the over-fitting gap's training accuracy is measured on.
+GAP_IMAGES = 1024
+
+
+def eval_splits(n: int) -> tuple[slice, slice]:
+    """(BatchNorm-statistics images, over-fitting-gap images): disjoint slices of the n training
+    images. The gap is measured on images the statistics were not just recomputed on (those
+    would flatter the training accuracy): the last min(1024, n/2) images, and the statistics
+    on the first min(1024, the rest)."""
+    gap = min(GAP_IMAGES, n // 2)
+    return slice(0, min(BN_STATS_IMAGES, n - gap)), slice(n - gap, n)
 
 
 class StopFlag:
@@ -113,6 +124,7 @@ class Run:
             from_dict(cfg["train_pipeline"]),
             batch=self.local_batch,
             seed=cfg["seed"],
+            aug_seed=cfg.get("aug_seed"),
             device=device,
             rank=ranks.rank,
             world=ranks.world,
@@ -124,8 +136,9 @@ class Run:
         self.log_points = log_points(self.spe)
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
-        self.bn_x = data.train_x[:BN_STATS_IMAGES].to(device)
-        self.bn_y = data.train_y[:BN_STATS_IMAGES].to(device)
+        bn, gap = eval_splits(len(data.train_y))
+        self.bn_x = data.train_x[bn].to(device)
+        self.gap_x, self.gap_y = data.train_x[gap].to(device), data.train_y[gap].to(device)
         stats = cfg["normalize"]
         self.mean = torch.tensor(stats["mean"], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(stats["std"], device=device).view(1, 3, 1, 1)
@@ -400,8 +413,8 @@ class Run:
         rank, world, k = self.ranks.rank, self.ranks.world, len(self.cfg["classes"])
         y = self.test_y[rank::world]
         loss, pred = self._predict(self.test_x[rank::world], y)
-        by = self.bn_y[rank::world]
-        _, train_pred = self._predict(self.bn_x[rank::world], by)
+        by = self.gap_y[rank::world]
+        _, train_pred = self._predict(self.gap_x[rank::world], by)
         self.model.train()
         right = y[pred == y]
         sums = torch.cat(
