@@ -194,7 +194,7 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
     dataset = data.load(cfg)
     world = cfg.get("world_size", 1)
     batches = TrainBatches(
-        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
+        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"],
         seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
         log=lambda message: None,
     )  # fmt: skip

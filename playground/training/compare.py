@@ -119,29 +119,21 @@ def paired_bootstrap(
     return float(low), float(high)
 
 
-def _binom_tail_above(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    i = np.arange(k, n + 1)
-    log_choose = (
-        math.lgamma(n + 1)
-        - np.array([math.lgamma(j + 1) for j in i])
-        - np.array([math.lgamma(n - j + 1) for j in i])
-    )
-    return float(np.exp(log_choose + i * math.log(p) + (n - i) * math.log1p(-p)).sum())
-
-
 def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
     """The exact 95% interval of a binomial proportion (k of n), by bisection on the tails."""
+    i = np.arange(n + 1)
+    log_fact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, n + 1)))))
+    log_choose = log_fact[n] - log_fact - log_fact[::-1]
 
-    def solve(at_least: int, target: float) -> float:  # p where P(X >= at_least) = target
+    def at_least(m: int, p: float) -> float:  # P(X >= m), growing with p
+        j = i[m:]
+        return float(np.exp(log_choose[m:] + j * math.log(p) + (n - j) * math.log1p(-p)).sum())
+
+    def solve(m: int, target: float) -> float:  # the p where P(X >= m) = target
         low, high = 0.0, 1.0
-        for _ in range(60):  # P(X >= at_least) grows with p
+        for _ in range(50):
             mid = (low + high) / 2
-            low, high = (mid, high) if _binom_tail_above(at_least, n, mid) < target else (low, mid)
+            low, high = (mid, high) if at_least(m, mid) < target else (low, mid)
         return (low + high) / 2
 
     lower = 0.0 if k == 0 else solve(k, 0.025)

@@ -118,11 +118,10 @@ class Run:
         self.cfg, self.run_dir, self.ranks, self.device = cfg, run_dir, ranks, device
         self.stop, self.log, self.pid = stop, log, pid or os.getpid()
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
-        self.local_batch = cfg["batch_size"] // ranks.world
         self.batches = TrainBatches(
             data,
             from_dict(cfg["train_pipeline"]),
-            batch=self.local_batch,
+            batch=cfg["batch_size"],
             seed=cfg["seed"],
             aug_seed=cfg.get("aug_seed"),
             device=device,
@@ -133,6 +132,12 @@ class Run:
             log=log,
         )
         self.spe = self.batches.steps_per_epoch
+        # this rank's part of the global batch (one image more or less than another rank's
+        # when the batch does not divide by the processes). DDP averages the ranks' gradients
+        # with equal weights, so a rank's mean loss is scaled by its share of the batch: the
+        # step is then the mean over the global batch's images, as on one process.
+        self.local_batch = self.batches.local_batch
+        self.loss_share = self.local_batch * ranks.world / cfg["batch_size"]
         self.log_points = log_points(self.spe)
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
@@ -266,7 +271,8 @@ class Run:
             out = self.net(x)
             loss = self.criterion(out, target)
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        scaled = loss if self.loss_share == 1 else loss * self.loss_share
+        self.scaler.scale(scaled).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         self.last_lr = self.lr()  # the rate this step used; the schedule moves on below
@@ -393,7 +399,7 @@ class Run:
         """(summed cross-entropy, predicted classes) of the model in eval mode."""
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
         preds = []
-        chunk = 2 * self.local_batch
+        chunk = max(64, 2 * self.local_batch)
         for x, y in zip(images.split(chunk), labels.split(chunk), strict=True):
             with self.autocast():
                 out = self.model(self._normalized(x)).float()
