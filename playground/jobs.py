@@ -310,10 +310,12 @@ def _refuse_if_busy(root: Path) -> None:
         raise JobError(busy_message(active))
 
 
-def _new_run_dir(root: Path, settings: Settings, baseline: bool, tag: str = "") -> Path:
+def _new_run_dir(
+    root: Path, settings: Settings, baseline: bool, tag: str = "", suffix: str = "-noaug"
+) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     kind = settings.dataset.split(":", 1)[0]  # folder:PATH -> folder
-    base = f"{stamp}-{kind}{tag}" + ("-noaug" if baseline else "")
+    base = f"{stamp}-{kind}{tag}" + (suffix if baseline else "")
     path, n = root / base, 1
     while path.exists():
         n += 1
@@ -393,14 +395,20 @@ def start(
     baseline: bool = False,
     root: Path | None = None,
     seeds: int = 1,
+    against: PipelineSpec | None = None,
 ) -> list[Path]:
     """Validate, then start the run (and its no-augmentation baseline); refuse if one is running.
+
+    With `against` (another pipeline) the second arm trains that pipeline instead of none: the
+    same seeds, data order and steps, so the two pipelines are compared directly.
 
     With several `seeds` (seed, seed+1, ...) the job is a paired experiment run one pair at a
     time: the first pair starts now, the others wait in the queue (launch.json "queued") and
     `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    if against is not None:
+        against, baseline = validated(against), True
     if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
     limits = server_limits()
@@ -414,10 +422,12 @@ def start(
             for no_aug in variants
         ]
         tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
-        folders = [_new_run_dir(root, s, no_aug, tag(s)) for s, no_aug in plan]
+        suffix = "-noaug" if against is None else "-other"
+        folders = [_new_run_dir(root, s, second, tag(s), suffix) for s, second in plan]
         try:
-            for folder in folders:
-                (folder / "pipeline.json").write_text(spec.to_json())
+            for folder, (_, second) in zip(folders, plan, strict=True):
+                arm = against if second and against is not None else spec
+                (folder / "pipeline.json").write_text(arm.to_json())
             cfg = check(settings, folders[0] / "pipeline.json", folders[0])
             _within_limits(cfg, limits)
             problem = data_problem(cfg)
@@ -433,11 +443,11 @@ def start(
                 "--pipeline", str(folder / "pipeline.json"), *flags(run_settings_k),
                 "--out", str(folder),
             )  # fmt: skip
-            if no_aug:
+            no_augment = no_aug and against is None
+            if no_augment:
                 cmd.append("--no-augment")
-            runs.write_json(
-                folder / "settings.json", {**asdict(run_settings_k), "no_augment": no_aug}
-            )
+            role = {"no_augment": no_augment, "baseline": no_aug}  # the second arm, either way
+            runs.write_json(folder / "settings.json", {**asdict(run_settings_k), **role})
             if run_settings_k.seed == settings.seed:
                 _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
             else:

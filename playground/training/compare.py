@@ -29,6 +29,7 @@ import json
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,8 @@ class Arm:
     classes: list[str]
     total_steps: int | None
     batch_size: int | None
+    name: str = ""  # the pipeline's name (a preset or the file's stem)
+    pipeline: dict[str, Any] | None = None
 
 
 def load_arm(path: Path) -> Arm:
@@ -257,6 +260,8 @@ def load_arm(path: Path) -> Arm:
         classes=list(config["classes"]),
         total_steps=config.get("total_steps"),
         batch_size=config.get("batch_size"),
+        name=str(config.get("name") or ""),
+        pipeline=config.get("pipeline"),
     )
 
 
@@ -280,13 +285,12 @@ def _pairs(augmented: list[Arm], baseline: list[Arm]) -> tuple[list[tuple[Arm, A
     return pairs, problems
 
 
-def summarize(
-    augmented: list[Path], baseline: list[Path], subject: str = "augmentation"
-) -> dict[str, Any]:
-    """The comparison of the augmented arm with the baseline (or of one pipeline with another:
-    `subject` names what the verdict is about), as plain data."""
+def summarize(augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
+    """The comparison of the augmented arm with the baseline (no augmentation, or another
+    pipeline), as plain data."""
     pairs, problems = _pairs([load_arm(p) for p in augmented], [load_arm(p) for p in baseline])
     aug, base = [a for a, _ in pairs], [b for _, b in pairs]
+    subject = _subject(aug[0], base[0])
     diffs = [100 * (a.test_acc - b.test_acc) for a, b in pairs]
     summary: dict[str, Any] = {"seeds": [a.seed for a in aug], "problems": problems}
     if len(pairs) > 1:
@@ -317,6 +321,17 @@ def summarize(
     )
     summary["per_class_change_points"] = [100 * (a - b) for a, b in per_class]
     return summary
+
+
+def _subject(a: Arm, b: Arm) -> str:
+    """What the verdict is about: augmentation, or one pipeline instead of another."""
+    if b.no_augment:
+        return "augmentation"
+    if a.pipeline == b.pipeline:
+        return f"{a.name or 'the pipeline'} against itself"
+    if a.name and b.name and a.name != b.name:
+        return f"{a.name} instead of {b.name}"
+    return "this pipeline instead of the other"
 
 
 def _ok(arm: Arm) -> np.ndarray:
@@ -374,6 +389,22 @@ def text_table(summary: dict[str, Any]) -> str:
         lines.append(f"  {name[:26]:27}{a:>10.1%}{b:>10.1%}{d:>+10.1f}")
     lines += [f"warning: {p}" for p in summary["problems"]]
     return "\n".join(lines) + "\n"
+
+
+EXPERIMENT_JSON = "experiment.json"
+
+
+def stored_summary(home: Path, augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
+    """`summarize`'s result for these finished runs, computed once and kept in
+    home/experiment.json (keyed by the runs and their predictions' times), then read: the app
+    redraws its runs table every few seconds and must not recompute it each time."""
+    key = [[p.name, (p / PREDICTIONS).stat().st_mtime_ns] for p in sorted([*augmented, *baseline])]
+    saved = _read_json(home / EXPERIMENT_JSON) or {}
+    if saved.get("key") == key and isinstance(saved.get("summary"), dict):
+        return saved["summary"]
+    summary = summarize(augmented, baseline)
+    atomic_write_json(home / EXPERIMENT_JSON, {"key": key, "summary": summary})
+    return summary
 
 
 def write_summary(folder: Path, augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
@@ -474,19 +505,30 @@ def aa_folders(folder: Path, repeats: int | None = None) -> list[tuple[Path, Pat
     return [(folder / f"aa{k:02d}-a", folder / f"aa{k:02d}-b") for k in range(repeats)]
 
 
-def run_aa(folder: Path, pipeline: str, repeats: int, train_args: list[str]) -> int:
+def run_aa(folder: Path, pipeline: str, repeats: int, train_args: list[str], jobs: int = 1) -> int:
     """K pairs of the same pipeline: each pair has one seed (the same initial weights and data
     order in both arms) and two augmentation seeds, so its arms differ only in what the
-    pipeline drew. Every verdict that says "helped" or "hurt" is a false claim."""
+    pipeline drew. Every verdict that says "helped" or "hurt" is a false claim. `jobs` pairs
+    train at a time (each pair's arms one after the other)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for k, (a, b) in enumerate(aa_folders(folder, repeats)):
+
+    def pair(k: int, a: Path, b: Path) -> str:
         for out, draws in ((a, k), (b, k + AA_OTHER_DRAWS)):
             args = ["--pipeline", pipeline, *train_args, "--seed", str(k)]
             code = _train(out, [*args, "--aug-seed", str(draws)], quiet=True)
             if code != 0:
-                print(f"error: the run {out.name} ended with status {code}; see {out}/train.out")
-                return 1
-        print(aa_line(k, summarize([a], [b])), flush=True)
+                return f"error: the run {out.name} ended with status {code}; see {out}/train.out"
+        return aa_line(k, summarize([a], [b]))
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [
+            pool.submit(pair, k, a, b) for k, (a, b) in enumerate(aa_folders(folder, repeats))
+        ]
+        lines = [f.result() for f in futures]
+    for line in lines:
+        print(line, flush=True)
+    if any(line.startswith("error:") for line in lines):
+        return 1
     report = write_aa(folder)
     print(report, end="")
     return 0
@@ -613,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation draws; prints how many verdicts claimed an effect",
     )
     p.add_argument("--repeats", type=int, default=20, help="A/A pairs (default 20)")
+    p.add_argument("--jobs", type=int, default=1, help="A/A pairs trained at a time (default 1)")
     args, train_args = p.parse_known_args(argv)
     try:
         if args.summarize:
@@ -631,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.aa:
             if args.repeats < 2:
                 p.error("--repeats must be at least 2")
-            return run_aa(Path(args.out), args.pipeline, args.repeats, train_args)
+            return run_aa(Path(args.out), args.pipeline, args.repeats, train_args, args.jobs)
         if args.seeds is not None and args.seeds < 1:
             p.error("--seeds must be at least 1")
         seeds = args.seeds or default_seeds(train_args)
