@@ -1,12 +1,14 @@
 """With vs without augmentation as a measurement: a paired experiment and its statistics.
 
     python -m playground.training.compare --pipeline cifar-standard --out checkpoints/EXP \\
-        [--seeds N] [training flags: --dataset, --epochs, --width, --device ...]
+        [--seeds N] [--against PIPELINE|none] [training flags: --dataset, --epochs ...]
     python -m playground.training.compare --summarize checkpoints/EXP
+    python -m playground.training.compare --aa --pipeline P --repeats K --out EXP [flags]
 
 The first trains, for each seed, the pipeline (the augmented arm) and the same command with
-`--no-augment` (the baseline), each as its own training process, then writes `summary.json`
-and `summary.txt` into the experiment folder. The second only (re)writes the summary.
+`--no-augment` (the baseline; or another pipeline, `--against`), each as its own training
+process, then writes `summary.json` and `summary.txt` into the experiment folder. The second
+only (re)writes the summary. The third is the A/A check (`run_aa`).
 
 The arms are paired: the same seed gives the same initial weights and the same data order
 (`augment.epoch_order` depends on the seed, the epoch and the batch, never on the pipeline),
@@ -14,12 +16,16 @@ and the same data and epochs give the same fitted batch, hence the same number o
 differs is the augmentation alone, so the difference is measured per seed (and per test image)
 rather than between two noisy numbers:
 
-- several seeds: the mean of the per-seed differences with a 95% t-interval over them;
-- one seed: a paired bootstrap over the test images for the interval, and McNemar's exact test
-  (and its mid-p) on the images one arm gets right and the other wrong.
+- several seeds: the mean of the per-seed differences with a 95% t-interval over them. Each
+  seed retrains both arms, so the interval covers the training noise (weights, data order,
+  augmentation draws) as well as the test images: this is the verdict;
+- one seed: McNemar's exact test (and its mid-p) on the images one arm gets right and the
+  other wrong, with the exact interval that agrees with it. It covers this seed's test images
+  only, not the training noise: the A/A check (two runs of one pipeline that differ only in
+  the augmentation draws) is what shows how far apart such runs land. One seed is therefore
+  reported as "this seed only", never as "helped" or "hurt".
 
-The verdict says "helped" or "hurt" only when the interval excludes 0. Nothing here imports
-gradio or the training loop: it reads run folders.
+Nothing here imports gradio or the training loop: it reads run folders.
 """
 
 from __future__ import annotations
