@@ -187,3 +187,32 @@ def test_unpaired_or_unfinished_runs_are_reported(tmp_path):
 def test_default_seeds():
     assert compare.default_seeds(["--device", "cpu"]) == 1
     assert compare.default_seeds(["--device=cuda"]) == 3
+
+
+def test_against_another_pipeline_trains_it_as_the_second_arm(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        compare, "_train", lambda out, args, quiet=False: calls.append((out, args)) or 0
+    )
+    monkeypatch.setattr(compare, "write_summary", lambda *a: {})
+    monkeypatch.setattr(compare, "text_table", lambda summary: "")
+    argv = ["--pipeline", "cifar-standard", "--out", str(tmp_path), "--seeds", "2"]
+    assert compare.main([*argv, "--against", "d2l-flip", "--epochs", "1"]) == 0
+    assert [out.name for out, _ in calls] == [
+        "seed0-aug",
+        "seed0-other",
+        "seed1-aug",
+        "seed1-other",
+    ]
+    for out, args in calls:
+        pipeline = args[args.index("--pipeline") + 1]
+        assert pipeline == ("d2l-flip" if out.name.endswith("-other") else "cifar-standard")
+        assert "--no-augment" not in args and args[args.index("--seed") + 1] == out.name[4]
+    calls.clear()
+    assert compare.main([*argv, "--against", "none"]) == 0  # the default: no augmentation
+    assert [out.name for out, _ in calls][:2] == ["seed0-aug", "seed0-noaug"]
+    assert "--no-augment" in calls[1][1]
+    label = [0, 1] * 10
+    aug = _run(tmp_path / "x" / "seed0-aug", 0, False, label, label)
+    other = _run(tmp_path / "x" / "seed0-other", 0, False, label, label)
+    assert compare.arm_folders(tmp_path / "x") == ([aug], [other])
