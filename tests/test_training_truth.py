@@ -11,7 +11,7 @@ import torch
 
 from pipelines.spec import PipelineSpec, make, preset
 from playground import runs, train_view
-from playground.training import cli, compare, data, dist, recipes
+from playground.training import aa_check, cli, compare, data, dist, recipes
 from playground.training.augment import TrainBatches
 from playground.training.checkpoints import load_checkpoint
 from playground.training.loop import Run, StopFlag, eval_splits
@@ -163,9 +163,9 @@ def test_the_aa_check_pairs_the_pipeline_with_itself(tmp_path, capsys):
         assert a["seed"] == b["seed"] == k and a["aug_seed"] != b["aug_seed"]
         assert a["pipeline"] == b["pipeline"] and not a["no_augment"] and not b["no_augment"]
         assert (a["batch_size"], a["total_steps"]) == (b["batch_size"], b["total_steps"])
-    report = json.loads((exp / compare.AA_JSON).read_text())
+    report = json.loads((exp / aa_check.AA_JSON).read_text())
     assert report["repeats"] == 2 and report["claimed"] == int(out[-1].split()[1])
-    assert (exp / compare.AA_TXT).read_text().strip().splitlines()[-1] == out[-1]
+    assert (exp / aa_check.AA_TXT).read_text().strip().splitlines()[-1] == out[-1]
     assert compare.main(["--aa", "--summarize", str(exp)]) == 0  # the report again, no training
     assert capsys.readouterr().out.strip().splitlines()[-1] == out[-1]
 
