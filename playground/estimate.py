@@ -81,12 +81,11 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
     batch = (
         cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
     )
-    batch -= batch % max(1, cfg.get("world_size") or 1)
-    world = max(1, cfg.get("world_size") or 1)
+    batch = max(batch, cfg.get("world_size") or 1)  # the global batch: processes split it
     probe = replace(
         settings,
         dataset="synthetic",
-        synthetic_size=batch * world * MEASURE_STEPS,
+        synthetic_size=batch * MEASURE_STEPS,
         subset=None,
         epochs=1,
         batch_size=batch,

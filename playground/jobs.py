@@ -383,10 +383,12 @@ def _refuse_if_busy(root: Path) -> None:
         raise JobError(busy_message(active))
 
 
-def _new_run_dir(root: Path, settings: Settings, baseline: bool, tag: str = "") -> Path:
+def _new_run_dir(
+    root: Path, settings: Settings, baseline: bool, tag: str = "", suffix: str = "-noaug"
+) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     kind = settings.dataset.split(":", 1)[0]  # folder:PATH -> folder
-    base = f"{stamp}-{kind}{tag}" + ("-noaug" if baseline else "")
+    base = f"{stamp}-{kind}{tag}" + (suffix if baseline else "")
     path, n = root / base, 1
     while path.exists():
         n += 1
@@ -466,16 +468,22 @@ def start(
     baseline: bool = False,
     root: Path | None = None,
     seeds: int = 1,
+    against: PipelineSpec | None = None,
 ) -> list[Path]:
     """Validate, then start the run (and its no-augmentation baseline); refuse if one is running.
+
+    With `against` (another pipeline) the second arm trains that pipeline instead of none: the
+    same seeds, data order and steps, so the two pipelines are compared directly.
 
     With several `seeds` (seed, seed+1, ...) the job is a paired experiment run one pair at a
     time: the first pair starts now, the others wait in the queue (launch.json "queued") and
     `advance` starts each when nothing is training."""
     root = runs.checkpoints_root() if root is None else root
     spec = validated(spec)
+    if against is not None:
+        against, baseline = validated(against), True
     try:
-        return _start(settings, spec, owner, baseline, root, seeds)
+        return _start(settings, spec, owner, baseline, root, seeds, against)
     except OSError as err:  # the checkpoints folder is full or read-only
         raise JobError(_disk_message(err, root)) from None
 
@@ -489,7 +497,13 @@ def _disk_message(err: OSError, root: Path) -> str:
 
 
 def _start(
-    settings: Settings, spec: PipelineSpec, owner: str, baseline: bool, root: Path, seeds: int
+    settings: Settings,
+    spec: PipelineSpec,
+    owner: str,
+    baseline: bool,
+    root: Path,
+    seeds: int,
+    against: PipelineSpec | None = None,
 ) -> list[Path]:
     if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
@@ -506,13 +520,16 @@ def _start(
             for no_aug in variants
         ]
         tag = (lambda s: f"-s{s.seed}") if seeds > 1 else (lambda s: "")
+        suffix = "-noaug" if against is None else "-other"
         made: list[Path] = []
         try:
             # the pipeline as given; the trainer writes pipeline.json beside it, as applied
-            for s, no_aug in plan:
-                made.append(_new_run_dir(root, s, no_aug, tag(s)))
-                runs.write_text(made[-1] / ASKED_PIPELINE, spec.to_json())
-                runs.write_json(made[-1] / "settings.json", {**asdict(s), "no_augment": no_aug})
+            for s, second in plan:
+                made.append(_new_run_dir(root, s, second, tag(s), suffix))
+                arm = against if second and against is not None else spec
+                runs.write_text(made[-1] / ASKED_PIPELINE, arm.to_json())
+                role = {"no_augment": second and against is None, "baseline": second}
+                runs.write_json(made[-1] / "settings.json", {**asdict(s), **role})
             cfg = check(settings, made[0] / ASKED_PIPELINE, made[0])
             _within_limits(cfg, limits)
             _within_memory(cfg, arms)
@@ -529,7 +546,8 @@ def _start(
                 "--pipeline", str(folder / ASKED_PIPELINE), *flags(run_settings_k),
                 "--out", str(folder),
             )  # fmt: skip
-            if no_aug:
+            no_augment = no_aug and against is None
+            if no_augment:
                 cmd.append("--no-augment")
             if run_settings_k.seed == settings.seed:
                 _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)

@@ -118,8 +118,19 @@ def fmt_time(seconds: Any) -> str:
 
 
 def is_baseline(run: Run) -> bool:
+    """The second arm of a pair: no augmentation, or the other pipeline it is compared with."""
     settings = runs.read_json(run.path / "settings.json") or {}
-    return bool(settings.get("no_augment") or run.config.get("no_augment"))
+    return bool(
+        settings.get("no_augment") or settings.get("baseline") or run.config.get("no_augment")
+    )
+
+
+def is_other_pipeline(run: Run) -> bool:
+    """A second arm that trains another pipeline ("compare against: another pipeline file")."""
+    return is_baseline(run) and not (
+        (runs.read_json(run.path / "settings.json") or {}).get("no_augment")
+        or run.config.get("no_augment")
+    )
 
 
 Step = tuple[str, dict[str, Any], float]  # transform, parameters, step probability
@@ -187,6 +198,10 @@ def delete_question(run: Run, all_runs: list[Run]) -> str:
 def augment_label(run: Run, all_runs: list[Run] | None = None) -> str:
     """The pipeline's steps, and for a run and its baseline, that they are a pair."""
     pair = [r for r in all_runs or [] if r.job == run.job and r.name != run.name]
+    if is_other_pipeline(run):
+        main = next((r for r in pair if not is_baseline(r)), None)
+        against = f" (compared with {display_name(main)})" if main else ""
+        return steps_summary(pipeline_steps(run)) + against
     if is_baseline(run):
         main = next((r for r in pair if not is_baseline(r)), None)
         return f"none: baseline of {display_name(main)}" if main else "none (baseline)"
@@ -252,7 +267,7 @@ def first_batch(cfg: dict[str, Any], count: int = 32) -> list[tuple[Any, str]]:
         raise JobError(str(err)) from None
     world = cfg.get("world_size", 1)
     batches = TrainBatches(
-        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"] // world,
+        dataset, from_dict(cfg["train_pipeline"]), batch=cfg["batch_size"],
         seed=cfg["seed"], device=torch.device("cpu"), world=world, workers=0,
         log=lambda message: None,
     )  # fmt: skip
@@ -721,19 +736,25 @@ def _result_line(run: Run) -> str:
 
 
 def effect_label(job: list[Run]) -> str:
-    """The paired experiment's effect for the runs table ("+4.1 (+2.3 to +5.9)"), or "-"."""
+    """The paired experiment's effect for the runs table: "+4.1 (+2.3 to +5.9), 3 seeds", or
+    with one seed "+2.0, this seed only" (its interval leaves out training noise), or "-"."""
     found = job_summary(job)
     if found is None or isinstance(found[0], str):
         return "-"
     summary = found[0]
-    return (
-        f"{summary['effect_points']:+.1f} ({summary['ci_low']:+.1f} to {summary['ci_high']:+.1f})"
-    )
+    points = compare.points_text(summary["effect_points"])
+    seeds = len(summary["seeds"])
+    if seeds < compare.MIN_SEEDS_FOR_VERDICT:
+        return f"{points}, this seed only"
+    low, high = (compare.points_text(summary[k]) for k in ("ci_low", "ci_high"))
+    claim = f" {summary['claim']}" if summary.get("claim") else ""
+    return f"{points} ({low} to {high}), {seeds} seeds{claim}"
 
 
 def job_summary(job: list[Run]) -> tuple[dict[str, Any] | str, int, int] | None:
     """(compare.summarize's result, or why there is none yet; finished pairs; pairs) for a
-    job with a baseline; None for a job without one."""
+    job with a baseline; None for a job without one. The result is computed once per set of
+    finished pairs and kept in the job's first run folder (compare.stored_summary)."""
     augmented = [r for r in job if not is_baseline(r)]
     if not augmented or len(augmented) == len(job):
         return None
@@ -747,18 +768,23 @@ def job_summary(job: list[Run]) -> tuple[dict[str, Any] | str, int, int] | None:
             0,
             len(augmented),
         )
-    key = tuple((str(r.path), (r.path / compare.PREDICTIONS).stat().st_mtime_ns) for r in done)
+    home = min(augmented, key=lambda r: r.name).path
     try:
-        return _summary(key), finished, len(augmented)
+        summary = compare.stored_summary(
+            home,
+            [r.path for r in done if not is_baseline(r)],
+            [r.path for r in done if is_baseline(r)],
+        )
     except (OSError, ValueError, KeyError) as err:
         return f"⚠️ The runs could not be compared: {err}", finished, len(augmented)
+    return summary, finished, len(augmented)
 
 
 def experiment_report(job: list[Run]) -> str:
     """The paired experiment of a job (a run and its baseline, over one or several seeds), as
-    Markdown: the effect on test accuracy with its 95% interval and a verdict in words, each
-    arm's over-fitting gap, the per-class change and the confusion matrices. Empty when the job
-    has no baseline."""
+    Markdown: the effect on test accuracy with its 95% interval and what it covers, a verdict
+    in words (from 2 seeds on), each arm's over-fitting gap, the per-class change and the
+    confusion matrices. Empty when the job has no baseline."""
     found = job_summary(job)
     if found is None:
         return ""
@@ -769,19 +795,12 @@ def experiment_report(job: list[Run]) -> str:
     return head + _report_markdown(summary, finished, pairs)
 
 
-@lru_cache(maxsize=8)
-def _summary(done: tuple[tuple[str, int], ...]) -> dict[str, Any]:
-    paths = [Path(p) for p, _ in done]
-    arms = {p: bool((runs.read_json(p / "config.json") or {}).get("no_augment")) for p in paths}
-    return compare.summarize(
-        [p for p, no in arms.items() if not no], [p for p, no in arms.items() if no]
-    )
-
-
 def _report_markdown(summary: dict[str, Any], done: int, pairs: int) -> str:
     aug, base = summary["arms"]["augmented"], summary["arms"]["baseline"]
     lines = [f"**{summary['verdict'][0].upper()}{summary['verdict'][1:]}**", ""]
     how = f"{summary['interval']}; {done} of {pairs} pairs finished"
+    if summary.get("covers"):
+        how += f"; it covers {summary['covers']}"
     if "mcnemar" in summary:
         test = summary["mcnemar"]
         how += (

@@ -1,6 +1,7 @@
 """The statistics of the paired experiment, on inputs whose answers are known."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -52,17 +53,68 @@ def test_paired_bootstrap_interval():
     assert high == pytest.approx(0.2 + 1.96 * sd, abs=0.006)
 
 
+def test_the_bootstrap_draws_counts_not_indices():
+    """The multinomial bootstrap has the index bootstrap's distribution, without N x 4,000
+    indices: its samples spread as the mean paired difference's sampling sd says."""
+    a, b = _outcomes(3000, 2000, both=4000, neither=1000)  # 10,000 test images
+    low, high = compare.paired_bootstrap(a, b, samples=20_000)
+    sd = np.sqrt((5000 / 10_000 - 0.1**2) / 10_000)
+    assert (low, high) == pytest.approx((0.1 - 1.96 * sd, 0.1 + 1.96 * sd), abs=0.001)
+
+
+def test_the_one_seed_interval_agrees_with_mcnemar():
+    """It excludes 0 exactly when McNemar's exact p is below 0.05: "9 vs 2 of 1,000" (p 0.065)
+    no longer reads as an interval above 0."""
+    for n in (1, 6, 11, 17, 30):
+        for only_a, only_b in ((k, n - k) for k in range(n + 1)):
+            m = compare.mcnemar(*_outcomes(only_a, only_b, both=500, neither=300))
+            low, high = compare.mcnemar_interval(only_a, only_b, 800 + only_a + only_b)
+            assert (m["p_exact"] < 0.05) == (low > 0 or high < 0), (only_a, only_b)
+            assert low <= (only_a - only_b) / (800 + only_a + only_b) <= high
+    m = compare.mcnemar(*_outcomes(9, 2, both=600, neither=389))
+    assert m["p_exact"] == pytest.approx(0.065, abs=0.001)
+    low, high = compare.mcnemar_interval(9, 2, 1000)
+    assert low < 0 < high
+    assert compare.mcnemar_interval(0, 0, 100) == (0.0, 0.0)
+
+
 def test_confusion_matrix_and_verdicts():
     m = compare.confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
     assert m.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     assert compare.verdict(4.1, 2.3, 5.9, 3) == (
-        "augmentation helped: +4.1 points (95% CI +2.3 to +5.9)"
+        "helped",
+        "augmentation helped: +4.1 points (95% CI +2.3 to +5.9)",
     )
-    assert compare.verdict(-3.0, -5.0, -1.0, 1).startswith("augmentation hurt: -3.0 points")
-    assert compare.verdict(0.5, -1.2, 2.2, 1) == (
+    claim, text = compare.verdict(-3.0, -5.0, -1.0, 3)
+    assert claim == "hurt" and text.startswith("augmentation hurt: -3.0 points")
+    assert compare.verdict(0.5, -1.2, 2.2, 3) == (
+        None,
         "no measurable effect at this budget: +0.5 points (95% CI -1.2 to +2.2); "
-        "train longer or use more seeds"
+        "more seeds or train longer",
     )
+
+
+def test_one_seed_is_never_a_verdict_and_says_what_it_covers():
+    claim, text = compare.verdict(-2.0, -3.0, -1.1, 1)
+    assert claim is None and "helped" not in text and "hurt" not in text
+    assert text.startswith("this seed only: -2.0 points on these test images")
+    assert "not a verdict" in text and "training noise" in text and "second seed" in text
+
+
+def test_two_seeds_advise_more_seeds_and_no_verdict_without_spread():
+    claim, text = compare.verdict(1.0, -8.0, 10.0, 2)
+    assert claim is None and text.endswith("; more seeds") and "train longer" not in text
+    claim, text = compare.verdict(2.0, 2.0, 2.0, 3)  # three equal differences: zero width
+    assert claim is None and "helped" not in text and "cannot be estimated" in text
+
+
+def test_no_bound_prints_as_zero_beside_a_claim():
+    zero = re.compile(r"[+-]0\.0(?!\d)")
+    claim, text = compare.verdict(1.0, 0.03, 2.0, 4)
+    assert claim == "helped" and not zero.search(text) and "+0.03 to +2.0" in text
+    claim, text = compare.verdict(-1.0, -2.0, -0.004, 4)
+    assert claim == "hurt" and not zero.search(text) and "to -0.004)" in text
+    assert compare.points_text(0.0) == "+0.0" and compare.points_text(-1.26) == "-1.3"
 
 
 def _run(folder, seed, no_augment, pred, label, steps=100, train_acc=0.9):
@@ -88,14 +140,16 @@ def test_summary_of_one_seed(tmp_path):
     summary = compare.write_summary(tmp_path, [aug], [base])
     assert summary["effect_points"] == pytest.approx(10.0)
     assert summary["mcnemar"]["only_augmented"] == 10 and summary["mcnemar"]["only_baseline"] == 0
-    assert summary["ci_low"] > 0 and summary["verdict"].startswith("augmentation helped: +10.0")
+    assert summary["ci_low"] > 0 and summary["claim"] is None  # one seed: not a verdict
+    assert summary["verdict"].startswith("this seed only: +10.0 points")
+    assert summary["covers"] == "this seed's test images only, not training noise"
     arms = summary["arms"]
     assert arms["augmented"]["overfitting_gap_points"] == pytest.approx(5.0)
     assert arms["baseline"]["overfitting_gap_points"] == pytest.approx(25.0)
     assert arms["augmented"]["confusion_matrix"] == [[45, 5], [10, 40]]
     assert summary["per_class_change_points"] == pytest.approx([20.0, 0.0])
     text = (tmp_path / compare.SUMMARY_TXT).read_text()
-    assert "verdict: augmentation helped" in text and "over-fitting gap" in text
+    assert "verdict: this seed only" in text and "over-fitting gap" in text
     assert json.loads((tmp_path / compare.SUMMARY_JSON).read_text())["seeds"] == [0]
 
 
@@ -114,7 +168,7 @@ def test_summary_of_several_seeds_uses_the_t_interval(tmp_path):
         (4.0, 4.0 - half, 4.0 + half)
     )
     assert summary["verdict"].startswith("no measurable effect at this budget: +4.0 points")
-    assert "mcnemar" not in summary
+    assert summary["claim"] is None and "mcnemar" not in summary
 
 
 def test_unpaired_or_unfinished_runs_are_reported(tmp_path):
@@ -133,3 +187,32 @@ def test_unpaired_or_unfinished_runs_are_reported(tmp_path):
 def test_default_seeds():
     assert compare.default_seeds(["--device", "cpu"]) == 1
     assert compare.default_seeds(["--device=cuda"]) == 3
+
+
+def test_against_another_pipeline_trains_it_as_the_second_arm(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        compare, "_train", lambda out, args, quiet=False: calls.append((out, args)) or 0
+    )
+    monkeypatch.setattr(compare, "write_summary", lambda *a: {})
+    monkeypatch.setattr(compare, "text_table", lambda summary: "")
+    argv = ["--pipeline", "cifar-standard", "--out", str(tmp_path), "--seeds", "2"]
+    assert compare.main([*argv, "--against", "d2l-flip", "--epochs", "1"]) == 0
+    assert [out.name for out, _ in calls] == [
+        "seed0-aug",
+        "seed0-other",
+        "seed1-aug",
+        "seed1-other",
+    ]
+    for out, args in calls:
+        pipeline = args[args.index("--pipeline") + 1]
+        assert pipeline == ("d2l-flip" if out.name.endswith("-other") else "cifar-standard")
+        assert "--no-augment" not in args and args[args.index("--seed") + 1] == out.name[4]
+    calls.clear()
+    assert compare.main([*argv, "--against", "none"]) == 0  # the default: no augmentation
+    assert [out.name for out, _ in calls][:2] == ["seed0-aug", "seed0-noaug"]
+    assert "--no-augment" in calls[1][1]
+    label = [0, 1] * 10
+    aug = _run(tmp_path / "x" / "seed0-aug", 0, False, label, label)
+    other = _run(tmp_path / "x" / "seed0-other", 0, False, label, label)
+    assert compare.arm_folders(tmp_path / "x") == ([aug], [other])

@@ -22,6 +22,7 @@ import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, make, preset
 from playground import controls, estimate, jobs, owners, runs, train_view
+from playground.training import compare
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -278,7 +279,7 @@ def test_a_pipeline_that_does_not_validate_never_starts(root, fake_engine):
         jobs.start(SETTINGS, bad, "me")
     assert runs.list_runs() == []
     values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu")
-    message, *_ = train.on_start(bad, False, 1, "me", None, *values)
+    message, *_ = train.on_start(bad, False, 1, train.AGAINST_NONE, None, "me", None, *values)
     assert message.startswith("⚠️") and "does not validate" in message
 
 
@@ -801,7 +802,9 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     assert gallery is None and message.startswith("⚠️ CIFAR-10 is not on this server")
     assert "--dataset" not in message and folder in message
     assert train.offer_synthetic(message)["visible"] is True
-    message, *_ = train.on_start(preset("cifar-standard"), False, 1, "me", None, *values)
+    message, *_ = train.on_start(
+        preset("cifar-standard"), False, 1, train.AGAINST_NONE, None, "me", None, *values
+    )
     assert train.offer_synthetic(message)["visible"] is True
     assert train.on_use_synthetic()[0] == "synthetic"
     assert train.offer_synthetic("Started x")["visible"] is False
@@ -976,6 +979,35 @@ def test_folder_data_sets_on_a_space_stay_inside_the_data_root(tmp_path, monkeyp
         jobs.make_settings({**values, "folder": str(data / "dogs")})
 
 
+def test_compare_against_another_pipeline_file(root, fake_engine, tmp_path, monkeypatch):
+    """ "Compare against: another pipeline file": the second arm trains that pipeline (no
+    --no-augment), paired with the run by seed; the runs table says which is which."""
+    monkeypatch.setenv("FAKE_STEP_S", "0.05")
+    spec, other = preset("cifar-standard"), preset("d2l-flip")
+    with pytest.raises(jobs.JobError, match="upload the pipeline file first"):
+        train.against_spec(train.AGAINST_FILE, None)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "augmentation-pipeline", "version": 2, "steps": [{"x": 1}]}')
+    with pytest.raises(jobs.JobError, match="^the pipeline file to compare against: "):
+        train.against_spec(train.AGAINST_FILE, str(bad))
+    assert train.against_spec(train.AGAINST_NONE, str(bad)) is None
+    good = tmp_path / "flip.json"
+    good.write_text(other.to_json())
+    assert train.against_spec(train.AGAINST_FILE, str(good)) == other
+    first, second = jobs.start(SETTINGS, spec, "me", against=other)
+    assert second.name.endswith("-other") and first.name.endswith("-synthetic")
+    assert (second / "pipeline.json").read_text() == other.to_json()
+    assert (first / "pipeline.json").read_text() == spec.to_json()
+    assert "--no-augment" not in json.loads((second / "launch.json").read_text())["command"]
+    arm = json.loads((second / "settings.json").read_text())
+    assert arm["baseline"] and not arm["no_augment"]
+    _wait(lambda: all(runs.find_run(p.name).state == "finished" for p in (first, second)))
+    all_runs = runs.list_runs()
+    run_b = runs.find_run(second.name)
+    assert train_view.is_baseline(run_b) and train_view.is_other_pipeline(run_b)
+    assert train_view.augment_label(run_b, all_runs).startswith("HorizontalFlip (compared with")
+
+
 # --- several seeds: a paired experiment, one pair at a time --------------------------------
 
 
@@ -1052,7 +1084,7 @@ def _finished_arm(root: Path, name: str, seed: int, no_aug: bool, right: np.ndar
     return path
 
 
-def test_a_finished_pair_reads_as_an_effect_with_its_interval_and_a_verdict(root):
+def test_a_finished_pair_reads_as_this_seeds_effect_not_a_verdict(root):
     rng = np.random.default_rng(0)
     base_right = rng.random(2000) < 0.6
     aug_right = base_right | (rng.random(2000) < 0.25)  # right on more images
@@ -1061,19 +1093,48 @@ def test_a_finished_pair_reads_as_an_effect_with_its_interval_and_a_verdict(root
     assert train_view.experiment_report(job) == ""  # no baseline: nothing to compare
     _finished_arm(root, "j-noaug", 0, True, base_right, "j")
     report = train_view.experiment_report(jobs.job_runs(runs.find_run("j")))
-    assert "**Augmentation helped: +" in report and "95% CI" in report
-    assert "95% paired bootstrap over test images; 1 of 1 pairs finished" in report
+    assert "**This seed only: +" in report and "not a verdict" in report
+    assert "helped" not in report and "hurt" not in report
+    assert "interval over the test images (McNemar), this seed only; 1 of 1 pairs" in report
+    assert "it covers this seed's test images only, not training noise" in report
     assert "McNemar's exact test p = " in report
     assert "| with augmentation |" in report and "over-fitting gap" in report
     assert "| cat |" in report and "Confusion matrix, with augmentation" in report
     table = train_view.runs_table(runs.list_runs())  # both runs of the pair show the effect
     effects = set(table["effect of augmentation"])
-    assert len(effects) == 1 and effects.pop().startswith("+") and " to +" in report
+    assert len(effects) == 1 and effects.pop().endswith(", this seed only")
 
-    # the same runs with equal predictions: no measurable effect, in words
+    # the same runs with equal predictions: a difference of 0, still this seed only
     np.savez(root / "j" / "predictions.npz", **dict(np.load(root / "j-noaug" / "predictions.npz")))
     report = train_view.experiment_report(jobs.job_runs(runs.find_run("j")))
-    assert "**No measurable effect at this budget: +0.0 points" in report
+    assert "**This seed only: +0.0 points" in report
+
+
+def test_the_comparison_is_computed_once_and_read_afterwards(root, monkeypatch):
+    """Stored in the job's run folder when a pair has finished; redraws of the runs table (more
+    jobs than any cache held) read it rather than recompute it."""
+    rng = np.random.default_rng(1)
+    for j in range(10):
+        right = rng.random(500) < 0.5
+        _finished_arm(root, f"r{j}", 0, False, right, f"r{j}")
+        _finished_arm(root, f"r{j}-noaug", 0, True, right ^ (rng.random(500) < 0.1), f"r{j}")
+    calls = []
+    summarize = compare.summarize
+    monkeypatch.setattr(compare, "summarize", lambda *a: calls.append(a) or summarize(*a))
+    first = train_view.runs_table(runs.list_runs())
+    assert len(calls) == 10 and all(
+        (root / f"r{j}" / "experiment.json").exists() for j in range(10)
+    )
+    for _ in range(3):
+        assert train_view.runs_table(runs.list_runs()).equals(first)
+    assert len(calls) == 10
+    # a pair trained again (new predictions): computed again, once
+    np.savez(
+        root / "r3" / "predictions.npz", **dict(np.load(root / "r3-noaug" / "predictions.npz"))
+    )
+    train_view.runs_table(runs.list_runs())
+    train_view.runs_table(runs.list_runs())
+    assert len(calls) == 11
 
 
 def test_the_report_waits_for_a_finished_pair(root):

@@ -14,6 +14,7 @@ TINY = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4"]
     [
         (50_000, 10, 1, 512, 97, 242),  # CIFAR-10: the recipe as it was
         (50_000, 10, 8, 512, 97, 242),  # 64 per process
+        (50_000, 10, 3, 512, 97, 242),  # 171 or 170 per process
         (5_085, 5, 1, 128, 39, 50),
         (2_000, 3, 1, 32, 62, 50),  # the report's folder: 3 steps per epoch at batch 512
         (2_000, 30, 1, 32, 62, 465),
@@ -32,15 +33,85 @@ def test_fast_recipe_fits_the_data(train_size, epochs, world, batch, steps, warm
     assert chosen.batch_auto and chosen.lr_auto
 
 
-@pytest.mark.parametrize("train_size", [200, 1_000, 3_000, 7_777, 20_000, 60_000, 1_000_000])
-@pytest.mark.parametrize("epochs", [1, 3, 10])
-def test_enough_steps_wherever_the_data_allows(train_size, epochs):
-    chosen = recipes.fit("fast", train_size, epochs)
-    if chosen.batch_size > recipes.MIN_BATCH_PER_PROCESS and chosen.batch_size < 512:
-        assert chosen.steps_per_epoch >= recipes.MIN_STEPS_PER_EPOCH
-        assert chosen.total_steps >= recipes.MIN_STEPS_PER_RUN
-    assert 0 < chosen.warmup_steps <= max(1, chosen.total_steps // 2)
-    assert chosen.warmup_steps >= min(recipes.MIN_WARMUP_STEPS, chosen.total_steps // 2)
+SIZES = [40, 100, 320, 500, 1_000, 2_000, 4_085, 5_085, 10_000, 20_000, 50_000]
+WORLDS = [1, 2, 3, 8]
+
+
+@pytest.mark.parametrize("train_size", SIZES)
+@pytest.mark.parametrize("epochs", [1, 3, 5, 10])
+def test_the_schedule_does_not_depend_on_the_process_count(train_size, epochs):
+    """Batch, steps, warm-up and lr: a function of the data and the epochs; the processes only
+    split the batch, as evenly as whole images allow."""
+    chosen = [recipes.fit("fast", train_size, epochs, world) for world in WORLDS]
+    one = chosen[0]
+    for world, c in zip(WORLDS, chosen, strict=True):
+        assert (c.batch_size, c.steps_per_epoch, c.total_steps, c.warmup_steps, c.lr) == (
+            one.batch_size, one.steps_per_epoch, one.total_steps, one.warmup_steps, one.lr,
+        )  # fmt: skip
+        parts = recipes.split(c.batch_size, world)
+        assert sum(parts) == c.batch_size and max(parts) - min(parts) <= 1 and min(parts) >= 1
+
+
+@pytest.mark.parametrize("train_size", SIZES)
+@pytest.mark.parametrize("epochs", [1, 3, 5, 10])
+@pytest.mark.parametrize("world", WORLDS)
+def test_the_steps_rule_holds_for_every_process_count(train_size, epochs, world):
+    """At least 32 steps per epoch and 100 per run unless the batch is already at its floor of
+    16 (or the whole of a smaller set); the largest such batch, a power of two, at most 512."""
+    c = recipes.fit("fast", train_size, epochs, world)
+    b = c.batch_size
+    assert c.steps_per_epoch == train_size // b and c.total_steps == c.steps_per_epoch * epochs
+    if train_size < 16:
+        assert b == train_size
+    else:
+        assert 16 <= b <= 512 and b & (b - 1) == 0
+    enough = c.steps_per_epoch >= 32 and c.total_steps >= 100
+    assert enough or b == min(16, train_size)
+    if b < 512:  # the next power of two would break the rule
+        doubled = train_size // (2 * b)
+        assert doubled < 32 or doubled * epochs < 100
+    assert c.lr == pytest.approx(0.2 * b / 512) and c.lr <= 0.2
+    assert 1 <= c.warmup_steps <= max(1, c.total_steps // 2)
+
+
+@pytest.mark.parametrize(
+    ("train_size", "epochs", "batch", "steps"),
+    [
+        (50_000, 1, 256, 195),  # was 256 on 1 process but 384 on 3
+        (50_000, 3, 512, 97),  # was 510 on 3 processes
+        (500, 10, 16, 31),  # was 128 on 8 processes: 3 steps per epoch, a 1-step warm-up
+        (40, 5, 16, 2),
+    ],
+)
+def test_the_cases_of_the_report(train_size, epochs, batch, steps):
+    for world in WORLDS:
+        c = recipes.fit("fast", train_size, epochs, world)
+        assert (c.batch_size, c.steps_per_epoch) == (batch, steps)
+
+
+def test_the_lr_is_capped_also_for_a_batch_given_by_hand():
+    big = recipes.fit("fast", 50_000, 10, batch_size=4096)
+    assert big.lr == pytest.approx(0.2) and not big.batch_auto and big.lr_auto
+    assert "capped at 0.2" in big.reason
+    assert recipes.fit("fast", 50_000, 10, batch_size=4096, lr=0.5).lr == 0.5  # given: as given
+
+
+def test_zero_means_automatic_everywhere(tmp_path, capsys):
+    auto, zero = recipes.fit("fast", 2_000, 3), recipes.fit("fast", 2_000, 3, 1, 0, 0)
+    assert zero == auto and zero.batch_auto and zero.lr_auto
+    args = ["--pipeline", "d2l-flip", *TINY, "--out", str(tmp_path / "run"), "--check"]
+    assert cli.main([*args, "--batch-size", "0", "--lr", "0"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["batch_size"] == 16 and cfg["auto"] == {"batch_size": True, "lr": True}
+
+
+def test_too_little_data_for_the_processes_blames_no_flag_the_user_never_gave(tmp_path, capsys):
+    with pytest.raises(recipes.FitError) as err:
+        recipes.fit("fast", 3, 5, 8)
+    assert "3 training images cannot be split over 8 processes" in str(err.value)
+    assert "--batch-size" not in str(err.value)
+    with pytest.raises(recipes.FitError, match="--batch-size 4 cannot be split over 8"):
+        recipes.fit("fast", 1_000, 5, 8, batch_size=4)
 
 
 def test_explicit_values_win_and_d2l_stays_d2l():

@@ -89,7 +89,7 @@ def test_impossible_settings_are_refused_before_anything_starts(
         (tmp_path / split / "cat" / "notes.txt").write_text("not an image")
     change = {k: str(tmp_path) if v == "NO_IMAGES" else v for k, v in change.items()}
     settings = form_defaults(**(TINY_SETTINGS | change))
-    message, _, _ = alice.predict(False, 1, *settings, api_name="/train_start")
+    message, _, _ = alice.predict(False, 1, "none", None, *settings, api_name="/train_start")
     assert message.startswith("⚠️") and expected in message.replace("--batch-size", "batch size")
     assert runs.list_runs(app[1]) == []
 
@@ -110,7 +110,7 @@ def test_preview_shows_32_images_and_an_estimate(alice):
 
 
 def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
-    message, watched, _ = alice.predict(False, 1, *TINY, api_name="/train_start")
+    message, watched, _ = alice.predict(False, 1, "none", None, *TINY, api_name="/train_start")
     assert message.startswith("Started"), message
     name = watched["value"]
 
@@ -119,7 +119,7 @@ def test_start_watch_refuse_stop_resume_predict(alice, bob, app, tmp_path):
     plots = alice.predict(name, [], 0, api_name="/train_poll")  # watched, overlay, smoothing
     assert f'data-run="{name}"' in plots[0] and len(plots[2]["data"]) >= 2
 
-    message, _, _ = bob.predict(False, 1, *TINY, api_name="/train_start")
+    message, _, _ = bob.predict(False, 1, "none", None, *TINY, api_name="/train_start")
     assert message.startswith("⚠️ A run is already training") and name in message
     assert "only that session can stop it" in bob.predict(name, api_name="/train_stop")
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.spec import from_dict, make, preset
+from pipelines.spec import PipelineSpec, from_dict, make, preset
 from playground.training import cli
-from playground.training.augment import TrainBatches, epoch_order
+from playground.training.augment import TrainBatches, epoch_order, rank_part
 from playground.training.checkpoints import CheckpointError, load_checkpoint, write_checkpoint
 from playground.training.data import DataError, Dataset, load, make_synthetic, scan
 from playground.training.metrics import MetricsLog
@@ -102,10 +102,27 @@ def test_folder_errors_say_what_is_wrong(tmp_path, make_tree, words):
 
 
 def test_epoch_order_splits_global_batches_over_ranks():
-    one = epoch_order(100, seed=1, epoch=2, steps=5, world=1, batch=16)
-    two = epoch_order(100, seed=1, epoch=2, steps=5, world=2, batch=8)
-    assert torch.equal(one.flatten(), two.flatten())
-    assert not torch.equal(one, epoch_order(100, seed=1, epoch=3, steps=5, world=1, batch=16))
+    order = epoch_order(100, seed=1, epoch=2, steps=5, batch=16)
+    assert order.shape == (5, 16) and len(set(order.flatten().tolist())) == 80
+    assert not torch.equal(order, epoch_order(100, seed=1, epoch=3, steps=5, batch=16))
+    for world in (1, 2, 3, 8):  # the ranks' parts make up each global batch, one image apart
+        parts = [order[:, rank_part(16, world, r)] for r in range(world)]
+        assert torch.equal(torch.cat(parts, dim=1), order)
+        assert max(p.shape[1] for p in parts) - min(p.shape[1] for p in parts) <= 1
+
+
+def test_each_rank_takes_its_part_of_the_same_global_batches():
+    """3 processes split a batch of 16 as 6 + 5 + 5: together the images one process sees."""
+    kwargs = {"batch": 16, "seed": 5, "device": torch.device("cpu")}
+    spec = PipelineSpec()
+    whole = [y for _, y in TrainBatches(_dataset(), spec, **kwargs).epoch(1)]
+    ranks = [
+        [y for _, y in TrainBatches(_dataset(), spec, **kwargs, rank=r, world=3).epoch(1)]
+        for r in range(3)
+    ]
+    assert [len(r[0]) for r in ranks] == [5, 5, 6]
+    for step, labels in enumerate(whole):
+        assert torch.equal(torch.cat([r[step] for r in ranks]), labels)
 
 
 def _dataset(n=64):

@@ -125,6 +125,26 @@ def test_two_processes_with_gloo_train_the_same_model(tmp_path):
     assert train[-1]["train_loss"] < train[0]["train_loss"]
 
 
+def test_three_processes_split_the_schedule_of_one(tmp_path):
+    """The fitted batch of 16 is split 6 + 5 + 5 over 3 processes: the same schedule (batch,
+    steps, lr, warm-up) as one process, and the ranks still end with the same weights."""
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4", "--epochs", "1"]
+    out = tmp_path / "three"
+    _run("--pipeline", "d2l-flip", *tiny, "--nproc", "3", "--out", str(out))
+    one = json.loads(
+        subprocess.run(
+            _cmd("--pipeline", "d2l-flip", *tiny, "--check"), capture_output=True, text=True,
+            env=ENV, check=True,
+        ).stdout
+    )  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    keys = ("batch_size", "lr", "warmup_steps", "steps_per_epoch", "total_steps")
+    assert [config[k] for k in keys] == [one[k] for k in keys] and config["batch_size"] == 16
+    assert config["world_size"] == 3 and "6 or 5 per process" in config["recipe_reason"]
+    summary = MetricsLog(out / "metrics.jsonl").records()[-1]
+    assert len(set(summary["rank_weight_digests"])) == 1
+
+
 def test_benchmark_smoke_on_cpu():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from train_throughput import main

@@ -3,6 +3,7 @@
 import html
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -10,10 +11,10 @@ import torch
 
 from pipelines.spec import PipelineSpec, make, preset
 from playground import runs, train_view
-from playground.training import cli, compare, data, dist, recipes
+from playground.training import aa_check, cli, compare, data, dist, recipes
 from playground.training.augment import TrainBatches
 from playground.training.checkpoints import load_checkpoint
-from playground.training.loop import Run, StopFlag
+from playground.training.loop import Run, StopFlag, eval_splits
 from playground.training.metrics import MetricsLog
 
 TINY = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4", "--batch-size", "32"]
@@ -105,6 +106,68 @@ def test_evaluation_after_a_short_run_uses_batchnorm_statistics_of_the_current_w
     batch_stats_loss = float(torch.nn.functional.cross_entropy(logits, run.test_y))
     assert stale_loss > 30 * batch_stats_loss  # 184 against 3.2
     assert test_loss < 1.5 * batch_stats_loss
+
+
+def test_the_overfitting_gap_is_measured_on_other_un_augmented_images(tmp_path, monkeypatch):
+    """Not the images BatchNorm's statistics were just recomputed on; the raw training images,
+    as the test images are fed (no pipeline)."""
+    for n in (10, 320, 2_000, 2_048, 50_000):
+        bn, gap = eval_splits(n)
+        assert bn.stop <= gap.start and gap.stop == n and bn.stop - bn.start > 0
+        assert gap.stop - gap.start == min(1024, n // 2) and bn.stop - bn.start <= 1024
+    run = _short_run(tmp_path, lr=0.05)
+    seen = {}
+    monkeypatch.setattr(Run, "refresh_bn_stats", lambda self: seen.setdefault("bn", self.bn_x))
+    predict = Run._predict
+
+    def recording(self, images, labels):
+        seen.setdefault("predicted", []).append(images)
+        return predict(self, images, labels)
+
+    monkeypatch.setattr(Run, "_predict", recording)
+    run.evaluate()
+    raw = run.batches.images  # the training set as loaded, before any pipeline
+    bn, gap = eval_splits(len(raw))
+    assert torch.equal(seen["bn"], raw[bn])
+    assert torch.equal(seen["predicted"][1], raw[gap])  # after the test images
+    assert seen["predicted"][1].dtype == torch.uint8  # pixels as stored: not augmented
+    assert not set(range(len(raw))[bn]) & set(range(len(raw))[gap])
+
+
+def test_the_augmentation_seed_changes_only_the_draws():
+    """An A/A pair: the same seed (weights, data order), another augmentation seed: the same
+    images in the same order, other pixels; without --aug-seed, the draws follow --seed."""
+    x, y = data.make_synthetic(256, 32, seed=0)
+    dataset = data.Dataset(x, y, x[:8], y[:8], [str(i) for i in range(10)])
+    spec = preset("cifar-standard")
+    kwargs = {"batch": 32, "seed": 7, "device": torch.device("cpu")}
+    a = list(TrainBatches(dataset, spec, **kwargs).epoch(0))
+    same = list(TrainBatches(dataset, spec, **kwargs, aug_seed=7).epoch(0))
+    b = list(TrainBatches(dataset, spec, **kwargs, aug_seed=1_000_007).epoch(0))
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(a, same, strict=True))
+    assert all(torch.equal(p[1], q[1]) for p, q in zip(a, b, strict=True))  # same labels, order
+    assert not torch.equal(a[0][0], b[0][0])
+
+
+def test_the_aa_check_pairs_the_pipeline_with_itself(tmp_path, capsys):
+    """`--aa`: pairs whose arms share the seed and differ in --aug-seed; the last line counts
+    the verdicts that claimed an effect."""
+    exp = tmp_path / "aa"
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "160", "--width", "4", "--epochs", "1"]
+    args = ["--aa", "--pipeline", "d2l-flip", "--repeats", "2", "--out", str(exp), *tiny]
+    assert compare.main([*args, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"A/A: [0-2] of 2 claimed an effect", out[-1])
+    for k in range(2):
+        a, b = (json.loads((exp / f"aa0{k}-{arm}" / "config.json").read_text()) for arm in "ab")
+        assert a["seed"] == b["seed"] == k and a["aug_seed"] != b["aug_seed"]
+        assert a["pipeline"] == b["pipeline"] and not a["no_augment"] and not b["no_augment"]
+        assert (a["batch_size"], a["total_steps"]) == (b["batch_size"], b["total_steps"])
+    report = json.loads((exp / aa_check.AA_JSON).read_text())
+    assert report["repeats"] == 2 and report["claimed"] == int(out[-1].split()[1])
+    assert (exp / aa_check.AA_TXT).read_text().strip().splitlines()[-1] == out[-1]
+    assert compare.main(["--aa", "--summarize", str(exp)]) == 0  # the report again, no training
+    assert capsys.readouterr().out.strip().splitlines()[-1] == out[-1]
 
 
 def test_evaluations_record_per_class_accuracy_and_the_end_saves_predictions(tmp_path):

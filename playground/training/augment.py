@@ -40,11 +40,18 @@ def mix_seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def epoch_order(n: int, seed: int, epoch: int, steps: int, world: int, batch: int) -> torch.Tensor:
-    """(steps, world, batch) indices: global step s takes the s-th slice, rank r its part."""
+def epoch_order(n: int, seed: int, epoch: int, steps: int, batch: int) -> torch.Tensor:
+    """(steps, batch) indices: global step s takes the s-th row (`batch` is the global batch;
+    rank r takes its part of each row, `rank_part`)."""
     gen = torch.Generator().manual_seed(mix_seed(seed, epoch))
-    order = torch.randperm(n, generator=gen)[: steps * world * batch]
-    return order.view(steps, world, batch)
+    order = torch.randperm(n, generator=gen)[: steps * batch]
+    return order.view(steps, batch)
+
+
+def rank_part(batch: int, world: int, rank: int) -> slice:
+    """Rank `rank`'s columns of a global batch split over `world` processes as evenly as whole
+    images allow (recipes.split): batch // world or one more."""
+    return slice(rank * batch // world, (rank + 1) * batch // world)
 
 
 class _PerImage(torch.utils.data.Dataset):
@@ -82,15 +89,22 @@ class TrainBatches:
         batch: int,
         seed: int,
         device: torch.device,
+        aug_seed: int | None = None,
         rank: int = 0,
         world: int = 1,
         workers: int = 0,
         compile: bool = False,
         log: Callable[[str], Any] = print,
     ) -> None:
+        # `batch` is the global batch; this rank takes its part of each (rank_part)
         self.batch, self.seed, self.device, self.rank, self.world = batch, seed, device, rank, world
+        self.part = rank_part(batch, world, rank)
+        self.local_batch = self.part.stop - self.part.start
+        # the data order follows `seed`; the augmentation draws follow `aug_seed` (the same
+        # unless given): two runs that differ only in it differ only in what the pipeline drew
+        self.aug_seed = seed if aug_seed is None else aug_seed
         self.n = len(data.train_y)
-        self.steps_per_epoch = self.n // (batch * world)
+        self.steps_per_epoch = self.n // batch
         missing = unsupported(spec)
         self.batched = not missing
         self.workers = workers
@@ -113,13 +127,13 @@ class TrainBatches:
         if self.mix is not None:
             names = " then ".join(s.transform for s in spec.batch_steps)
             log(
-                f"mixing: {names} per batch of {batch}, soft targets over {classes} "
+                f"mixing: {names} per batch of {self.local_batch}, soft targets over {classes} "
                 "classes for the loss; training accuracy counts the true labels"
             )
 
     def _order(self, epoch: int) -> torch.Tensor:
-        order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.world, self.batch)
-        return order[:, self.rank]
+        order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.batch)
+        return order[:, self.part]
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Steps `start`.. of `epoch`: (images float [0, 1] NCHW, labels), on the device."""
@@ -147,19 +161,22 @@ class TrainBatches:
         if self.mix is None:
             return x, y
         with torch.random.fork_rng(devices=[]):  # torchvision draws on the global CPU generator
-            torch.manual_seed(mix_seed(self.seed, self.rank, epoch, step, MIX_STREAM))
+            torch.manual_seed(mix_seed(self.aug_seed, self.rank, epoch, step, MIX_STREAM))
             x, target = self.mix(x, y)
         if target.ndim == 1:
             target = torch.nn.functional.one_hot(target, self.classes).float()
         return x, target
 
     def _batched(self, index: torch.Tensor, epoch: int, step: int) -> Batch:
-        self.gen.manual_seed(mix_seed(self.seed, self.rank, epoch, step))
+        self.gen.manual_seed(mix_seed(self.aug_seed, self.rank, epoch, step))
         return self.pipeline(self.images[index], self.gen), self.labels[index]
 
     def _fallback(self, order: torch.Tensor, epoch: int, start: int) -> Iterator[Batch]:
         sampler = [
-            [(int(i), mix_seed(self.seed, self.rank, epoch, step, j)) for j, i in enumerate(row)]
+            [
+                (int(i), mix_seed(self.aug_seed, self.rank, epoch, step, j))
+                for j, i in enumerate(row)
+            ]
             for step, row in enumerate(order.tolist())
         ][start:]
         loader = DataLoader(

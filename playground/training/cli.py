@@ -138,11 +138,14 @@ def _batch(cfg: dict[str, Any]) -> None:
     """Batch size, peak lr and warm-up from recipes.fit (explicit values win), and why."""
     world, given = cfg["world_size"], cfg["batch_size"]
     _positive(cfg, "batch_size")
-    chosen = recipes.fit(cfg["recipe"], cfg["train_size"], cfg["epochs"], world, given, cfg["lr"])
+    try:
+        chosen = recipes.fit(
+            cfg["recipe"], cfg["train_size"], cfg["epochs"], world, given, cfg["lr"]
+        )
+    except recipes.FitError as err:
+        raise UsageError(str(err)) from None
     batch = chosen.batch_size
-    if batch % world:
-        raise UsageError(f"--batch-size {batch} does not split evenly over {world} processes")
-    if batch > cfg["train_size"]:
+    if given and batch > cfg["train_size"]:
         raise UsageError(
             f"--batch-size {batch} is larger than the training set ({cfg['train_size']} images)"
         )
@@ -157,8 +160,11 @@ def _batch(cfg: dict[str, Any]) -> None:
 def _check_batch(cfg: dict[str, Any]) -> None:
     """On resume the saved batch stays; only its split over the processes may change."""
     world, batch = cfg["world_size"], cfg["batch_size"]
-    if batch % world:
-        raise UsageError(f"the run's batch {batch} does not split evenly over {world} processes")
+    if batch < world:
+        raise UsageError(
+            f"the run's batch of {batch} cannot be split over {world} processes "
+            "(each needs at least one image per step)"
+        )
 
 
 def _augmentation(cfg: dict[str, Any], spec: PipelineSpec) -> None:
@@ -190,6 +196,8 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     given = {k: v for k, v in vars(args).items() if v is not None and k in DEFAULTS}
     cfg = {**DEFAULTS, **given, "pipeline_source": args.pipeline}
     for declared in run_settings.declared():
+        if declared.auto and cfg[declared.name] == 0 and (declared.low or 0) > 0:
+            cfg[declared.name] = None  # 0 means automatic, as in the Train tab's form
         try:
             run_settings.check_value(declared, cfg[declared.name], declared.flag)
         except run_settings.SettingError as err:

@@ -43,6 +43,17 @@ DIVERGED_FACTOR = 4.0
 # Training images (un-augmented, as the test images are) that BatchNorm statistics are
 # recomputed on before each evaluation; about 1,000 pin them down well (Wu & Johnson 2021).
 BN_STATS_IMAGES = 1024
+# Un-augmented training images the over-fitting gap's training accuracy is measured on.
+GAP_IMAGES = 1024
+
+
+def eval_splits(n: int) -> tuple[slice, slice]:
+    """(BatchNorm-statistics images, over-fitting-gap images): disjoint slices of the n training
+    images. The gap is measured on images the statistics were not just recomputed on (those
+    would flatter the training accuracy): the last min(1024, n/2) images, and the statistics
+    on the first min(1024, the rest)."""
+    gap = min(GAP_IMAGES, n // 2)
+    return slice(0, min(BN_STATS_IMAGES, n - gap)), slice(n - gap, n)
 
 
 class StopFlag:
@@ -107,12 +118,12 @@ class Run:
         self.cfg, self.run_dir, self.ranks, self.device = cfg, run_dir, ranks, device
         self.stop, self.log, self.pid = stop, log, pid or os.getpid()
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
-        self.local_batch = cfg["batch_size"] // ranks.world
         self.batches = TrainBatches(
             data,
             from_dict(cfg["train_pipeline"]),
-            batch=self.local_batch,
+            batch=cfg["batch_size"],
             seed=cfg["seed"],
+            aug_seed=cfg.get("aug_seed"),
             device=device,
             rank=ranks.rank,
             world=ranks.world,
@@ -121,11 +132,18 @@ class Run:
             log=log,
         )
         self.spe = self.batches.steps_per_epoch
+        # this rank's part of the global batch (one image more or less than another rank's
+        # when the batch does not divide by the processes). DDP averages the ranks' gradients
+        # with equal weights, so a rank's mean loss is scaled by its share of the batch: the
+        # step is then the mean over the global batch's images, as on one process.
+        self.local_batch = self.batches.local_batch
+        self.loss_share = self.local_batch * ranks.world / cfg["batch_size"]
         self.log_points = log_points(self.spe)
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
-        self.bn_x = data.train_x[:BN_STATS_IMAGES].to(device)
-        self.bn_y = data.train_y[:BN_STATS_IMAGES].to(device)
+        bn, gap = eval_splits(len(data.train_y))
+        self.bn_x = data.train_x[bn].to(device)
+        self.gap_x, self.gap_y = data.train_x[gap].to(device), data.train_y[gap].to(device)
         stats = cfg["normalize"]
         self.mean = torch.tensor(stats["mean"], device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(stats["std"], device=device).view(1, 3, 1, 1)
@@ -253,7 +271,8 @@ class Run:
             out = self.net(x)
             loss = self.criterion(out, target)
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        scaled = loss if self.loss_share == 1 else loss * self.loss_share
+        self.scaler.scale(scaled).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         self.last_lr = self.lr()  # the rate this step used; the schedule moves on below
@@ -380,7 +399,7 @@ class Run:
         """(summed cross-entropy, predicted classes) of the model in eval mode."""
         loss = torch.zeros((), dtype=torch.float64, device=self.device)
         preds = []
-        chunk = 2 * self.local_batch
+        chunk = max(64, 2 * self.local_batch)
         for x, y in zip(images.split(chunk), labels.split(chunk), strict=True):
             with self.autocast():
                 out = self.model(self._normalized(x)).float()
@@ -400,8 +419,8 @@ class Run:
         rank, world, k = self.ranks.rank, self.ranks.world, len(self.cfg["classes"])
         y = self.test_y[rank::world]
         loss, pred = self._predict(self.test_x[rank::world], y)
-        by = self.bn_y[rank::world]
-        _, train_pred = self._predict(self.bn_x[rank::world], by)
+        by = self.gap_y[rank::world]
+        _, train_pred = self._predict(self.gap_x[rank::world], by)
         self.model.train()
         right = y[pred == y]
         sums = torch.cat(

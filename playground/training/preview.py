@@ -32,7 +32,7 @@ def first_batch_preview(config: dict[str, Any], count: int = 32) -> list[Image.I
     batches = TrainBatches(
         dataset,
         from_dict(config["train_pipeline"]),
-        batch=config["batch_size"] // world,
+        batch=config["batch_size"],
         seed=config["seed"],
         device=torch.device("cuda" if cuda else "cpu"),
         world=world,

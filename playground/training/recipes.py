@@ -20,11 +20,11 @@ from torch import nn
 
 RECIPES = ("fast", "d2l")
 FAST_MAX_BATCH = 512
-FAST_PEAK_LR = 0.2  # at batch 512; scaled linearly with the batch (Goyal et al., 2017)
+FAST_PEAK_LR = 0.2  # at batch 512; scaled linearly with the batch (Goyal et al., 2017), never above
 D2L_BATCH, D2L_LR = 256, 1e-3
 MIN_STEPS_PER_EPOCH = 32
 MIN_STEPS_PER_RUN = 100
-MIN_BATCH_PER_PROCESS = 16
+MIN_BATCH = 16
 WARMUP_FRACTION = 0.25
 MIN_WARMUP_STEPS = 50
 
@@ -46,24 +46,24 @@ class Fit:
         return asdict(self)
 
 
+class FitError(ValueError):
+    """A run that cannot be scheduled as asked; the message names only what was given."""
+
+
 def _power_of_two_at_most(x: float) -> int:
     return 1 << max(0, int(x).bit_length() - 1) if x >= 1 else 1
 
 
-def _auto_batch(recipe: str, train_size: int, epochs: int, world: int) -> int:
+def _auto_batch(recipe: str, train_size: int, epochs: int) -> int:
+    """The global batch, from the data and the epochs alone (the processes split it)."""
     if recipe == "d2l":
         batch = D2L_BATCH
     else:
-        # the largest batch that still gives MIN_STEPS_PER_EPOCH steps per epoch and
-        # MIN_STEPS_PER_RUN per run, as a power of two per process, within [16, 512] in all
+        # the largest power of two that still gives MIN_STEPS_PER_EPOCH steps per epoch and
+        # MIN_STEPS_PER_RUN per run, within [16, 512]
         room = min(train_size / MIN_STEPS_PER_EPOCH, train_size * epochs / MIN_STEPS_PER_RUN)
-        per_process = _power_of_two_at_most(room / world)
-        per_process = max(MIN_BATCH_PER_PROCESS, min(per_process, FAST_MAX_BATCH // world))
-        batch = per_process * world
-    # a training set smaller than that: the largest whole split of it over the processes
-    if batch > train_size:
-        batch = max(world, train_size - train_size % world)
-    return batch
+        batch = max(MIN_BATCH, min(_power_of_two_at_most(room), FAST_MAX_BATCH))
+    return min(batch, train_size)  # a training set smaller than that: all of it per step
 
 
 def _warmup(recipe: str, total_steps: int) -> int:
@@ -77,6 +77,11 @@ def _warmup(recipe: str, total_steps: int) -> int:
     )
 
 
+def split(batch: int, world: int) -> list[int]:
+    """How `world` processes split a global batch: as evenly as whole images allow."""
+    return [(r + 1) * batch // world - r * batch // world for r in range(world)]
+
+
 def fit(
     recipe: str,
     train_size: int,
@@ -86,16 +91,21 @@ def fit(
     lr: float | None = None,
 ) -> Fit:
     """Batch size, peak learning rate and warm-up (in steps) for a run, from how much data it
-    has, for how many epochs, over how many processes. An explicit `batch_size` or `lr` wins.
+    has and for how many epochs. The number of processes only splits the batch: the schedule
+    (batch, steps, lr, warm-up) is the same on 1 process as on 8. An explicit `batch_size` or
+    `lr` wins; None or 0 means automatic, as in the Train tab's form.
 
     Why: a fixed batch of 512 gives 2,000 images 3 optimizer steps per epoch; with a schedule
     that warms up over a quarter of the run the peak lr is reached after one or two steps, the
     loss blows up, and what the curves then show is the recipe, not the augmentation. So
-    - the `fast` batch is the largest power of two (per process) that leaves at least 32 steps
-      per epoch and 100 per run, between 16 and 512 images (512 is the CIFAR-10 recipe: a
-      larger training set keeps 512 and simply takes more steps);
+    - the `fast` batch is the largest power of two that leaves at least 32 steps per epoch and
+      100 per run, between 16 and 512 images (512 is the CIFAR-10 recipe: a larger training
+      set keeps 512 and simply takes more steps). It is global: 8 processes take 2 images
+      each of a batch of 16 rather than 16 each, which would leave 500 images 3 steps per
+      epoch; a batch that does not divide by the processes is split as evenly as it can be;
     - the peak lr follows the batch linearly, 0.2 at 512 (the linear scaling rule; it is what
-      keeps the noise of one step about the same as the batch shrinks);
+      keeps the noise of one step about the same as the batch shrinks), and never exceeds
+      0.2, also for a larger batch given by hand (1.6 at 4,096 diverges);
     - the warm-up is a quarter of the run but at least 50 steps (at most half the run), so a
       short run does not jump to the peak lr while the BatchNorm statistics and the weights
       are still far from settled;
@@ -104,24 +114,36 @@ def fit(
     """
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}")
-    batch = batch_size or _auto_batch(recipe, train_size, epochs, world_size)
-    peak = lr or (FAST_PEAK_LR * batch / FAST_MAX_BATCH if recipe == "fast" else D2L_LR)
+    batch_auto, lr_auto = not batch_size, not lr
+    if batch_auto and train_size < world_size:
+        raise FitError(
+            f"{train_size:,} training images cannot be split over {world_size} processes "
+            "(each needs at least one image per step): use fewer processes or more images"
+        )
+    batch = _auto_batch(recipe, train_size, epochs) if batch_auto else int(batch_size)
+    if batch < world_size:
+        raise FitError(
+            f"--batch-size {batch} cannot be split over {world_size} processes "
+            "(each needs at least one image per step)"
+        )
+    peak = default_lr(recipe, batch) if lr_auto else float(lr)
     steps = train_size // batch
     total = steps * epochs
-    warmup = _warmup(recipe, total)
     return Fit(
         batch_size=batch,
         lr=peak,
-        warmup_steps=warmup,
+        warmup_steps=_warmup(recipe, total),
         steps_per_epoch=steps,
         total_steps=total,
-        batch_auto=batch_size is None,
-        lr_auto=lr is None,
-        reason=_reason(recipe, train_size, world_size, batch, batch_size is None, lr is None),
+        batch_auto=batch_auto,
+        lr_auto=lr_auto,
+        reason=_reason(recipe, train_size, world_size, batch, batch_auto, peak, lr_auto),
     )
 
 
-def _reason(recipe: str, n: int, world: int, batch: int, batch_auto: bool, lr_auto: bool) -> str:
+def _reason(
+    recipe: str, n: int, world: int, batch: int, batch_auto: bool, peak: float, lr_auto: bool
+) -> str:
     steps = n // batch if batch else 0
     if not batch_auto:
         how = f"batch {batch} as given"
@@ -131,16 +153,24 @@ def _reason(recipe: str, n: int, world: int, batch: int, batch_auto: bool, lr_au
         how = f"batch {batch} for {n:,} images"
     how += f": {steps} steps per epoch"
     if world > 1:
-        how += f", {batch // world} per process"
-    if lr_auto:
-        how += "; lr 0.001: d2l's recipe" if recipe == "d2l" else "; peak lr 0.2 x batch/512"
-    else:
+        shares = sorted(set(split(batch, world)), reverse=True)
+        how += f", {' or '.join(map(str, shares))} per process"
+    if not lr_auto:
         how += "; lr as given"
+    elif recipe == "d2l":
+        how += "; lr 0.001: d2l's recipe"
+    elif batch > FAST_MAX_BATCH:
+        how += f"; peak lr {peak:g}: 0.2 x batch/512, capped at 0.2"
+    else:
+        how += "; peak lr 0.2 x batch/512"
     return how
 
 
 def default_lr(recipe: str, batch_size: int) -> float:
-    return FAST_PEAK_LR * batch_size / FAST_MAX_BATCH if recipe == "fast" else D2L_LR
+    """The automatic peak lr: 0.2 x batch/512, at most 0.2 (fast); 0.001 (d2l)."""
+    if recipe == "d2l":
+        return D2L_LR
+    return FAST_PEAK_LR * min(batch_size, FAST_MAX_BATCH) / FAST_MAX_BATCH
 
 
 def describe(recipe: str) -> dict[str, Any]:

@@ -119,6 +119,13 @@ class RunSettings:
     seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
                         low=0, high=2**31 - 1)  # fmt: skip
     no_augment: bool = setting(False, "train without the pipeline, for comparison")
+    aug_seed: int | None = setting(
+        None,
+        "seed of the augmentation draws alone (default: --seed); the A/A check trains two runs "
+        "that differ only in it",
+        low=0,
+        high=2**31 - 1,
+    )
 
 
 @dataclass(frozen=True)

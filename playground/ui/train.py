@@ -17,7 +17,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from pipelines.spec import PipelineSpec
+from pipelines.spec import PipelineSpec, SpecError
+from pipelines.spec import load as load_spec
 from playground import controls, jobs, owners, runs, train_view
 from playground.images import ImageLoadError, load_image
 from playground.jobs import JobError
@@ -344,26 +345,48 @@ def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
     return None, STALE_PREVIEW
 
 
+AGAINST_NONE, AGAINST_FILE = "none", "another pipeline file"
+
+
+def against_spec(choice: str | None, path: Any) -> PipelineSpec | None:
+    """The pipeline the run is compared against: None for "none" (no augmentation), else the
+    uploaded pipeline file, loaded as the Export tab loads one (validated, 64 KB at most)."""
+    if choice != AGAINST_FILE:
+        return None
+    path = getattr(path, "name", path)
+    if not path:
+        raise JobError("compare against another pipeline file: upload the pipeline file first")
+    try:
+        return load_spec(str(path))
+    except SpecError as err:
+        raise JobError(f"the pipeline file to compare against: {err}") from None
+
+
 def on_start(
     spec: PipelineSpec,
     baseline: bool,
     seeds: Any,
+    against: str | None,
+    against_file: Any,
     owner: str | None,
     request: gr.Request | None,
     *values: Any,
 ) -> tuple[Any, Any, Any]:
-    """Validate, then start the run (and the no-augmentation baseline, over `seeds` paired
-    seeds) in the background. `values`: the form's, in FORM_KEYS order (Gradio puts the request
-    before them)."""
+    """Validate, then start the run (and the no-augmentation baseline, or the pipeline it is
+    compared against, over `seeds` paired seeds) in the background. `values`: the form's, in
+    FORM_KEYS order (Gradio puts the request before them)."""
     me = _owner(owner, request)
     try:
         settings = settings_from(values)
         pairs = jobs.whole_number(seeds, "seeds per arm", 1, jobs.MAX_SEEDS)
-        folders = jobs.start(settings, spec, me, baseline=bool(baseline), seeds=pairs)
+        other = against_spec(against, against_file)
+        baseline = bool(baseline) or other is not None
+        folders = jobs.start(settings, spec, me, baseline=baseline, seeds=pairs, against=other)
     except JobError as err:
         return f"⚠️ {err}", gr.skip(), gr.skip()
     names = [f.name for f in folders]
-    extra = f" and the baseline without augmentation, {names[1]}," if baseline else ""
+    second = "the baseline without augmentation" if other is None else "the other pipeline"
+    extra = f" and {second}, {names[1]}," if baseline else ""
     message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
     if pairs > 1:
         message += (
@@ -389,6 +412,8 @@ def on_start_checked(
     spec: PipelineSpec,
     baseline: bool,
     seeds: Any,
+    against: str | None,
+    against_file: Any,
     owner: str | None,
     request: gr.Request | None,
     *values: Any,
@@ -398,7 +423,7 @@ def on_start_checked(
     refused = controls.refused_note(draft)
     if refused:
         return f"{refused} Fix it in the Augment tab, then Start.", gr.skip(), gr.skip()
-    return on_start(spec, baseline, seeds, owner, request, *values)
+    return on_start(spec, baseline, seeds, against, against_file, owner, request, *values)
 
 
 def offer_synthetic(message: str | None) -> Any:
@@ -728,6 +753,19 @@ def build_tab(
                     "augmentation does to over-fitting)",
                     elem_id="train-baseline",
                 )
+                against = gr.Radio(
+                    [AGAINST_NONE, AGAINST_FILE],
+                    value=AGAINST_NONE,
+                    label="Compare against (the second arm: none = the same run without "
+                    "augmentation, or another pipeline file)",
+                    elem_id="train-against",
+                )
+                against_file = gr.File(
+                    label="Pipeline file to compare against (JSON)",
+                    file_types=[".json"],
+                    visible=False,
+                    elem_id="train-against-file",
+                )
                 seeds = gr.Number(
                     min(3 if info["gpus"] and not info["zero_gpu"] else 1, jobs.max_seeds(True)),
                     precision=0,
@@ -947,13 +985,18 @@ def build_tab(
     )  # fmt: skip
     status.change(clear_stale_message, [message], [message], api_name=False, queue=False, **quiet)
     quick.click(on_quick, None, [form[k] for k in QUICK_CPU], api_name="train_quick", queue=False)
+    against.change(
+        lambda choice: gr.update(visible=choice == AGAINST_FILE), against, against_file,
+        api_name=False, queue=False,
+    )  # fmt: skip
     check.click(
         on_preview, [spec_state, baseline, *settings_inputs],
         [gallery, estimate_md, message, form["batch_size"], form["lr"]],
         api_name="train_check", concurrency_id="train-check",
     ).then(offer_synthetic, [message], [use_synthetic], api_name=False, queue=False)  # fmt: skip
     start.click(
-        on_start_checked, [draft, spec_state, baseline, seeds, owner_state, *settings_inputs],
+        on_start_checked,
+        [draft, spec_state, baseline, seeds, against, against_file, owner_state, *settings_inputs],
         [message, watched, overlay],
         api_name="train_start", concurrency_id="train-start",
     ).then(lambda: None, None, [signature], api_name=False, queue=False).then(
