@@ -996,8 +996,8 @@ def test_compare_against_another_pipeline_file(root, fake_engine, tmp_path, monk
     assert train.against_spec(train.AGAINST_FILE, str(good)) == other
     first, second = jobs.start(SETTINGS, spec, "me", against=other)
     assert second.name.endswith("-other") and first.name.endswith("-synthetic")
-    assert (second / "pipeline.json").read_text() == other.to_json()
-    assert (first / "pipeline.json").read_text() == spec.to_json()
+    assert (second / runs.ASKED_PIPELINE).read_text() == other.to_json()
+    assert (first / runs.ASKED_PIPELINE).read_text() == spec.to_json()
     assert "--no-augment" not in json.loads((second / "launch.json").read_text())["command"]
     arm = json.loads((second / "settings.json").read_text())
     assert arm["baseline"] and not arm["no_augment"]

@@ -182,16 +182,23 @@ def test_the_largest_start_the_api_allows_stays_within_the_memory_budget(space_a
     # (all held in memory) is trained on: 1,024 makes the status report every 6 steps.
     largest = {"dataset": "synthetic", "device": "cpu", "amp": "off", "epochs": 50}
     largest |= {"subset": 1024, "width": 64, "batch_size": 1024}
-    message, _, _ = client.predict(True, 1, *form_defaults(**largest), api_name="/train_start")
+    message, _, _ = client.predict(
+        True, 1, "none", None, *form_defaults(**largest), api_name="/train_start"
+    )
     assert message.startswith("⚠️ these settings need about"), message
     assert f"at most {MEMORY_BUDGET_MB:,} MB" in message
     batch = int(re.search(r"set the batch size to (\d+) or less", message)[1])
     message, _, _ = client.predict(
-        True, 1, *form_defaults(**largest | {"batch_size": 2 * batch}), api_name="/train_start"
+        True,
+        1,
+        "none",
+        None,
+        *form_defaults(**largest | {"batch_size": 2 * batch}),
+        api_name="/train_start",
     )
     assert message.startswith("⚠️ these settings need about"), message  # the next one is refused
     settings = form_defaults(**largest | {"batch_size": batch})
-    message, _, _ = client.predict(True, 1, *settings, api_name="/train_start")
+    message, _, _ = client.predict(True, 1, "none", None, *settings, api_name="/train_start")
     assert message.startswith("Started"), message
 
     deadline = time.monotonic() + 600  # an upper bound for a busy machine
