@@ -83,3 +83,15 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A checkpoints root of the test's own, for the app's run code (several owners)."""
+    from playground import runs
+
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    monkeypatch.setenv(runs.ROOT_ENV, str(root))
+    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
+    return root

@@ -80,15 +80,6 @@ status("stopped" if stop else "finished", step)
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    monkeypatch.setenv(runs.ROOT_ENV, str(root))
-    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
-    return root
-
-
-@pytest.fixture
 def fake_engine(tmp_path, monkeypatch):
     script = tmp_path / "fake_playground_train.py"  # "playground" in argv: pid_alive trusts it
     script.write_text(FAKE_ENGINE)

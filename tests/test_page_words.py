@@ -144,15 +144,6 @@ def test_step_buttons_use_glyphs_every_font_has_and_say_what_they_do():
 # --- the Train tab --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    monkeypatch.setenv(runs.ROOT_ENV, str(root))
-    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
-    return root
-
-
 def _run(root: Path, name: str, no_augment: bool = False, job: str = "", **status) -> Path:
     path = root / name
     path.mkdir()

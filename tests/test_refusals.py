@@ -84,11 +84,8 @@ HOSTILE = ["a\0b", "x" * 5000, "../../etc", "~/../../etc", "/etc/passwd", ".", "
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    monkeypatch.setenv(runs.ROOT_ENV, str(root))
-    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
+def root(root, monkeypatch):
+    """conftest's checkpoints root, outside a Space and without a server data root."""
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.delenv(jobs.DATA_ROOT_ENV, raising=False)
     return root

@@ -33,15 +33,6 @@ def space(monkeypatch):
     return monkeypatch
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    monkeypatch.setenv(runs.ROOT_ENV, str(root))
-    monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
-    return root
-
-
 FAKE_CHECK = r"""
 import json, sys
 args = sys.argv[1:]
