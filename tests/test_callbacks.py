@@ -488,7 +488,7 @@ def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
     assert "refused value" in export_label(draft)["label"]
     assert "scale=(0.1, 1.0)" in export_files(spec)[0]
     assert "refused value" in on_pipeline_heading(spec, draft)
-    message, *_ = on_start_checked(draft, spec, False, 1, None, None)
+    message, *_ = on_start_checked(draft, spec, False, 1, "none", None, None, None)
     assert message.startswith("⚠️ Step 2") and "Fix it in the Augment tab" in message
     # Resolved: everything the boxes show is applied, the refused value included.
     grid, summary, spec, draft, note = on_edit(
