@@ -80,7 +80,7 @@ class Limits:
 
 def server_limits() -> Limits:
     """The limits in force: PLAYGROUND_MAX_* (0 = none), else a Space's defaults, else none."""
-    on_space = bool(os.environ.get("SPACE_ID"))
+    on_space = budget.on_space()
     values: dict[str, Any] = {}
     for key, env in Limits.ENV.items():
         raw = os.environ.get(env, "").strip()
@@ -168,7 +168,7 @@ def _check_folder(folder: str) -> Path:
     """The folder, resolved and checked as the training command checks it (one function,
     playground.training.folders), and inside the data root where the server has one."""
     root = data_root()
-    if root is None and os.environ.get("SPACE_ID"):
+    if root is None and budget.on_space():
         raise JobError(
             "folder data sets are off on this server (its operator can allow a folder with "
             f"{DATA_ROOT_ENV}); use CIFAR-10 or the synthetic set"
@@ -492,7 +492,7 @@ def _disk_message(err: OSError, root: Path) -> str:
     return (
         f"could not write the run's folder under the checkpoints folder ({err.strerror or err}); "
         "nothing was started. The server's disk may be full or read-only: tell its operator"
-        + ("" if os.environ.get("SPACE_ID") else f" ({root})")
+        + ("" if budget.on_space() else f" ({root})")
     )
 
 

@@ -26,6 +26,7 @@ from pipelines.samples import (
     strength_strip,
 )
 from pipelines.spec import PipelineSpec
+from playground import budget
 from playground.images import source_size
 
 # What one preview may cost (pipelines.cost estimates it before rendering): on a Space, where
@@ -47,7 +48,7 @@ def budget_s() -> float:
         value = 0.0
     if value > 0:
         return value
-    return SPACE_BUDGET_S if os.environ.get("SPACE_ID") else LOCAL_BUDGET_S
+    return SPACE_BUDGET_S if budget.on_space() else LOCAL_BUDGET_S
 
 
 def _bounded(

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playground import budget
+
 ROOT_ENV = "PLAYGROUND_CHECKPOINTS"
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 LIVE_STATES = ("starting", "running")
@@ -369,7 +371,7 @@ def shown(text: str) -> str:
     """`text` as a visitor may read it: on a Space (SPACE_ID set) the server's own paths are
     said relative to the app's folders (`checkpoints/RUN`, `data`, `python`); elsewhere the
     person reading is the one who runs the server, and the paths stay as they are."""
-    if not os.environ.get("SPACE_ID"):
+    if not budget.on_space():
         return text
     for path, name in (
         (str(checkpoints_root()), "checkpoints"),
