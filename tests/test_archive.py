@@ -290,3 +290,13 @@ def test_image_extensions_agree_with_the_folder_loader():
     from playground.training import data
 
     assert archive.IMAGE_EXTENSIONS == data.IMAGE_EXTENSIONS
+
+
+def test_an_image_larger_than_an_upload_may_be_is_refused_unread(tmp_path, monkeypatch):
+    from pipelines import images
+
+    big = _encoded(Image.effect_noise((64, 64), 50).convert("RGB"))
+    monkeypatch.setattr(images, "MAX_UPLOAD_BYTES", len(big) - 1)
+    monkeypatch.setattr(archive, "read_member", lambda zf, name: pytest.fail(f"read {name}"))
+    with zipfile.ZipFile(make_zip(tmp_path / "b.zip", {"cats/big.png": big})) as zf:
+        assert archive._read_image(zf, "cats/big.png").startswith("The file is ")

@@ -235,6 +235,15 @@ def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
     return data
 
 
+def _read_image(zf: zipfile.ZipFile, name: str) -> bytes | str:
+    """The member's bytes, or why it is refused unread (larger than an image upload may be:
+    the loader would refuse it anyway, and reading it first would hold it all in memory)."""
+    size = zf.getinfo(name).file_size
+    if size > images.MAX_UPLOAD_BYTES:
+        return images._too_big_message(size)
+    return read_member(zf, name)
+
+
 def decode(data: bytes, resize: int, crop: int, max_pixels: int) -> np.ndarray:
     """An image file's bytes as uint8 (3, crop, crop): upright RGB (pipelines.images), the
     shorter side resized to `resize` (Pillow's bicubic), centre-cropped. ImageLoadError or
@@ -278,7 +287,9 @@ def _decode_split(
     )
     labels, n = [], 0
 
-    def one(item: tuple[str, bytes]) -> np.ndarray | str:
+    def one(item: tuple[str, bytes | str]) -> np.ndarray | str:
+        if isinstance(item[1], str):  # refused before reading
+            return item[1]
         try:
             return decode(item[1], resize, crop, limits.max_pixels)
         except images.ImageLoadError as err:
@@ -287,7 +298,7 @@ def _decode_split(
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         for start in range(0, len(members), CHUNK):
             chunk = members[start : start + CHUNK]
-            files = [(name, read_member(zf, name)) for name, _ in chunk]
+            files = [(name, _read_image(zf, name)) for name, _ in chunk]
             for (name, label), result in zip(chunk, pool.map(one, files), strict=True):
                 if isinstance(result, str):
                     unreadable.append({"file": name, "reason": result})
