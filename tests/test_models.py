@@ -245,3 +245,18 @@ def test_preprocess_is_the_weights_own_transforms():
     assert models.preprocess("resnet18", 32) == models.Preprocess(32, 32, None, None, "bilinear")
     every = {n: models.preprocess(n).crop for n in models.MODELS}
     assert every == {n: 32 if n == "resnet18" else 224 for n in models.MODELS}
+
+
+def test_a_seeded_build_starts_from_the_same_head_and_the_log_line_says_what_trains(weights_files):
+    path = str(weights_files("resnet18"))
+    heads = []
+    for _ in range(2):  # a paired with/without experiment: the same init from the weights
+        torch.manual_seed(7)
+        built = models.build("resnet18", NUM_CLASSES, path, "head", width=8)
+        heads.append(built.model.get_submodule(built.head).weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])
+    line = models.describe(built.summary)
+    assert line.startswith(f"model resnet18 (3 classes, new head 9), weights {path}, finetune head")
+    assert (
+        f"{built.summary['params_trainable']:,} trainable" in line and "frozen and in eval" in line
+    )
