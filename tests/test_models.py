@@ -220,6 +220,7 @@ def test_imagenet_weights_in_the_cache_are_used_without_a_download(monkeypatch, 
     )
     assert got["classifier.3.weight"].shape == (NUM_CLASSES, 1024)
     assert built.summary["weights_source"] == "torchvision's ImageNet weights"
+    assert built.summary["weights_enum"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
 
     (folder / file).write_bytes(b"truncated")
     with pytest.raises(models.WeightsError, match="damaged.*delete the file"):
@@ -260,3 +261,13 @@ def test_a_seeded_build_starts_from_the_same_head_and_the_log_line_says_what_tra
     assert (
         f"{built.summary['params_trainable']:,} trainable" in line and "frozen and in eval" in line
     )
+
+
+def test_the_table_lists_every_model_with_its_weights_input_and_reason():
+    rows = {r["name"]: r for r in models.table()}
+    assert list(rows) == list(models.MODELS)
+    assert rows["resnet50"]["weights"] == "ResNet50_Weights.IMAGENET1K_V2"
+    assert rows["resnet50"]["input"] == "232 -> 224" and rows["resnet50"]["params"] == 25_557_032
+    assert rows["convnext_tiny"]["min_size"] == 32
+    assert rows["resnet18"]["input"] == "data size" and rows["resnet18"]["params"] is None
+    assert all(r["why"] for r in rows.values())

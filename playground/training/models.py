@@ -147,6 +147,28 @@ def preprocess(name: str, cifar_size: int = 32) -> Preprocess:
     )
 
 
+def table() -> list[dict[str, Any]]:
+    """The set as rows for the README, the Train tab and config.json: name, builder, the
+    ImageNet weights torchvision gives by default, the input they expect, the smallest input
+    the network takes, parameters (at 1000 classes) and why it is in the set."""
+    rows = []
+    for name, e in MODELS.items():
+        weights, pre = _default_weights(name), preprocess(name)
+        meta = weights.meta if weights is not None else {}
+        rows.append(
+            {
+                "name": name,
+                "builder": e.builder or "playground.training.model.resnet18",
+                "weights": str(weights) if weights is not None else "none (CIFAR-style)",
+                "input": f"{pre.resize} -> {pre.crop}" if weights is not None else "data size",
+                "min_size": meta.get("min_size", (8, 8))[0] if weights is not None else 8,
+                "params": meta.get("num_params"),
+                "why": e.why,
+            }
+        )
+    return rows
+
+
 # ---- weights -------------------------------------------------------------------------------
 
 
@@ -350,6 +372,7 @@ def build(
         "builder": spec.builder or "playground.training.model.resnet18",
         "weights": weights,
         "weights_source": source,
+        "weights_enum": str(_default_weights(name)) if weights == "imagenet" else None,
         "finetune": finetune,
         "head": head,
         "num_classes": num_classes,
