@@ -300,3 +300,12 @@ def test_an_image_larger_than_an_upload_may_be_is_refused_unread(tmp_path, monke
     monkeypatch.setattr(archive, "read_member", lambda zf, name: pytest.fail(f"read {name}"))
     with zipfile.ZipFile(make_zip(tmp_path / "b.zip", {"cats/big.png": big})) as zf:
         assert archive._read_image(zf, "cats/big.png").startswith("The file is ")
+
+
+def test_reading_rounds_hold_few_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive, "CHUNK_BYTES", 3 * len(png()))
+    files = {f"cats/{i}.png": png() for i in range(10)}  # ten files of one size
+    with zipfile.ZipFile(make_zip(tmp_path / "r.zip", files)) as zf:
+        members = [(name, 0) for name in files]
+        sizes = [len(c) for c in archive._chunks(zf, members)]
+    assert sizes == [3, 3, 3, 1]

@@ -33,6 +33,7 @@ import time
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -46,7 +47,9 @@ from pipelines import images
 TEST_FRACTION = 0.2
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 TEST_SPLITS = ("test", "val")
-CHUNK = 32  # images read from the archive before a decoding round (bounds the bytes held)
+# images read from the archive before a decoding round: at most this many, and no more bytes
+# than CHUNK_BYTES (beyond a first image), so a run of 20 MB files is not held all at once
+CHUNK, CHUNK_BYTES = 32, 64 << 20
 
 
 @dataclass(frozen=True)
@@ -246,8 +249,8 @@ def _read_image(zf: zipfile.ZipFile, name: str) -> bytes | str:
 
 def decode(data: bytes, resize: int, crop: int, max_pixels: int) -> np.ndarray:
     """An image file's bytes as uint8 (3, crop, crop): upright RGB (pipelines.images), the
-    shorter side resized to `resize` (Pillow's bicubic), centre-cropped. ImageLoadError or
-    ArchiveError (too many pixels) if it cannot be."""
+    shorter side resized to `resize` (Pillow's bicubic), centre-cropped; ImageLoadError
+    (saying why, as the preview says it) if it cannot be."""
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
             width, height = header.size
@@ -269,6 +272,19 @@ def decode(data: bytes, resize: int, crop: int, max_pixels: int) -> np.ndarray:
     left, top = (w - crop) // 2, (h - crop) // 2
     img = img.crop((left, top, left + crop, top + crop))
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _chunks(zf: zipfile.ZipFile, members: list[tuple[str, int]]) -> Iterator[list]:
+    chunk, held = [], 0
+    for member in members:
+        size = zf.getinfo(member[0]).file_size
+        if chunk and (len(chunk) == CHUNK or held + size > CHUNK_BYTES):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(member)
+        held += size
+    if chunk:
+        yield chunk
 
 
 def _decode_split(
@@ -296,8 +312,7 @@ def _decode_split(
             return str(err)
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for start in range(0, len(members), CHUNK):
-            chunk = members[start : start + CHUNK]
+        for chunk in _chunks(zf, members):
             files = [(name, _read_image(zf, name)) for name, _ in chunk]
             for (name, label), result in zip(chunk, pool.map(one, files), strict=True):
                 if isinstance(result, str):
