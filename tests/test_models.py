@@ -223,7 +223,9 @@ def test_imagenet_weights_in_the_cache_are_used_without_a_download(monkeypatch, 
     assert built.summary["weights_enum"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
 
     (folder / file).write_bytes(b"truncated")
-    with pytest.raises(models.WeightsError, match="damaged.*delete the file"):
+    with pytest.raises(
+        models.WeightsError, match="damaged or failed torchvision.s hash check .*delete the file"
+    ):
         models.build("mobilenet_v3_small", NUM_CLASSES, "imagenet", progress=False)
 
 

@@ -206,8 +206,9 @@ def imagenet_state_dict(name: str, progress: bool = True) -> dict[str, torch.Ten
     except Exception as err:  # noqa: BLE001 a hash mismatch on download, a damaged cached file
         # (a damaged file makes torch.load raise almost anything)
         raise WeightsError(
-            f"the ImageNet weights of {name} in {str(folder / file)!r} are damaged "
-            f"({str(err).splitlines()[0][:160]}); delete the file and start again"
+            f"the ImageNet weights of {name} ({str(folder / file)!r}) are damaged or failed "
+            f"torchvision's hash check ({load_error_reason(err)}); delete the file if it is "
+            "there and start again"
         ) from None
 
 
