@@ -83,7 +83,7 @@ status("stopped" if stop else "finished", step)
 def fake_engine(tmp_path, monkeypatch):
     script = tmp_path / "fake_playground_train.py"  # "playground" in argv: pid_alive trusts it
     script.write_text(FAKE_ENGINE)
-    monkeypatch.setattr(jobs, "train_command", lambda *a: [sys.executable, str(script), *a])
+    monkeypatch.setattr(jobs.process, "train_command", lambda *a: [sys.executable, str(script), *a])
     return script
 
 
@@ -680,8 +680,11 @@ def test_the_stop_grace_period_covers_slow_steps(root):
         {"state": "running", "pid": 1, "images_per_s": 25.0},
         config_json='{"batch_size": 512}',
     )
-    assert jobs._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
-    assert jobs._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"}))) == 0
+    assert jobs.control._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
+    assert (
+        jobs.control._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"})))
+        == 0
+    )
 
 
 def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(root):
@@ -755,7 +758,7 @@ def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
     # Seen: Preview & estimate while a run trained said "no estimate while a run is training";
     # after the run ended the same settings still said so (the answer was cached), seed 1 not.
     monkeypatch.setattr(train, "_PREVIEWS", {})
-    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))  # as the tab looks it up
     monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
     training = [True]
 
@@ -781,8 +784,9 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     # Seen offline: "valid", "Started", and 3 s later a failed run whose message told a person
     # in a browser to "pass --dataset synthetic" and to fill ./data (relative to what?).
     cfg = CHECKED | {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
-    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(cfg))
-    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: False)
+    for where in (jobs, jobs.checks):  # the tab looks it up on the package, a Start on checks
+        monkeypatch.setattr(where, "check", lambda *a, **k: dict(cfg))
+    monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: False)
     monkeypatch.setattr(train, "_PREVIEWS", {})
     folder = str(jobs.REPO / "data")
     with pytest.raises(jobs.JobError, match=f"^CIFAR-10 is not on this server.*{folder}"):
@@ -800,7 +804,7 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     assert train.on_use_synthetic()[0] == "synthetic"
     assert train.offer_synthetic("Started x")["visible"] is False
     # it can be downloaded: the preview says where it goes, and the run fetches it
-    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: True)
+    monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: True)
     _, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
     assert message.startswith("Settings are valid. CIFAR-10 is not in " + folder)
 
