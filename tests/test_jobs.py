@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, make, preset
-from playground import controls, estimate, jobs, owners, runs, train_view
+from playground import budget, controls, estimate, jobs, owners, runs, train_view
 from playground.training import compare
+from playground.training import settings as run_settings
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -243,6 +244,47 @@ def test_single_user_mode_is_off_on_a_space(monkeypatch):
     assert owners.single_user()
     monkeypatch.setenv("SPACE_ID", "someone/playground")
     assert not owners.single_user()
+
+
+def test_one_space_check_decides_single_user_mode_and_the_banner(monkeypatch):
+    # issue 20: owners and the device banner read SPACE_ID themselves, beside budget.on_space()
+    monkeypatch.delenv("PLAYGROUND_SINGLE_USER", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setattr(budget, "on_space", lambda: True)
+    assert not owners.single_user()
+    assert train_view.devices.detect_devices.__wrapped__()["space"] is True
+
+
+def test_the_data_set_kinds_are_the_declared_ones():
+    # issue 20: jobs spelt the kinds, and the form's words for them, by hand
+    values = {"folder": "", "epochs": 2, "device": "cpu"}
+    for kind, word in run_settings.DATASET_KINDS.items():
+        if kind != "folder":  # a folder needs an existing path (test_impossible_settings...)
+            assert jobs.make_settings(values | {"dataset": word}).dataset == kind
+            assert jobs.make_settings(values | {"dataset": kind}).dataset == kind
+    with pytest.raises(jobs.JobError) as refused:
+        jobs.make_settings(values | {"dataset": "imagenet"})
+    assert all(word in str(refused.value) for word in run_settings.DATASET_KINDS.values())
+
+
+def test_seeds_per_arm_are_bounded_as_declared(root):
+    most = int(run_settings.SEEDS.high)
+    with pytest.raises(jobs.JobError, match=f"between 1 and {most}, got {most + 1}"):
+        jobs.start(SETTINGS, preset("cifar-standard"), "me", seeds=most + 1)
+    assert not list(root.iterdir())
+
+
+def test_compare_leaves_out_what_may_change_on_resume_unseen(root, monkeypatch):
+    # issue 20: a hand-kept list beside the `resume` metadata; a new setting that only says
+    # where or how fast (resume, not in the form) must stay out of Compare by its declaration
+    declared = run_settings.declared()
+    prefetch = replace(run_settings.by_name("workers"), name="prefetch", help="batches ahead")
+    monkeypatch.setattr(run_settings, "declared", lambda: (*declared, prefetch))
+    run, _ = _finished_pair(root, preset("cifar-standard"))
+    rows = train_view.run_settings_rows(runs.find_run(run.name))
+    assert "prefetch" not in rows and "workers" not in rows and "dist backend" not in rows
+    assert {"Device", "GPUs", "aug seed"} <= set(rows)  # resumable but chosen in the form: shown
+    assert "data dir" not in rows and "no augment" not in rows
 
 
 @pytest.mark.parametrize(

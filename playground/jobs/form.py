@@ -12,7 +12,7 @@ from playground.jobs.limits import setting_highs
 from playground.jobs.process import Settings
 from playground.training import settings as run_settings
 
-DATASETS = ("cifar10", "synthetic", "folder")
+DATASETS = tuple(run_settings.DATASET_KINDS)  # folder: with the folder's path, folder:PATH
 
 
 def _who(declared: run_settings.Declared) -> str:
@@ -39,10 +39,12 @@ def make_settings(values: dict[str, Any]) -> Settings:
     an empty box in a setting the training command resolves by itself means "auto"."""
     values = dict(values)
     dataset = str(values.pop("dataset", "cifar10") or "cifar10").lower()
-    dataset = {"cifar-10": "cifar10", "folder path": "folder"}.get(dataset, dataset)
+    words = {word.lower(): kind for kind, word in run_settings.DATASET_KINDS.items()}
+    dataset = words.get(dataset, dataset)  # the form's word for it ("CIFAR-10") will do
     folder = str(values.pop("folder", "") or "").strip()
     if dataset not in DATASETS:
-        raise JobError(f"unknown data set {dataset!r} (choose CIFAR-10, a folder or synthetic)")
+        choose = ", ".join(run_settings.DATASET_KINDS.values())
+        raise JobError(f"unknown data set {dataset!r} (choose {choose})")
     if dataset == "folder":
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")

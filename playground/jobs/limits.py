@@ -88,6 +88,9 @@ def start_budget() -> budget.StartBudget:
         raise JobError(str(err)) from None
 
 
+MAX_SEEDS = int(run_settings.SEEDS.high)  # seeds per arm of one Start, as declared
+
+
 def max_seeds(baseline: bool) -> int:
     """Seeds per arm one Start may ask for: MAX_SEEDS, and on a server with a budget of
     training minutes per Start, as many pairs as that budget holds at each run's limit."""
@@ -114,9 +117,6 @@ def limits_text() -> dict[str, str]:
             "run and its baseline together), estimated from the settings before anything starts."
         )
     return texts
-
-
-MAX_SEEDS = 10
 
 
 def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:

@@ -9,22 +9,32 @@ from typing import Any
 from playground import runs
 from playground.runs import Run
 from playground.train_view.labels import display_name, is_baseline, pipeline_steps
+from playground.training import settings as run_settings
 
 # what a run was trained with, beyond the declared settings: (label, config key)
 RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
+
+
+# where the data lives, not what a run computes; no_augment: the "augmentation" row says it
+NOT_COMPARED = ("data_dir", "no_augment")
+
+
+def compared(d: run_settings.Declared) -> bool:
+    """Whether Compare shows a declared setting: not one that may change when a run is
+    resumed (`resume`: where and how fast, not what it computes) unless the form shows it
+    (the device and the GPUs, which a person chose), nor NOT_COMPARED."""
+    return d.name not in NOT_COMPARED and not (d.resume and not d.label)
 
 
 def run_settings_rows(run: Run) -> dict[str, str]:
     """{label: value} of everything a run was trained with: its declared settings (as the
     training command resolved them: "auto" batch sizes become numbers), then its pipeline's
     steps with their parameters."""
-    from playground.training import settings as run_settings
-
     given = runs.read_json(run.path / "settings.json") or {}
     rows: dict[str, str] = {}
     for d in run_settings.declared():
-        if d.name in ("data_dir", "dist_backend", "workers", "compile", "no_augment"):
-            continue  # where and how fast, not what it computes (no_augment: "augmentation")
+        if not compared(d):
+            continue
         value = run.config.get(d.name, given.get(d.name, d.default))
         rows[d.label.split(" (")[0] if d.label else d.name.replace("_", " ")] = _fmt(value)
     for label, key in RESOLVED:

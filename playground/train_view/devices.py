@@ -6,6 +6,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from playground import budget
+
 
 @lru_cache(maxsize=1)
 def detect_devices() -> dict[str, Any]:
@@ -19,7 +21,7 @@ def detect_devices() -> dict[str, Any]:
         "names": names,
         "cpus": os.cpu_count() or 1,
         "zero_gpu": _env_true("SPACES_ZERO_GPU"),
-        "space": bool(os.environ.get("SPACE_ID")),
+        "space": budget.on_space(),
     }
 
 

@@ -12,8 +12,10 @@ from pipelines.spec import PipelineSpec
 from playground import estimate
 from playground.jobs import JobError, Settings
 from playground.train_view.labels import _step_words, fmt_time
+from playground.training import settings as run_settings
 
-TRAIN_SIZE = 32  # the training resolution (CIFAR-10's); size-setting steps are fitted to it
+# the training resolution (CIFAR-10's); size-setting steps are fitted to it
+TRAIN_SIZE = run_settings.DEFAULT_IMAGE_SIZE
 
 
 def pipeline_code(spec: PipelineSpec) -> str:
