@@ -17,26 +17,14 @@ from playground.jobs.process import REPO, Settings, first_error, flags, run_quie
 from playground.training import folders
 
 CHECK_TIMEOUT_S = 120.0
-
-
 DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
-
-
 # Where torchvision fetches CIFAR-10 from (playground.training.data.CIFAR10_URL; not imported
 # from there, which would import torch into every caller of this module).
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-
-
 NO_CIFAR10 = "CIFAR-10 is not on this server"  # how such a message starts (the page offers
-
-
 # the synthetic set when it sees it)
 REACH_TIMEOUT_S = 5.0
-
-
 REACH_CACHE_S = 60.0
-
-
 _REACHABLE: dict[str, tuple[float, bool]] = {}
 
 

@@ -26,19 +26,11 @@ from playground.training import settings as run_settings
 from playground.training.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[2]
-
-
 TRAIN_MODULE = "playground.train"
-
-
 # Training runs at this niceness so the UI keeps the CPU when both want it (docs/benchmarks.md,
 # "UI responsiveness during training"); PLAYGROUND_TRAIN_NICE=0 is the comparison there.
 NICE = int(os.environ.get("PLAYGROUND_TRAIN_NICE", "10"))
-
-
 _START_LOCK = threading.Lock()  # one start at a time in this process; a file lock across processes
-
-
 Settings = RunSettings  # what a run is started with (declared in playground.training.settings)
 
 

@@ -4,7 +4,7 @@ them), so each can be tested alone; everything is read from the run folders.
 
 The rooms: `devices` (what the server trains on, the banner), `labels` (a run's name, role,
 steps and data in words), `table` (the runs list, the pickers, Delete's question), `plots` (the
-curves and their colours), `status` (the watched run's status box), `preview` (what a Start
+curves and their colours), `status` (the watched run's status box), `start_preview` (what a Start
 will train on: code, first batch, estimate), `compare_runs` (two runs side by side), `report`
 (the paired experiment's effect and report). The names below are those the app and the tests
 use.
@@ -31,7 +31,8 @@ from playground.train_view.plots import (
     plot_frame,
     short_labels,
 )
-from playground.train_view.preview import (
+from playground.train_view.report import effect_label, experiment_report, job_summary
+from playground.train_view.start_preview import (
     TRAIN_SIZE,
     describe_estimate,
     first_batch,
@@ -40,7 +41,6 @@ from playground.train_view.preview import (
     target_caption,
     trained_on,
 )
-from playground.train_view.report import effect_label, experiment_report, job_summary
 from playground.train_view.status import (
     default_watch,
     run_message,

@@ -13,8 +13,6 @@ from playground.training import settings as run_settings
 
 # what a run was trained with, beyond the declared settings: (label, config key)
 RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
-
-
 # where the data lives, not what a run computes; no_augment: the "augmentation" row says it
 NOT_COMPARED = ("data_dir", "no_augment")
 
