@@ -23,7 +23,7 @@ import secrets
 import time
 from pathlib import Path
 
-from playground import runs
+from playground import budget, runs
 
 SECRET_ENV = "PLAYGROUND_SECRET"
 OPERATOR_ENV = "PLAYGROUND_OPERATOR_TOKEN"
@@ -40,7 +40,7 @@ _CLOCK_SKEW_S = 60.0
 
 def single_user() -> bool:
     """Local single-user mode: anyone may stop any run. Off on a Space unless asked for."""
-    default = "0" if os.environ.get("SPACE_ID") else "1"
+    default = "0" if budget.on_space() else "1"
     return os.environ.get("PLAYGROUND_SINGLE_USER", default).strip().lower() in ("1", "true", "yes")
 
 

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, make, preset
-from playground import controls, estimate, jobs, owners, runs, train_view
+from playground import budget, controls, estimate, jobs, owners, runs, train_view
 from playground.training import compare
+from playground.training import settings as run_settings
 from playground.ui import train
 
 FAKE_ENGINE = r"""
@@ -83,7 +84,7 @@ status("stopped" if stop else "finished", step)
 def fake_engine(tmp_path, monkeypatch):
     script = tmp_path / "fake_playground_train.py"  # "playground" in argv: pid_alive trusts it
     script.write_text(FAKE_ENGINE)
-    monkeypatch.setattr(jobs, "train_command", lambda *a: [sys.executable, str(script), *a])
+    monkeypatch.setattr(jobs.process, "train_command", lambda *a: [sys.executable, str(script), *a])
     return script
 
 
@@ -243,6 +244,47 @@ def test_single_user_mode_is_off_on_a_space(monkeypatch):
     assert owners.single_user()
     monkeypatch.setenv("SPACE_ID", "someone/playground")
     assert not owners.single_user()
+
+
+def test_one_space_check_decides_single_user_mode_and_the_banner(monkeypatch):
+    # issue 20: owners and the device banner read SPACE_ID themselves, beside budget.on_space()
+    monkeypatch.delenv("PLAYGROUND_SINGLE_USER", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setattr(budget, "on_space", lambda: True)
+    assert not owners.single_user()
+    assert train_view.devices.detect_devices.__wrapped__()["space"] is True
+
+
+def test_the_data_set_kinds_are_the_declared_ones():
+    # issue 20: jobs spelt the kinds, and the form's words for them, by hand
+    values = {"folder": "", "epochs": 2, "device": "cpu"}
+    for kind, word in run_settings.DATASET_KINDS.items():
+        if kind != "folder":  # a folder needs an existing path (test_impossible_settings...)
+            assert jobs.make_settings(values | {"dataset": word}).dataset == kind
+            assert jobs.make_settings(values | {"dataset": kind}).dataset == kind
+    with pytest.raises(jobs.JobError) as refused:
+        jobs.make_settings(values | {"dataset": "imagenet"})
+    assert all(word in str(refused.value) for word in run_settings.DATASET_KINDS.values())
+
+
+def test_seeds_per_arm_are_bounded_as_declared(root):
+    most = int(run_settings.SEEDS.high)
+    with pytest.raises(jobs.JobError, match=f"between 1 and {most}, got {most + 1}"):
+        jobs.start(SETTINGS, preset("cifar-standard"), "me", seeds=most + 1)
+    assert not list(root.iterdir())
+
+
+def test_compare_leaves_out_what_may_change_on_resume_unseen(root, monkeypatch):
+    # issue 20: a hand-kept list beside the `resume` metadata; a new setting that only says
+    # where or how fast (resume, not in the form) must stay out of Compare by its declaration
+    declared = run_settings.declared()
+    prefetch = replace(run_settings.by_name("workers"), name="prefetch", help="batches ahead")
+    monkeypatch.setattr(run_settings, "declared", lambda: (*declared, prefetch))
+    run, _ = _finished_pair(root, preset("cifar-standard"))
+    rows = train_view.run_settings_rows(runs.find_run(run.name))
+    assert "prefetch" not in rows and "workers" not in rows and "dist backend" not in rows
+    assert {"Device", "GPUs", "aug seed"} <= set(rows)  # resumable but chosen in the form: shown
+    assert "data dir" not in rows and "no augment" not in rows
 
 
 @pytest.mark.parametrize(
@@ -680,8 +722,11 @@ def test_the_stop_grace_period_covers_slow_steps(root):
         {"state": "running", "pid": 1, "images_per_s": 25.0},
         config_json='{"batch_size": 512}',
     )
-    assert jobs._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
-    assert jobs._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"}))) == 0
+    assert jobs.control._step_seconds(runs.read_run(path)) == pytest.approx(512 / 25)
+    assert (
+        jobs.control._step_seconds(runs.read_run(_run_folder(root, "new", {"state": "running"})))
+        == 0
+    )
 
 
 def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(root):
@@ -755,7 +800,7 @@ def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
     # Seen: Preview & estimate while a run trained said "no estimate while a run is training";
     # after the run ended the same settings still said so (the answer was cached), seed 1 not.
     monkeypatch.setattr(train, "_PREVIEWS", {})
-    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))
+    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))  # as the tab looks it up
     monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
     training = [True]
 
@@ -781,8 +826,9 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     # Seen offline: "valid", "Started", and 3 s later a failed run whose message told a person
     # in a browser to "pass --dataset synthetic" and to fill ./data (relative to what?).
     cfg = CHECKED | {"dataset": "cifar10", "data_ready": False, "data_dir": "./data"}
-    monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(cfg))
-    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: False)
+    for where in (jobs, jobs.checks):  # the tab looks it up on the package, a Start on checks
+        monkeypatch.setattr(where, "check", lambda *a, **k: dict(cfg))
+    monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: False)
     monkeypatch.setattr(train, "_PREVIEWS", {})
     folder = str(jobs.REPO / "data")
     with pytest.raises(jobs.JobError, match=f"^CIFAR-10 is not on this server.*{folder}"):
@@ -800,7 +846,7 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     assert train.on_use_synthetic()[0] == "synthetic"
     assert train.offer_synthetic("Started x")["visible"] is False
     # it can be downloaded: the preview says where it goes, and the run fetches it
-    monkeypatch.setattr(jobs, "cifar10_reachable", lambda *a: True)
+    monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: True)
     _, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
     assert message.startswith("Settings are valid. CIFAR-10 is not in " + folder)
 

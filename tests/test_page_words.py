@@ -212,7 +212,7 @@ def test_delete_names_the_run_once_and_warns_for_a_pair(root):
 
 def test_confusion_matrix_headers_are_whole_class_names():
     classes = ["triangle", "checker", "dots"]
-    table = train_view._matrix_markdown(classes, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    table = train_view.report._matrix_markdown(classes, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     head, _, *rows = table.splitlines()
     assert head == "| true \\ predicted | triangle | checker | dots |"
     assert rows[0].startswith("| triangle |") and rows[1].startswith("| checker |")

@@ -29,7 +29,7 @@ def space(monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/playground")
     for env in SPACE_VARS:
         monkeypatch.delenv(env, raising=False)
-    monkeypatch.setattr(jobs, "hardware_processes", lambda: 1)  # a CPU Space
+    monkeypatch.setattr(jobs.limits, "hardware_processes", lambda: 1)  # a CPU Space
     return monkeypatch
 
 
@@ -46,7 +46,7 @@ print(json.dumps({"train_size": 1000, "test_size": 200, "device": "cpu", "epochs
 def fake_check(tmp_path, monkeypatch):
     script = tmp_path / "fake_playground_train.py"
     script.write_text(FAKE_CHECK)
-    monkeypatch.setattr(jobs, "train_command", lambda *a: ["python3", str(script), *a])
+    monkeypatch.setattr(jobs.process, "train_command", lambda *a: ["python3", str(script), *a])
 
 
 BASE = {"dataset": "synthetic", "device": "cpu", "epochs": 2}
@@ -217,7 +217,7 @@ def test_on_a_space_the_log_and_the_cifar_message_show_no_server_paths(space, ro
     tail = runs.log_tail(run)
     assert tail.startswith("$ python -m playground.train --pipeline checkpoints/run1/pipeline.json")
     assert sys.executable not in tail and str(root) not in tail
-    monkeypatch.setattr(jobs, "cifar10_reachable", lambda: False)
+    monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda: False)
     problem = jobs.data_problem({"dataset": "cifar10", "data_ready": False, "data_dir": "./data"})
     assert "(it looks in data)" in problem and str(jobs.REPO) not in problem
     monkeypatch.delenv("SPACE_ID")  # locally the operator reads the real paths

@@ -158,6 +158,17 @@ class Declared:
         return self.default is None
 
 
+# The kinds of data set `dataset` names (a folder as folder:PATH), with the form's word for each.
+DATASET_KINDS = {"cifar10": "CIFAR-10", "folder": "Folder path", "synthetic": "Synthetic"}
+# The training resolution when `image_size` is not given (CIFAR-10's).
+DEFAULT_IMAGE_SIZE = 32
+# Paired seeds per arm of one Start (seed, seed+1, ...): a Start's setting, not one run's.
+SEEDS = Declared(
+    name="seeds", type=int, default=None, help="paired seeds per arm (seed, seed+1, ...)",
+    label="Seeds per arm", choices=(), low=1, high=10, resume=False, elem="", space_high=None,
+)  # fmt: skip
+
+
 @cache
 def declared() -> tuple[Declared, ...]:
     hints = get_type_hints(RunSettings)
