@@ -154,7 +154,7 @@ def test_pipelines_import_nothing_from_the_app():
     """The library never imports the app (nor Gradio), the command line included."""
     import ast
 
-    for path in (ROOT / "pipelines").glob("*.py"):
+    for path in (ROOT / "pipelines").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
