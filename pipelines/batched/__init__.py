@@ -45,9 +45,11 @@ from pipelines.batched.geometry import (
     Affine,
     Crop,
     Flip,
+    HorizontalFlip,
     Perspective,
     ResizedCrop,
     Rotation,
+    VerticalFlip,
     resize_weights,
 )
 from pipelines.batched.pipeline import (
@@ -56,7 +58,10 @@ from pipelines.batched.pipeline import (
     KERNELS,
     BatchedPipeline,
     batched_supported,
+    fallback,
     kernel,
+    kernel_or_reason,
+    resolve,
     unsupported,
 )
 from pipelines.batched.policies import (
@@ -87,6 +92,8 @@ __all__ = [
     "Equalize",
     "Erasing",
     "Flip",
+    "HorizontalFlip",
+    "VerticalFlip",
     "GaussianBlur",
     "GaussianNoise",
     "Grayscale",
@@ -108,7 +115,10 @@ __all__ = [
     "_by_group",
     "_shift_hue",
     "batched_supported",
+    "fallback",
     "kernel",
+    "kernel_or_reason",
+    "resolve",
     "resize_weights",
     "unsupported",
 ]

@@ -21,6 +21,20 @@ class Flip(Coin):
         return x.flip(self.dim)
 
 
+class HorizontalFlip(Flip):
+    """RandomHorizontalFlip."""
+
+    def __init__(self, t: v2.RandomHorizontalFlip) -> None:
+        super().__init__(t, -1)
+
+
+class VerticalFlip(Flip):
+    """RandomVerticalFlip."""
+
+    def __init__(self, t: v2.RandomVerticalFlip) -> None:
+        super().__init__(t, -2)
+
+
 class ResizedCrop(Kernel):
     """RandomResizedCrop: v2's 10-try rejection sampling, vectorised, with its centre fallback."""
 

@@ -3,6 +3,7 @@ every step's parameters, then applies them, eagerly or compiled (the faster way 
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable
@@ -12,66 +13,59 @@ import torch
 from torchvision.transforms import v2
 
 from pipelines.batched.base import Kernel, Params
-from pipelines.batched.colour import (
-    Autocontrast,
-    ChannelPermutation,
-    ColorJitter,
-    Equalize,
-    Grayscale,
-    Invert,
-    Posterize,
-    Sharpness,
-    Solarize,
-)
-from pipelines.batched.erasing import Erasing
-from pipelines.batched.geometry import Affine, Crop, Flip, Perspective, ResizedCrop, Rotation
-from pipelines.batched.policies import AutoAugment, RandAugment, Sometimes, TrivialAugmentWide
-from pipelines.batched.quality import GaussianBlur, GaussianNoise
+from pipelines.batched.policies import Sometimes
 from pipelines.build import build_parts
+from pipelines.catalogue import CATALOGUE, KERNEL_PACKAGE
 from pipelines.spec import PipelineSpec, StepSpec
 
+
+def resolve(name: str) -> Callable[[Any], Kernel]:
+    """The kernel a `Batched.kernel` names ("module:Name" in KERNEL_PACKAGE); an unknown
+    module or name raises (ImportError, AttributeError) rather than falling back."""
+    module, attr = name.split(":")
+    return getattr(importlib.import_module(f"{KERNEL_PACKAGE}.{module}"), attr)
+
+
+# transform name -> its kernel, as the catalogue declares them (resolved here, on import: a
+# name that does not resolve fails loudly)
 KERNELS: dict[str, Callable[[Any], Kernel]] = {
-    "RandomHorizontalFlip": lambda t: Flip(t, -1),
-    "RandomVerticalFlip": lambda t: Flip(t, -2),
-    "RandomResizedCrop": ResizedCrop,
-    "RandomCrop": Crop,
-    "ColorJitter": ColorJitter,
-    "RandomGrayscale": Grayscale,
-    "RandomErasing": Erasing,
-    "RandomInvert": Invert,
-    "RandomPosterize": Posterize,
-    "RandomSolarize": Solarize,
-    "RandomAdjustSharpness": Sharpness,
-    "RandomAutocontrast": Autocontrast,
-    "RandomEqualize": Equalize,
-    "RandomChannelPermutation": ChannelPermutation,
-    "GaussianBlur": GaussianBlur,
-    "GaussianNoise": GaussianNoise,
-    "RandomAffine": Affine,
-    "RandomRotation": Rotation,
-    "RandomPerspective": Perspective,
-    "TrivialAugmentWide": TrivialAugmentWide,
-    "RandAugment": RandAugment,
-    "AutoAugment": AutoAugment,
+    t.name: resolve(t.batched.kernel) for t in CATALOGUE if t.batched.kernel
 }
+_REASONS = {t.name: t.batched.reason for t in CATALOGUE if t.batched.reason}
+
+
+def kernel_or_reason(step: StepSpec) -> Kernel | str:
+    """The batched kernel of `step`, or why it has none for these settings (the caller falls
+    back to per-image torchvision)."""
+    make = KERNELS.get(step.transform)
+    if make is None:
+        return _REASONS[step.transform]
+    parts, p = build_parts(step)
+    if any(type(t) is not v2.ToImage for t in parts[:-1]):  # conversions: a per-image concern
+        return "its input conversions run per image"
+    try:
+        found = make(parts[-1])
+    except ValueError as err:  # settings the kernel does not cover (e.g. bicubic interpolation)
+        return str(err)
+    if p is None:
+        return found
+    if found.changes_size:
+        return "a step probability around a size-changing step: the outputs would not stack"
+    return Sometimes(found, p)
 
 
 def kernel(step: StepSpec) -> Kernel | None:
     """The batched kernel of `step`, or None when it has none for these settings (the caller
     falls back to per-image torchvision)."""
-    make = KERNELS.get(step.transform)
-    if make is None:
-        return None
-    parts, p = build_parts(step)
-    if any(type(t) is not v2.ToImage for t in parts[:-1]):  # conversions: a per-image concern
-        return None
-    try:
-        found = make(parts[-1])
-    except ValueError:  # settings the kernel does not cover (e.g. bicubic interpolation)
-        return None
-    if p is None:
-        return found
-    return None if found.changes_size else Sometimes(found, p)
+    found = kernel_or_reason(step)
+    return None if isinstance(found, str) else found
+
+
+def fallback(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """(transform, why it has no batched kernel) for each active per-image step without one,
+    in pipeline order: what the training log names when the pipeline runs per image."""
+    found = [(s.transform, kernel_or_reason(s)) for s in spec.image_steps]
+    return [(name, why) for name, why in found if isinstance(why, str)]
 
 
 def unsupported(spec: PipelineSpec) -> list[str]:
@@ -80,7 +74,7 @@ def unsupported(spec: PipelineSpec) -> list[str]:
     Mixing steps (CutMix, MixUp) are not in the list: they act on batches in any case, and the
     trainer applies `pipelines.build.build_batch(spec)` after this pipeline.
     """
-    return [s.transform for s in spec.image_steps if kernel(s) is None]
+    return [name for name, _ in fallback(spec)]
 
 
 def batched_supported(spec: PipelineSpec) -> bool:
