@@ -340,7 +340,9 @@ def test_a_kernel_name_that_does_not_resolve_fails_loudly():
             Batched(**bad)
 
 
-@pytest.mark.parametrize("tdef", [t for t in CATALOGUE if not t.batched.kernel], ids=lambda t: t.name)
+@pytest.mark.parametrize(
+    "tdef", [t for t in CATALOGUE if not t.batched.kernel], ids=lambda t: t.name
+)
 def test_an_entry_without_a_kernel_runs_per_image_for_its_reason(tdef):
     spec = make([("RandomHorizontalFlip", {}), (tdef.name, {})])
     assert tdef.batched.reason
