@@ -764,7 +764,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         to_kwargs=lambda p: {"quality": _pair(p, "quality_min", "quality_max")},
         describe=lambda d, p: f"JPEG quality {d['quality']}",
         batched=_per_image(
-            "JPEG encoding and decoding run on the CPU image by image (no batched codec)"
+            "JPEG encoding and decoding run on the CPU, image by image: no batched codec"
         ),
         ordered_pairs=(Order("quality_min", "quality_max"),),
     ),
