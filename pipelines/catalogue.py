@@ -565,6 +565,23 @@ CATALOGUE: tuple[TransformDef, ...] = (
         batched=_per_image("not written: it draws nothing, one resize of the whole batch would do"),
     ),
     TransformDef(
+        name="RandomResize",
+        key="randresize",
+        label="Random resize",
+        group=_G,
+        params=(
+            Param("min_size", "int", 160, "Shorter side, min (px)", 8, 512, 1),
+            Param("max_size", "int", 320, "Shorter side, max (px, excluded)", 9, 513, 1),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=_with_mode("min_size", "max_size"),
+        describe=_size_change("random resize"),
+        # each image its own size: a batch of them cannot be one tensor; RandomResizedCrop is
+        # the batched way to vary the scale at a fixed output size
+        batched=_per_image("each image draws its own output size: the outputs do not stack"),
+        ordered_pairs=(Order("min_size", "max_size", strict=True),),
+    ),
+    TransformDef(
         name="Pad",
         key="pad",
         label="Pad",
