@@ -9,7 +9,12 @@ the same distributions as the transform's `make_params` (or its `forward`, for t
 gives image i's draws as torchvision's `transform` takes them, so one test, parametrized over
 every kernel, compares the draws' distributions and the pixels with torchvision's. The kernels
 read their settings from the torchvision transform that `build_parts` makes, so the catalogue
-stays the one declaration.
+stays the one declaration; which kernel a transform has, or why it has none, is its
+`TransformDef.batched` there (`KERNELS` is derived from it).
+
+The modules, by family: `base` (Kernel, Coin, the random helpers), `colour`, `geometry` (flips,
+crops and the warps), `erasing`, `quality` (blur, noise), `policies` (and `Sometimes`, a step's
+own probability), `pipeline` (a spec's kernels and BatchedPipeline).
 
 `apply` has no per-image Python loop. Traced by torch.compile it has no control flow that
 depends on the draws either: a choice per image (a coin, a policy's op) is a torch.where over
