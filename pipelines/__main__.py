@@ -1,4 +1,4 @@
-"""Command line: python -m pipelines preview|export|validate.
+"""Command line: python -m pipelines preview|export|validate|readme.
 
 Bad input prints one line on stderr and exits with status 2.
 """
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import export
+from pipelines import export, readme
 from pipelines.catalogue import PRESETS
 from pipelines.images import load_image  # the app's sanitising loader
 from pipelines.samples import SAMPLE_COUNT, render_samples
@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a pipeline file and summarise it")
     add_pipeline(v)
+
+    r = sub.add_parser("readme", help="rewrite the README's transform lists from the catalogue")
+    r.add_argument("path", nargs="?", default="README.md")
     return parser
 
 
@@ -62,6 +65,14 @@ def _preview(spec: PipelineSpec, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "readme":
+        try:
+            changed = readme.update(Path(args.path))
+        except (ValueError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"{args.path}: {'rewritten' if changed else 'already up to date'}")
+        return 0
     if bool(args.preset) == bool(args.pipeline):
         parser.error("give a pipeline file (or preset name) or --preset NAME, exactly one")
     try:

@@ -2,8 +2,9 @@
 
 The UI controls, validation, JSON form, code export, preview captions and batched training
 path are all derived from these declarations. Adding a transform means adding one
-`TransformDef` to `CATALOGUE` (and, if it should run batched on the GPU, a kernel in
-`pipelines.batched`); one test runs every entry through export, build and preview.
+`TransformDef` to `CATALOGUE` (and, if it should run batched on the GPU, a kernel in a module
+of `pipelines.batched`, named by its `Batched` declaration); one test runs every entry through
+export, build and preview, another every kernel against torchvision.
 """
 
 from __future__ import annotations
@@ -70,6 +71,57 @@ class Order:
 
 Describe = Callable[[Mapping[str, Any], Mapping[str, Any]], str]
 
+# Where a transform draws its randomness when torchvision v2 runs it: the preview records the
+# draws there, and the kernel tests catch torchvision's draws there to compare them.
+IN_MAKE_PARAMS = "make_params"  # make_params(); transform() is deterministic given them
+IN_FORWARD_OPS = "forward ops"  # forward() picks ops and magnitudes and applies them one by one
+# through _apply_image_or_video_transform (the automatic policies)
+IN_TRANSFORM = "transform"  # transform() itself draws (GaussianNoise's noise)
+DRAWS = (IN_MAKE_PARAMS, IN_FORWARD_OPS, IN_TRANSFORM)
+
+# What torchvision's transform accepts besides the image and moves or keeps consistently with
+# it (a test runs every entry on an image with boxes and a mask): "boxes" and "mask" are
+# tv_tensors.BoundingBoxes and tv_tensors.Mask, "labels" the class labels of a mixing step.
+# RandomErasing passes boxes and masks through unchanged, with a warning, while it erases the
+# pixels under them; the policies, AugMix, CutMix and MixUp refuse them.
+ALL_TARGETS = ("image", "boxes", "mask")
+IMAGE_ONLY = ("image",)
+IMAGE_AND_LABELS = ("image", "labels")
+
+# The package whose modules hold the batched kernels (a `Batched.kernel` is "module:Name" there).
+KERNEL_PACKAGE = "pipelines.batched"
+
+
+@dataclass(frozen=True)
+class Batched:
+    """How training's batched path (pipelines.batched) runs a transform: a kernel, or the
+    reason there is none (a pipeline with such a step then runs per image through torchvision,
+    and the training log gives the reason).
+
+    `kernel` is "module:Name" in KERNEL_PACKAGE: a Kernel class (or factory) called with the v2
+    transform `build_parts` makes. It is a name, not the class, because the kernels import
+    `pipelines.build`, which imports this catalogue; `pipelines.batched` resolves every name
+    when it is imported (a typo fails there, and a test), never silently falling back.
+    Kernels transform the images only (no boxes or masks).
+    """
+
+    kernel: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.kernel) == bool(self.reason):
+            raise ValueError("a Batched declaration names a kernel or gives a reason, not both")
+        if self.kernel and self.kernel.count(":") != 1:
+            raise ValueError(f"kernel {self.kernel!r} is not 'module:Name'")
+
+
+def _kernel(name: str) -> Batched:
+    return Batched(kernel=name)
+
+
+def _per_image(reason: str) -> Batched:
+    return Batched(reason=reason)
+
 
 @dataclass(frozen=True)
 class TransformDef:
@@ -85,15 +137,26 @@ class TransformDef:
     # torchvision's make_params output, or what samples.py recorded for a transform that draws
     # inside forward, plus in_/out_ width and height.
     describe: Describe
+    batched: Batched  # its kernel in the batched training path, or why it has none
     ordered_pairs: tuple[Order, ...] = ()
     default_enabled: bool = False
-    # draws inside forward (policies; noise drawn in transform): the preview runs the whole
-    # forward under the step's seed and records the draws instead of calling make_params
-    draws_in_forward: bool = False
+    # where it draws (DRAWS): outside make_params, the preview runs the whole forward under the
+    # step's seed and records the draws instead of calling make_params
+    draws: str = IN_MAKE_PARAMS
+    targets: tuple[str, ...] = ALL_TARGETS  # what torchvision's transform accepts (see above)
     needs_tensor: bool = False  # no PIL kernel: build puts v2.ToImage() before it
     batch: bool = (
         False  # mixes a batch of images and labels (CutMix, MixUp): runs after per-image steps
     )
+
+    def __post_init__(self) -> None:
+        if self.draws not in DRAWS:
+            raise ValueError(f"{self.name}: draws {self.draws!r} is not one of {DRAWS}")
+
+    @property
+    def draws_in_forward(self) -> bool:
+        """Whether forward, not make_params, draws (the policies; noise drawn in transform)."""
+        return self.draws != IN_MAKE_PARAMS
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -357,6 +420,8 @@ def _with_mode(*names: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 _G, _C, _Q, _E, _A, _M = "geometry", "colour", "quality", "erasing", "policy", "mixing"
 
+_MIXES = "mixes whole batches: the trainer applies build_batch(spec) after the image pipeline"
+
 CATALOGUE: tuple[TransformDef, ...] = (
     # -- geometry --------------------------------------------------------------------------
     TransformDef(
@@ -367,6 +432,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
         describe=_flag("flipped horizontally"),
+        batched=_kernel("geometry:HorizontalFlip"),
         default_enabled=True,
     ),
     TransformDef(
@@ -377,6 +443,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(label="Flip probability"),),
         to_kwargs=_same("p"),
         describe=_flag("flipped vertically"),
+        batched=_kernel("geometry:VerticalFlip"),
     ),
     TransformDef(
         name="RandomRotation",
@@ -390,6 +457,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_with_mode("degrees", "expand"),
         describe=lambda d, p: f"rotate {d['angle']:+.1f}°",
+        batched=_kernel("geometry:Rotation"),
     ),
     TransformDef(
         name="RandomAffine",
@@ -406,6 +474,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_affine_kwargs,
         describe=_describe_affine,
+        batched=_kernel("geometry:Affine"),
         ordered_pairs=(Order("scale_min", "scale_max"),),
     ),
     TransformDef(
@@ -420,6 +489,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_with_mode("distortion_scale", "p"),
         describe=_describe_perspective,
+        batched=_kernel("geometry:Perspective"),
     ),
     TransformDef(
         name="ElasticTransform",
@@ -433,6 +503,10 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_with_mode("alpha", "sigma"),
         describe=_describe_elastic,
+        batched=_per_image(
+            "not written: each image's displacement is two random fields blurred with a kernel "
+            "of up to 161 px, a batched blur of that size per image"
+        ),
     ),
     TransformDef(
         name="RandomResizedCrop",
@@ -449,6 +523,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_rrc_kwargs,
         describe=_describe_rrc,
+        batched=_kernel("geometry:ResizedCrop"),
         ordered_pairs=(Order("scale_min", "scale_max"), Order("ratio_min", "ratio_max")),
         default_enabled=True,
     ),
@@ -464,6 +539,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_crop_kwargs,
         describe=_describe_crop,
+        batched=_kernel("geometry:Crop"),
     ),
     TransformDef(
         name="CenterCrop",
@@ -473,6 +549,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(Param("size", "int", 200, "Output size (px)", 8, 512, 1, is_size=True),),
         to_kwargs=lambda p: {"size": (p["size"], p["size"])},
         describe=_size_change("centre crop"),
+        batched=_per_image("not written: it draws nothing, one crop of the whole batch would do"),
     ),
     TransformDef(
         name="Resize",
@@ -485,6 +562,24 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=lambda p: {"size": (p["size"], p["size"]), "interpolation": _mode(p)},
         describe=_size_change("resize"),
+        batched=_per_image("not written: it draws nothing, one resize of the whole batch would do"),
+    ),
+    TransformDef(
+        name="RandomResize",
+        key="randresize",
+        label="Random resize",
+        group=_G,
+        params=(
+            Param("min_size", "int", 160, "Shorter side, min (px)", 8, 512, 1),
+            Param("max_size", "int", 320, "Shorter side, max (px, excluded)", 9, 513, 1),
+            _interpolation("bilinear"),
+        ),
+        to_kwargs=_with_mode("min_size", "max_size"),
+        describe=_size_change("random resize"),
+        # each image its own size: a batch of them cannot be one tensor; RandomResizedCrop is
+        # the batched way to vary the scale at a fixed output size
+        batched=_per_image("each image draws its own output size: the outputs do not stack"),
+        ordered_pairs=(Order("min_size", "max_size", strict=True),),
     ),
     TransformDef(
         name="Pad",
@@ -498,6 +593,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_same("padding", "fill", "padding_mode"),
         describe=_size_change("pad"),
+        batched=_per_image("not written: it draws nothing, one pad of the whole batch would do"),
     ),
     TransformDef(
         name="RandomZoomOut",
@@ -516,6 +612,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
             "p": p["p"],
         },
         describe=_describe_zoom_out,
+        batched=_per_image("each image draws its own canvas size: the outputs do not stack"),
         ordered_pairs=(Order("side_min", "side_max"),),
     ),
     # -- colour and light ------------------------------------------------------------------
@@ -534,6 +631,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_same(*_JITTER_NAMES),
         describe=_describe_jitter,
+        batched=_kernel("colour:ColorJitter"),
         default_enabled=True,
     ),
     TransformDef(
@@ -550,6 +648,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_photometric_kwargs,
         describe=_describe_photometric,
+        batched=_per_image(
+            "not written: ColorJitter's blends and a channel permutation, each behind a coin"
+        ),
     ),
     TransformDef(
         name="RandomGrayscale",
@@ -559,6 +660,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(0.1, "Grayscale probability"),),
         to_kwargs=_same("p"),
         describe=_flag("grayscale"),
+        batched=_kernel("colour:Grayscale"),
     ),
     TransformDef(
         name="RandomChannelPermutation",
@@ -568,6 +670,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(),
         to_kwargs=lambda p: {},
         describe=lambda d, p: "channels " + "".join("RGB"[i] for i in d["permutation"]),
+        batched=_kernel("colour:ChannelPermutation"),
     ),
     TransformDef(
         name="RandomInvert",
@@ -577,6 +680,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(),),
         to_kwargs=_same("p"),
         describe=_flag("inverted"),
+        batched=_kernel("colour:Invert"),
     ),
     TransformDef(
         name="RandomPosterize",
@@ -586,6 +690,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(Param("bits", "int", 4, "Bits kept per channel", 1, 8, 1), _p()),
         to_kwargs=_same("bits", "p"),
         describe=lambda d, p: f"posterized to {p['bits']} bits",
+        batched=_kernel("colour:Posterize"),
     ),
     TransformDef(
         name="RandomSolarize",
@@ -595,6 +700,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(Param("threshold", "float", 128.0, "Threshold (0-255)", 0.0, 255.0, 1.0), _p()),
         to_kwargs=_same("threshold", "p"),
         describe=lambda d, p: f"solarized above {p['threshold']:g}",
+        batched=_kernel("colour:Solarize"),
     ),
     TransformDef(
         name="RandomAdjustSharpness",
@@ -607,6 +713,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_same("sharpness_factor", "p"),
         describe=lambda d, p: f"sharpness x{p['sharpness_factor']:g}",
+        batched=_kernel("colour:Sharpness"),
     ),
     TransformDef(
         name="RandomAutocontrast",
@@ -616,6 +723,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(),),
         to_kwargs=_same("p"),
         describe=_flag("autocontrast"),
+        batched=_kernel("colour:Autocontrast"),
     ),
     TransformDef(
         name="RandomEqualize",
@@ -625,6 +733,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_p(),),
         to_kwargs=_same("p"),
         describe=_flag("equalized"),
+        batched=_kernel("colour:Equalize"),
     ),
     # -- blur, noise and quality -----------------------------------------------------------
     TransformDef(
@@ -642,6 +751,7 @@ CATALOGUE: tuple[TransformDef, ...] = (
             "sigma": _pair(p, "sigma_min", "sigma_max"),
         },
         describe=lambda d, p: f"blur sigma {d['sigma'][0]:.2f}",
+        batched=_kernel("quality:GaussianBlur"),
         ordered_pairs=(Order("sigma_min", "sigma_max"),),
     ),
     TransformDef(
@@ -655,7 +765,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=lambda p: {"mean": p["mean"], "sigma": p["sigma"], "clip": True},
         describe=lambda d, p: f"noise drawn per pixel, sigma {p['sigma']:g}",
-        draws_in_forward=True,  # the noise is drawn in transform(), not make_params()
+        batched=_kernel("quality:GaussianNoise"),
+        draws=IN_TRANSFORM,
         needs_tensor=True,
     ),
     TransformDef(
@@ -669,6 +780,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=lambda p: {"quality": _pair(p, "quality_min", "quality_max")},
         describe=lambda d, p: f"JPEG quality {d['quality']}",
+        batched=_per_image(
+            "JPEG encoding and decoding run on the CPU, image by image: no batched codec"
+        ),
         ordered_pairs=(Order("quality_min", "quality_max"),),
     ),
     # -- erasing ---------------------------------------------------------------------------
@@ -691,6 +805,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
             "value": 0,
         },
         describe=_describe_erase,
+        batched=_kernel("erasing:Erasing"),
+        targets=IMAGE_ONLY,
         ordered_pairs=(Order("scale_min", "scale_max"), Order("ratio_min", "ratio_max")),
     ),
     # -- automatic policies ----------------------------------------------------------------
@@ -714,7 +830,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
             "interpolation": _mode(p),
         },
         describe=_describe_autoaugment,
-        draws_in_forward=True,
+        batched=_kernel("policies:AutoAugment"),
+        targets=IMAGE_ONLY,
+        draws=IN_FORWARD_OPS,
     ),
     TransformDef(
         name="RandAugment",
@@ -729,9 +847,11 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_with_mode("num_ops", "magnitude", "num_magnitude_bins"),
         describe=lambda d, p: _ops_text(d["ops"]),
+        batched=_kernel("policies:RandAugment"),
+        targets=IMAGE_ONLY,
         # magnitude indexes the bins: bins[magnitude] must exist
         ordered_pairs=(Order("magnitude", "num_magnitude_bins", strict=True),),
-        draws_in_forward=True,
+        draws=IN_FORWARD_OPS,
     ),
     TransformDef(
         name="TrivialAugmentWide",
@@ -741,7 +861,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_bins(), _interpolation("nearest")),
         to_kwargs=_with_mode("num_magnitude_bins"),
         describe=lambda d, p: _ops_text(d["ops"]),
-        draws_in_forward=True,
+        batched=_kernel("policies:TrivialAugmentWide"),
+        targets=IMAGE_ONLY,
+        draws=IN_FORWARD_OPS,
     ),
     TransformDef(
         name="AugMix",
@@ -767,7 +889,9 @@ CATALOGUE: tuple[TransformDef, ...] = (
         ),
         to_kwargs=_with_mode("severity", "mixture_width", "chain_depth", "alpha", "all_ops"),
         describe=_describe_augmix,
-        draws_in_forward=True,
+        batched=_per_image("not written: chains of ops per image, mixed with Dirichlet weights"),
+        targets=IMAGE_ONLY,
+        draws=IN_FORWARD_OPS,
     ),
     # -- mixing (whole batches) ------------------------------------------------------------
     TransformDef(
@@ -778,6 +902,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_alpha("Beta concentration (alpha)"), _classes()),
         to_kwargs=_same("alpha", "num_classes"),
         describe=_describe_cutmix,
+        batched=_per_image(_MIXES),
+        targets=IMAGE_AND_LABELS,
         batch=True,
     ),
     TransformDef(
@@ -788,6 +914,8 @@ CATALOGUE: tuple[TransformDef, ...] = (
         params=(_alpha("Beta concentration (alpha)"), _classes()),
         to_kwargs=_same("alpha", "num_classes"),
         describe=_describe_mixup,
+        batched=_per_image(_MIXES),
+        targets=IMAGE_AND_LABELS,
         batch=True,
     ),
 )

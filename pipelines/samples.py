@@ -31,11 +31,10 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2._auto_augment import _AutoAugmentBase
 from torchvision.transforms.v2._transform import _RandomApplyTransform
 
 from pipelines.build import build_parts
-from pipelines.catalogue import TransformDef
+from pipelines.catalogue import IN_FORWARD_OPS, TransformDef
 from pipelines.spec import PipelineSpec, SpecError, StepSpec
 
 SAMPLE_COUNT = 8
@@ -170,7 +169,7 @@ class _LoggedPolicies(list):
         return item
 
 
-def _record_draws(core: v2.Transform, record: dict[str, Any]) -> Callable[[], None]:
+def _record_draws(core: v2.Transform, draws: str, record: dict[str, Any]) -> Callable[[], None]:
     """Wrap the instance's own hooks so forward reports its draws; returns the undo.
 
     The policies call `_apply_image_or_video_transform(image, op, magnitude, ...)` once per op
@@ -178,7 +177,7 @@ def _record_draws(core: v2.Transform, record: dict[str, Any]) -> Callable[[], No
     indexes `_policies` once, AugMix draws its weights with `_sample_dirichlet`. The wrappers
     call through unchanged and use no randomness, so the pixels are those of a plain call.
     """
-    if not isinstance(core, _AutoAugmentBase):
+    if draws != IN_FORWARD_OPS:  # drawn in transform() (noise): the caption shows the settings
         return lambda: None
     ops: list[list[Any]] = []
     chains: list[list[list[Any]]] = []
@@ -234,7 +233,7 @@ def _run_step(
             info["applied"] = False
         elif plan.tdef.draws_in_forward:
             record: dict[str, Any] = {}
-            undo = _record_draws(plan.core, record)
+            undo = _record_draws(plan.core, plan.tdef.draws, record)
             try:
                 for part in plan.parts:
                     image = part(image)

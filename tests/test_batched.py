@@ -1,7 +1,10 @@
 """pipelines.batched against torchvision v2: same parameter distributions, same pixels.
 
-One test per property, parametrized over every kernel (CASES). The kernels report their draws
-under torchvision's own names (`Kernel.torchvision_params`), so nothing here adapts names:
+One test per property, parametrized over CASES: every catalogue entry whose `Batched`
+declaration names a kernel, at its catalogue defaults, and the VARIANTS (other settings, other
+paths through a kernel). Where torchvision draws is the entry's `draws` declaration. The
+kernels report their draws under torchvision's own names (`Kernel.torchvision_params`), so
+nothing here adapts names:
 
 - draws: N draws of the kernel against N of torchvision itself (its `transform` intercepted, so
   the coin of a `p` and the policies' choices, drawn in `forward`, are recorded too). Numbers
@@ -30,124 +33,118 @@ import numpy as np
 import pytest
 import torch
 from torchvision.transforms import v2
-from torchvision.transforms.v2._auto_augment import _AutoAugmentBase
 from torchvision.transforms.v2._transform import _RandomApplyTransform
 
-from pipelines.batched import KERNELS, BatchedPipeline, batched_supported, unsupported
+from pipelines.batched import (
+    KERNELS,
+    BatchedPipeline,
+    Kernel,
+    batched_supported,
+    fallback,
+    kernel,
+    resolve,
+    unsupported,
+)
 from pipelines.build import build_parts
+from pipelines.catalogue import BY_NAME, CATALOGUE, IN_FORWARD_OPS, IN_TRANSFORM, Batched
 from pipelines.spec import make, preset
 
 N = 2000  # draws per side
 M = 24  # images in a pixel comparison
 TOL = 1e-5
 
-# (id, steps, image height and width, pixel tolerance, uint8 images)
-CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
-    ("hflip", [("RandomHorizontalFlip", {"p": 0.5})], (8, 8), TOL, False),
-    ("vflip", [("RandomVerticalFlip", {"p": 0.2})], (8, 8), TOL, False),
-    ("grayscale", [("RandomGrayscale", {"p": 0.3})], (8, 8), TOL, False),
+WITH_KERNEL = [t for t in CATALOGUE if t.batched.kernel]
+SIZE = (12, 16)  # the images of a case at the catalogue's defaults
+SIDE = 16  # the output side of such a case (its size-setting parameters)
+# kernels that do torchvision's own arithmetic: pixels equal exactly (the others within TOL)
+EXACT = {
+    "RandomCrop",
+    "RandomErasing",
+    "RandomInvert",
+    "RandomPosterize",
+    "RandomEqualize",
+    "RandomChannelPermutation",
+}
+UINT8 = {"RandomSolarize"}  # its threshold is on the 0-255 scale: compared on uint8 images
+
+# Settings beyond the defaults that take other paths through a kernel; every catalogue entry
+# with a kernel is a case at its defaults without being listed here.
+# (id, steps, image height and width)
+VARIANTS: list[tuple[str, list, tuple[int, int]]] = [
     (
-        "resized-crop",
+        "resized-crop-down",
         [("RandomResizedCrop", {"size": 16, "scale_min": 0.1, "ratio_min": 0.5})],
         (32, 32),
-        TOL,
-        False,
     ),
     (
         "resized-crop-up",
         [("RandomResizedCrop", {"size": 24, "scale_min": 0.08, "ratio_max": 1.333})],
         (20, 14),
-        TOL,
-        False,
     ),
     # every try fails on a square image: the centre-crop fallback decides everything
     (
         "resized-crop-fallback",
         [("RandomResizedCrop", {"size": 8, "scale_min": 0.9, "ratio_min": 3.0, "ratio_max": 4.0})],
         (16, 16),
-        TOL,
-        False,
     ),
     *[
-        (f"crop-{mode}", [("RandomCrop", {"size": 16, "padding": 4, "padding_mode": mode})])
-        + ((16, 16), 0.0, False)
-        for mode in ("constant", "edge", "reflect", "symmetric")
+        (
+            f"crop-{mode}",
+            [("RandomCrop", {"size": 16, "padding": 4, "padding_mode": mode})],
+            (16, 16),
+        )
+        for mode in ("edge", "reflect", "symmetric")
     ],
     (
         "color-jitter",
         [("ColorJitter", {"brightness": 0.5, "contrast": 0.3, "saturation": 0.8, "hue": 0.4})],
         (8, 8),
-        TOL,
-        False,
     ),
     (
         "color-jitter-brightness",
         [("ColorJitter", {"brightness": 0.4, "contrast": 0.0, "saturation": 0.0, "hue": 0.0})],
         (8, 8),
-        TOL,
-        False,
     ),
-    ("erasing", [("RandomErasing", {"p": 0.7})], (16, 12), 0.0, False),
+    ("erasing-large", [("RandomErasing", {"p": 1.0, "scale_min": 0.3, "scale_max": 0.9})], (8, 8)),
     (
-        "erasing-large",
-        [("RandomErasing", {"p": 1.0, "scale_min": 0.3, "scale_max": 0.9})],
-        (8, 8),
-        0.0,
-        False,
-    ),
-    ("invert", [("RandomInvert", {"p": 0.5})], (8, 8), 0.0, False),
-    ("posterize", [("RandomPosterize", {"bits": 3, "p": 0.5})], (8, 8), 0.0, False),
-    ("solarize", [("RandomSolarize", {"threshold": 100.0, "p": 0.5})], (8, 8), TOL, True),
-    ("sharpness", [("RandomAdjustSharpness", {"sharpness_factor": 3.0})], (8, 8), TOL, False),
-    ("autocontrast", [("RandomAutocontrast", {"p": 0.5})], (8, 8), TOL, False),
-    ("equalize", [("RandomEqualize", {"p": 0.5})], (8, 8), 0.0, False),
-    ("channel-permutation", [("RandomChannelPermutation", {})], (4, 4), 0.0, False),
-    (
-        "gaussian-blur",
-        [("GaussianBlur", {"kernel_size": 5, "sigma_min": 0.2, "sigma_max": 3.0})],
-        (12, 10),
-        TOL,
-        False,
-    ),
-    ("gaussian-noise", [("GaussianNoise", {"sigma": 0.05})], (4, 4), TOL, False),
-    (
-        "affine",
+        "affine-shear",
         [("RandomAffine", {"degrees": 30.0, "translate": 0.2, "scale_min": 0.7, "shear": 20.0})],
         (12, 16),
-        TOL,
-        False,
     ),
     (
         "affine-bilinear",
         [("RandomAffine", {"degrees": 90.0, "shear": 10.0, "interpolation": "bilinear"})],
         (12, 12),
-        TOL,
-        False,
     ),
-    ("rotation", [("RandomRotation", {"degrees": 180.0})], (12, 12), TOL, False),
     (
         "rotation-bilinear",
         [("RandomRotation", {"degrees": 45.0, "interpolation": "bilinear"})],
         (10, 14),
-        TOL,
-        False,
     ),
-    ("perspective", [("RandomPerspective", {"distortion_scale": 0.6})], (12, 16), TOL, False),
-    ("trivialaugment", [("TrivialAugmentWide", {})], (12, 12), TOL, False),
     (
         "trivialaugment-bilinear",
         [("TrivialAugmentWide", {"num_magnitude_bins": 8, "interpolation": "bilinear"})],
         (10, 14),
-        TOL,
-        False,
     ),
-    ("randaugment", [("RandAugment", {"num_ops": 2, "magnitude": 9})], (12, 12), TOL, False),
-    ("autoaugment-cifar10", [("AutoAugment", {"policy": "cifar10"})], (12, 12), TOL, False),
-    ("autoaugment-imagenet", [("AutoAugment", {"policy": "imagenet"})], (10, 14), TOL, False),
+    ("autoaugment-cifar10", [("AutoAugment", {"policy": "cifar10"})], (12, 12)),
+    ("autoaugment-svhn", [("AutoAugment", {"policy": "svhn"})], (10, 14)),
     # the editor's per-step probability (v2.RandomApply) is a per-image mask
-    ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8), TOL, False),
-    ("step-probability-policy", [("TrivialAugmentWide", {}, 0.6)], (8, 8), TOL, False),
+    ("step-probability", [("GaussianBlur", {"kernel_size": 3}, 0.3)], (8, 8)),
+    ("step-probability-policy", [("TrivialAugmentWide", {}, 0.6)], (8, 8)),
 ]
+
+
+def _with_tolerance(case_id: str, steps: list, size: tuple[int, int]) -> tuple:
+    name = steps[0][0]
+    return (case_id, steps, size, 0.0 if name in EXACT else TOL, name in UINT8)
+
+
+# (id, steps, image height and width, pixel tolerance, uint8 images): every kernel at its
+# catalogue defaults (the id is the entry's key), then the variants
+CASES: list[tuple[str, list, tuple[int, int], float, bool]] = [
+    _with_tolerance(t.key, [(t.name, {p.name: SIDE for p in t.params if p.is_size})], SIZE)
+    for t in WITH_KERNEL
+] + [_with_tolerance(*v) for v in VARIANTS]
 
 
 def _case(case_id: str):
@@ -164,18 +161,23 @@ def _setup(steps) -> tuple[BatchedPipeline, v2.Transform, float | None]:
 # ---- torchvision's own draws -----------------------------------------------------------------
 
 
+def _draws(t: v2.Transform) -> str:
+    """Where `t` draws, as its catalogue entry declares (the entry's name is the v2 class's)."""
+    return BY_NAME[type(t).__name__].draws
+
+
 def _theirs(t: v2.Transform, size: tuple[int, int], n: int) -> list[dict[str, Any]]:
     """n runs of torchvision's forward on a grey image, each run's draws as `transform` gets
     them; the policies' op and magnitude are caught where they are applied."""
     torch.manual_seed(1)
     image = torch.full((3, *size), 0.5)
     calls: list[dict[str, Any]] = []
-    policy = isinstance(t, _AutoAugmentBase)
+    policy = _draws(t) == IN_FORWARD_OPS
     if policy:
         t._apply_image_or_video_transform = lambda img, transform_id, magnitude, **_: (
             calls.append({"transform_id": transform_id, "magnitude": magnitude}) or img
         )
-    elif isinstance(t, v2.GaussianNoise):  # the noise is drawn inside transform()
+    elif _draws(t) == IN_TRANSFORM:  # the noise is drawn inside transform()
         t.clip = False
         t.transform = lambda inpt, params, f=t.transform: (
             calls.append({"noise": (f(inpt, params) - inpt).tolist()}) or inpt
@@ -284,13 +286,13 @@ def _torchvision_with(t: v2.Transform, image: torch.Tensor, p: dict[str, Any]) -
     """torchvision alone on one image, given that image's draws."""
     if not p.pop("step_applied", True) or not p.pop("applied", True):
         return image
-    if isinstance(t, _AutoAugmentBase):
+    if _draws(t) == IN_FORWARD_OPS:
         for op, magnitude in zip(p["transform_id"], p["magnitude"], strict=True):
             image = t._apply_image_or_video_transform(
                 image, op, magnitude, interpolation=t.interpolation, fill=t._fill
             )
         return image
-    if isinstance(t, v2.GaussianNoise):  # draws inside transform(): add the same noise
+    if _draws(t) == IN_TRANSFORM:  # draws inside transform(): add the same noise
         return (image + torch.tensor(p["noise"])).clamp(0, 1)
     return t.transform(image, {**t.make_params([image]), **p})
 
@@ -314,6 +316,40 @@ def test_pixels_match_torchvision(case_id):
     if as_uint8:
         expected = expected.float() / 255
     torch.testing.assert_close(out, expected, atol=tol, rtol=0)
+
+
+# ---- the catalogue declares each kernel ------------------------------------------------------
+
+
+def test_kernels_are_the_catalogues_declarations():
+    assert set(KERNELS) == {t.name for t in WITH_KERNEL}
+    for t in WITH_KERNEL:
+        assert KERNELS[t.name] is resolve(t.batched.kernel)
+        assert isinstance(KERNELS[t.name], type) and issubclass(KERNELS[t.name], Kernel), t.name
+        # the declared kernel covers the entry's defaults: the promise is not empty
+        assert kernel(make([(t.name, {})]).steps[0]) is not None, t.name
+
+
+def test_a_kernel_name_that_does_not_resolve_fails_loudly():
+    with pytest.raises(AttributeError):
+        resolve("geometry:HorizontalFlp")
+    with pytest.raises(ModuleNotFoundError):
+        resolve("geometri:HorizontalFlip")
+    for bad in ({}, {"kernel": "geometry:Crop", "reason": "both"}, {"kernel": "Crop"}):
+        with pytest.raises(ValueError):
+            Batched(**bad)
+
+
+@pytest.mark.parametrize(
+    "tdef", [t for t in CATALOGUE if not t.batched.kernel], ids=lambda t: t.name
+)
+def test_an_entry_without_a_kernel_runs_per_image_for_its_reason(tdef):
+    spec = make([("RandomHorizontalFlip", {}), (tdef.name, {})])
+    assert tdef.batched.reason
+    # mixing steps act on whole batches after the image pipeline: never a fallback
+    expected = [] if tdef.batch else [(tdef.name, tdef.batched.reason)]
+    assert fallback(spec) == expected
+    assert unsupported(spec) == [name for name, _ in expected]
 
 
 # ---- the pipeline as a whole ---------------------------------------------------------------
@@ -379,7 +415,7 @@ def test_every_kernel_compiles_to_one_graph():
     `apply`); torch._dynamo.explain traces without compiling, so this stays short."""
     import torch._dynamo
 
-    spec = make([(name, {}) for name in KERNELS] + [("ColorJitter", {}, 0.5)])
+    spec = make([(t.name, {}) for t in WITH_KERNEL] + [("ColorJitter", {}, 0.5)])
     pipeline = BatchedPipeline(spec)
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     drawn = pipeline.draw_params(4, 32, 32, torch.Generator().manual_seed(0))
@@ -390,15 +426,8 @@ def test_every_kernel_compiles_to_one_graph():
 
 # ---- grouped application: each image pays for the op it drew ----------------------------
 
-GROUPED_CASES = [
-    "trivialaugment",
-    "trivialaugment-bilinear",
-    "randaugment",
-    "autoaugment-cifar10",
-    "autoaugment-imagenet",
-    "step-probability-policy",
-    "color-jitter",
-]
+# the cases whose kernel splits the batch by its draws (the policies, ColorJitter's hue)
+GROUPED_CASES = [c[0] for c in CASES if BatchedPipeline(make(c[1])).kernels[0].grouped]
 
 
 @pytest.mark.parametrize("case_id", GROUPED_CASES)
@@ -455,65 +484,3 @@ def test_hue_shift_matches_torchvision_adjust_hue():
     shift[:10], shift[10:20], shift[20:25] = 0.0, 0.5, -0.5
     theirs = torch.stack([F.adjust_hue(img, float(s)) for img, s in zip(x, shift, strict=True)])
     torch.testing.assert_close(_shift_hue(x, shift), theirs, atol=TOL, rtol=0)
-
-
-# ---- compile=True: the faster of two ways, measured per device and batch shape -------------
-
-
-def _fake_compile(monkeypatch, times: dict[str, float]) -> list[str]:
-    """torch.compile as the identity (the choice, not the compiler, is under test) and each
-    way's measured time as given; returns the ways measured, in order."""
-    from pipelines import batched
-
-    measured: list[str] = []
-
-    def seconds(run, x, drawn):
-        way = batched.ALL_OPS if run.__name__ == "_apply" else batched.GROUPED
-        measured.append(way)
-        return times[way]
-
-    monkeypatch.setattr(torch, "compile", lambda f, **_: f)
-    monkeypatch.setattr(batched, "_seconds", seconds)
-    return measured
-
-
-@pytest.mark.parametrize("faster", ["compiled, all ops", "grouped, the rest compiled"])
-def test_compile_keeps_the_faster_way_and_says_so(faster, monkeypatch):
-    from pipelines.batched import ALL_OPS, GROUPED
-
-    slower = GROUPED if faster == ALL_OPS else ALL_OPS
-    measured = _fake_compile(monkeypatch, {faster: 0.001, slower: 0.002})
-    lines: list[str] = []
-    spec = make([("RandomCrop", {"size": 8, "padding": 2}), ("TrivialAugmentWide", {})])
-    pipeline = BatchedPipeline(spec, compile=True, log=lines.append)
-    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
-    out = pipeline(images, torch.Generator().manual_seed(1))
-    again = pipeline(images, torch.Generator().manual_seed(1))
-    eager = BatchedPipeline(spec)(images, torch.Generator().manual_seed(1))
-    torch.testing.assert_close(out, eager, atol=1e-6, rtol=0)
-    assert torch.equal(out, again)
-    assert len(measured) == 2 * BatchedPipeline.TIMED_RUNS  # the first batch only
-    assert lines == [
-        f"batched augmentation on cpu: {faster} (1.0 ms a batch of 16 against 2.0 ms "
-        f"{slower}, measured on the first batch)"
-    ]
-    assert pipeline.plan == lines[0].split(": ", 1)[1]
-    pipeline(torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8), torch.Generator())
-    assert len(lines) == 2  # another batch shape is measured again
-
-
-def test_a_pipeline_without_grouped_kernels_compiles_whole(monkeypatch):
-    measured = _fake_compile(monkeypatch, {})
-    lines: list[str] = []
-    pipeline = BatchedPipeline(preset("cifar-standard"), compile=True, log=lines.append)
-    for _ in range(2):
-        pipeline(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.Generator())
-    assert measured == [] and lines == ["batched augmentation on cpu: compiled"]
-
-
-def test_eager_plan_is_said_once():
-    lines: list[str] = []
-    pipeline = BatchedPipeline(make([("TrivialAugmentWide", {})]), log=lines.append)
-    for _ in range(2):
-        pipeline(torch.rand(4, 3, 8, 8), torch.Generator())
-    assert lines == ["batched augmentation on cpu: eager, grouped"]

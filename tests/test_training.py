@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from pipelines.catalogue import CATALOGUE
 from pipelines.spec import PipelineSpec, from_dict, make, preset
 from playground.training import cli
 from playground.training.augment import TrainBatches, epoch_order, rank_part
@@ -161,8 +162,10 @@ def test_fallback_is_logged_and_independent_of_worker_count():
         )
         for w in (0, 2)
     ]
+    reasons = {t.name: t.batched.reason for t in CATALOGUE}  # the catalogue declares why
     assert messages[0] == (
-        "fallback: ElasticTransform, JPEG have no batched kernel; "
+        "fallback: ElasticTransform, JPEG have no batched kernel "
+        f"(ElasticTransform: {reasons['ElasticTransform']}; JPEG: {reasons['JPEG']}); "
         "using per-image torchvision in 0 workers for the whole pipeline"
     )
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(*batches, strict=True))

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from pipelines.batched import BatchedPipeline, unsupported
+from pipelines.batched import BatchedPipeline, fallback
 from pipelines.build import build, build_batch
 from pipelines.spec import PipelineSpec
 from playground.training.data import Dataset
@@ -105,7 +105,7 @@ class TrainBatches:
         self.aug_seed = seed if aug_seed is None else aug_seed
         self.n = len(data.train_y)
         self.steps_per_epoch = self.n // batch
-        missing = unsupported(spec)
+        missing = fallback(spec)
         self.batched = not missing
         self.workers = workers
         if self.batched:
@@ -117,8 +117,10 @@ class TrainBatches:
             self.images, self.labels = data.train_x, data.train_y
             self.dataset = _PerImage(self.images, self.labels, build(spec))
             verb = "has" if len(missing) == 1 else "have"
+            names = ", ".join(name for name, _ in missing)
+            why = "; ".join(f"{name}: {reason}" for name, reason in missing)
             log(
-                f"fallback: {', '.join(missing)} {verb} no batched kernel; "
+                f"fallback: {names} {verb} no batched kernel ({why}); "
                 f"using per-image torchvision in {workers} workers for the whole pipeline"
             )
         classes = len(data.classes)
