@@ -166,9 +166,30 @@ def test_fallback_is_logged_and_independent_of_worker_count():
     assert messages[0] == (
         "fallback: ElasticTransform, JPEG have no batched kernel "
         f"(ElasticTransform: {reasons['ElasticTransform']}; JPEG: {reasons['JPEG']}); "
-        "using per-image torchvision in 0 workers for the whole pipeline"
+        "using per-image torchvision in 0 workers for the whole pipeline; "
+        "an image a step resized is resized back to 32 px"
     )
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(*batches, strict=True))
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        ("RandomResize", {"min_size": 20, "max_size": 48}),
+        ("RandomZoomOut", {}),
+        ("Pad", {"padding": 4}),
+        ("RandomRotation", {"degrees": 30.0, "expand": True}),
+    ],
+)
+def test_a_step_that_changes_the_size_trains_at_the_training_size(step):
+    """Each image's output of a size-changing step is resized back, so batches stack (it
+    crashed in the collate step before)."""
+    data = _dataset()
+    batches = TrainBatches(
+        data, make([step]), batch=16, seed=0, device=torch.device("cpu"), log=lambda _: None
+    )
+    x, _ = next(iter(batches.epoch(0)))
+    assert x.shape == (16, 3, *data.train_x.shape[-2:])
 
 
 # ---- checkpoints and metrics ---------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+from torchvision.transforms.v2.functional import resize
 
 from pipelines.batched import BatchedPipeline, fallback
 from pipelines.build import build, build_batch
@@ -56,10 +57,14 @@ def rank_part(batch: int, world: int, rank: int) -> slice:
 
 class _PerImage(torch.utils.data.Dataset):
     """Items are (index, seed): each image is augmented under its own seed, so the result does
-    not depend on how many workers there are or which one runs it."""
+    not depend on how many workers there are or which one runs it.
+
+    A step can change an image's size (Pad, RandomZoomOut, RandomResize, RandomRotation with
+    expand): such an output is resized back to the training size, so that a batch stacks."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
         self.images, self.labels, self.transform = images, labels, transform
+        self.size = list(images.shape[-2:])
 
     def __len__(self) -> int:
         return len(self.images)
@@ -70,9 +75,12 @@ class _PerImage(torch.utils.data.Dataset):
         saved = rng.get_state()  # with workers=0 this runs in the training process
         rng.manual_seed(seed)
         try:
-            return self.transform(self.images[index]), self.labels[index]
+            out = self.transform(self.images[index])
         finally:
             rng.set_state(saved)
+        if list(out.shape[-2:]) != self.size:
+            out = resize(out, self.size, antialias=True)
+        return out, self.labels[index]
 
 
 def _quiet_worker(_: int) -> None:
@@ -121,7 +129,8 @@ class TrainBatches:
             why = "; ".join(f"{name}: {reason}" for name, reason in missing)
             log(
                 f"fallback: {names} {verb} no batched kernel ({why}); "
-                f"using per-image torchvision in {workers} workers for the whole pipeline"
+                f"using per-image torchvision in {workers} workers for the whole pipeline; "
+                f"an image a step resized is resized back to {self.images.shape[-1]} px"
             )
         classes = len(data.classes)
         self.classes = classes
