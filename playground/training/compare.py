@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.training import settings
 from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
 
 PREDICTIONS = "predictions.npz"
@@ -434,18 +435,14 @@ def arm_folders(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def default_seeds(train_args: list[str]) -> int:
-    """1 seed per arm on a CPU (minutes per run), 3 on a GPU (seconds to minutes)."""
+    """The declared seeds rule (settings.default_seeds) for the --device among `train_args`."""
     device = "auto"
     for i, arg in enumerate(train_args):
         if arg == "--device" and i + 1 < len(train_args):
             device = train_args[i + 1]
         elif arg.startswith("--device="):
             device = arg.split("=", 1)[1]
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return 1 if device == "cpu" else 3
+    return settings.default_seeds(device)
 
 
 def _train(out: Path, args: list[str], quiet: bool = False) -> int:

@@ -167,6 +167,18 @@ SEEDS = Declared(
     name="seeds", type=int, default=None, help="paired seeds per arm (seed, seed+1, ...)",
     label="Seeds per arm", choices=(), low=1, high=10, resume=False, elem="", space_high=None,
 )  # fmt: skip
+# The seeds rule: 1 per arm on a CPU (minutes per run), 3 on a GPU (seconds to minutes).
+SEEDS_ON_CPU, SEEDS_ON_GPU = 1, 3
+
+
+def default_seeds(device: str) -> int:
+    """Paired seeds per arm when not given: `device` is "cpu", "cuda", "cuda:N" or "auto"
+    (auto asks torch whether a GPU is there)."""
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SEEDS_ON_CPU if device == "cpu" else SEEDS_ON_GPU
 
 
 @cache

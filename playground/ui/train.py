@@ -767,7 +767,12 @@ def build_tab(
                     elem_id="train-against-file",
                 )
                 seeds = gr.Number(
-                    min(3 if info["gpus"] and not info["zero_gpu"] else 1, jobs.max_seeds(True)),
+                    min(
+                        run_settings.default_seeds(
+                            "cuda" if info["gpus"] and not info["zero_gpu"] else "cpu"
+                        ),
+                        jobs.max_seeds(True),
+                    ),
                     precision=0,
                     label="Seeds per arm (paired with the baseline; one pair trains at a time)",
                     elem_id="train-seeds",
