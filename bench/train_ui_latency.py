@@ -39,7 +39,7 @@ from bench.preview_latency import (
     p90,
     wait_until_up,
 )
-from playground.ui.train import form_defaults
+from playground.train_form import form_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_SETTINGS = {"dataset": "synthetic", "epochs": 50, "batch_size": 256, "amp": "off"}

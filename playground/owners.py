@@ -22,6 +22,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from playground import budget, runs
 
@@ -119,3 +120,12 @@ def may_control(run_owner: str | None, owner: str | None) -> bool:
     if single_user() or is_operator(owner):
         return True
     return bool(owner) and run_owner == owner_id(owner)
+
+
+def requester(token: object, request: Any) -> str:
+    """Who asks: the browser's persistent token (survives reloads), else this connection's
+    session (a Gradio request's session_hash), else "local"."""
+    if valid(token):
+        return str(token)
+    session = getattr(request, "session_hash", None) if request is not None else None
+    return session or "local"

@@ -472,7 +472,7 @@ def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
     """Issue 17: max 0.05 refused (min 0.1 > 0.05), then min 0.02: the boxes read 0.02 / 0.05,
     and so must the pipeline, not (0.02, 1.0)."""
     from playground.ui.export import export_label
-    from playground.ui.train import on_pipeline_heading, on_start_checked
+    from playground.ui.train_start import on_pipeline_heading, on_start_checked
 
     cat, spec = sample_image("cat"), default_spec()
     crop, jitter = _index(spec, "RandomResizedCrop"), _index(spec, "ColorJitter")

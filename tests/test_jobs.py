@@ -17,14 +17,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 
 from pipelines.spec import PipelineSpec, StepSpec, make, preset
-from playground import budget, controls, estimate, jobs, owners, runs, train_view
+from playground import budget, controls, estimate, jobs, owners, runs, train_form, train_view
+from playground.train_view import preflight, prefs
 from playground.training import compare
 from playground.training import settings as run_settings
-from playground.ui import train
+from playground.ui import train_control, train_prefs, train_start, train_watch
 
 FAKE_ENGINE = r"""
 import json, os, signal, sys, time
@@ -223,7 +225,7 @@ def test_settings_become_the_commands_flags():
     assert "--lr" not in flags  # 0: auto, the training command fits it
     assert "--nproc" not in jobs.flags(SETTINGS) and "--subset" not in jobs.flags(SETTINGS)
     # every form field is a declared setting and becomes the flag of the same name
-    for d in train.FORM:
+    for d in train_form.FORM:
         assert d.flag in jobs.flags(jobs.make_settings({**values, d.name: _other(d)})), d.name
 
 
@@ -311,8 +313,10 @@ def test_a_pipeline_that_does_not_validate_never_starts(root, fake_engine):
     with pytest.raises(jobs.JobError, match="does not validate"):
         jobs.start(SETTINGS, bad, "me")
     assert runs.list_runs() == []
-    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu")
-    message, *_ = train.on_start(bad, False, 1, train.AGAINST_NONE, None, "me", None, *values)
+    values = train_form.form_defaults(dataset="synthetic", epochs=2, device="cpu")
+    message, *_ = train_start.on_start(
+        bad, False, 1, preflight.AGAINST_NONE, None, "me", None, *values
+    )
     assert message.startswith("⚠️") and "does not validate" in message
 
 
@@ -509,36 +513,36 @@ def test_poll_sends_nothing_when_nothing_changed(root):
     path = _run_folder(
         root, "r", {"state": "finished", "pid": 1, "epoch": 1.0, "epochs": 1}, metrics_jsonl=""
     )
-    skip = train.gr.skip()
-    first = train.poll(None, [], 0, None, "me")
+    skip = gr.skip()
+    first = train_watch.poll(None, [], 0, None, "me")
     assert 'data-run="r"' in first[0] and first[4]["value"] == "r"
-    assert all(v == skip for v in train.poll("r", [], 0, first[-1], "me")[:-1])
+    assert all(v == skip for v in train_watch.poll("r", [], 0, first[-1], "me")[:-1])
     with open(path / "metrics.jsonl", "a") as fh:
         line = {"type": "train", "epoch": 0.2, "train_loss": 1, "train_acc": 0.1}
         fh.write(json.dumps(line) + "\n")
-    data = train.poll("r", [], 0, first[-1], "me")
+    data = train_watch.poll("r", [], 0, first[-1], "me")
     assert 'data-points="1"' in data[0] and set(data[2]["series"]) == {"train acc"}
     # a new series: the next tick only recolours (the plot redraws from the data it holds), the
     # one after resends the data; twice, each map unlike the one before (a redraw lost in a busy
     # browser is made good by the second); then nothing until something changes
     colors = {"train acc": train_view.PALETTE[0][0]}
     maps = []
-    for _ in range(train.REDRAWS):
-        redraw = train.poll("r", [], 0, data[-1], "me")
+    for _ in range(train_watch.REDRAWS):
+        redraw = train_watch.poll("r", [], 0, data[-1], "me")
         assert redraw[0] == skip and redraw[3] == skip
         assert {k: v for k, v in redraw[2]["color_map"].items() if k} == colors
         maps.append(redraw[2]["color_map"])
-        data = train.poll("r", [], 0, redraw[-1], "me")
+        data = train_watch.poll("r", [], 0, redraw[-1], "me")
         assert set(data[2]["series"]) == {"train acc"}
     assert maps[0] != maps[1] and maps[-1] == colors
-    assert all(v == skip for v in train.poll("r", [], 0, data[-1], "me")[:-1])
+    assert all(v == skip for v in train_watch.poll("r", [], 0, data[-1], "me")[:-1])
     # a test point: a new series, so the redraws again
     with open(path / "metrics.jsonl", "a") as fh:
         line = {"type": "eval", "epoch": 1.0, "test_loss": 1, "test_acc": 0.2, "train_acc": 0.1}
         fh.write(json.dumps(line) + "\n")
-    data = train.poll("r", [], 0, data[-1], "me")
+    data = train_watch.poll("r", [], 0, data[-1], "me")
     assert set(data[2]["series"]) == {"train acc", "test acc"}
-    redraw = train.poll("r", [], 0, data[-1], "me")
+    redraw = train_watch.poll("r", [], 0, data[-1], "me")
     assert {k for k in redraw[2]["color_map"] if k} == {"train acc", "test acc"}
 
 
@@ -574,11 +578,11 @@ def _finished_pair(root: Path, spec: PipelineSpec, owner: str = "alice") -> tupl
 def test_runs_table_tells_runs_apart(root):
     alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
     run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
-    assert train.on_save_notes(run.name, "  crop and  flip ", "first try\n", alice).startswith(
-        "Saved the name and note"
-    )
+    assert train_control.on_save_notes(
+        run.name, "  crop and  flip ", "first try\n", alice
+    ).startswith("Saved the name and note")
     assert json.loads((run / "notes.json").read_text())["name"] == "crop and flip"
-    assert "only that session can name it" in train.on_save_notes(run.name, "x", "", bob)
+    assert "only that session can name it" in train_control.on_save_notes(run.name, "x", "", bob)
     table = train_view.runs_table(runs.list_runs()).set_index("run")
     row, base = table.loc[run.name], table.loc[baseline.name]
     assert (row["name"], row["note"]) == ("crop and flip", "first try")
@@ -591,36 +595,36 @@ def test_runs_table_tells_runs_apart(root):
     # the pickers show the given name, and select by the folder's
     assert (f"crop and flip ({run.name})", run.name) in train_view.run_choices(runs.list_runs())
     # the poll fills the name and note boxes when the watched run changes, not on every tick
-    first = train.poll(run.name, [], 0, None, alice)
-    assert first[train.NOTES] == [
-        train.gr.update(value="crop and flip", interactive=True),
-        train.gr.update(value="first try", interactive=True),
+    first = train_watch.poll(run.name, [], 0, None, alice)
+    assert first[train_watch.NOTES] == [
+        gr.update(value="crop and flip", interactive=True),
+        gr.update(value="first try", interactive=True),
     ]
-    train.on_save_notes(run.name, "crop and flip", "edited elsewhere", alice)
+    train_control.on_save_notes(run.name, "crop and flip", "edited elsewhere", alice)
     later = first
-    for _ in range(train.REDRAWS):  # new series: the redraws first (see poll)
-        recolour = train.poll(run.name, [], 0, later[-1], alice)
-        later = train.poll(run.name, [], 0, recolour[-1], alice)
-    assert later[train.NOTES] == [train.gr.skip(), train.gr.skip()]
+    for _ in range(train_watch.REDRAWS):  # new series: the redraws first (see poll)
+        recolour = train_watch.poll(run.name, [], 0, later[-1], alice)
+        later = train_watch.poll(run.name, [], 0, recolour[-1], alice)
+    assert later[train_watch.NOTES] == [gr.skip(), gr.skip()]
     assert "edited elsewhere" in list(later[3]["note"])  # the table shows it
 
 
 def test_delete_asks_first_and_keeps_live_runs(root, sleeper):
     alice, bob = owners.new_token(), owners.new_token()  # the browsers' tokens
     run, baseline = _finished_pair(root, preset("cifar-standard"), alice)
-    confirm, text = train.on_delete_ask(run.name)
+    confirm, text = train_control.on_delete_ask(run.name)
     assert confirm["visible"] is True and "cannot be undone" in text and run.name in text
     assert runs.find_run(run.name) is not None  # asking deletes nothing
-    message, confirm = train.on_delete(run.name, bob)
+    message, confirm = train_control.on_delete(run.name, bob)
     assert "only that session can delete it" in message and run.is_dir()
     best = runs.download_copy(runs.find_run(run.name), "pipeline.json")
-    message, confirm = train.on_delete(run.name, alice)
+    message, confirm = train_control.on_delete(run.name, alice)
     assert message == f"Deleted {run.name}." and confirm["visible"] is False
     assert not run.exists() and not Path(best).exists()
     assert [r.name for r in runs.list_runs()] == [baseline.name]
     live = _run_folder(root, "live", {"state": "running", "pid": sleeper.pid})
     (live / "launch.json").write_text(json.dumps({"owner": owners.owner_id(alice)}))
-    message, _ = train.on_delete("live", alice)
+    message, _ = train_control.on_delete("live", alice)
     assert "stop it before deleting it" in message and live.is_dir()
 
 
@@ -639,12 +643,12 @@ def test_two_runs_compared_side_by_side(root):
     assert rows["Peak learning rate"] == ("0.05", "0.1", True)
     assert rows["Epochs"] == ("3", "3", False)
     assert sum(d for _, _, d in rows.values()) == 2
-    html, loss, acc = train.on_compare(run.name, "other", 0)
+    html, loss, acc = train_watch.on_compare(run.name, "other", 0)
     assert "data-differ='2'" in html and html.count("≠") == 3  # two rows and the note
     assert set(acc["series"]) == {f"{n} · {m}" for n in ("100000-synthetic", "other")
                                   for m in ("train acc", "test acc")}  # fmt: skip
     # the colours follow the data, as a second step (the plot builds its legend from its data)
-    loss_colours, acc_colours = train.compare_colours(run.name, "other", 0)
+    loss_colours, acc_colours = train_watch.compare_colours(run.name, "other", 0)
     assert set(acc_colours["color_map"]) == set(acc["series"])
     assert set(loss_colours["color_map"]) == set(loss["series"])
     # a baseline against its run: the whole pipeline differs
@@ -684,7 +688,7 @@ def test_training_loss_smoothing_and_metrics_csv(root):
     test = loss[loss.series == "test loss"]  # never smoothed; one point: a dash centred on it
     assert list(test["value"]) == [3.0, 3.0] and test["epoch"].mean() == pytest.approx(0.4)
     assert 0 < test["epoch"].max() - test["epoch"].min() <= 0.1
-    out = train.poll("r", [], 0.5, None, "me")
+    out = train_watch.poll("r", [], 0.5, None, "me")
     csv_path = Path(out[-4]["value"])  # metrics.csv, best.pt, pipeline.json, then `seen`
     assert csv_path.name == "r-metrics.csv" and csv_path.is_relative_to(runs.downloads_root())
     rows = csv_path.read_text().splitlines()
@@ -779,18 +783,20 @@ CPU_SERVER = {"gpus": 0, "names": [], "cpus": 2, "zero_gpu": False, "space": Fal
 def test_opening_the_tab_leaves_the_message_line_to_start(root, monkeypatch):
     monkeypatch.setattr(train_view, "detect_devices", lambda: GPU_SERVER)
     monkeypatch.setattr(
-        train, "on_preview", lambda spec, base, *values: ("imgs", "Estimate", "Valid.", "b", "l")
+        train_start,
+        "on_preview",
+        lambda spec, base, *values: ("imgs", "Estimate", "Valid.", "b", "l"),
     )
-    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
-    gallery, estimate, key, batch_note, lr_note = train.on_tab_preview(
+    values = train_form.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    gallery, estimate, key, batch_note, lr_note = train_start.on_tab_preview(
         preset("d2l-flip"), False, *values
     )
     assert (gallery, estimate, batch_note, lr_note) == ("imgs", "Estimate\n\nValid.", "b", "l")
     # the form did not change meanwhile: the preview stays
-    assert train.drop_if_stale(key, *values) == (train.gr.skip(), train.gr.skip())
+    assert train_start.drop_if_stale(key, *values) == (gr.skip(), gr.skip())
     # Quick CPU run was pressed meanwhile: the preview of the old settings goes
-    changed = train.form_defaults(dataset="synthetic", epochs=5, device="cpu", width=8)
-    assert train.drop_if_stale(key, *changed) == (None, train.STALE_PREVIEW)
+    changed = train_form.form_defaults(dataset="synthetic", epochs=5, device="cpu", width=8)
+    assert train_start.drop_if_stale(key, *changed) == (None, train_start.STALE_PREVIEW)
 
 
 CHECKED = {"train_size": 1000, "test_size": 200, "device": "cpu", "epochs": 2, "batch_size": 100}
@@ -799,9 +805,9 @@ CHECKED = {"train_size": 1000, "test_size": 200, "device": "cpu", "epochs": 2, "
 def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
     # Seen: Preview & estimate while a run trained said "no estimate while a run is training";
     # after the run ended the same settings still said so (the answer was cached), seed 1 not.
-    monkeypatch.setattr(train, "_PREVIEWS", {})
+    monkeypatch.setattr(preflight, "_PREVIEWS", {})
     monkeypatch.setattr(jobs, "check", lambda *a, **k: dict(CHECKED))  # as the tab looks it up
-    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    monkeypatch.setattr(preflight, "first_batch", lambda cfg: ["img"] * 32)
     training = [True]
 
     def estimate_epoch(settings, pipeline, cfg, root=None):
@@ -810,15 +816,15 @@ def test_an_answer_without_an_estimate_is_not_kept(root, monkeypatch):
         return 10.0, "100 images/s"
 
     monkeypatch.setattr(estimate, "estimate_epoch", estimate_epoch)
-    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    values = train_form.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
     spec = preset("d2l-flip")
-    _, text, message, *_ = train.on_preview(spec, False, *values)
+    _, text, message, *_ = train_start.on_preview(spec, False, *values)
     assert text.startswith("No time estimate: no estimate while a run is training")
     training[0] = False
-    _, text, _, *_ = train.on_preview(spec, False, *values)
+    _, text, _, *_ = train_start.on_preview(spec, False, *values)
     assert "about 0:10 per epoch and 0:20 for 2 epochs on cpu" in text
     # with its baseline, two runs share the device: the estimate counts both
-    _, text, _, *_ = train.on_preview(spec, True, *values)
+    _, text, _, *_ = train_start.on_preview(spec, True, *values)
     assert "0:40 for 2 epochs for the run and its baseline" in text
 
 
@@ -829,25 +835,25 @@ def test_cifar10_that_cannot_be_had_is_said_before_anything_starts(root, fake_en
     for where in (jobs, jobs.checks):  # the tab looks it up on the package, a Start on checks
         monkeypatch.setattr(where, "check", lambda *a, **k: dict(cfg))
     monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: False)
-    monkeypatch.setattr(train, "_PREVIEWS", {})
+    monkeypatch.setattr(preflight, "_PREVIEWS", {})
     folder = str(jobs.REPO / "data")
     with pytest.raises(jobs.JobError, match=f"^CIFAR-10 is not on this server.*{folder}"):
         jobs.start(SETTINGS, preset("cifar-standard"), "me")
     assert not [p for p in root.iterdir() if p.is_dir()]  # no failed run left behind
-    values = train.form_defaults(dataset="cifar10", epochs=2, device="cpu", width=8)
-    gallery, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    values = train_form.form_defaults(dataset="cifar10", epochs=2, device="cpu", width=8)
+    gallery, _, message, *_ = train_start.on_preview(preset("cifar-standard"), False, *values)
     assert gallery is None and message.startswith("⚠️ CIFAR-10 is not on this server")
     assert "--dataset" not in message and folder in message
-    assert train.offer_synthetic(message)["visible"] is True
-    message, *_ = train.on_start(
-        preset("cifar-standard"), False, 1, train.AGAINST_NONE, None, "me", None, *values
+    assert train_start.offer_synthetic(message)["visible"] is True
+    message, *_ = train_start.on_start(
+        preset("cifar-standard"), False, 1, preflight.AGAINST_NONE, None, "me", None, *values
     )
-    assert train.offer_synthetic(message)["visible"] is True
-    assert train.on_use_synthetic()[0] == "synthetic"
-    assert train.offer_synthetic("Started x")["visible"] is False
+    assert train_start.offer_synthetic(message)["visible"] is True
+    assert train_start.on_use_synthetic()[0] == "synthetic"
+    assert train_start.offer_synthetic("Started x")["visible"] is False
     # it can be downloaded: the preview says where it goes, and the run fetches it
     monkeypatch.setattr(jobs.checks, "cifar10_reachable", lambda *a: True)
-    _, _, message, *_ = train.on_preview(preset("cifar-standard"), False, *values)
+    _, _, message, *_ = train_start.on_preview(preset("cifar-standard"), False, *values)
     assert message.startswith("Settings are valid. CIFAR-10 is not in " + folder)
 
 
@@ -889,38 +895,40 @@ def test_the_quick_runs_numbers_add_up(root):
 def test_opening_the_tab_on_a_cpu_starts_no_preview_nobody_asked_for(root, monkeypatch):
     # Seen: opening the tab on a CPU machine started a 14-second preview nobody asked for.
     monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
-    monkeypatch.setattr(train, "_PREVIEWS", {})
+    monkeypatch.setattr(preflight, "_PREVIEWS", {})
     asked = []
     monkeypatch.setattr(jobs, "check", lambda *a, **k: asked.append(1) or dict(CHECKED))
-    values = train.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
-    gallery, text, key, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
-    assert gallery == train.gr.skip() and text == train.ASK_PREVIEW and not asked
-    assert key == train.settings_key(*values)
+    values = train_form.form_defaults(dataset="synthetic", epochs=2, device="cpu", width=8)
+    gallery, text, key, *_ = train_start.on_tab_preview(preset("d2l-flip"), False, *values)
+    assert gallery == gr.skip() and text == train_start.ASK_PREVIEW and not asked
+    assert key == train_form.settings_key(*values)
     # a preview made for these settings already is shown at once
-    monkeypatch.setattr(train, "first_batch", lambda cfg: ["img"] * 32)
+    monkeypatch.setattr(preflight, "first_batch", lambda cfg: ["img"] * 32)
     monkeypatch.setattr(estimate, "estimate_epoch", lambda *a, **k: (10.0, "100 images/s"))
-    train.on_preview(preset("d2l-flip"), False, *values)
-    gallery, text, *_ = train.on_tab_preview(preset("d2l-flip"), False, *values)
+    train_start.on_preview(preset("d2l-flip"), False, *values)
+    gallery, text, *_ = train_start.on_tab_preview(preset("d2l-flip"), False, *values)
     assert gallery == ["img"] * 32 and "Estimate" in text and len(asked) == 1
 
 
 def test_the_tab_remembers_its_settings_in_the_browser(monkeypatch):
     monkeypatch.setattr(train_view, "detect_devices", lambda: CPU_SERVER)
-    values = train.form_defaults(dataset="synthetic", epochs=7, device="cpu", seed=3)
-    saved = train.save_prefs(*values, True, "run-a", ["run-a-noaug"], 0.3)
+    values = train_form.form_defaults(dataset="synthetic", epochs=7, device="cpu", seed=3)
+    saved = train_prefs.save_prefs(*values, True, "run-a", ["run-a-noaug"], 0.3)
     assert saved["epochs"] == 7 and saved["overlay"] == ["run-a-noaug"]
     saved = json.loads(json.dumps(saved))  # as localStorage keeps it
-    restored = train.restore_prefs(saved)
+    restored = train_prefs.restore_prefs(saved)
     assert restored == [*values, True, "run-a", ["run-a-noaug"], 0.3]
     # what this server does not offer, or no longer accepts, keeps the page's own value
-    skip = train.gr.skip()
+    skip = gr.skip()
     odd = saved | {"device": "cuda", "epochs": -1, "dataset": "imagenet", "overlay": "x"}
-    keys = [*train.FORM_KEYS, *train.VIEW_PREFS]
-    restored = dict(zip(keys, train.restore_prefs(odd), strict=True))
+    keys = [*train_form.FORM_KEYS, *prefs.VIEW_PREFS]
+    restored = dict(zip(keys, train_prefs.restore_prefs(odd), strict=True))
     assert restored["device"] == restored["epochs"] == restored["dataset"] == skip
     assert restored["overlay"] == skip and restored["seed"] == 3
-    assert train.restore_prefs(None) == [skip] * (len(train.FORM_KEYS) + len(train.VIEW_PREFS))
-    assert train.restore_prefs({"version": 99, "epochs": 3})[1] == skip
+    assert train_prefs.restore_prefs(None) == [skip] * (
+        len(train_form.FORM_KEYS) + len(prefs.VIEW_PREFS)
+    )
+    assert train_prefs.restore_prefs({"version": 99, "epochs": 3})[1] == skip
 
 
 # --- what one anonymous request may take on a shared server --------------------------------
@@ -977,12 +985,12 @@ def test_the_operator_may_stop_any_run(root, fake_engine, monkeypatch, capsys):
     monkeypatch.setenv(owners.OPERATOR_ENV, "op-token-123")
     (run_dir,) = jobs.start(SETTINGS, preset("cifar-standard"), "alice")
     _wait(lambda: runs.find_run(run_dir.name).state == "running")
-    assert train.operator_stop("guess", "all").startswith("⚠️ Not the operator's token")
+    assert train_control.operator_stop("guess", "all").startswith("⚠️ Not the operator's token")
     assert runs.find_run(run_dir.name).state == "running"
-    assert train.operator_stop("op-token-123", "all") == f"Stopping {run_dir.name}."
+    assert train_control.operator_stop("op-token-123", "all") == f"Stopping {run_dir.name}."
     _wait(lambda: runs.find_run(run_dir.name).state == "stopped")
     monkeypatch.delenv(owners.OPERATOR_ENV)
-    assert not train.operator_stop("op-token-123").startswith("Stopping")
+    assert not train_control.operator_stop("op-token-123").startswith("Stopping")
 
     # and from a shell on the server
     jobs.resume(run_dir.name, "alice")
@@ -1022,15 +1030,15 @@ def test_compare_against_another_pipeline_file(root, fake_engine, tmp_path, monk
     monkeypatch.setenv("FAKE_STEP_S", "0.05")
     spec, other = preset("cifar-standard"), preset("d2l-flip")
     with pytest.raises(jobs.JobError, match="upload the pipeline file first"):
-        train.against_spec(train.AGAINST_FILE, None)
+        preflight.against_spec(preflight.AGAINST_FILE, None)
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "augmentation-pipeline", "version": 2, "steps": [{"x": 1}]}')
     with pytest.raises(jobs.JobError, match="^the pipeline file to compare against: "):
-        train.against_spec(train.AGAINST_FILE, str(bad))
-    assert train.against_spec(train.AGAINST_NONE, str(bad)) is None
+        preflight.against_spec(preflight.AGAINST_FILE, str(bad))
+    assert preflight.against_spec(preflight.AGAINST_NONE, str(bad)) is None
     good = tmp_path / "flip.json"
     good.write_text(other.to_json())
-    assert train.against_spec(train.AGAINST_FILE, str(good)) == other
+    assert preflight.against_spec(preflight.AGAINST_FILE, str(good)) == other
     first, second = jobs.start(SETTINGS, spec, "me", against=other)
     assert second.name.endswith("-other") and first.name.endswith("-synthetic")
     assert (second / runs.ASKED_PIPELINE).read_text() == other.to_json()
@@ -1091,7 +1099,7 @@ def test_the_operators_stop_stops_an_experiments_queue_too(root, fake_engine, mo
     monkeypatch.setenv(owners.OPERATOR_ENV, "op-token-123")
     first, base, *later = jobs.start(SETTINGS, preset("cifar-standard"), "alice", True, seeds=3)
     _wait(lambda: all((p / "last.pt").exists() for p in (first, base)))
-    assert train.operator_stop("op-token-123", "all").startswith("Stopping")  # the endpoint
+    assert train_control.operator_stop("op-token-123", "all").startswith("Stopping")  # the endpoint
     _wait(lambda: all(runs.find_run(p.name).state == "stopped" for p in (first, base)))
     assert [runs.find_run(p.name).state for p in later] == ["stopped"] * 4
     assert jobs.advance() == []

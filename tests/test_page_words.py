@@ -14,7 +14,8 @@ from PIL import Image
 from pipelines.catalogue import BY_NAME, PRESETS
 from pipelines.spec import PipelineSpec, default_spec, make, preset
 from playground import runs, train_view
-from playground.ui import augment, export, train
+from playground.train_view import preflight
+from playground.ui import augment, export, train_control, train_watch
 from playground.ui.augment import on_add, on_pipeline, on_seed, sample_after_upload, sample_image
 
 LAYOUT = (0, default_spec().to_json())
@@ -195,17 +196,17 @@ def test_the_runs_table_names_every_run(root):
 def test_delete_names_the_run_once_and_warns_for_a_pair(root):
     run, baseline = _pair(root)
     alone = _run(root, "20261203-110000-synthetic")
-    _, text = train.on_delete_ask(alone.name)
+    _, text = train_control.on_delete_ask(alone.name)
     assert text == (
         f"Delete **{alone.name}** with its curves, log and checkpoints? It cannot be undone."
     )
     (run / "notes.json").write_text(json.dumps({"name": "crop and flip", "note": ""}))
-    _, text = train.on_delete_ask(baseline.name)
+    _, text = train_control.on_delete_ask(baseline.name)
     assert text.startswith(f"Delete **{baseline.name}** with")
     assert "It is the baseline of **crop and flip**: the comparison of the two (the effect of " in (
         text
     )
-    _, text = train.on_delete_ask(run.name)
+    _, text = train_control.on_delete_ask(run.name)
     assert text.startswith(f"Delete **crop and flip** ({run.name}) with")
     assert f"Its baseline is **{baseline.name}**: the comparison" in text
 
@@ -227,12 +228,12 @@ def test_with_and_without_keep_their_colours_in_watch_and_compare(root):
         _, acc = train_view.curves([name])
         roles = train_view.curve_roles([name])
         assert train_view.color_map(sorted(set(acc["series"])), roles)["test acc"] == colour
-    first = train.poll(run.name, [baseline.name], 0, None, "me")
-    recolour = train.poll(run.name, [baseline.name], 0, first[-1], "me")
+    first = train_watch.poll(run.name, [baseline.name], 0, None, "me")
+    recolour = train_watch.poll(run.name, [baseline.name], 0, first[-1], "me")
     watch = {k: v for k, v in recolour[2]["color_map"].items() if k}
     # Compare, in either order
     for a, b in ((run.name, baseline.name), (baseline.name, run.name)):
-        _, acc_colours = train.compare_colours(a, b, 0)
+        _, acc_colours = train_watch.compare_colours(a, b, 0)
         assert acc_colours["color_map"] == watch
     label = train_view.short_labels([run.name, baseline.name])[baseline.name]
     assert watch[f"{label} · test acc"] == without_test
@@ -248,5 +249,5 @@ def test_the_first_batch_shows_32_images_when_a_batch_holds_fewer(tmp_path):
     pipeline.write_text(preset("cifar-standard").to_json())
     cfg = jobs.check(settings, pipeline)
     assert cfg["batch_size"] == 16
-    shown = train.first_batch(cfg)  # two batches' worth, not one
+    shown = preflight.first_batch(cfg)  # two batches' worth, not one
     assert len(shown) == 32 and all(image.size == (32, 32) for image, _ in shown)

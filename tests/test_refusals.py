@@ -19,7 +19,7 @@ from pipelines.__main__ import main as pipelines_cli
 from pipelines.catalogue import CATALOGUE
 from pipelines.spec import FORMAT, VERSION, PipelineSpec, SpecError, from_dict, preset
 from playground import jobs, runs, share, train_view
-from playground.ui import train
+from playground.ui import train_control
 
 # every JSON type, and values of the right type but out of every range
 WRONG = [None, True, False, 0, -1, 1.5, 1e308, "", "x", [], {}, [1, 2], {"a": 1}, "\0", "9" * 400]
@@ -141,11 +141,11 @@ def test_the_app_and_the_trainer_check_a_folder_alike(tmp_path, root):
 def test_hostile_run_names_get_an_answer_not_an_error(root):
     for name in HOSTILE + ["r" * 300, "<img src=/x onerror=alert(1)>"]:
         assert runs.find_run(name) is None
-        assert train.on_stop(name, "me").startswith("⚠️ no run called")
-        assert train.on_resume(name, "me").startswith("⚠️ no run called")
-        assert train.on_delete(name, "me")[0].startswith("⚠️ no run called")
-        assert train.on_save_notes(name, "n", "", "me").startswith("⚠️ Select a run")
-        assert train.on_delete_ask(name)[1] == ""
+        assert train_control.on_stop(name, "me").startswith("⚠️ no run called")
+        assert train_control.on_resume(name, "me").startswith("⚠️ no run called")
+        assert train_control.on_delete(name, "me")[0].startswith("⚠️ no run called")
+        assert train_control.on_save_notes(name, "n", "", "me").startswith("⚠️ Select a run")
+        assert train_control.on_delete_ask(name)[1] == ""
 
 
 def test_a_persons_text_is_echoed_as_text_not_html(root, monkeypatch):
@@ -154,9 +154,9 @@ def test_a_persons_text_is_echoed_as_text_not_html(root, monkeypatch):
     path.mkdir()
     (path / "status.json").write_text('{"state": "finished", "pid": 1}')
     evil = "<img src=/x onerror=alert(1)>"
-    saved = train.on_save_notes("run1", evil, "", "me")
+    saved = train_control.on_save_notes("run1", evil, "", "me")
     assert saved.startswith("Saved the name") and "<img" not in saved and "&lt;img" in saved
-    _, ask = train.on_delete_ask("run1")
+    _, ask = train_control.on_delete_ask("run1")
     assert "<img" not in ask and "&lt;img" in ask
 
 
@@ -215,8 +215,8 @@ def test_a_read_only_checkpoints_folder_is_said_for_start_notes_and_delete(root,
     settings = jobs.Settings(dataset="synthetic", epochs=1, device="cpu")
     with pytest.raises(jobs.JobError, match="Read-only file system"):
         jobs.start(settings, preset("cifar-standard"), "me")
-    saved = train.on_save_notes("run1", "a name", "", "me")
+    saved = train_control.on_save_notes("run1", "a name", "", "me")
     assert saved == "⚠️ Could not save the name and note of run1 (Read-only file system)."
-    message, _ = train.on_delete("run1", "me")
+    message, _ = train_control.on_delete("run1", "me")
     assert message == "⚠️ could not delete run1 (Read-only file system)"
     assert _tree(root) == ["run1", "run1/status.json"]  # nothing added, nothing half-made

@@ -165,7 +165,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 @pytest.mark.slow
 def test_the_largest_start_the_api_allows_stays_within_the_memory_budget(space_app, root):
-    from playground.ui.train import form_defaults
+    from playground.train_form import form_defaults
 
     client = Client(space_app, verbose=False)
     # every field that costs memory at the Space's bound, with the baseline: the most one
@@ -228,7 +228,7 @@ def test_on_a_space_the_log_and_the_cifar_message_show_no_server_paths(space, ro
 
 def test_owner_tokens_expire_and_are_replaced(root, monkeypatch):
     from playground import owners
-    from playground.ui import train
+    from playground.ui import train_prefs
 
     now = time.time()
     token = owners.new_token(now)
@@ -240,5 +240,5 @@ def test_owner_tokens_expire_and_are_replaced(root, monkeypatch):
     assert not owners.valid(f"{nonce}.{int(issued) + 86400 * 365}.{signature}", now)  # re-dated
     assert not owners.valid(f"{nonce}.{signature}")  # the old format, without a date
     old = owners.new_token(now - 3 * 86400)
-    fresh, _ = train.on_load(old)
+    fresh, _ = train_prefs.on_load(old)
     assert fresh != old and owners.valid(fresh)

@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.spec import default_spec
 from playground import runs
-from playground.ui import augment, build_app, train
+from playground.ui import augment, build_app, train_start
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_step_by_step_follows_a_new_image(app):
 
 
 def test_an_edited_setting_takes_the_old_estimate_and_recipe_away(app):
-    gallery, note = train.settings_edited()
+    gallery, note = train_start.settings_edited()
     assert gallery is None and "settings changed" in note and "Recipe" not in note
     for elem_id in ("train-subset", "train-epochs", "train-baseline", "train-quick"):
         events = _listeners(app, elem_id)
@@ -64,16 +64,18 @@ def test_an_edited_setting_takes_the_old_estimate_and_recipe_away(app):
 def test_the_start_or_resume_message_goes_when_the_run_has_ended(tmp_path, monkeypatch):
     state = {"now": "running"}
     monkeypatch.setattr(
-        train.runs, "list_runs", lambda root=None: [runs.Run(tmp_path / "r1", state["now"])]
+        runs, "list_runs", lambda root=None: [runs.Run(tmp_path / "r1", state["now"])]
     )
     message = "Resuming r1 from its last checkpoint."
-    assert _skipped(train.clear_stale_message(message))  # kept while it trains
+    assert _skipped(train_start.clear_stale_message(message))  # kept while it trains
     state["now"] = runs.QUEUED
-    assert _skipped(train.clear_stale_message("Started r0 in the background. 1 more run waits"))
+    assert _skipped(
+        train_start.clear_stale_message("Started r0 in the background. 1 more run waits")
+    )
     state["now"] = "finished"
-    assert train.clear_stale_message(message) == ""
-    assert train.clear_stale_message("Started r1 in the background.") == ""
-    assert _skipped(train.clear_stale_message("⚠️ Not yours"))  # other words stay
+    assert train_start.clear_stale_message(message) == ""
+    assert train_start.clear_stale_message("Started r1 in the background.") == ""
+    assert _skipped(train_start.clear_stale_message("⚠️ Not yours"))  # other words stay
 
 
 def test_the_status_change_clears_the_message(app):

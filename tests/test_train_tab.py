@@ -15,13 +15,13 @@ from PIL import Image
 
 from playground import runs
 from playground.images import MAX_UPLOAD_BYTES
+from playground.train_form import form_defaults
 from playground.training.data import SYNTHETIC_CLASSES
 from playground.ui import CSS, build_app
-from playground.ui.train import form_defaults
 
 pytestmark = pytest.mark.slow
 
-# the form's values, in its order (playground.ui.train.FORM_KEYS)
+# the form's values, in its order (playground.train_form.FORM_KEYS)
 TINY_SETTINGS = {"dataset": "synthetic", "epochs": 2, "batch_size": 40, "amp": "off"}
 TINY_SETTINGS |= {"device": "cpu", "subset": 400, "width": 8}
 TINY = form_defaults(**TINY_SETTINGS)

@@ -6,8 +6,10 @@ The rooms: `devices` (what the server trains on, the banner), `labels` (a run's 
 steps and data in words), `table` (the runs list, the pickers, Delete's question), `plots` (the
 curves and their colours), `status` (the watched run's status box), `start_preview` (what a Start
 will train on: code, first batch, estimate), `compare_runs` (two runs side by side), `report`
-(the paired experiment's effect and report). The names below are those the app and the tests
-use.
+(the paired experiment's effect and report), `preflight` (before a Start: the check, the first
+batch and estimate kept per settings, the words Start answers with), `prefs` (what a browser
+remembers of the tab, and whether it is still valid here). The names below are those the app
+and the tests use; `preflight` and `prefs` are imported by name.
 """
 
 from playground.train_view.compare_runs import compare_html, compare_rows, run_settings_rows

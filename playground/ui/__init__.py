@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.spec import default_spec
-from playground.ui import augment, export, train
+from playground.ui import augment, export, train, train_prefs
 
 # Gradio also adds each rule under `.gradio-container .contain`, which outranks a plain class
 # rule: the view rules below hide (never show) and name #preview-grid to hold their own.
@@ -67,13 +67,13 @@ def build_app() -> gr.Blocks:
         )
         spec_state = gr.State(default_spec())
         image_state = gr.State(augment.sample_image(augment.DEFAULT_SAMPLE))
-        owner_token = train.owner_token()
-        train_prefs = train.prefs_state()
+        owner_token = train_prefs.owner_token()
+        train_prefs_state = train_prefs.prefs_state()
         with gr.Tabs():
             with gr.Tab("Augment", elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
             train.build_tab(
-                spec_state, image_state, demo, owner_token, train_prefs, draft=parts["draft"]
+                spec_state, image_state, demo, owner_token, train_prefs_state, draft=parts["draft"]
             )
     return demo

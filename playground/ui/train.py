@@ -1,674 +1,65 @@
-"""The Train tab: launch a background run, watch its train_view.curves, stop/resume it, compare runs, predict.
+"""The Train tab: launch a background run, watch its curves, stop/resume it, compare runs, predict.
 
 Layout and event wiring only. The run itself is a separate process (playground.jobs); this tab
 reads everything it shows from the run folders (playground.runs) on a 1 s gr.Timer, so a page
-reload or an app restart loses nothing. Callbacks are plain functions of plain values.
+reload or an app restart loses nothing. The callbacks are plain functions of plain values, in
+the rooms named for what they do: train_start (the form, the preview, Start), train_watch (the
+Watch and Runs sections, Compare), train_control (Stop, Resume, Delete, notes), train_prefs
+(what this browser remembers, its owner token), train_predict (Predict).
 """
 
 from __future__ import annotations
 
-import html
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
-from pipelines.spec import PipelineSpec, SpecError
-from pipelines.spec import load as load_spec
-from playground import controls, jobs, owners, runs, train_view
-from playground.images import ImageLoadError, load_image
-from playground.jobs import JobError
-from playground.runs import Run
+from playground import jobs, runs, train_view
+from playground.train_form import (
+    DATASET_CHOICES,
+    FORM,
+    FORM_KEYS,
+    MORE_SETTINGS,
+    QUICK_CPU,
+    device_choices,
+)
+from playground.train_view.preflight import AGAINST_FILE, AGAINST_NONE
 from playground.training import settings as run_settings
+from playground.ui.train_control import (
+    on_delete,
+    on_delete_ask,
+    on_resume,
+    on_save_notes,
+    on_stop,
+    operator_stop,
+)
+from playground.ui.train_predict import on_predict, use_augment_image
+from playground.ui.train_prefs import on_load, restore_prefs, save_prefs
+from playground.ui.train_start import (
+    clear_stale_message,
+    drop_if_stale,
+    offer_synthetic,
+    on_dataset,
+    on_pipeline_heading,
+    on_preview,
+    on_quick,
+    on_start_checked,
+    on_tab_preview,
+    on_use_synthetic,
+    settings_edited,
+)
+from playground.ui.train_watch import (
+    SMOOTHING,
+    VIEW_OUTPUTS,
+    compare_colours,
+    on_compare,
+    on_select_row,
+    poll,
+)
 
 POLL_S = 1.0
-DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
-# A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes; the
-# batch size and learning rate are fitted to the data by the training command (0 = auto).
-QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device": "cpu"}
-# The form: the declared settings that have a label (playground.training.settings), then the
-# folder path, which belongs to the data set choice. Callbacks take the values in this order.
-FORM = run_settings.form_fields()
-FORM_KEYS = [d.name for d in FORM] + ["folder"]
-MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
 # the runs table's columns (train_view.RUN_COLUMNS): the accuracies wide enough to read
 COLUMN_WIDTHS = ["12%", "7%", "10%", "15%", "6%", "7%", "7%", "8%", "9%", "9%", "10%"]
-SMOOTHING = 0.6  # the training loss's default smoothing (an exponential moving average)
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _owner(owner: str | None, request: gr.Request | None) -> str:
-    """The browser's persistent token (survives reloads), else this connection's session."""
-    if owners.valid(owner):
-        return str(owner)
-    session = getattr(request, "session_hash", None) if request is not None else None
-    return session or "local"
-
-
-def form_defaults(**changes: Any) -> list[Any]:
-    """The form's initial values in FORM_KEYS order (0 for "auto"), with `changes` applied:
-    what an API client passes to train_start / train_check."""
-    values = {d.name: 0 if d.default is None else d.default for d in FORM} | {"folder": ""}
-    values["nproc"] = 1
-    unknown = set(changes) - set(values)
-    if unknown:
-        raise KeyError(f"not settings of the form: {sorted(unknown)}")
-    return list((values | changes).values())
-
-
-def form_values(values: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(FORM_KEYS, values, strict=True))
-
-
-def settings_from(values: tuple[Any, ...]) -> jobs.Settings:
-    return jobs.make_settings(form_values(values))
-
-
-def view(
-    watched: str | None,
-    overlay: list[str] | None,
-    owner: str,
-    all_runs: list[Run] | None = None,
-    smoothing: float | None = SMOOTHING,
-) -> list[Any]:
-    """Everything the Watch and Runs sections show, read from the run folders."""
-    all_runs = runs.list_runs() if all_runs is None else all_runs
-    names = [r.name for r in all_runs]
-    choices = train_view.run_choices(all_runs)
-    if watched not in names:
-        watched = train_view.default_watch(all_runs)
-    overlay = [n for n in (overlay or []) if n in names and n != watched]
-    run = next((r for r in all_runs if r.name == watched), None)
-    records = runs.read_metrics(run.path) if run else []
-    points = sum(1 for r in records if r.get("type") == "train")
-    loss, acc = train_view.curves(([watched] if watched else []) + overlay, smoothing or 0.0)
-    busy = any(r.live for r in all_runs)
-    mine = run is not None and jobs.may_control(run, owner)
-    job = [r for r in all_runs if run is not None and r.job == run.job]
-    notes = runs.read_notes(run.path) if run else {"name": "", "note": ""}
-    csv = runs.metrics_csv(run) if run else None
-    best = runs.download_copy(run, "best.pt") if run else None
-    pipeline = runs.download_copy(run, "pipeline.json") if run else None
-    log = runs.log_tail(run.path) if run else ""
-    return [
-        train_view.status_html(run, points, job),
-        loss,
-        acc,
-        train_view.runs_table(all_runs),
-        gr.update(choices=choices, value=watched),
-        gr.update(choices=choices, value=overlay),
-        log,
-        gr.update(interactive=bool(run and run.live and mine)),
-        gr.update(interactive=bool(run and run.resumable and mine and not busy)),
-        gr.update(interactive=bool(run and not run.live and mine)),
-        gr.update(value=notes["name"], interactive=mine),
-        gr.update(value=notes["note"], interactive=mine),
-        gr.update(choices=choices),
-        gr.update(choices=choices),
-        train_view.experiment_report(job),
-        gr.update(value=csv, interactive=csv is not None),
-        gr.update(value=best, interactive=best is not None),
-        gr.update(value=pipeline, interactive=pipeline is not None),
-    ]
-
-
-# status, 2 plots, runs table, watched, overlay, log, stop, resume, delete, name, note,
-# 2 compare pickers, the paired experiment's report, 3 downloads (the last three:
-# metrics.csv, best.pt, pipeline.json)
-VIEW_OUTPUTS = 18
-NOTES = slice(10, 12)  # the name and note boxes: sent when the watched run changes only
-DOWNLOADS = 3
-
-
-REDRAWS = 2  # colour-only redraws after the set of curves changes (see poll)
-
-
-def _recolour(series: list[str], redrawn: int, roles: dict[str, bool] | None) -> dict[str, str]:
-    """train_view.color_map of `series`, told apart from the previous redraw's map by a key no
-    series has: gr.LinePlot redraws only when its color_map changes."""
-    colors = train_view.color_map(series, roles)
-    return colors | {"": "#000000"} if redrawn % 2 else colors
-
-
-def poll(
-    watched: str | None,
-    overlay: list[str] | None,
-    smoothing: float | None,
-    seen: dict[str, Any] | None,
-    owner: str | None,
-    request: gr.Request | None = None,
-) -> list[Any]:
-    """The timer's tick: read the run folders; send nothing when nothing changed.
-
-    `seen` (per page) remembers what was sent. gr.LinePlot builds its colour scale and legend
-    only when a setting such as color_map changes, and then from the data it already holds
-    (a color_map sent with new data is applied before that data): so a series that appears
-    later (test accuracy after the first epoch, an overlaid run) is drawn by a tick that sends
-    only a color_map, after the tick that sent the data. That redraw is sent REDRAWS times,
-    each after a data update and each with a map the plot has not seen (`_recolour`), so a
-    redraw lost or overtaken in a busy browser is made good by the next. The name and note
-    boxes are filled when the watched run changes, never under a person typing.
-    """
-    seen = dict(seen or {})
-    me = _owner(owner, request)
-    smoothing = SMOOTHING if smoothing is None else smoothing
-    all_runs = runs.list_runs()
-    if watched not in {r.name for r in all_runs}:
-        watched = train_view.default_watch(all_runs)
-    sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
-    if seen.get("redraws") and seen.get("data_sent"):
-        seen["redraws"] -= 1
-        seen["redrawn"] = redrawn = seen.get("redrawn", 0) + 1
-        seen["data_sent"], seen["sig"] = False, None  # the data again next tick
-        roles = seen.get("roles")
-        plots = [gr.update(color_map=_recolour(s, redrawn, roles)) for s in seen["series"]]
-        return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
-    if sig == seen.get("sig"):
-        return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me, all_runs, smoothing)
-    series = [sorted(set(frame["series"])) for frame in out[1:3]]
-    if series != seen.get("series") and any(series):
-        seen["redraws"] = REDRAWS
-    seen["series"], seen["data_sent"], seen["sig"] = series, True, sig
-    shown = ([watched] if watched else []) + [
-        n for n in overlay or [] if n != watched and n in {r.name for r in all_runs}
-    ]
-    seen["roles"] = train_view.curve_roles(shown)
-    if seen.get("notes_for") == (watched, me):
-        out[NOTES] = [gr.skip(), gr.skip()]
-    seen["notes_for"] = (watched, me)
-    # Gradio copies a file it is given into its cache (hashing it): only when it changed
-    files = repr([_file_key(update.get("value")) for update in out[-DOWNLOADS:]])
-    if files == seen.get("files"):
-        out[-DOWNLOADS:] = [gr.skip()] * DOWNLOADS
-    seen["files"] = files
-    return [*out, seen]
-
-
-def _file_key(path: str | None) -> tuple[str, float] | None:
-    try:
-        return (path, os.stat(path).st_mtime) if path else None
-    except OSError:
-        return None
-
-
-# --- launch and control --------------------------------------------------------------------
-
-
-def on_quick() -> list[Any]:
-    """Quick CPU run: the values of QUICK_CPU's fields, in its order."""
-    return list(QUICK_CPU.values())
-
-
-def auto_notes(cfg: dict[str, Any] | None) -> tuple[Any, Any]:
-    """What the training command chose for the fields left at 0 ("auto: 64"), as the batch
-    and learning-rate fields' info lines."""
-    if not cfg:
-        return gr.skip(), gr.skip()
-    auto = cfg.get("auto") or {}
-    batch = cfg.get("batch_size")
-    steps = cfg.get("steps_per_epoch")
-    batch_note = f"auto: {batch}" if auto.get("batch_size") else f"given: {batch}"
-    if steps:
-        batch_note += f" ({steps} steps per epoch)"
-    lr = cfg.get("lr")
-    lr_note = (f"auto: {lr:.3g}" if auto.get("lr") else f"given: {lr:.3g}") if lr else ""
-    return gr.update(info=batch_note), gr.update(info=lr_note or None)
-
-
-def on_dataset(dataset: str):
-    return gr.update(visible=dataset == "folder")
-
-
-def first_batch(cfg: dict[str, Any]) -> list[Any]:
-    """The first 32 training images as the pipeline feeds them, captioned with their class."""
-    return train_view.first_batch(cfg)
-
-
-_PREVIEWS: dict[tuple[jobs.Settings, str, bool], tuple[Any, str, str, dict]] = {}
-
-
-def on_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
-    """The first 32 training images as the pipeline feeds them, a time-per-epoch estimate (of
-    the run and, if ticked, its baseline), the message line, and the batch and learning-rate
-    fields' "auto: ..." notes. An answer without an estimate is not kept: the next one may have
-    one (a run that was training has ended)."""
-    try:
-        settings = settings_from(values)
-        spec = jobs.validated(spec)
-    except JobError as err:
-        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
-    key = (settings, spec.to_json(), bool(baseline))
-    if key in _PREVIEWS:
-        gallery, estimate, message, cfg = _PREVIEWS[key]
-        return gallery, estimate, message, *auto_notes(cfg)
-    try:
-        gallery, estimate, message, cfg, final = _preview(settings, spec, bool(baseline))
-    except JobError as err:
-        return gr.skip(), "", f"⚠️ {err}", gr.skip(), gr.skip()
-    if final:
-        if len(_PREVIEWS) >= 16:
-            _PREVIEWS.clear()
-        _PREVIEWS[key] = gallery, estimate, message, cfg
-    return gallery, estimate, message, *auto_notes(cfg)
-
-
-def _preview(
-    settings: jobs.Settings, spec: PipelineSpec, baseline: bool
-) -> tuple[Any, str, str, dict, bool]:
-    with tempfile.TemporaryDirectory(prefix="playground-check-") as tmp:
-        pipeline = Path(tmp) / "pipeline.json"
-        pipeline.write_text(spec.to_json())
-        cfg = jobs.check(settings, pipeline)
-        problem = jobs.data_problem(cfg)
-        if problem:  # said before anything is timed or started
-            return None, "", f"⚠️ {problem}.", cfg, False
-        estimate, final = train_view.describe_estimate(settings, cfg, pipeline, baseline)
-    reason = cfg.get("recipe_reason")
-    estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
-    if not cfg.get("data_ready", True):
-        folder = runs.shown(str(jobs.data_folder(cfg)))
-        note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
-        return None, estimate, f"Settings are valid. {note}", cfg, final
-    return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
-
-
-ASK_PREVIEW = (
-    "Press **Preview & estimate** to see the first batch as the pipeline feeds it and how long "
-    "the run will take (on this CPU that takes a few seconds, so it is not done unasked)."
-)
-
-
-def on_tab_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
-    """Opening the tab previews the current settings where that is quick (a GPU, or a preview
-    already made for them), unless a run is training (it would slow the run down, and timing
-    steps beside it would give a wrong estimate); on a CPU it says how to ask for one. It writes
-    the images and the estimate only, never the message line: a Start pressed while it works
-    keeps its answer there. Last comes the key of the settings it previewed."""
-    if jobs.active_runs():
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    info = train_view.detect_devices()
-    if not info["gpus"] or info["zero_gpu"]:
-        try:
-            key = (settings_from(values), jobs.validated(spec).to_json(), bool(baseline))
-        except JobError:
-            key = None
-        if key not in _PREVIEWS:
-            return gr.skip(), ASK_PREVIEW, settings_key(*values), gr.skip(), gr.skip()
-    gallery, estimate, note, batch_note, lr_note = on_preview(spec, baseline, *values)
-    text = "\n\n".join(t for t in (estimate, note) if t)
-    return gallery, text, settings_key(*values), batch_note, lr_note
-
-
-STALE_PREVIEW = (
-    "*The settings changed while this preview was made: **Preview & estimate** shows the new ones.*"
-)
-
-
-def settings_key(*values: Any) -> str:
-    return json.dumps([str(v) for v in values])
-
-
-SETTINGS_CHANGED = (
-    "*The settings changed: **Preview & estimate** shows the first batch, the estimate and the "
-    "recipe for the new ones.*"
-)
-
-
-def settings_edited() -> tuple[Any, str]:
-    """A setting was edited: the first batch, the estimate and the recipe line shown were made
-    for the old settings, so they go (gallery, estimate)."""
-    return None, SETTINGS_CHANGED
-
-
-def clear_stale_message(message: str | None) -> Any:
-    """The watched status changed: "Started X ..." or "Resuming X ..." goes once nothing trains
-    or waits any more (the run finished, stopped or failed: the status and the runs list say
-    which)."""
-    if not (message or "").startswith(("Started ", "Resuming ")):
-        return gr.skip()
-    if any(r.live or r.state == runs.QUEUED for r in runs.list_runs()):
-        return gr.skip()
-    return ""
-
-
-def drop_if_stale(previewed: str | None, *values: Any) -> tuple[Any, Any]:
-    """After a preview: clear it if the form changed while it was made (it shows old settings)."""
-    if previewed is None or previewed == settings_key(*values):
-        return gr.skip(), gr.skip()
-    return None, STALE_PREVIEW
-
-
-AGAINST_NONE, AGAINST_FILE = "none", "another pipeline file"
-
-
-def against_spec(choice: str | None, path: Any) -> PipelineSpec | None:
-    """The pipeline the run is compared against: None for "none" (no augmentation), else the
-    uploaded pipeline file, loaded as the Export tab loads one (validated, 64 KB at most)."""
-    if choice != AGAINST_FILE:
-        return None
-    path = getattr(path, "name", path)
-    if not path:
-        raise JobError("compare against another pipeline file: upload the pipeline file first")
-    try:
-        return load_spec(str(path))
-    except SpecError as err:
-        raise JobError(f"the pipeline file to compare against: {err}") from None
-
-
-def on_start(
-    spec: PipelineSpec,
-    baseline: bool,
-    seeds: Any,
-    against: str | None,
-    against_file: Any,
-    owner: str | None,
-    request: gr.Request | None,
-    *values: Any,
-) -> tuple[Any, Any, Any]:
-    """Validate, then start the run (and the no-augmentation baseline, or the pipeline it is
-    compared against, over `seeds` paired seeds) in the background. `values`: the form's, in
-    FORM_KEYS order (Gradio puts the request before them)."""
-    me = _owner(owner, request)
-    try:
-        settings = settings_from(values)
-        pairs = jobs.whole_number(seeds, "seeds per arm", 1, jobs.MAX_SEEDS)
-        other = against_spec(against, against_file)
-        baseline = bool(baseline) or other is not None
-        folders = jobs.start(settings, spec, me, baseline=baseline, seeds=pairs, against=other)
-    except JobError as err:
-        return f"⚠️ {err}", gr.skip(), gr.skip()
-    names = [f.name for f in folders]
-    second = "the baseline without augmentation" if other is None else "the other pipeline"
-    extra = f" and {second}, {names[1]}," if baseline else ""
-    message = f"Started {names[0]}{extra} in the background. Curves appear after the first steps."
-    if pairs > 1:
-        message += (
-            f" {len(names) - (2 if baseline else 1)} more runs (seeds {settings.seed + 1} to "
-            f"{settings.seed + pairs - 1}) wait in the queue and start one pair at a time."
-        )
-    if settings.device == "cpu" or not train_view.detect_devices()["gpus"]:
-        message += " It trains on the CPU: see the ETA below; **Stop** keeps a checkpoint."
-    all_names = [r.name for r in runs.list_runs()]
-    return (
-        message,
-        gr.update(choices=all_names, value=names[0]),
-        gr.update(choices=all_names, value=names[1:2] if baseline else []),
-    )
-
-
-def on_pipeline_heading(spec: PipelineSpec, draft: PipelineSpec | None) -> str:
-    return train_view.pipeline_heading(spec, controls.refused_note(draft))
-
-
-def on_start_checked(
-    draft: PipelineSpec | None,
-    spec: PipelineSpec,
-    baseline: bool,
-    seeds: Any,
-    against: str | None,
-    against_file: Any,
-    owner: str | None,
-    request: gr.Request | None,
-    *values: Any,
-) -> tuple[Any, Any, Any]:
-    """Start, unless the Augment tab holds a refused value: its boxes then show a pipeline that
-    is not the one `spec` holds, and a run must train what the page shows."""
-    refused = controls.refused_note(draft)
-    if refused:
-        return f"{refused} Fix it in the Augment tab, then Start.", gr.skip(), gr.skip()
-    return on_start(spec, baseline, seeds, against, against_file, owner, request, *values)
-
-
-def offer_synthetic(message: str | None) -> Any:
-    """The "Use the synthetic set" button shows when the message says CIFAR-10 cannot be had."""
-    return gr.update(visible=jobs.NO_CIFAR10 in (message or ""))
-
-
-def on_use_synthetic() -> tuple[Any, Any, Any, str]:
-    """One click from "CIFAR-10 cannot be had here" to settings that train without it."""
-    return (
-        "synthetic",
-        gr.update(visible=False),
-        gr.update(visible=False),
-        "Switched to the synthetic set (generated shapes and textures, no download). Press "
-        "**Preview & estimate** or **Start**.",
-    )
-
-
-def on_stop(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
-    try:
-        return jobs.stop(watched or "", _owner(owner, request))
-    except JobError as err:
-        return f"⚠️ {err}"
-
-
-def on_save_notes(
-    watched: str | None,
-    name: str,
-    note: str,
-    owner: str | None,
-    request: gr.Request | None = None,
-) -> str:
-    """Keep the watched run's name and note in its folder (notes.json)."""
-    run = runs.find_run(watched) if watched else None
-    if run is None:
-        return "⚠️ Select a run in the Runs list first."
-    if not jobs.may_control(run, _owner(owner, request)):
-        return f"⚠️ {run.name} was started by another session; only that session can name it."
-    try:
-        notes = runs.write_notes(run.path, name, note)
-    except OSError as err:  # a full or read-only checkpoints folder: nothing half-written stays
-        return f"⚠️ Could not save the name and note of {run.name} ({err.strerror or err})."
-    shown = html.escape(notes["name"])  # what a person typed is text, never HTML
-    return f"Saved the name and note of {run.name}" + (f" ({shown})." if shown else ".")
-
-
-def on_delete_ask(watched: str | None) -> tuple[Any, str]:
-    """Delete asks first: the confirmation row, saying what goes."""
-    run = runs.find_run(watched) if watched else None
-    if run is None:
-        return gr.update(visible=False), ""
-    return gr.update(visible=True), train_view.delete_question(run, runs.list_runs())
-
-
-def on_delete(
-    watched: str | None, owner: str | None, request: gr.Request | None = None
-) -> tuple[str, Any]:
-    """The confirmed Delete: the run folder goes (never a run that is training)."""
-    try:
-        message = jobs.delete(watched or "", _owner(owner, request))
-    except JobError as err:
-        message = f"⚠️ {err}"
-    return message, gr.update(visible=False)
-
-
-def on_compare(
-    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
-) -> tuple[Any, ...]:
-    """Two runs side by side: their settings (differences marked) and their curves on the
-    same axes."""
-    run_a, run_b, loss, acc = _compared(a, b, smoothing)
-    return train_view.compare_html(run_a, run_b), loss, acc
-
-
-def _compared(a: str | None, b: str | None, smoothing: float | None) -> tuple[Any, ...]:
-    """The two runs (None where there is none) and their curves on the same axes."""
-    pair = [runs.find_run(n) if n else None for n in (a, b)]
-    names = [r.name for r in pair if r is not None]
-    return (*pair, *train_view.curves(names, SMOOTHING if smoothing is None else smoothing))
-
-
-def compare_colours(
-    a: str | None, b: str | None, smoothing: float | None = SMOOTHING
-) -> tuple[Any, Any]:
-    """Compare's second step: the curves' colours, sent after their data. gr.LinePlot builds
-    its legend from the data it already holds when its color_map changes, and applies a
-    color_map sent with new data before that data (see poll)."""
-    run_a, run_b, loss, acc = _compared(a, b, smoothing)
-    roles = train_view.curve_roles([r.name for r in (run_a, run_b) if r is not None])
-    return tuple(
-        gr.update(color_map=train_view.color_map(sorted(set(f["series"])), roles))
-        for f in (loss, acc)
-    )
-
-
-def on_resume(watched: str | None, owner: str | None, request: gr.Request | None = None) -> str:
-    try:
-        folders = jobs.resume(watched or "", _owner(owner, request))
-    except JobError as err:
-        return f"⚠️ {err}"
-    return f"Resuming {', '.join(f.name for f in folders)} from its last checkpoint."
-
-
-def operator_stop(token: str, run: str = "all") -> str:
-    """The server operator's Stop for any run ("all": every live run), through the HTTP API:
-    `client.predict(TOKEN, "all", api_name="/operator_stop")` with PLAYGROUND_OPERATOR_TOKEN."""
-    if not owners.is_operator(token):
-        return "⚠️ Not the operator's token (PLAYGROUND_OPERATOR_TOKEN on the server)."
-    try:
-        stopped = jobs.operator_stop(None if run == "all" else [run])
-    except JobError as err:
-        return f"⚠️ {err}"
-    return f"Stopping {', '.join(stopped)}." if stopped else "No run is training."
-
-
-def on_select_row(table: pd.DataFrame, evt: gr.SelectData) -> Any:
-    """Clicking a row of the runs list watches that run."""
-    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-    try:
-        return table.iloc[int(row)]["run"]
-    except (IndexError, KeyError, ValueError, TypeError):
-        return gr.skip()
-
-
-PREFS_KEY = "augplay-train-settings"
-PREFS_VERSION = 1
-VIEW_PREFS = ("baseline", "watched", "overlay", "smoothing")  # after the form's fields
-
-
-def save_prefs(*values: Any) -> dict[str, Any]:
-    """What the tab remembers in this browser (gr.BrowserState): the form's values (FORM_KEYS),
-    the baseline box, the watched and overlaid runs and the smoothing, by name."""
-    return {"version": PREFS_VERSION, **dict(zip([*FORM_KEYS, *VIEW_PREFS], values, strict=True))}
-
-
-def restore_prefs(prefs: dict[str, Any] | None) -> list[Any]:
-    """The remembered values, in save_prefs' order; gr.skip() for what is missing or no longer
-    valid here (a choice this server does not offer, a setting out of its range)."""
-    prefs = prefs if isinstance(prefs, dict) and prefs.get("version") == PREFS_VERSION else {}
-    out: list[Any] = []
-    for key in FORM_KEYS:
-        value = prefs.get(key)
-        out.append(value if key in prefs and _valid_pref(key, value) else gr.skip())
-    kinds = {"baseline": bool, "watched": str, "overlay": list, "smoothing": (int, float)}
-    for key in VIEW_PREFS:
-        value = prefs.get(key)
-        out.append(value if isinstance(value, kinds[key]) else gr.skip())
-    return out
-
-
-def _valid_pref(key: str, value: Any) -> bool:
-    if key == "folder":
-        return isinstance(value, str)
-    if key == "dataset":
-        return value in [v for _, v in DATASET_CHOICES]
-    declared = run_settings.by_name(key)
-    if key == "device":
-        info = train_view.detect_devices()
-        return value in _device_choices(info)
-    if declared.auto and value in (0, None):
-        return True
-    try:
-        run_settings.check_value(declared, value, key)
-    except run_settings.SettingError:
-        return False
-    return True
-
-
-def prefs_state() -> gr.BrowserState:
-    """The Train tab's remembered settings in localStorage; created outside the tabs, as the
-    owner token is (a tab's contents are mounted only when it is opened). A fixed key (public,
-    as the owner token's): Gradio's default is drawn anew at each start, and the settings would
-    not survive an app restart."""
-    return gr.BrowserState(
-        None, storage_key=PREFS_KEY, secret=PREFS_KEY + " (public, not a secret)"
-    )
-
-
-def on_load(token: str | None) -> tuple[str, str]:
-    """Give this browser a persistent owner token (localStorage), used to authorise Stop/Resume;
-    a token this server did not sign (made up, or from before its secret changed) is replaced."""
-    token = token if owners.valid(token) else owners.new_token()
-    return token, token
-
-
-# --- predict -------------------------------------------------------------------------------
-
-
-def on_predict(watched: str | None, image_path: str | None) -> tuple[Any, Any, str]:
-    """(top-5 classes, the image as loaded, note) through the run's own test-time
-    preprocessing. The upload is a plain file decoded by the app's safe loader (size and
-    pixel limits, EXIF, odd modes), never by Gradio's image component."""
-    if not image_path:
-        return None, None, "⚠️ Upload an image, or use the Augment tab's image."
-    try:
-        image = load_image(image_path)
-    except ImageLoadError as err:
-        return None, None, f"⚠️ {err}"
-    run = runs.find_run(watched) if watched else None
-    if run is None:
-        return None, image, "⚠️ Select a run in the Runs list first."
-    if not (run.path / "best.pt").exists():
-        return None, image, f"⚠️ {run.name} has no best.pt yet (it is {run.state})."
-    try:
-        top = predict_top5(run.path, image)
-    except Exception as err:  # a checkpoint that does not load must not take the page down
-        return None, image, f"⚠️ Could not predict with {run.name}: {err}"
-    note = "" if run.state == "finished" else f" ({run.name} is {run.state}; its best.pt so far)"
-    data = train_view.trained_on(run.config)
-    return {name: float(p) for name, p in top}, image, f"Top-5 from {run.name}{note}. {data}"
-
-
-_MODELS: dict[Path, tuple[float, Any, dict[str, Any]]] = {}
-
-
-def predict_top5(run_dir: Path, image: Any) -> list[tuple[str, float]]:
-    """The run's best.pt on the CPU (loaded once per file version), top-5 (class, probability)."""
-    from playground.training.predict import load_model, predict
-
-    mtime = (run_dir / "best.pt").stat().st_mtime
-    cached = _MODELS.get(run_dir)
-    if cached is None or cached[0] != mtime:
-        model, config = load_model(run_dir, device="cpu")
-        _MODELS.clear()  # one model in memory at a time
-        _MODELS[run_dir] = cached = (mtime, model, config)
-    return predict(cached[1], cached[2], image, topk=5)
-
-
-def use_augment_image(image: Any) -> Any:
-    """The Augment tab's current image, as a file the Predict box can show and send."""
-    if image is None:
-        return None
-    path = Path(tempfile.mkdtemp(prefix="predict-")) / "image.png"
-    image.save(path)
-    return str(path)
-
-
-# --- layout --------------------------------------------------------------------------------
-
-
-def owner_token() -> gr.BrowserState:
-    """This browser's owner token in localStorage (playground.owners: signed on the server; the
-    BrowserState key is public). Create it outside the tabs: a BrowserState reads localStorage
-    when it is mounted, and a tab's contents are mounted only when it is opened."""
-    return gr.BrowserState(None, storage_key=owners.STORAGE_KEY, secret=owners.BROWSER_STATE_KEY)
 
 
 def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
@@ -697,17 +88,11 @@ def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
     return controls
 
 
-def _device_choices(info: dict[str, Any]) -> list[str]:
-    """On ZeroGPU a GPU exists only inside a call: runs use the CPU."""
-    gpu = info["gpus"] and not info["zero_gpu"]
-    return ["cpu"] if info["zero_gpu"] else ["auto", "cpu"] + (["cuda"] if gpu else [])
-
-
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
     if d.choices:
         choices = list(d.choices)
         if d.name == "device":
-            choices = _device_choices(info)
+            choices = device_choices(info)
         value = d.default if d.default in choices else choices[0]
         return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
     if d.type is bool:
