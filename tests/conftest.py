@@ -1,4 +1,6 @@
-"""Fixtures for the slow tests: `python app.py` on a free port, and real Chromium (Playwright)."""
+"""Fixtures: for the slow tests `python app.py` on a free port and real Chromium (Playwright); a
+checkpoints root of the test's own; the fake training command and a process that looks like a
+run (tests/fake_runs.py)."""
 
 from __future__ import annotations
 
@@ -95,3 +97,24 @@ def root(tmp_path, monkeypatch):
     monkeypatch.setenv(runs.ROOT_ENV, str(root))
     monkeypatch.setenv("PLAYGROUND_SINGLE_USER", "0")
     return root
+
+
+@pytest.fixture
+def fake_engine(tmp_path, monkeypatch):
+    """The training command replaced by tests/fake_runs.py's FAKE_ENGINE (a fraction of a second)."""
+    from playground import jobs
+    from tests.fake_runs import FAKE_ENGINE
+
+    script = tmp_path / "fake_playground_train.py"  # "playground" in argv: pid_alive trusts it
+    script.write_text(FAKE_ENGINE)
+    monkeypatch.setattr(jobs.process, "train_command", lambda *a: [sys.executable, str(script), *a])
+    return script
+
+
+@pytest.fixture
+def sleeper():
+    """A live process whose command line looks like a training process."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "playground"])
+    yield proc
+    proc.kill()
+    proc.wait()
