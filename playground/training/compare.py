@@ -434,15 +434,18 @@ def arm_folders(folder: Path) -> tuple[list[Path], list[Path]]:
     ]
 
 
+# the training flags the experiment sets for each run itself
+PER_RUN = ("seed", "no_augment", "aug_seed")
+
+
+def training_flags(train_args: list[str]) -> argparse.Namespace:
+    """The declared settings among `train_args`, read as the training command reads them."""
+    return settings.flags_parser().parse_known_args(train_args)[0]
+
+
 def default_seeds(train_args: list[str]) -> int:
-    """The declared seeds rule (settings.default_seeds) for the --device among `train_args`."""
-    device = "auto"
-    for i, arg in enumerate(train_args):
-        if arg == "--device" and i + 1 < len(train_args):
-            device = train_args[i + 1]
-        elif arg.startswith("--device="):
-            device = arg.split("=", 1)[1]
-    return settings.default_seeds(device)
+    """The declared seeds rule (settings.default_seeds) for the device among `train_args`."""
+    return settings.default_seeds(training_flags(train_args).device or "auto")
 
 
 def _train(out: Path, args: list[str], quiet: bool = False) -> int:
@@ -479,13 +482,13 @@ def run_experiment(
     """Train both arms for each seed (one process per run, one at a time), then summarise.
     The second arm is the same pipeline with --no-augment, or the pipeline `against`."""
     folder.mkdir(parents=True, exist_ok=True)
-    second = ("noaug", ["--pipeline", pipeline, "--no-augment"])
+    second = ("noaug", ["--pipeline", pipeline, settings.by_name("no_augment").flag])
     if against is not None:
         second = ("other", ["--pipeline", against])
     for seed in range(seeds):
         for arm, extra in (("aug", ["--pipeline", pipeline]), second):
             out = folder / f"seed{seed}-{arm}"
-            code = _train(out, [*extra, *train_args, "--seed", str(seed)])
+            code = _train(out, [*extra, *train_args, settings.by_name("seed").flag, str(seed)])
             if code != 0:
                 print(f"error: the run {out.name} ended with status {code}; see {out}/train.log")
                 return 1
@@ -497,6 +500,7 @@ def run_experiment(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m playground.training.compare",
+        allow_abbrev=False,  # `--seed` is the training flag, never short for --seeds
         description="A paired experiment: the pipeline against no augmentation (or against "
         "another pipeline), same seeds, data order and steps. With --aa: the pipeline against "
         "itself, to count false claims. Other flags go to the training command.",
@@ -510,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline file or preset",
     )
     p.add_argument("--out", help="experiment folder (one run folder per seed and arm in it)")
-    p.add_argument("--seeds", type=int, help="seeds per arm (default: 1 on a CPU, 3 on a GPU)")
+    seeds_rule = f"default: {settings.SEEDS_ON_CPU} on a CPU, {settings.SEEDS_ON_GPU} on a GPU"
+    p.add_argument(settings.SEEDS.flag, type=int, help=f"{settings.SEEDS.help} ({seeds_rule})")
     p.add_argument("--summarize", metavar="EXP", help="only write the summary of EXP's runs")
     p.add_argument(
         "--aa",
@@ -534,15 +539,22 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.pipeline or not args.out:
             p.error("--pipeline and --out are required (or --summarize EXP)")
-        own = ("--seed", "--no-augment", "--out", "--aug-seed", "--resume")
-        if any(a.split("=", 1)[0] in own for a in train_args):
+        try:
+            given = training_flags(train_args)
+        except argparse.ArgumentError as err:
+            p.error(str(err))
+        commands = ("--out", "--resume")  # the training command's own flags
+        if any(getattr(given, name) is not None for name in PER_RUN) or any(
+            a.split("=", 1)[0] in commands for a in train_args
+        ):
+            own = [*(settings.by_name(name).flag for name in PER_RUN), *commands]
             p.error(f"{', '.join(own)} are set per run by the experiment")
         if args.aa:
             if args.repeats < 2:
                 p.error("--repeats must be at least 2")
             return run_aa(Path(args.out), args.pipeline, args.repeats, train_args, args.jobs)
-        if args.seeds is not None and args.seeds < 1:
-            p.error("--seeds must be at least 1")
+        if args.seeds is not None and args.seeds < settings.SEEDS.low:
+            p.error(f"{settings.SEEDS.flag} must be at least {settings.SEEDS.low:g}")
         seeds = args.seeds or default_seeds(train_args)
         against = None if args.against == "none" else args.against
         return run_experiment(Path(args.out), args.pipeline, seeds, train_args, against)

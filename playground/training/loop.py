@@ -34,6 +34,7 @@ from playground.training.checkpoints import (
 from playground.training.data import Dataset
 from playground.training.metrics import MetricsLog, write_status
 from playground.training.model import resnet18
+from playground.training.settings import by_name
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 LOGS_PER_EPOCH = 5
@@ -45,6 +46,7 @@ DIVERGED_FACTOR = 4.0
 BN_STATS_IMAGES = 1024
 # Un-augmented training images the over-fitting gap's training accuracy is measured on.
 GAP_IMAGES = 1024
+LR_FLAG = by_name("lr").flag
 
 
 def eval_splits(n: int) -> tuple[slice, slice]:
@@ -357,7 +359,7 @@ class Run:
         peak = self.cfg["lr"]
         self.diverged = (
             f"diverged at step {self.step}: {what} {loss:.4g}{above} at lr {lr:.3g}; "
-            f"try a lower peak lr, e.g. --lr {peak / 4:.3g} (this run: {peak:.3g})"
+            f"try a lower peak lr, e.g. {LR_FLAG} {peak / 4:.3g} (this run: {peak:.3g})"
         )
         self.log(self.diverged)
 
