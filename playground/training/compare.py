@@ -510,8 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         "--against",
         metavar="PIPELINE|none",
         default="none",
-        help="the second arm: none (the same runs with --no-augment; default) or another "
-        "pipeline file or preset",
+        help=f"the second arm: none (the same runs with {settings.by_name('no_augment').flag}; "
+        "default) or another pipeline file or preset",
     )
     p.add_argument("--out", help="experiment folder (one run folder per seed and arm in it)")
     seeds_rule = f"default: {settings.SEEDS_ON_CPU} on a CPU, {settings.SEEDS_ON_GPU} on a GPU"
