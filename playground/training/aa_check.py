@@ -17,18 +17,9 @@ from typing import Any
 import numpy as np
 
 from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
-from playground.training.compare import (
-    _ok,
-    _read_json,
-    _train,
-    load_arm,
-    paired_bootstrap,
-    points_text,
-    summarize,
-    t_interval,
-    verdict,
-)
+from playground.training.compare import _ok, _read_json, _train, load_arm, summarize
 from playground.training.settings import by_name
+from playground.training.stats import paired_bootstrap, points_text, t_interval, verdict
 
 AA_JSON, AA_TXT = "aa.json", "aa.txt"
 AA_OTHER_DRAWS = 1_000_000  # arm b's augmentation seed: the pair's seed plus this
