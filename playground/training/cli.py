@@ -36,9 +36,10 @@ from playground.training.checkpoints import (
     atomic_write_json,
     load_checkpoint,
 )
-from playground.training.loop import Run, StopFlag, quiet_warnings
+from playground.training.loop import Run, quiet_warnings
 from playground.training.metrics import write_status
 from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
+from playground.training.stop import StopFlag
 
 # Every run setting comes from its declaration (playground.training.settings); --out is the
 # command's own.
