@@ -48,8 +48,9 @@ from playground.training import recipes  # noqa: E402
 from playground.training.augment import _PerImage  # noqa: E402
 from playground.training.data import SYNTHETIC_CLASSES, Dataset, make_synthetic  # noqa: E402
 from playground.training.dist import Ranks  # noqa: E402
-from playground.training.loop import Run, StopFlag  # noqa: E402
+from playground.training.loop import Run  # noqa: E402
 from playground.training.model import resnet18  # noqa: E402
+from playground.training.stop import StopFlag  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from playground.training import settings as run_settings
+
 MEMORY_ENV = "PLAYGROUND_MAX_START_MEMORY_MB"
 START_MINUTES_ENV = "PLAYGROUND_MAX_START_MINUTES"
 SPACE_START_MINUTES = 240.0  # one Start on a Space: at most 4 hours of training in all
@@ -83,8 +85,8 @@ def run_memory_mb(cfg: dict[str, Any]) -> float:
     """The host memory one run needs at its peak, from its resolved config (`--check`'s):
     every process holds the data, the model and its optimizer; on a CPU the batch's
     activations too (on a GPU they are on the GPU)."""
-    size = int(cfg.get("image_size") or 32)
-    width = int(cfg.get("width") or 64)
+    size = int(cfg.get("image_size") or run_settings.DEFAULT_IMAGE_SIZE)
+    width = int(cfg.get("width") or run_settings.by_name("width").default)
     batch = int(cfg.get("batch_size") or 512)
     procs = max(1, int(cfg.get("world_size") or cfg.get("nproc") or 1))
     images = int(cfg.get("train_size") or 0) + int(cfg.get("test_size") or 0)
@@ -101,6 +103,9 @@ def largest_batch(cfg: dict[str, Any], memory_mb: float, arms: int) -> int:
     """The largest batch (a power of two, at least 1) whose runs fit `memory_mb`; 0 if none."""
     batch = 0
     b = 1
-    while b <= 65_536 and arms * run_memory_mb({**cfg, "batch_size": b}) <= memory_mb:
+    while (
+        b <= run_settings.by_name("batch_size").high
+        and arms * run_memory_mb({**cfg, "batch_size": b}) <= memory_mb
+    ):
         batch, b = b, b * 2
     return batch

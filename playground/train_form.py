@@ -9,7 +9,7 @@ from typing import Any
 from playground import jobs
 from playground.training import settings as run_settings
 
-DATASET_CHOICES = [("CIFAR-10", "cifar10"), ("Folder path", "folder"), ("Synthetic", "synthetic")]
+DATASET_CHOICES = [(word, kind) for kind, word in run_settings.DATASET_KINDS.items()]
 # A quick CPU run: a subset, a narrow ResNet-18 and five epochs finish in a few minutes; the
 # batch size and learning rate are fitted to the data by the training command (0 = auto).
 QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device": "cpu"}
@@ -24,7 +24,7 @@ def form_defaults(**changes: Any) -> list[Any]:
     """The form's initial values in FORM_KEYS order (0 for "auto"), with `changes` applied:
     what an API client passes to train_start / train_check."""
     values = {d.name: 0 if d.default is None else d.default for d in FORM} | {"folder": ""}
-    values["nproc"] = 1
+    values["nproc"] = run_settings.by_name("nproc").low  # one process: the declared least
     unknown = set(changes) - set(values)
     if unknown:
         raise KeyError(f"not settings of the form: {sorted(unknown)}")

@@ -52,7 +52,7 @@ def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypa
 
 
 def test_the_training_loop_stops_itself_at_the_time_limit(monkeypatch):
-    from playground.training.loop import StopFlag
+    from playground.training.stop import StopFlag
 
     monkeypatch.setenv(StopFlag.TIME_LIMIT_ENV, "0.2")
     flag = StopFlag()

@@ -11,7 +11,8 @@ from playground import train_view
 from playground.training import cli, data, dist
 from playground.training.augment import TrainBatches
 from playground.training.data import Dataset, make_synthetic
-from playground.training.loop import Run, StopFlag
+from playground.training.loop import Run
+from playground.training.stop import StopFlag
 
 CPU = torch.device("cpu")
 FLIP = ("RandomHorizontalFlip", {"p": 0.5})

@@ -14,8 +14,9 @@ from playground import runs, train_view
 from playground.training import aa_check, cli, compare, data, dist, recipes
 from playground.training.augment import TrainBatches
 from playground.training.checkpoints import load_checkpoint
-from playground.training.loop import Run, StopFlag, eval_splits
+from playground.training.loop import Run, eval_splits
 from playground.training.metrics import MetricsLog
+from playground.training.stop import StopFlag
 
 TINY = ["--dataset", "synthetic", "--synthetic-size", "320", "--width", "4", "--batch-size", "32"]
 

@@ -37,6 +37,7 @@ from playground.jobs.errors import JobError
 from playground.jobs.form import DATASETS, make_settings, whole_number
 from playground.jobs.limits import (
     MAX_SEEDS,
+    MIN_SEEDS,
     Limits,
     hardware_processes,
     limits_text,
@@ -64,6 +65,7 @@ __all__ = [
     "DATASETS",
     "DATA_ROOT_ENV",
     "MAX_SEEDS",
+    "MIN_SEEDS",
     "NICE",
     "NO_CIFAR10",
     "REPO",

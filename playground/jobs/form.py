@@ -38,17 +38,19 @@ def make_settings(values: dict[str, Any]) -> Settings:
     the folder data set), checked against their declarations and this server's limits. A 0 or
     an empty box in a setting the training command resolves by itself means "auto"."""
     values = dict(values)
-    dataset = str(values.pop("dataset", "cifar10") or "cifar10").lower()
+    default = run_settings.by_name("dataset").default
+    dataset = str(values.pop("dataset", default) or default).lower()
     words = {word.lower(): kind for kind, word in run_settings.DATASET_KINDS.items()}
     dataset = words.get(dataset, dataset)  # the form's word for it ("CIFAR-10") will do
     folder = str(values.pop("folder", "") or "").strip()
     if dataset not in DATASETS:
         choose = ", ".join(run_settings.DATASET_KINDS.values())
         raise JobError(f"unknown data set {dataset!r} (choose {choose})")
-    if dataset == "folder":
+    if dataset == run_settings.FOLDER_KIND:
         if not folder:
             raise JobError("give the path of the image folder (it must hold train/ and test/)")
-        dataset = f"folder:{_check_folder(folder)}"  # absolute: the trainer runs elsewhere
+        # absolute: the trainer runs elsewhere
+        dataset = f"{run_settings.FOLDER_KIND}:{_check_folder(folder)}"
     checked: dict[str, Any] = {"dataset": dataset}
     limits = setting_highs()
     for name, value in values.items():

@@ -88,7 +88,8 @@ def start_budget() -> budget.StartBudget:
         raise JobError(str(err)) from None
 
 
-MAX_SEEDS = int(run_settings.SEEDS.high)  # seeds per arm of one Start, as declared
+# seeds per arm of one Start, as declared
+MIN_SEEDS, MAX_SEEDS = int(run_settings.SEEDS.low), int(run_settings.SEEDS.high)
 
 
 def max_seeds(baseline: bool) -> int:
@@ -97,7 +98,7 @@ def max_seeds(baseline: bool) -> int:
     minutes, per_run = start_budget().minutes, server_limits().max_minutes
     if not minutes or not per_run:
         return MAX_SEEDS
-    return max(1, min(MAX_SEEDS, int(minutes // ((2 if baseline else 1) * per_run))))
+    return max(MIN_SEEDS, min(MAX_SEEDS, int(minutes // ((2 if baseline else 1) * per_run))))
 
 
 def limits_text() -> dict[str, str]:

@@ -15,6 +15,7 @@ from playground.jobs.checks import data_problem
 from playground.jobs.errors import JobError
 from playground.jobs.limits import (
     MAX_SEEDS,
+    MIN_SEEDS,
     _run_time_limit_s,
     _within_limits,
     _within_memory,
@@ -32,6 +33,7 @@ from playground.jobs.process import (
 )
 from playground.jobs.run_queue import _queue
 from playground.runs import ASKED_PIPELINE
+from playground.training import settings as run_settings
 
 
 def validated(spec: Any) -> PipelineSpec:
@@ -88,8 +90,8 @@ def _start(
     seeds: int,
     against: PipelineSpec | None = None,
 ) -> list[Path]:
-    if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
-        raise JobError(f"seeds per arm must be between 1 and {MAX_SEEDS}, got {seeds!r}")
+    if not isinstance(seeds, int) or not MIN_SEEDS <= seeds <= MAX_SEEDS:
+        raise JobError(f"seeds per arm must be between {MIN_SEEDS} and {MAX_SEEDS}, got {seeds!r}")
     limits = server_limits()
     arms = 2 if baseline else 1
     _within_start_minutes(seeds, arms, limits)
@@ -131,7 +133,7 @@ def _start(
             )  # fmt: skip
             no_augment = no_aug and against is None
             if no_augment:
-                cmd.append("--no-augment")
+                cmd.append(run_settings.by_name("no_augment").flag)
             if run_settings_k.seed == settings.seed:
                 _spawn(folder, cmd, owners.owner_id(owner), job, "start", time_limit_s)
             else:

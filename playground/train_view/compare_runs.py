@@ -13,15 +13,13 @@ from playground.training import settings as run_settings
 
 # what a run was trained with, beyond the declared settings: (label, config key)
 RESOLVED = (("training images", "train_size"), ("test images", "test_size"))
-# where the data lives, not what a run computes; no_augment: the "augmentation" row says it
-NOT_COMPARED = ("data_dir", "no_augment")
 
 
 def compared(d: run_settings.Declared) -> bool:
-    """Whether Compare shows a declared setting: not one that may change when a run is
-    resumed (`resume`: where and how fast, not what it computes) unless the form shows it
-    (the device and the GPUs, which a person chose), nor NOT_COMPARED."""
-    return d.name not in NOT_COMPARED and not (d.resume and not d.label)
+    """Whether Compare shows a declared setting: one declared `compared`, and not one that may
+    change when a run is resumed (`resume`: where and how fast, not what it computes) unless
+    the form shows it (the device and the GPUs, which a person chose)."""
+    return d.compared and not (d.resume and not d.label)
 
 
 def run_settings_rows(run: Run) -> dict[str, str]:

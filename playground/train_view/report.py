@@ -8,7 +8,7 @@ from typing import Any
 
 from playground.runs import Run
 from playground.train_view.labels import is_baseline
-from playground.training import compare
+from playground.training import compare, stats
 
 
 def effect_label(job: list[Run]) -> str:
@@ -18,11 +18,11 @@ def effect_label(job: list[Run]) -> str:
     if found is None or isinstance(found[0], str):
         return "-"
     summary = found[0]
-    points = compare.points_text(summary["effect_points"])
+    points = stats.points_text(summary["effect_points"])
     seeds = len(summary["seeds"])
-    if seeds < compare.MIN_SEEDS_FOR_VERDICT:
+    if seeds < stats.MIN_SEEDS_FOR_VERDICT:
         return f"{points}, this seed only"
-    low, high = (compare.points_text(summary[k]) for k in ("ci_low", "ci_high"))
+    low, high = (stats.points_text(summary[k]) for k in ("ci_low", "ci_high"))
     claim = f" {summary['claim']}" if summary.get("claim") else ""
     return f"{points} ({low} to {high}), {seeds} seeds{claim}"
 

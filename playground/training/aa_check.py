@@ -17,17 +17,9 @@ from typing import Any
 import numpy as np
 
 from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
-from playground.training.compare import (
-    _ok,
-    _read_json,
-    _train,
-    load_arm,
-    paired_bootstrap,
-    points_text,
-    summarize,
-    t_interval,
-    verdict,
-)
+from playground.training.compare import _ok, _read_json, _train, load_arm, summarize
+from playground.training.settings import by_name
+from playground.training.stats import paired_bootstrap, points_text, t_interval, verdict
 
 AA_JSON, AA_TXT = "aa.json", "aa.txt"
 AA_OTHER_DRAWS = 1_000_000  # arm b's augmentation seed: the pair's seed plus this
@@ -49,8 +41,8 @@ def run_aa(folder: Path, pipeline: str, repeats: int, train_args: list[str], job
 
     def pair(k: int, a: Path, b: Path) -> str:
         for out, draws in ((a, k), (b, k + AA_OTHER_DRAWS)):
-            args = ["--pipeline", pipeline, *train_args, "--seed", str(k)]
-            code = _train(out, [*args, "--aug-seed", str(draws)], quiet=True)
+            args = ["--pipeline", pipeline, *train_args, by_name("seed").flag, str(k)]
+            code = _train(out, [*args, by_name("aug_seed").flag, str(draws)], quiet=True)
             if code != 0:
                 return f"error: the run {out.name} ended with status {code}; see {out}/train.out"
         return aa_line(k, summarize([a], [b]))

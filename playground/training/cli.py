@@ -36,9 +36,10 @@ from playground.training.checkpoints import (
     atomic_write_json,
     load_checkpoint,
 )
-from playground.training.loop import Run, StopFlag, quiet_warnings
+from playground.training.loop import Run, quiet_warnings
 from playground.training.metrics import write_status
 from playground.training.preview import first_batch_preview  # noqa: F401  (the UI imports it here)
+from playground.training.stop import StopFlag
 
 # Every run setting comes from its declaration (playground.training.settings); --out is the
 # command's own.
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=None,
+        allow_abbrev=False,  # every flag as declared: `--seed` is never taken for another
     )
     a = p.add_argument
     a("--pipeline", help=f"pipeline JSON file or preset ({', '.join(PRESETS)})")
@@ -87,10 +89,13 @@ def parser() -> argparse.ArgumentParser:
 # ---- resolution ----------------------------------------------------------------------------
 
 
-def _positive(cfg: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if cfg[name] is not None and cfg[name] < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {cfg[name]}")
+def _check(cfg: dict[str, Any], name: str) -> None:
+    """cfg[name] against its declaration (as resolved: after "auto" was filled in)."""
+    declared = run_settings.by_name(name)
+    try:
+        run_settings.check_value(declared, cfg[name], declared.flag)
+    except run_settings.SettingError as err:
+        raise UsageError(str(err)) from None
 
 
 def _pipeline(source: str | None) -> tuple[PipelineSpec, str]:
@@ -108,10 +113,10 @@ def _device(cfg: dict[str, Any]) -> None:
     if cfg["device"] == "auto":
         cfg["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     if cfg["device"] == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible")
+        raise UsageError(f"{run_settings.by_name('device').flag} cuda: no CUDA GPU is visible")
     gpus = torch.cuda.device_count() if cfg["device"] == "cuda" else 0
     cfg["nproc"] = cfg["nproc"] or max(gpus, 1)
-    _positive(cfg, "nproc")
+    _check(cfg, "nproc")
     cfg["world_size"] = dist.env_ranks().world if dist.under_torchrun() else cfg["nproc"]
     if cfg["amp"] == "auto":
         cuda = cfg["device"] == "cuda"
@@ -127,7 +132,7 @@ def _data(cfg: dict[str, Any]) -> None:
         info = data.scan(cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"])
     except data.DataError as err:
         raise UsageError(str(err)) from None
-    cfg["image_size"] = cfg["image_size"] or 32
+    cfg["image_size"] = cfg["image_size"] or run_settings.DEFAULT_IMAGE_SIZE
     cfg["classes"] = info["classes"]
     cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
     cfg["test_size"] = info["test_size"]
@@ -137,7 +142,7 @@ def _data(cfg: dict[str, Any]) -> None:
 def _batch(cfg: dict[str, Any]) -> None:
     """Batch size, peak lr and warm-up from recipes.fit (explicit values win), and why."""
     world, given = cfg["world_size"], cfg["batch_size"]
-    _positive(cfg, "batch_size")
+    _check(cfg, "batch_size")
     try:
         chosen = recipes.fit(
             cfg["recipe"], cfg["train_size"], cfg["epochs"], world, given, cfg["lr"]
@@ -147,7 +152,8 @@ def _batch(cfg: dict[str, Any]) -> None:
     batch = chosen.batch_size
     if given and batch > cfg["train_size"]:
         raise UsageError(
-            f"--batch-size {batch} is larger than the training set ({cfg['train_size']} images)"
+            f"{run_settings.by_name('batch_size').flag} {batch} is larger than the training set "
+            f"({cfg['train_size']} images)"
         )
     cfg.update(batch_size=batch, lr=chosen.lr, warmup_steps=chosen.warmup_steps)
     # what the Train tab shows next to its fields ("auto: 64") and the log prints
@@ -222,7 +228,8 @@ def resolve_resume(args: argparse.Namespace) -> dict[str, Any]:
     if state == "diverged":
         # the same weights, data order and schedule would diverge again
         raise UsageError(
-            f"--resume {args.resume!r}: the run diverged; start a new run with a lower --lr"
+            f"--resume {args.resume!r}: the run diverged; start a new run with a lower "
+            + run_settings.by_name("lr").flag
         )
     try:
         cfg = json.loads((run / "config.json").read_text())
@@ -360,11 +367,12 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
 def _worker_argv(argv: list[str], out: str, resume: bool) -> list[str]:
     """Our arguments for the workers: without --nproc (torchrun's argparse would take it for an
     abbreviation of its own --nproc-per-node) and with the resolved --out."""
+    nproc = run_settings.by_name("nproc").flag
     kept, skip = [], False
     for arg in argv:
-        if skip or arg.startswith("--nproc="):
+        if skip or arg.startswith(nproc + "="):
             skip = False
-        elif arg == "--nproc":
+        elif arg == nproc:
             skip = True
         else:
             kept.append(arg)

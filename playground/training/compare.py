@@ -25,14 +25,14 @@ rather than between two noisy numbers:
   the augmentation draws) is what shows how far apart such runs land. One seed is therefore
   reported as "this seed only", never as "helped" or "hurt".
 
-Nothing here imports gradio or the training loop: it reads run folders.
+Nothing here imports gradio or the training loop: it reads run folders. The statistics
+themselves are in `playground.training.stats`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -43,176 +43,16 @@ import numpy as np
 
 from playground.training import settings
 from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
+from playground.training.stats import (
+    confusion_matrix,
+    mcnemar,
+    mcnemar_interval,
+    t_interval,
+    verdict,
+)
 
 PREDICTIONS = "predictions.npz"
 SUMMARY_JSON, SUMMARY_TXT = "summary.json", "summary.txt"
-BOOTSTRAP_SAMPLES = 4000
-# two-sided 95% quantiles of Student's t, by degrees of freedom (beyond 30: the expansion below)
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
-
-
-# ---- statistics ----------------------------------------------------------------------------
-
-
-def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
-    if df < 1:
-        raise ValueError("a t-interval needs at least two paired differences")
-    if df <= len(T975):
-        return T975[df - 1]
-    z = 1.959964  # Cornish-Fisher expansion around the normal quantile (error < 1e-3 here)
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-def t_interval(diffs: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high): the 95% t-interval of the mean of paired differences."""
-    d = np.asarray(diffs, dtype=float)
-    mean = float(d.mean())
-    half = t975(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
-    return mean, mean - half, mean + half
-
-
-def _binom_half_cdf(k: int, n: int) -> tuple[float, float]:
-    """(P(X <= k), P(X = k)) for X ~ Binomial(n, 1/2), in log space (n can be thousands)."""
-
-    def pmf(i: int) -> float:
-        return math.exp(
-            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
-        )
-
-    return sum(pmf(i) for i in range(k + 1)), pmf(k)
-
-
-def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any]:
-    """McNemar's test on paired right/wrong outcomes: the images only `a` gets right (b10) and
-    only `b` gets right (b01); exact two-sided binomial p-value and the mid-p (less
-    conservative, closer to nominal level for small counts)."""
-    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
-    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
-    n = only_a + only_b
-    if n == 0:
-        return {"only_augmented": 0, "only_baseline": 0, "p_exact": 1.0, "p_mid": 1.0}
-    tail, at = _binom_half_cdf(min(only_a, only_b), n)
-    return {
-        "only_augmented": only_a,
-        "only_baseline": only_b,
-        "p_exact": min(1.0, 2 * tail),
-        "p_mid": min(1.0, 2 * (tail - at / 2)),
-    }
-
-
-def paired_bootstrap(
-    a_correct: np.ndarray,
-    b_correct: np.ndarray,
-    samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """95% percentile interval of accuracy(a) - accuracy(b), resampling test images (both arms
-    together, so the pairing is kept).
-
-    A resample's mean difference depends only on how many images of each kind it drew (right
-    only with a, right only with b, the rest), so the resamples are drawn as multinomial counts
-    of those three kinds: the same distribution as drawing N indices per resample, in memory
-    that does not grow with the test set (4,000 x 10,000 indices were 640 MB)."""
-    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
-    n = len(a)
-    kinds = np.array([(a & ~b).sum(), (~a & b).sum(), 0], dtype=float)
-    kinds[2] = n - kinds[0] - kinds[1]
-    counts = np.random.default_rng(seed).multinomial(n, kinds / n, size=samples)
-    means = (counts[:, 0] - counts[:, 1]) / n
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
-
-
-def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
-    """The exact 95% interval of a binomial proportion (k of n), by bisection on the tails."""
-    i = np.arange(n + 1)
-    log_fact = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, n + 1)))))
-    log_choose = log_fact[n] - log_fact - log_fact[::-1]
-
-    def at_least(m: int, p: float) -> float:  # P(X >= m), growing with p
-        j = i[m:]
-        return float(np.exp(log_choose[m:] + j * math.log(p) + (n - j) * math.log1p(-p)).sum())
-
-    def solve(m: int, target: float) -> float:  # the p where P(X >= m) = target
-        low, high = 0.0, 1.0
-        for _ in range(50):
-            mid = (low + high) / 2
-            low, high = (mid, high) if at_least(m, mid) < target else (low, mid)
-        return (low + high) / 2
-
-    lower = 0.0 if k == 0 else solve(k, 0.025)
-    upper = 1.0 if k == n else solve(k + 1, 0.975)  # P(X <= k) = 0.025
-    return lower, upper
-
-
-def mcnemar_interval(only_a: int, only_b: int, images: int) -> tuple[float, float]:
-    """95% interval of accuracy(a) - accuracy(b) on these test images that agrees with McNemar's
-    exact test: it excludes 0 exactly when the exact p is below 0.05.
-
-    Given the images only one arm gets right (n = only_a + only_b), the difference is
-    n/images x (2 pi - 1), pi the chance that such an image is one of a's; the interval is
-    the exact (Clopper-Pearson) one of pi, carried over. (A bootstrap beside McNemar's p
-    could say "helped" while p was 0.065.)"""
-    n = only_a + only_b
-    if n == 0:
-        return 0.0, 0.0
-    low, high = _clopper_pearson(only_a, n)
-    return n / images * (2 * low - 1), n / images * (2 * high - 1)
-
-
-def confusion_matrix(pred: np.ndarray, label: np.ndarray, classes: int) -> np.ndarray:
-    """counts[true, predicted]."""
-    flat = np.asarray(label, np.int64) * classes + np.asarray(pred, np.int64)
-    return np.bincount(flat, minlength=classes * classes).reshape(classes, classes)
-
-
-def points_text(x: float) -> str:
-    """A signed number of points with one decimal, or more where one would read as 0.0 (an
-    interval from +0.03 must not print "+0.0" beside "helped")."""
-    text = f"{x:+.1f}"
-    if x != 0 and float(text) == 0:
-        text = f"{x:+.2g}" if abs(x) >= 0.001 else f"{x:+.1e}"
-    return text
-
-
-# A verdict ("helped", "hurt") needs an interval over training runs: the t-interval over paired
-# seeds. One seed's interval covers the test images only, and the A/A check
-# (`--aa`, docs/benchmarks.md) measured how often it excludes 0 between two runs of the same
-# pipeline; one seed is therefore reported as that seed's result, not as a verdict.
-MIN_SEEDS_FOR_VERDICT = 2
-
-
-def verdict(
-    points: float, low: float, high: float, seeds: int, subject: str = "augmentation"
-) -> tuple[str | None, str]:
-    """(claim, the effect in plain words): claim is "helped" or "hurt" when the interval over
-    the paired seeds excludes 0, else None. One seed never claims: its interval is over the test
-    images only and leaves out training noise (another seed, another augmentation draw)."""
-    interval = f"95% CI {points_text(low)} to {points_text(high)}"
-    effect = f"{points_text(points)} points ({interval})"
-    if seeds < MIN_SEEDS_FOR_VERDICT:
-        return None, (
-            f"this seed only: {points_text(points)} points on these test images (95% interval "
-            f"over the test images, {points_text(low)} to {points_text(high)}); not a verdict: "
-            "it leaves out training noise (another seed or augmentation draw moves the result "
-            "too). A second seed measures that noise; with 2 or more the interval covers it"
-        )
-    if high - low <= 0:
-        return None, (
-            f"no verdict: all {seeds} seeds gave {points_text(points)} points, so their spread "
-            "(the training noise) cannot be estimated; more seeds"
-        )
-    if low > 0:
-        return "helped", f"{subject} helped: {effect}"
-    if high < 0:
-        return "hurt", f"{subject} hurt: {effect}"
-    more = "more seeds" if seeds == 2 else "more seeds or train longer"
-    return None, f"no measurable effect at this budget: {effect}; {more}"
-
-
 # ---- run folders ---------------------------------------------------------------------------
 
 
@@ -434,15 +274,18 @@ def arm_folders(folder: Path) -> tuple[list[Path], list[Path]]:
     ]
 
 
+# the training flags the experiment sets for each run itself
+PER_RUN = ("seed", "no_augment", "aug_seed")
+
+
+def training_flags(train_args: list[str]) -> argparse.Namespace:
+    """The declared settings among `train_args`, read as the training command reads them."""
+    return settings.flags_parser().parse_known_args(train_args)[0]
+
+
 def default_seeds(train_args: list[str]) -> int:
-    """The declared seeds rule (settings.default_seeds) for the --device among `train_args`."""
-    device = "auto"
-    for i, arg in enumerate(train_args):
-        if arg == "--device" and i + 1 < len(train_args):
-            device = train_args[i + 1]
-        elif arg.startswith("--device="):
-            device = arg.split("=", 1)[1]
-    return settings.default_seeds(device)
+    """The declared seeds rule (settings.default_seeds) for the device among `train_args`."""
+    return settings.default_seeds(training_flags(train_args).device or "auto")
 
 
 def _train(out: Path, args: list[str], quiet: bool = False) -> int:
@@ -479,13 +322,13 @@ def run_experiment(
     """Train both arms for each seed (one process per run, one at a time), then summarise.
     The second arm is the same pipeline with --no-augment, or the pipeline `against`."""
     folder.mkdir(parents=True, exist_ok=True)
-    second = ("noaug", ["--pipeline", pipeline, "--no-augment"])
+    second = ("noaug", ["--pipeline", pipeline, settings.by_name("no_augment").flag])
     if against is not None:
         second = ("other", ["--pipeline", against])
     for seed in range(seeds):
         for arm, extra in (("aug", ["--pipeline", pipeline]), second):
             out = folder / f"seed{seed}-{arm}"
-            code = _train(out, [*extra, *train_args, "--seed", str(seed)])
+            code = _train(out, [*extra, *train_args, settings.by_name("seed").flag, str(seed)])
             if code != 0:
                 print(f"error: the run {out.name} ended with status {code}; see {out}/train.log")
                 return 1
@@ -497,6 +340,7 @@ def run_experiment(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m playground.training.compare",
+        allow_abbrev=False,  # `--seed` is the training flag, never short for --seeds
         description="A paired experiment: the pipeline against no augmentation (or against "
         "another pipeline), same seeds, data order and steps. With --aa: the pipeline against "
         "itself, to count false claims. Other flags go to the training command.",
@@ -506,11 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         "--against",
         metavar="PIPELINE|none",
         default="none",
-        help="the second arm: none (the same runs with --no-augment; default) or another "
-        "pipeline file or preset",
+        help=f"the second arm: none (the same runs with {settings.by_name('no_augment').flag}; "
+        "default) or another pipeline file or preset",
     )
     p.add_argument("--out", help="experiment folder (one run folder per seed and arm in it)")
-    p.add_argument("--seeds", type=int, help="seeds per arm (default: 1 on a CPU, 3 on a GPU)")
+    seeds_rule = f"default: {settings.SEEDS_ON_CPU} on a CPU, {settings.SEEDS_ON_GPU} on a GPU"
+    p.add_argument(settings.SEEDS.flag, type=int, help=f"{settings.SEEDS.help} ({seeds_rule})")
     p.add_argument("--summarize", metavar="EXP", help="only write the summary of EXP's runs")
     p.add_argument(
         "--aa",
@@ -534,15 +379,22 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.pipeline or not args.out:
             p.error("--pipeline and --out are required (or --summarize EXP)")
-        own = ("--seed", "--no-augment", "--out", "--aug-seed", "--resume")
-        if any(a.split("=", 1)[0] in own for a in train_args):
+        try:
+            given = training_flags(train_args)
+        except argparse.ArgumentError as err:
+            p.error(str(err))
+        commands = ("--out", "--resume")  # the training command's own flags
+        if any(getattr(given, name) is not None for name in PER_RUN) or any(
+            a.split("=", 1)[0] in commands for a in train_args
+        ):
+            own = [*(settings.by_name(name).flag for name in PER_RUN), *commands]
             p.error(f"{', '.join(own)} are set per run by the experiment")
         if args.aa:
             if args.repeats < 2:
                 p.error("--repeats must be at least 2")
             return run_aa(Path(args.out), args.pipeline, args.repeats, train_args, args.jobs)
-        if args.seeds is not None and args.seeds < 1:
-            p.error("--seeds must be at least 1")
+        if args.seeds is not None and args.seeds < settings.SEEDS.low:
+            p.error(f"{settings.SEEDS.flag} must be at least {settings.SEEDS.low:g}")
         seeds = args.seeds or default_seeds(train_args)
         against = None if args.against == "none" else args.against
         return run_experiment(Path(args.out), args.pipeline, seeds, train_args, against)

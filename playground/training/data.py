@@ -25,6 +25,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from playground.training import folders
+from playground.training.settings import FOLDER_KIND, NAMED_KINDS, by_name
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -212,7 +213,8 @@ def _load_cifar10(data_dir: str) -> tuple[torch.Tensor, ...]:
         raise DataError(
             f"CIFAR-10 is not in {data_dir!r} and could not be downloaded ({err}). Download "
             f"{CIFAR10_URL} elsewhere and put the file in {data_dir!r} (it is checksum-verified "
-            f"and extracted on the next start), or pass --dataset synthetic to try things offline"
+            f"and extracted on the next start), or pass {by_name('dataset').flag} synthetic to "
+            "try things offline"
         ) from None
 
     def tensors(d: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,7 +257,7 @@ def scan(dataset: str, data_dir: str, synthetic_size: int) -> dict[str, Any]:
             "classes": sorted(train),
             "ready": True,
         }
-    raise DataError(f"unknown dataset {dataset!r} (use cifar10, synthetic or folder:PATH)")
+    raise DataError(f"unknown dataset {dataset!r} (use {NAMED_KINDS} or {FOLDER_KIND}:PATH)")
 
 
 def load(cfg: dict[str, Any]) -> Dataset:

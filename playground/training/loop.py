@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import signal
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +33,8 @@ from playground.training.checkpoints import (
 from playground.training.data import Dataset
 from playground.training.metrics import MetricsLog, write_status
 from playground.training.model import resnet18
+from playground.training.settings import by_name
+from playground.training.stop import StopFlag
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 LOGS_PER_EPOCH = 5
@@ -45,6 +46,7 @@ DIVERGED_FACTOR = 4.0
 BN_STATS_IMAGES = 1024
 # Un-augmented training images the over-fitting gap's training accuracy is measured on.
 GAP_IMAGES = 1024
+LR_FLAG = by_name("lr").flag
 
 
 def eval_splits(n: int) -> tuple[slice, slice]:
@@ -54,48 +56,6 @@ def eval_splits(n: int) -> tuple[slice, slice]:
     on the first min(1024, the rest)."""
     gap = min(GAP_IMAGES, n // 2)
     return slice(0, min(BN_STATS_IMAGES, n - gap)), slice(n - gap, n)
-
-
-class StopFlag:
-    """Set by SIGTERM/SIGINT, or by the wall-clock limit the launching server may set
-    (PLAYGROUND_TIME_LIMIT_S, seconds this launch may train); the loop finishes its step,
-    checkpoints and exits 0."""
-
-    TIME_LIMIT_ENV = "PLAYGROUND_TIME_LIMIT_S"
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self.limit_s: float | None = None
-
-    def install(self) -> None:
-        self.previous = {
-            sig: signal.signal(sig, self._set)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
-        }
-        try:
-            limit = float(os.environ.get(self.TIME_LIMIT_ENV) or 0)
-        except ValueError:
-            limit = 0.0
-        if limit > 0:
-            self.limit_s = limit
-            signal.setitimer(signal.ITIMER_REAL, limit)
-
-    def uninstall(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for sig, handler in getattr(self, "previous", {}).items():
-            signal.signal(sig, handler)
-
-    def _set(self, signum: int, frame: object) -> None:
-        self.signal = signum
-
-    @property
-    def reason(self) -> str:
-        if self.signal == signal.SIGALRM:
-            return (
-                f"stopped: this server's time limit per run ({self.limit_s / 60:.0f} min) "
-                "was reached; the checkpoint is kept"
-            )
-        return f"stopped by {signal.Signals(self.signal).name}" if self.signal else ""
 
 
 def log_points(steps: int) -> set[int]:
@@ -357,7 +317,7 @@ class Run:
         peak = self.cfg["lr"]
         self.diverged = (
             f"diverged at step {self.step}: {what} {loss:.4g}{above} at lr {lr:.3g}; "
-            f"try a lower peak lr, e.g. --lr {peak / 4:.3g} (this run: {peak:.3g})"
+            f"try a lower peak lr, e.g. {LR_FLAG} {peak / 4:.3g} (this run: {peak:.3g})"
         )
         self.log(self.diverged)
 

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from playground.training.settings import by_name
+
 RECIPES = ("fast", "d2l")
 FAST_MAX_BATCH = 512
 FAST_PEAK_LR = 0.2  # at batch 512; scaled linearly with the batch (Goyal et al., 2017), never above
@@ -123,7 +125,7 @@ def fit(
     batch = _auto_batch(recipe, train_size, epochs) if batch_auto else int(batch_size)
     if batch < world_size:
         raise FitError(
-            f"--batch-size {batch} cannot be split over {world_size} processes "
+            f"{by_name('batch_size').flag} {batch} cannot be split over {world_size} processes "
             "(each needs at least one image per step)"
         )
     peak = default_lr(recipe, batch) if lr_auto else float(lr)

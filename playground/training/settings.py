@@ -13,6 +13,7 @@ No Gradio and no torch here: the app imports this without importing the training
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
@@ -30,25 +31,35 @@ def setting(
     resume: bool = False,
     elem: str = "",
     space_high: float | None = None,
+    compared: bool = True,
 ) -> Any:
     """One declared setting. `label`: shown in the Train tab's form (no label: command line
     only); `resume`: may change when a run is resumed (where and how fast, not what it
     computes); `elem`: the form control's elem_id suffix when it is not the name;
     `space_high`: the upper bound on a public Space, where anyone may start a run
-    (playground.budget; the number of processes is bounded by the hardware there)."""
+    (playground.budget; the number of processes is bounded by the hardware there);
+    `compared`: shown when two runs are compared (False: not what a run computes, or shown
+    in another way)."""
     meta = {"help": help, "label": label, "choices": choices, "low": low, "high": high}
-    meta |= {"resume": resume, "elem": elem, "space_high": space_high}
+    meta |= {"resume": resume, "elem": elem, "space_high": space_high, "compared": compared}
     return field(default=default, metadata=meta)
+
+
+# The kinds of data set `dataset` names (a folder as folder:PATH), with the form's word for each.
+DATASET_KINDS = {"cifar10": "CIFAR-10", "folder": "Folder path", "synthetic": "Synthetic"}
+FOLDER_KIND = "folder"
+NAMED_KINDS = ", ".join(kind for kind in DATASET_KINDS if kind != FOLDER_KIND)
 
 
 @dataclass(frozen=True)
 class RunSettings:
     dataset: str = setting(
         "cifar10",
-        "cifar10, synthetic, or folder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
+        f"{NAMED_KINDS}, or {FOLDER_KIND}:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
         "Data set",
     )
-    data_dir: str = setting("./data", "where CIFAR-10 is downloaded")
+    # where the data lives, not what a run computes
+    data_dir: str = setting("./data", "where CIFAR-10 is downloaded", compared=False)
     image_size: int | None = setting(
         None, "training resolution for folder/synthetic data (CIFAR-10 is 32)", low=8, high=512,
         space_high=64,
@@ -118,7 +129,8 @@ class RunSettings:
     )  # fmt: skip
     seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
                         low=0, high=2**31 - 1)  # fmt: skip
-    no_augment: bool = setting(False, "train without the pipeline, for comparison")
+    # Compare's "augmentation" row says it
+    no_augment: bool = setting(False, "train without the pipeline, for comparison", compared=False)
     aug_seed: int | None = setting(
         None,
         "seed of the augmentation draws alone (default: --seed); the A/A check trains two runs "
@@ -143,6 +155,7 @@ class Declared:
     resume: bool
     elem: str
     space_high: float | None
+    compared: bool = True
 
     @property
     def flag(self) -> str:
@@ -158,8 +171,6 @@ class Declared:
         return self.default is None
 
 
-# The kinds of data set `dataset` names (a folder as folder:PATH), with the form's word for each.
-DATASET_KINDS = {"cifar10": "CIFAR-10", "folder": "Folder path", "synthetic": "Synthetic"}
 # The training resolution when `image_size` is not given (CIFAR-10's).
 DEFAULT_IMAGE_SIZE = 32
 # Paired seeds per arm of one Start (seed, seed+1, ...): a Start's setting, not one run's.
@@ -267,6 +278,14 @@ def to_flags(settings: RunSettings) -> list[str]:
         else:
             flags += [d.flag, str(value)]
     return flags
+
+
+def flags_parser() -> argparse.ArgumentParser:
+    """The declared flags alone, spelt out in full as the training command reads them (no
+    abbreviations): for a command that passes training flags on and must read some of them."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    add_arguments(parser)
+    return parser
 
 
 def add_arguments(parser: Any) -> None:

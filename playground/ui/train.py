@@ -159,8 +159,8 @@ def build_tab(
                         jobs.max_seeds(True),
                     ),
                     precision=0,
-                    label="Seeds per arm (paired with the baseline; one pair trains at a time)",
-                    elem_id="train-seeds",
+                    label=f"{run_settings.SEEDS.label} (paired with the baseline; one pair trains at a time)",
+                    elem_id=run_settings.SEEDS.elem_id,
                     info=info["limits"].get("seeds"),
                 )
                 if "memory" in info["limits"]:

@@ -129,7 +129,7 @@ def on_start(
     me = owners.requester(owner, request)
     try:
         settings = settings_from(values)
-        pairs = jobs.whole_number(seeds, "seeds per arm", 1, jobs.MAX_SEEDS)
+        pairs = jobs.whole_number(seeds, "seeds per arm", jobs.MIN_SEEDS, jobs.MAX_SEEDS)
         other = preflight.against_spec(against, against_file)
         baseline = bool(baseline) or other is not None
         folders = jobs.start(settings, spec, me, baseline=baseline, seeds=pairs, against=other)
