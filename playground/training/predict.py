@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from playground.training import models
 from playground.training.checkpoints import CheckpointError, load_checkpoint
 from playground.training.data import pil_to_uint8
-from playground.training.model import resnet18
 
 
 def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -28,7 +28,12 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[nn.Module, dic
     config_file = run_dir / "config.json"
     if config_file.is_file():
         config = json.loads(config_file.read_text())
-    model = resnet18(len(config["classes"]), config["width"])
+    # the run's architecture (resnet18 for runs from before models were added); the weights
+    # are the checkpoint's, so none are read or downloaded here
+    model = models.build(
+        config.get("model", models.DEFAULT_MODEL), len(config["classes"]), "none",
+        config.get("finetune", "all"), config["width"], progress=False,
+    ).model  # fmt: skip
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), config
 
