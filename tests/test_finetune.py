@@ -189,20 +189,14 @@ def test_imagenet_weights_from_the_cache_and_a_resume_without_the_file(root, mon
     assert cli.main(["--resume", str(out)]) == 0
 
 
-def test_an_image_size_is_the_weights_crop_unless_given(root):
-    cfg = json.loads(_check(["--pipeline", "d2l-flip", "--dataset", "upload:rb",
-                             "--model", "mobilenet_v3_small"]))  # fmt: skip
+def test_an_image_size_is_the_weights_crop_unless_given(root, capsys):
+    args = ["--pipeline", "d2l-flip", "--dataset", "upload:rb", "--model", "mobilenet_v3_small"]
+    assert cli.main([*args, "--check"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
     assert cfg["image_size"] == 224 and cfg["eval_transform"]["resize"] == 256
-
-
-def _check(args: list[str]) -> str:
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main([*args, "--check"]) == 0
-    return out.getvalue()
+    assert cfg["eval_transform"]["how"] == "shorter side to 256 (bicubic), centre crop 224"
+    # --check decodes nothing: the store at that size is made when the run starts
+    assert "store-256-224" not in datasets.read_manifest(datasets.default_root(), "rb")["stores"]
 
 
 # ---- refusals ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Uploaded data sets kept on the server: one folder each under a root (later the checkpoints
-root), named, listed, deleted, written atomically (a temporary folder, then a rename), so a
-run and its Resume see the same files.
+"""Uploaded data sets kept on the server: one folder each under a root (`default_root()`: the
+checkpoints folder's `datasets/`), named, listed, deleted, written atomically (a temporary
+folder, then a rename), so a run and its Resume see the same files.
 
 A data set folder `root/<name>/` holds `manifest.json` (what the archive held, the split, what
 was skipped or unreadable, how long decoding took), `source.zip` (so that a store at another
