@@ -7,16 +7,21 @@ initialised models; the ImageNet weights come from a temporary torch hub cache).
 
 from __future__ import annotations
 
+import io
 import json
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from PIL import Image
 
-from playground.training import cli, datasets, models, recipes
+from playground.training import archive, cli, datasets, models, recipes
 from playground.training import settings as run_settings
 from playground.training.checkpoints import load_checkpoint
+from playground.training.data import pil_to_uint8
 from playground.training.model import resnet18
+from playground.training.predict import as_tested, load_model, predict
 from tests.test_archive import BLUE, RED, make_zip, png
 
 TINY = ["--pipeline", "d2l-flip", "--image-size", "32", "--batch-size", "4", "--epochs", "1"]
@@ -160,6 +165,21 @@ def test_an_upload_fine_tunes_from_a_weights_file(root, finetune):
     assert f"model mobilenet_v3_small (2 classes, new head classifier.3), weights {path}" in log
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "finished"
+    model, config = load_model(out)  # the Train tab's Predict: the run's architecture
+    top = predict(model, config, Image.new("RGB", (50, 30), RED), topk=2)
+    assert {name for name, _ in top} == {"blue", "red"}
+
+
+def test_a_picture_is_predicted_as_an_uploads_test_images_were_made():
+    gradient = np.add.outer(np.arange(30), np.arange(50)).astype(np.uint8)  # 30 high, 50 wide
+    picture = Image.fromarray(np.stack([gradient, gradient * 2, 255 - gradient], -1))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    config = {"dataset": "upload:x", "image_size": 24, "eval_transform": {"resize": 27}}
+    stored = archive.decode(buffer.getvalue(), 27, 24, 10**6)
+    assert torch.equal(as_tested(picture, config), torch.from_numpy(stored.copy()))
+    square = {"dataset": "folder:x", "image_size": 24}
+    assert torch.equal(as_tested(picture, square), pil_to_uint8(picture, 24))
 
 
 def test_imagenet_weights_from_the_cache_and_a_resume_without_the_file(root, monkeypatch):
