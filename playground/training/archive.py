@@ -260,9 +260,16 @@ def decode(data: bytes, resize: int, crop: int, max_pixels: int) -> np.ndarray:
         raise images.ImageLoadError(
             f"The image is {width}x{height} pixels; the limit is {max_pixels / 1e6:g} megapixels."
         )
-    short, long = sorted((width, height))
+    return fit(data, (width, height), resize, crop)
+
+
+def fit(source: bytes | Image.Image, size: tuple[int, int], resize: int, crop: int) -> np.ndarray:
+    """An image (a file's bytes or a PIL image, `size` its width and height) as a store holds
+    it: uint8 (3, crop, crop), upright RGB, the shorter side resized to `resize`, centre-
+    cropped. Prediction makes a run's input from a picture the same way."""
+    short, long = sorted(size)
     # the longer side the loader scales to, so that the shorter one becomes `resize`
-    img = images.load_image(data, max_side=max(resize, round(long * resize / max(short, 1))))
+    img = images.load_image(source, max_side=max(resize, round(long * resize / max(short, 1))))
     w, h = img.size
     if min(w, h) != resize:  # smaller than asked, or off by one in rounding
         scale = resize / min(w, h)

@@ -28,7 +28,7 @@ from pipelines.batched import unsupported
 from pipelines.catalogue import PRESETS
 from pipelines.spec import PipelineSpec, SpecError, from_dict, load
 from playground.runs import APPLIED_PIPELINE, ASKED_PIPELINE
-from playground.training import data, dist, recipes
+from playground.training import data, dist, models, recipes
 from playground.training import settings as run_settings
 from playground.training.checkpoints import (
     CheckpointError,
@@ -127,12 +127,52 @@ def _device(cfg: dict[str, Any]) -> None:
     cfg["compile_mode"] = "reduce-overhead" if cfg["device"] == "cuda" else None
 
 
-def _data(cfg: dict[str, Any]) -> None:
+def _input(cfg: dict[str, Any]) -> None:
+    """The training size and the test images' transform, from the model: the CIFAR network
+    trains at --image-size (default 32) normalised by the data's own statistics (filled in
+    when the data is loaded); a torchvision model at its weights' crop (224) unless
+    --image-size says otherwise, normalised by their mean and std. An upload is stored with
+    the shorter side resized in the weights' proportion (256 for a 224 crop), then
+    centre-cropped; other data is resized to the square."""
+    pre = models.preprocess(cfg["model"], cfg["image_size"] or run_settings.DEFAULT_IMAGE_SIZE)
+    size = cfg["image_size"] or pre.crop
+    resize = pre.resize if size == pre.crop else round(size * pre.resize / pre.crop)
+    cfg["image_size"] = size
+    upload = cfg["dataset"].startswith(data.UPLOAD)
+    cfg["eval_transform"] = {
+        "resize": resize if upload else size,
+        "crop": size,
+        "mean": list(pre.mean) if pre.mean else None,  # None: the training images' own
+        "std": list(pre.std) if pre.std else None,
+        "how": f"shorter side to {resize} (bicubic), centre crop {size}"
+        if upload
+        else f"resized to {size} x {size}",
+    }
+    if pre.mean:
+        cfg["normalize"] = {"mean": list(pre.mean), "std": list(pre.std)}
+
+
+def _model(cfg: dict[str, Any]) -> None:
+    """Build the model once: an unknown weights file, one of another architecture, or ImageNet
+    weights that cannot be had are refused here, before anything starts (and the weights are
+    downloaded once, before several processes would each try to)."""
     try:
-        info = data.scan(cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"])
+        built = models.build(
+            cfg["model"], len(cfg["classes"]), cfg["weights"], cfg["finetune"], cfg["width"]
+        )
+    except (models.WeightsError, models.ModelError) as err:
+        raise UsageError(str(err)) from None
+    cfg["model_summary"] = built.summary
+
+
+def _data(cfg: dict[str, Any]) -> None:
+    _input(cfg)
+    try:
+        info = data.scan(
+            cfg["dataset"], cfg["data_dir"], cfg["synthetic_size"], data.store_size(cfg)
+        )
     except data.DataError as err:
         raise UsageError(str(err)) from None
-    cfg["image_size"] = cfg["image_size"] or run_settings.DEFAULT_IMAGE_SIZE
     cfg["classes"] = info["classes"]
     cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
     cfg["test_size"] = info["test_size"]
@@ -212,6 +252,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     cfg["name"] = name
     _device(cfg)
     _data(cfg)
+    _model(cfg)
     _batch(cfg)
     _augmentation(cfg, spec)
     _out(cfg, name)
@@ -311,6 +352,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         return 2
     mean, std = dataset.channel_stats()
     cfg.setdefault("normalize", {"mean": mean, "std": std})
+    if "eval_transform" in cfg:  # the CIFAR network's: the data's own statistics
+        cfg["eval_transform"].update(cfg["normalize"])
     cfg.update(
         device_name=device_name(device, ranks.world), versions=versions(), world_size=ranks.world
     )
@@ -337,7 +380,7 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
         size, given = cfg["image_size"], cfg["pipeline_output_size"]
         if given and given != size and not cfg["no_augment"]:
             log(f"training at {size}x{size}: the pipeline's output size {given} is set to {size}")
-        run = Run(cfg, dataset, run_dir, ranks, device, stop, log, pid)
+        run = Run(cfg, dataset, run_dir, ranks, device, stop, log, pid, resume=resume)
         how = f"batched augmentation on {device.type}" if cfg["batched"] else "per-image fallback"
         log(
             f"run {run_dir}: {cfg['train_size']} images, {run.spe} steps/epoch, "
@@ -345,6 +388,7 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
         )
         if "recipe_reason" in cfg:
             log(f"recipe {cfg['recipe']}: {cfg['recipe_reason']}, warm-up {run.warmup} steps")
+        log(models.describe(cfg.get("model_summary") or run.model_summary))
         if resume:
             run.restore(run_dir / "last.pt")
         state = run.run()

@@ -4,6 +4,9 @@
 - `folder:PATH`: `PATH/train/<class>/*` and `PATH/test/<class>/*` (or `val`), resized to the
   training size once at load time.
 - `synthetic`: ten classes of generated shapes and textures, deterministic, learnable.
+- `upload:NAME`: an uploaded .zip data set (playground.training.datasets, under the
+  checkpoints folder's `datasets/`), read from its uint8 store at the run's (resize, crop),
+  which is decoded from the kept archive once if that size is not stored yet.
 
 `scan` answers what a source holds (sizes, classes, readiness) without decoding pixels, so
 `--check` and argument validation stay fast; `load` returns the pixels.
@@ -224,16 +227,47 @@ def _load_cifar10(data_dir: str) -> tuple[torch.Tensor, ...]:
 
 
 def ensure_downloaded(cfg: dict[str, Any]) -> None:
-    """Fetch CIFAR-10 once, before several processes would each try to (DataError if it can't)."""
+    """Fetch CIFAR-10 once (or decode an upload's store at the run's size once), before several
+    processes would each try to (DataError if it can't)."""
     if cfg["dataset"] == "cifar10" and not cifar10_ready(cfg["data_dir"]):
         _load_cifar10(cfg["data_dir"])
+    if cfg["dataset"].startswith(UPLOAD):
+        _upload_store(cfg)
+
+
+# ---- uploaded data sets --------------------------------------------------------------------
+
+UPLOAD = "upload:"
+
+
+def store_size(cfg: dict[str, Any]) -> tuple[int, int]:
+    """(resize, crop) of an upload's store for the run: the shorter side resized to `resize`,
+    centre-cropped to the training size."""
+    size = cfg["image_size"]
+    return int((cfg.get("eval_transform") or {}).get("resize") or size), size
+
+
+def _upload_store(cfg: dict[str, Any]) -> tuple[str, int, int]:
+    """(name, resize, crop) of the run's upload, its store at that size decoded if missing."""
+    from playground.training import datasets
+    from playground.training.archive import ArchiveError
+
+    name, (resize, crop) = cfg["dataset"][len(UPLOAD) :], store_size(cfg)
+    try:
+        datasets.add_store(datasets.default_root(), name, resize, crop)
+    except (ArchiveError, OSError) as err:
+        raise DataError(f"{by_name('dataset').flag} {cfg['dataset']!r}: {err}") from None
+    return name, resize, crop
 
 
 # ---- the common interface ------------------------------------------------------------------
 
 
-def scan(dataset: str, data_dir: str, synthetic_size: int) -> dict[str, Any]:
-    """What a source holds, without decoding pixels: sizes, classes, and whether it is ready."""
+def scan(
+    dataset: str, data_dir: str, synthetic_size: int, store: tuple[int, int] = (32, 32)
+) -> dict[str, Any]:
+    """What a source holds, without decoding pixels: sizes, classes, and whether it is ready
+    (an upload: whether it has a store at `store`, (resize, crop))."""
     if dataset == "cifar10":
         ready = cifar10_ready(data_dir)
         return {
@@ -257,7 +291,13 @@ def scan(dataset: str, data_dir: str, synthetic_size: int) -> dict[str, Any]:
             "classes": sorted(train),
             "ready": True,
         }
-    raise DataError(f"unknown dataset {dataset!r} (use {NAMED_KINDS} or {FOLDER_KIND}:PATH)")
+    if dataset.startswith(UPLOAD):
+        from playground.training import datasets, stored  # stored imports this module
+
+        return stored.scan_stored(datasets.default_root(), dataset[len(UPLOAD) :], *store)
+    raise DataError(
+        f"unknown dataset {dataset!r} (use {NAMED_KINDS}, {FOLDER_KIND}:PATH or {UPLOAD}NAME)"
+    )
 
 
 def load(cfg: dict[str, Any]) -> Dataset:
@@ -271,6 +311,12 @@ def load(cfg: dict[str, Any]) -> Dataset:
         tx, ty = make_synthetic(info["train_size"], size, seed=1)
         vx, vy = make_synthetic(info["test_size"], size, seed=2)
         classes = info["classes"]
+    elif name.startswith(UPLOAD):
+        from playground.training import datasets, stored
+
+        upload, resize, crop = _upload_store(cfg)
+        root = datasets.default_root()
+        return stored.load_stored(root, upload, resize, crop, cfg.get("subset"))
     else:
         train, test = _folder_splits(name[len("folder:") :])
         classes = sorted(train)

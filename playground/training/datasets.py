@@ -1,6 +1,6 @@
-"""Uploaded data sets kept on the server: one folder each under a root (later the checkpoints
-root), named, listed, deleted, written atomically (a temporary folder, then a rename), so a
-run and its Resume see the same files.
+"""Uploaded data sets kept on the server: one folder each under a root (`default_root()`: the
+checkpoints folder's `datasets/`), named, listed, deleted, written atomically (a temporary
+folder, then a rename), so a run and its Resume see the same files.
 
 A data set folder `root/<name>/` holds `manifest.json` (what the archive held, the split, what
 was skipped or unreadable, how long decoding took), `source.zip` (so that a store at another
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.runs import checkpoints_root
 from playground.training.archive import (
     DEFAULT_LIMITS,
     TEST_FRACTION,
@@ -39,6 +40,13 @@ VERSION = 1
 MANIFEST = "manifest.json"
 SOURCE = "source.zip"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FOLDER = "datasets"  # in the checkpoints folder
+
+
+def default_root() -> Path:
+    """Where the uploaded data sets are kept: the checkpoints folder's `datasets/` (a run's
+    `--dataset upload:NAME` names one of them)."""
+    return checkpoints_root() / FOLDER
 
 
 def check_name(name: str) -> str:

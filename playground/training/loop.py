@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pipelines.spec import from_dict
-from playground.training import dist, recipes
+from playground.training import dist, models, recipes
 from playground.training.augment import TrainBatches
 from playground.training.checkpoints import (
     atomic_write_bytes,
@@ -32,7 +31,6 @@ from playground.training.checkpoints import (
 )
 from playground.training.data import Dataset
 from playground.training.metrics import MetricsLog, write_status
-from playground.training.model import resnet18
 from playground.training.settings import by_name
 from playground.training.stop import StopFlag
 
@@ -74,7 +72,9 @@ class Run:
         stop: StopFlag,
         log: Any = print,
         pid: int | None = None,
+        resume: bool = False,
     ) -> None:
+        self.resuming = resume  # the checkpoint gives the weights: no weights file is read
         self.cfg, self.run_dir, self.ranks, self.device = cfg, run_dir, ranks, device
         self.stop, self.log, self.pid = stop, log, pid or os.getpid()
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
@@ -121,15 +121,15 @@ class Run:
     def _build_model(self) -> None:
         cfg = self.cfg
         torch.manual_seed(cfg["seed"])  # the same initial weights on every rank
-        self.model = resnet18(len(cfg["classes"]), cfg["width"]).to(
-            self.device, memory_format=self.memory_format
-        )
+        built, groups = models.for_run(cfg, self.resuming, progress=self.ranks.main)
+        self.model_summary, self.frozen = built.summary, built.summary["frozen"]
+        self.model = built.model.to(self.device, memory_format=self.memory_format)
         # runs from before warm-up was fitted to the data keep their quarter-of-the-run warm-up
         self.warmup = cfg.get("warmup_steps")
         if self.warmup is None:
             self.warmup = max(1, round(recipes.WARMUP_FRACTION * self.total_steps))
         self.opt, self.sched, self.criterion = recipes.make(
-            cfg["recipe"], self.model, cfg["lr"], self.total_steps, self.warmup
+            cfg["recipe"], self.model, cfg["lr"], self.total_steps, self.warmup, groups
         )
         amp = cfg["amp_dtype"]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
@@ -302,7 +302,8 @@ class Run:
             )
 
     def lr(self) -> float:
-        return float(self.opt.param_groups[0]["lr"])
+        """The schedule's rate: the head's (a fine-tuned backbone learns at a fraction of it)."""
+        return float(max(g["lr"] for g in self.opt.param_groups))
 
     def check_divergence(self, loss: float, what: str) -> None:
         """Set `self.diverged` to a one-line reason and suggestion if `loss` is not finite or far
@@ -338,7 +339,7 @@ class Run:
         loss is 14 scored a test loss of 1e23 (a short run of the report: 26,440). Every rank
         uses the same images, so the statistics agree without communication.
         """
-        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        norms = models.batch_norms(self.model, self.frozen)  # frozen ones keep theirs
         if not norms:
             return
         momenta = [m.momentum for m in norms]

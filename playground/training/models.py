@@ -37,6 +37,9 @@ from torch import nn
 
 from playground.training.checkpoints import _reason as load_error_reason
 from playground.training.model import resnet18 as cifar_resnet18
+from playground.training.settings import MODEL_NAMES, by_name
+
+WEIGHTS_FLAG = by_name("weights").flag
 
 CIFAR_MODEL = "resnet18"
 DEFAULT_MODEL = CIFAR_MODEL
@@ -94,6 +97,10 @@ MODELS: dict[str, ModelEntry] = {
         ),
     )
 }  # fmt: skip
+
+
+# settings.py declares the names without torch; the two lists are one
+assert tuple(MODELS) == MODEL_NAMES, "settings.MODEL_NAMES must list models.MODELS in order"
 
 
 class ModelError(ValueError):
@@ -201,7 +208,7 @@ def imagenet_state_dict(name: str, progress: bool = True) -> dict[str, torch.Ten
         raise WeightsError(
             f"the ImageNet weights of {name} are not in {str(folder)!r} and could not be "
             f"downloaded ({getattr(err, 'reason', err)}). Download {url} elsewhere and put it "
-            f"in that folder as {file!r}, or use --weights none"
+            f"in that folder as {file!r}, or use {WEIGHTS_FLAG} none"
         ) from None
     except Exception as err:  # noqa: BLE001 a hash mismatch on download, a damaged cached file
         # (a damaged file makes torch.load raise almost anything)
@@ -217,12 +224,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     gives its model's weights)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"--weights: no file at {str(path)!r} (or use imagenet or none)")
+        raise WeightsError(f"{WEIGHTS_FLAG}: no file at {str(path)!r} (or use imagenet or none)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 a damaged file makes torch.load raise almost anything
         raise WeightsError(
-            f"--weights {str(path)!r} is not a weights file torch can load safely "
+            f"{WEIGHTS_FLAG} {str(path)!r} is not a weights file torch can load safely "
             f"({load_error_reason(err)})"
         ) from None
     if isinstance(state, dict) and state.get("format") == "playground-checkpoint":
@@ -230,7 +237,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
-        raise WeightsError(f"--weights {str(path)!r} does not hold a state dict (names -> tensors)")
+        raise WeightsError(
+            f"{WEIGHTS_FLAG} {str(path)!r} does not hold a state dict (names -> tensors)"
+        )
     return state
 
 
@@ -356,9 +365,12 @@ def build(
     else:
         state, source = read_state_dict(weights), str(weights)
     if state is not None:
-        backbone = check_keys(model, state, head, f"--weights {source!r}")
+        backbone = check_keys(model, state, head, f"{WEIGHTS_FLAG} {source!r}")
         model.load_state_dict(backbone, strict=False)
-    replace_head(model, num_classes)
+    if spec.builder:  # torchvision's head has ImageNet's 1000 classes
+        replace_head(model, num_classes)
+    # (the CIFAR network is built with the data's classes: its own head, drawn as it always
+    # was, so a seeded run starts from the same weights as before models were added)
     frozen: list[str] = []
     if finetune == "head":
         frozen = _frozen_roots(model, head)
@@ -394,18 +406,53 @@ def lr_ratio(weights: str, finetune: str) -> float:
     return 1.0 if weights == "none" else BACKBONE_LR_RATIO
 
 
-def param_groups(built: Built) -> list[dict[str, Any]]:
+def param_groups(built: Built, ratio: float | None = None) -> list[dict[str, Any]]:
     """Optimizer groups: {"name", "params", "lr_scale"} for the head and (when it trains) the
-    backbone; an optimizer sets each group's lr to the peak lr times `lr_scale`."""
+    backbone; an optimizer sets each group's lr to the peak lr times `lr_scale`. `ratio`: the
+    backbone's scale when not the summary's (a resumed run is built without its weights file,
+    which the checkpoint replaces, but keeps the rates of the weights it started from)."""
     prefix = built.head + "."
     named = [(n, p) for n, p in built.model.named_parameters() if p.requires_grad]
     head = [p for n, p in named if n.startswith(prefix)]
     backbone = [p for n, p in named if not n.startswith(prefix)]
     groups = [{"name": "head", "params": head, "lr_scale": 1.0}]
     if backbone:
-        ratio = built.summary["backbone_lr_ratio"]
+        ratio = built.summary["backbone_lr_ratio"] if ratio is None else ratio
         groups.insert(0, {"name": "backbone", "params": backbone, "lr_scale": ratio})
     return groups
+
+
+def for_run(
+    cfg: dict[str, Any], resuming: bool = False, progress: bool = True
+) -> tuple[Built, list[dict[str, Any]] | None]:
+    """A run's model (seed torch first) and its optimizer groups; None: every parameter at one
+    rate, the recipe's own groups (the CIFAR network from scratch, as before models were
+    added; runs from then have no model, weights or finetune in their config). A resumed run
+    reads no weights file (the checkpoint replaces them) but keeps the rates it started with."""
+    weights, finetune = cfg.get("weights", "none"), cfg.get("finetune", "all")
+    built = build(
+        cfg.get("model", DEFAULT_MODEL),
+        len(cfg["classes"]),
+        "none" if resuming else weights,
+        finetune,
+        cfg["width"],
+        progress,
+    )
+    groups = param_groups(built, lr_ratio(weights, finetune))
+    if all(g["lr_scale"] == 1 for g in groups) and not built.summary["frozen"]:
+        return built, None
+    return built, groups
+
+
+def batch_norms(model: nn.Module, frozen: list[str]) -> list[nn.Module]:
+    """The model's BatchNorm layers outside the `frozen` modules (whose statistics stay the
+    pretrained ones: a run recomputes only the others')."""
+    return [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        and not any(name == r or name.startswith(r + ".") for r in frozen)
+    ]
 
 
 def describe(summary: dict[str, Any]) -> str:

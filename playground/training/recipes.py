@@ -207,20 +207,63 @@ def one_cycle(total: int, rise: int | None = None, start: float = 1 / 8, end: fl
 
 
 def make(
-    recipe: str, model: nn.Module, lr: float, total_steps: int, warmup_steps: int | None = None
+    recipe: str,
+    model: nn.Module,
+    lr: float,
+    total_steps: int,
+    warmup_steps: int | None = None,
+    groups: list[dict[str, Any]] | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, nn.Module]:
-    """(optimizer, scheduler stepped once per batch, loss) for `recipe`."""
+    """(optimizer, scheduler stepped once per batch, loss) for `recipe`. `groups`: parameter
+    groups ({"name", "params", "lr_scale"}, playground.training.models.param_groups) that
+    learn at `lr_scale` times the schedule's rate (a fine-tuned backbone slower than its
+    head; frozen parameters left out); None: every parameter of `model` at the rate."""
     spec = describe(recipe)
     criterion = nn.CrossEntropyLoss(label_smoothing=spec["label_smoothing"])
-    if recipe == "d2l":
+    if groups is not None:
+        opt = _grouped(recipe, spec, lr, groups)
+    elif recipe == "d2l":
         opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        decay = [p for p in model.parameters() if p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.ndim <= 1]
+        opt = torch.optim.SGD(
+            [
+                {"params": decay, "weight_decay": spec["weight_decay"]},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=lr,
+            momentum=0.9,
+            nesterov=True,
+        )
+    if recipe == "d2l":
         return opt, torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0), criterion
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": spec["weight_decay"]},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    # LambdaLR scales each group's own starting rate, so the groups keep their ratio
     sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total_steps, warmup_steps))
     return opt, sched, criterion
+
+
+def _grouped(
+    recipe: str, spec: dict[str, Any], lr: float, groups: list[dict[str, Any]]
+) -> torch.optim.Optimizer:
+    """The recipe's optimizer over `groups`, each at lr x its lr_scale (and, for `fast`, split
+    into weights with decay and BatchNorm parameters and biases without, as above)."""
+    if recipe == "d2l":
+        return torch.optim.Adam(
+            [{"params": g["params"], "lr": lr * g["lr_scale"], "name": g["name"]} for g in groups],
+            lr=lr,
+        )
+    split_groups = []
+    for g in groups:
+        for decays in (True, False):
+            params = [p for p in g["params"] if (p.ndim > 1) == decays]
+            if params:
+                split_groups.append(
+                    {
+                        "params": params,
+                        "lr": lr * g["lr_scale"],
+                        "weight_decay": spec["weight_decay"] if decays else 0.0,
+                        "name": g["name"] + ("" if decays else " (no decay)"),
+                    }
+                )
+    return torch.optim.SGD(split_groups, lr=lr, momentum=0.9, nesterov=True)

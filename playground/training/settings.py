@@ -49,19 +49,33 @@ def setting(
 DATASET_KINDS = {"cifar10": "CIFAR-10", "folder": "Folder path", "synthetic": "Synthetic"}
 FOLDER_KIND = "folder"
 NAMED_KINDS = ", ".join(kind for kind in DATASET_KINDS if kind != FOLDER_KIND)
+# The networks `model` offers, in playground.training.models' order (its table is built with
+# torch, which this module must not import; models asserts the two agree).
+MODEL_NAMES = (
+    "resnet18",
+    "resnet18-imagenet",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+)
 
 
 @dataclass(frozen=True)
 class RunSettings:
     dataset: str = setting(
         "cifar10",
-        f"{NAMED_KINDS}, or {FOLDER_KIND}:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*)",
+        f"{NAMED_KINDS}, {FOLDER_KIND}:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*), or "
+        "upload:NAME (an uploaded .zip data set, kept under the checkpoints folder's datasets/)",
         "Data set",
     )
     # where the data lives, not what a run computes
     data_dir: str = setting("./data", "where CIFAR-10 is downloaded", compared=False)
     image_size: int | None = setting(
-        None, "training resolution for folder/synthetic data (CIFAR-10 is 32)", low=8, high=512,
+        None, "training resolution (default: 32, CIFAR-10's; a torchvision --model: its weights' "
+        "crop, 224)", low=8, high=512,
         space_high=64,
     )  # fmt: skip
     synthetic_size: int = setting(
@@ -127,6 +141,24 @@ class RunSettings:
         64, "channels of ResNet-18's first stage (small = fast)", "Width (ResNet channels)",
         low=1, high=512, space_high=64,
     )  # fmt: skip
+    model: str = setting(
+        "resnet18",
+        "the network (playground.training.models): resnet18 is d2l's CIFAR-style ResNet-18; the "
+        "others are torchvision's, fine-tuned from --weights",
+        choices=MODEL_NAMES,
+    )
+    weights: str = setting(
+        "none",
+        "what the network starts from: none (from scratch; the default, as no download is "
+        "needed), imagenet (torchvision's weights, downloaded once into the torch hub cache), or "
+        "the path of a state dict file",
+    )
+    finetune: str = setting(
+        "all",
+        "all: train everything, a pretrained backbone at a tenth of the head's lr; head: train "
+        "the new classification head only (the rest frozen, in eval mode)",
+        choices=("all", "head"),
+    )
     seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
                         low=0, high=2**31 - 1)  # fmt: skip
     # Compare's "augmentation" row says it
