@@ -14,7 +14,7 @@ from pipelines.spec import default_spec, preset
 from playground import share
 from playground.images import load_image
 from playground.preview import caption
-from playground.ui.augment import share_query
+from playground.ui.sharing import share_query
 
 pytestmark = pytest.mark.slow
 

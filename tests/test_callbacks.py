@@ -17,25 +17,20 @@ from pipelines.samples import strength_values
 from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make, preset
 from playground import controls, share
 from playground.controls import step_views
-from playground.ui.augment import (
+from playground.images import sample_image
+from playground.ui.editing import (
     on_add,
     on_edit,
-    on_image,
     on_new_samples,
     on_pipeline,
     on_release,
     on_seed,
-    on_share,
-    on_shared_link,
-    on_steps,
-    on_strength,
     on_structure,
-    sample_after_upload,
-    sample_image,
-    share_query,
-    strength_update,
 )
 from playground.ui.export import export_files
+from playground.ui.image_upload import on_image, sample_after_upload
+from playground.ui.sharing import on_share, on_shared_link, share_query
+from playground.ui.views import on_steps, on_strength, strength_update
 
 LAYOUT = (0, default_spec().to_json())
 
@@ -367,7 +362,7 @@ def test_a_seed_beyond_its_range_is_clamped_and_shown():
 
 
 def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path):
-    from playground.ui.augment import _slider
+    from playground.ui.step_editor import _slider
 
     p = BY_NAME["RandomResizedCrop"].param("ratio_max")
     low, high = p.slider_range
