@@ -23,13 +23,7 @@ from playground import controls, preview, share
 from playground.augment_view import Layout
 from playground.controls import step_views
 from playground.images import DEFAULT_SAMPLE, SAMPLE_IMAGES, describe
-from playground.ui.editing import (
-    clear_preset,
-    on_add,
-    on_new_samples,
-    on_pipeline,
-    on_seed,
-)
+from playground.ui.editing import clear_preset, on_add, on_new_samples, on_pipeline, on_seed
 from playground.ui.image_upload import on_image, sample_after_upload
 from playground.ui.sharing import LINK_LABEL, on_share, on_shared_link, request_query
 from playground.ui.step_editor import FAST, STEP_BUTTONS_JS, draw_step
