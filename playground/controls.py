@@ -121,6 +121,15 @@ def seed_note(typed: Any, used: int) -> str:
     return f"⚠️ {where}: {_number(typed)} was set to {_number(used)}."
 
 
+def typed_seed(value: Any) -> int:
+    """The seed box's number as the seed: whole, within 0..SEED.high (clamped: see
+    playground.ui.editing.on_seed)."""
+    try:
+        return int(clamp(SEED, round(value)))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def out_of_range(param: Param, value: Any) -> bool:
     return clamp(param, value) != value
 
@@ -173,6 +182,12 @@ def set_enabled(spec: PipelineSpec, index: int, enabled: Any, check: bool = True
 
 def set_probability(spec: PipelineSpec, index: int, p: Any, check: bool = True) -> PipelineSpec:
     return _replace_step(spec, index, check, p=1.0 if p is None else p)
+
+
+def changed_step(before: PipelineSpec, after: PipelineSpec) -> int | None:
+    """The first step an edit changed (None: the steps both pipelines have are all the same)."""
+    pairs = zip(before.steps, after.steps, strict=False)
+    return next((i for i, (a, b) in enumerate(pairs) if a != b), None)
 
 
 def refused_step(err: SpecError) -> int | None:

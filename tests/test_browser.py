@@ -14,7 +14,7 @@ from pipelines.spec import default_spec, preset
 from playground import share
 from playground.images import load_image
 from playground.preview import caption
-from playground.ui.augment import share_query
+from playground.ui.sharing import share_query
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,29 @@ DRAG_JS = """async ([id, values, frames]) => {
     if (frames) await new Promise(requestAnimationFrame);
   }
 }"""
+
+
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def app_page(app_url, browser):
+    """app_page(query="", viewport=DESKTOP): the app (`query`: a shared link's) in a new page,
+    each update given TIMEOUT, once its grid is drawn. Closed after the test, failed or not."""
+    pages = []
+
+    def open_page(query: str = "", viewport: dict[str, int] = DESKTOP):
+        page = browser.new_page(viewport=viewport)
+        pages.append(page)
+        page.set_default_timeout(TIMEOUT)
+        page.goto(app_url + query)
+        wait_for_new_grid(page, None)
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
 
 
 def grid_sources(page) -> list[str]:
@@ -99,11 +122,9 @@ class RenderCounter:
         self.sent = self.max_in_flight = 0
 
 
-def test_app_in_chromium(app_url, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url)
-    sources = wait_for_new_grid(page, None)
+def test_app_in_chromium(app_page, tmp_path):
+    page = app_page()
+    sources = grid_sources(page)
     page.wait_for_selector("#jitter-hue input[type=range]")  # the editor draws its steps on load
     renders = RenderCounter(page)
     assert summary(page).startswith("Input 451 x 300 px -> output 200 x 200 px")
@@ -208,14 +229,10 @@ def test_app_in_chromium(app_url, browser, tmp_path):
     assert page.is_checked("#hflip-enabled input[type=checkbox]")
     wait_for_new_grid(page, sources)
     assert "Order: RandomHorizontalFlip." in summary(page)
-    page.close()
 
 
-def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url)
-    wait_for_new_grid(page, None)
+def test_typed_numbers_beyond_their_range_are_clamped(app_page):
+    page = app_page()
     box = "#hflip-p input[type=number]"
     page.fill(box, "1.7")  # while typed: the step's note says what it will become
     page.wait_for_function(
@@ -242,14 +259,10 @@ def test_typed_numbers_beyond_their_range_are_clamped(app_url, browser):
         "() => document.querySelector('#preview-summary')?.innerText.includes('12.7 was set to 13')"
     )
     assert page.input_value("#seed input") == "13"
-    page.close()
 
 
-def test_training_resolution_and_display_size_views(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url)
-    wait_for_new_grid(page, None)
+def test_training_resolution_and_display_size_views(app_page):
+    page = app_page()
     page.click("#preset input")
     page.keyboard.type("cifar-standard")
     page.keyboard.press("Enter")
@@ -268,7 +281,6 @@ def test_training_resolution_and_display_size_views(app_url, browser):
         "() => document.querySelector('#preview-grid img')?.clientWidth === 32", timeout=5_000
     )
     assert page.evaluate(shown)[2].startswith("Training resolution: 32 x 32 px")
-    page.close()
 
 
 # Where an element is on the screen: [top, bottom] in CSS px, or null when it is missing.
@@ -276,11 +288,8 @@ BOX_JS = """(sel) => { const r = document.querySelector(sel)?.getBoundingClientR
   return r ? [r.top, r.bottom] : null; }"""
 
 
-def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url)
-    wait_for_new_grid(page, None)
+def test_on_a_phone_the_grid_stays_in_view_while_editing(app_page):
+    page = app_page(viewport=PHONE)
     page.wait_for_selector("#jitter-hue input[type=range]")
     # The first slider of the editor, then the last: each in the middle of the screen, the
     # grid whole at the top of it, above the slider (not covering it).
@@ -290,17 +299,14 @@ def test_on_a_phone_the_grid_stays_in_view_while_editing(app_url, browser):
         grid_top, grid_bottom = page.evaluate(BOX_JS, "#preview-grid")
         slider_top, slider_bottom = page.evaluate(BOX_JS, slider)
         assert grid_top >= 0 and grid_bottom <= slider_top, (slider, grid_top, grid_bottom)
-        assert slider_bottom <= 844 and page.evaluate("() => window.scrollY") > 600
-    page.close()
+        assert slider_bottom <= PHONE["height"] and page.evaluate("() => window.scrollY") > 600
 
 
 def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_address(
-    app_url, browser
+    app_url, app_page
 ):
     shared = default_spec().with_params("ColorJitter", hue=0.2)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url + share_query(shared, 42, "astronaut"))
+    page = app_page(share_query(shared, 42, "astronaut"))
     page.wait_for_function(
         "() => document.querySelector('#preview-grid .sample-grid')?.dataset.seed === '42'"
     )
@@ -362,16 +368,13 @@ def test_a_share_link_restores_the_pipeline_seed_and_image_then_leaves_the_addre
     )
     assert "Showing the default pipeline." in summary(page)
     assert page.input_value("#jitter-hue input[type=number]") == "0.1"
-    page.close()
 
 
-def test_a_refused_value_stays_and_the_next_edit_builds_on_it(app_url, browser):
+def test_a_refused_value_stays_and_the_next_edit_builds_on_it(app_page):
     """Issue 17: max 0.05 is refused (min 0.1 is greater); then min 0.02. The boxes read 0.02 /
     0.05, and so must the grid and the Export tab, not (0.02, 1.0)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT)
-    page.goto(app_url)
-    sources = wait_for_new_grid(page, None)
+    page = app_page()
+    sources = grid_sources(page)
     low, high = "#rrc-scale-min input[type=number]", "#rrc-scale-max input[type=number]"
     page.fill(high, "0.05")
     page.press(high, "Tab")
@@ -394,4 +397,3 @@ def test_a_refused_value_stays_and_the_next_edit_builds_on_it(app_url, browser):
         "() => document.querySelector('#export-code')?.innerText.includes('RandomResizedCrop')"
     )
     assert "scale=(0.02, 0.05)" in page.inner_text("#export-code")
-    page.close()

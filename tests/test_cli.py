@@ -11,8 +11,7 @@ from PIL import Image
 from pipelines.__main__ import main
 from pipelines.samples import render_samples
 from pipelines.spec import from_json, preset
-from playground.images import load_image
-from playground.ui.augment import ASSETS
+from playground.images import ASSETS, load_image
 
 CAT = ASSETS / "chelsea.png"
 

@@ -17,9 +17,8 @@ from torchvision.transforms.v2 import AutoAugmentPolicy, InterpolationMode
 from pipelines import export, images
 from pipelines.catalogue import PRESETS
 from pipelines.spec import default_spec, from_json, make, preset
-from playground.images import load_image
+from playground.images import ASSETS, load_image
 from playground.preview import encode_jpeg, render
-from playground.ui.augment import ASSETS
 
 CAT = ASSETS / "chelsea.png"
 

@@ -110,3 +110,13 @@ def test_the_rules_catch_a_wrong_import(tmp_path):
     assert _target("playground.ui.train") not in ALLOWED["playground/training"]
     assert _target("playground.runs") in ALLOWED["playground/training"]
     assert _target("pipelines.batched.colour") == "pipelines"
+
+
+def test_the_augment_tab_keeps_its_logic_out_of_the_ui_room():
+    """The Augment tab: layout, wiring and the callbacks in the UI room (one module per job);
+    the logic they share in the room "playground", where Gradio is refused."""
+    ui = ["augment", "step_editor", "editing", "views", "sharing", "image_upload"]
+    for path in [ROOT / "playground" / "ui" / f"{name}.py" for name in ui]:
+        assert path.exists() and _room(path) == "playground/ui" in GRADIO_ROOMS, path.name
+    plain = ROOT / "playground" / "augment_view.py"
+    assert plain.exists() and _room(plain) == "playground" not in GRADIO_ROOMS

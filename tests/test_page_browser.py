@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.spec import make
-from playground.ui.augment import share_query
+from playground.ui.sharing import share_query
 
 pytestmark = pytest.mark.slow
 

@@ -8,21 +8,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from PIL import Image
 
 from pipelines.catalogue import BY_NAME, PRESETS
 from pipelines.spec import PipelineSpec, default_spec, make, preset
 from playground import runs, train_view
+from playground.images import sample_image
 from playground.train_view import preflight
-from playground.ui import augment, export, train_control, train_watch
-from playground.ui.augment import on_add, on_pipeline, on_seed, sample_after_upload, sample_image
+from playground.ui import export, step_editor, train_control, train_watch, views
+from playground.ui.editing import on_add, on_pipeline, on_seed
+from playground.ui.image_upload import sample_after_upload
 
 LAYOUT = (0, default_spec().to_json())
 
 
 def _skipped(value) -> bool:
-    return value == augment.gr.skip()
+    return value == gr.skip()
 
 
 # --- the Augment tab ------------------------------------------------------------------------
@@ -124,22 +127,22 @@ def test_step_views_name_steps_as_the_editor_does_not_by_internal_keys():
         ]
     ).steps
     spec = PipelineSpec((replace(steps[0], enabled=False), *steps[1:]))  # step 1 off
-    choices = augment.strength_update((1, spec.to_json()))["choices"]
+    choices = views.strength_update((1, spec.to_json()))["choices"]
     labels = [label for label, _ in choices]
     assert "2. Colour jitter · Brightness" in labels and "3. Colour jitter · Hue" in labels
     assert dict((v, k) for k, v in choices)["ColorJitter#1/hue"] == "3. Colour jitter · Hue"
     assert not any("#" in label for label in labels)
-    html = augment.on_steps(sample_image("cat"), 0, spec, 1)
+    html = views.on_steps(sample_image("cat"), 0, spec, 1)
     assert "2. Colour jitter" in html and "3. Colour jitter" in html and "4. CutMix" in html
     assert "#0" not in html and "#1" not in html and "Horizontal flip" not in html  # off
 
 
 def test_step_buttons_use_glyphs_every_font_has_and_say_what_they_do():
     # "⧉" (U+29C9) drew as an empty box; the buttons had no tooltip or accessible name
-    for name, (text, what) in augment.STEP_BUTTONS.items():
+    for name, (text, what) in step_editor.STEP_BUTTONS.items():
         assert all(ord(c) < 0x100 or c in "↑↓" for c in text), (name, text)
         assert what.startswith(("Move step", "Duplicate step", "Remove step"))
-        assert f'"{name}": "{what}"' in augment.STEP_BUTTONS_JS
+        assert f'"{name}": "{what}"' in step_editor.STEP_BUTTONS_JS
 
 
 # --- the Train tab --------------------------------------------------------------------------

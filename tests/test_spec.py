@@ -18,6 +18,7 @@ from pipelines.spec import (
     make,
     preset,
 )
+from tests.helpers import MISSION_IDS
 
 
 def _doc(*steps, version=VERSION):
@@ -43,17 +44,7 @@ def test_catalogue_defaults_are_within_their_own_ranges():
 
 def test_mission_slider_ids_come_from_the_catalogue():
     ids = {t.elem_id(p.name) for t in CATALOGUE for p in t.params}
-    for wanted in (
-        "hflip-p",
-        "rrc-scale-min",
-        "rrc-scale-max",
-        "rrc-ratio-min",
-        "rrc-ratio-max",
-        "jitter-brightness",
-        "jitter-contrast",
-        "jitter-saturation",
-        "jitter-hue",
-    ):
+    for wanted in MISSION_IDS:
         assert wanted in ids
 
 

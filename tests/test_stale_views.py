@@ -6,7 +6,8 @@ import pytest
 
 from pipelines.spec import default_spec
 from playground import runs
-from playground.ui import augment, build_app, train_start
+from playground.images import sample_image
+from playground.ui import build_app, train_start, views
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +35,15 @@ def _skipped(value) -> bool:
 
 
 def test_step_by_step_follows_a_new_image(app):
-    cat, rocket = augment.sample_image("cat"), augment.sample_image("rocket")
+    cat, rocket = sample_image("cat"), sample_image("rocket")
     spec = default_spec()
-    before = augment.on_steps(cat, 0, spec, 1)
-    steps, strength = augment.refresh_views(rocket, 0, spec, 1, "ColorJitter#0/hue", before)
+    before = views.on_steps(cat, 0, spec, 1)
+    steps, strength = views.refresh_views(rocket, 0, spec, 1, "ColorJitter#0/hue", before)
     size = f'width="{rocket.width}" height="{rocket.height}"'
     assert size in steps and size not in before  # its input is the new image
     assert strength.count("<img") == 8
     # Nothing shown: nothing drawn.
-    assert all(_skipped(v) for v in augment.refresh_views(rocket, 0, spec, 1, None, ""))
+    assert all(_skipped(v) for v in views.refresh_views(rocket, 0, spec, 1, None, ""))
     # Wired after an upload and after a sample pick (each an event chain ending in it).
     refreshes = [
         dep for dep, fn in zip(app.config["dependencies"], app.fns.values(), strict=True)

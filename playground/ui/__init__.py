@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.spec import default_spec
+from playground.images import DEFAULT_SAMPLE, sample_image
 from playground.ui import augment, export, train, train_prefs
 
 # Gradio also adds each rule under `.gradio-container .contain`, which outranks a plain class
@@ -66,7 +67,7 @@ def build_app() -> gr.Blocks:
             "export exactly what you see; train ResNet-18 with it."
         )
         spec_state = gr.State(default_spec())
-        image_state = gr.State(augment.sample_image(augment.DEFAULT_SAMPLE))
+        image_state = gr.State(sample_image(DEFAULT_SAMPLE))
         owner_token = train_prefs.owner_token()
         train_prefs_state = train_prefs.prefs_state()
         with gr.Tabs():

@@ -12,7 +12,7 @@ from PIL import Image
 from pipelines import export
 from pipelines.spec import PipelineSpec, SpecError
 from playground import controls
-from playground.ui.augment import load_pipeline, show_pipeline
+from playground.augment_view import load_pipeline, show_pipeline
 
 CODE_NAME = "augmentation_pipeline.py"
 JSON_NAME = "augmentation_pipeline.json"

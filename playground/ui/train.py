@@ -120,7 +120,7 @@ def build_tab(
     prefs: gr.BrowserState | None = None,
     draft: gr.State | None = None,
 ) -> gr.Tab:
-    """`draft`: the Augment tab's refused edit, if any (augment.on_edit); Start waits for it."""
+    """`draft`: the Augment tab's refused edit, if any (editing.on_edit); Start waits for it."""
     info = train_view.detect_devices()
     info["limits"] = jobs.limits_text()  # a Space's bounds, next to the fields they bound
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs

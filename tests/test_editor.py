@@ -1,43 +1,17 @@
-"""The Augment/Export callbacks and the editor's edits as plain functions: no server, no browser."""
+"""The Augment tab's editor as plain functions: its element ids, the step list (add, move,
+duplicate, remove), a control's edit, refused and clamped values. No server, no browser."""
 
-import base64
-import html
-import json
-import re
-import zlib
-from pathlib import Path
-from urllib.parse import parse_qsl
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from pipelines.catalogue import BY_NAME, CATALOGUE, GROUPS, STEP_P
 from pipelines.samples import strength_values
-from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make, preset
-from playground import controls, share
+from pipelines.spec import MAX_STEPS, SpecError, default_spec, from_json, make
+from playground import controls
 from playground.controls import step_views
-from playground.ui.augment import (
-    on_add,
-    on_edit,
-    on_image,
-    on_new_samples,
-    on_pipeline,
-    on_release,
-    on_seed,
-    on_share,
-    on_shared_link,
-    on_steps,
-    on_strength,
-    on_structure,
-    sample_after_upload,
-    sample_image,
-    share_query,
-    strength_update,
-)
+from playground.images import sample_image
+from playground.ui.editing import on_add, on_edit, on_pipeline, on_release, on_seed, on_structure
 from playground.ui.export import export_files
-
-LAYOUT = (0, default_spec().to_json())
+from tests.helpers import LAYOUT, MISSION_IDS, _skipped
 
 
 def _unchecked(index, name):
@@ -51,17 +25,7 @@ def _index(spec, transform, occurrence=0):
 
 def test_the_editor_opens_on_the_mission_ids():
     ids = {v.elem_id(p.name) for v in step_views(default_spec()) for p in v.tdef.params}
-    for wanted in (
-        "hflip-p",
-        "rrc-scale-min",
-        "rrc-scale-max",
-        "rrc-ratio-min",
-        "rrc-ratio-max",
-        "jitter-brightness",
-        "jitter-contrast",
-        "jitter-saturation",
-        "jitter-hue",
-    ):
+    for wanted in MISSION_IDS:
         assert wanted in ids
 
 
@@ -169,133 +133,6 @@ def test_structure_changes_redraw_the_step_list():
     assert moved.steps[1].transform == "RandomHorizontalFlip" and layout3[0] == 2
 
 
-def test_a_bad_upload_keeps_the_previous_image(tmp_path):
-    current = sample_image("cat")
-    bad = tmp_path / "x.png"
-    bad.write_text("not an image")
-    state, shown, grid, summary = on_image(str(bad), default_spec(), 0, current)
-    assert state is current
-    assert summary.startswith("⚠️") and "previous image is kept" in summary
-
-
-def test_a_good_upload_replaces_it(tmp_path):
-    path = tmp_path / "red.png"
-    Image.new("RGBA", (64, 40), (255, 0, 0, 128)).save(path)
-    state, shown, grid, summary = on_image(str(path), default_spec(), 0, sample_image("cat"))
-    assert state.size == (64, 40) and state.mode == "RGB"
-    assert np.asarray(state)[0, 0].tolist() == [255, 127, 127]
-    assert "Input 64 x 40" in summary
-
-
-def test_new_samples_draws_a_new_seed():
-    seed, grid, _ = on_new_samples(sample_image("cat"), default_spec())
-    assert f'data-seed="{seed}"' in grid
-
-
-def test_pipeline_file_restores_the_editor_exactly(tmp_path):
-    restored = make(
-        [("ColorJitter", {"hue": 0.1}, 0.4), ("RandomHorizontalFlip", {}), ("ColorJitter", {})]
-    )
-    path = tmp_path / "p.json"
-    path.write_text(restored.to_json())
-    spec, layout, grid, summary, _ = on_pipeline(
-        str(path), sample_image("cat"), 0, default_spec(), LAYOUT
-    )
-    assert spec == restored and from_json(layout[1]) == restored and layout[0] == 1
-    assert [v.prefix for v in step_views(spec)] == ["jitter", "hflip", "jitter2"]
-    assert grid.count("<img") == 8
-
-
-def test_a_preset_loads_into_the_editor():
-    spec, layout, _, summary, _ = on_pipeline(
-        "randaugment", sample_image("cat"), 0, default_spec(), LAYOUT
-    )
-    assert [s.transform for s in spec.steps] == ["RandAugment"]
-    assert "Order: RandAugment." in summary
-
-
-def test_a_broken_pipeline_file_keeps_the_current_pipeline(tmp_path):
-    path = tmp_path / "p.json"
-    path.write_text(
-        '{"format": "augmentation-pipeline", "version": 1, "steps": [{"transform": "Evil"}]}'
-    )
-    current = default_spec()
-    out = on_pipeline(str(path), sample_image("cat"), 0, current, LAYOUT)
-    assert out[0] is current
-    assert out[-2].startswith("⚠️ Pipeline not loaded") and "Evil" in out[-2]
-
-
-def test_export_files_match_the_spec():
-    spec = preset("d2l-combined")
-    code, py_path, json_path = export_files(spec)
-    assert Path(py_path).read_text() == code
-    assert from_json(Path(json_path).read_text()) == spec
-
-
-def test_step_by_step_view_shows_the_input_then_each_step():
-    spec = make([("RandomHorizontalFlip", {}), ("RandAugment", {}), ("CutMix", {})])
-    html = on_steps(sample_image("cat"), 0, spec, 3)
-    assert html.count("<img") == 4  # the input and one image per step
-    assert "1. Horizontal flip" in html and "3. CutMix" in html
-    assert on_steps(None, 0, spec, 1) == ""
-
-
-def test_strength_strip_follows_the_step_list():
-    spec = make([("RandAugment", {"magnitude": 20})])
-    choices = dict((v, k) for k, v in strength_update((1, spec.to_json()))["choices"])
-    assert set(choices) == {
-        "RandAugment#0/num_ops",
-        "RandAugment#0/magnitude",
-        "RandAugment#0/num_magnitude_bins",
-    }
-    html = on_strength(sample_image("cat"), 0, spec, 1, "RandAugment#0/num_magnitude_bins")
-    assert html.count("<img") + html.count("not valid here") == 8
-    assert "not valid here" in html  # bins at or below the magnitude
-    assert on_strength(
-        sample_image("cat"), 0, default_spec(), 1, "RandAugment#0/magnitude"
-    ).startswith("<p>⚠️")
-
-
-def test_an_upload_clears_the_sample_pick_unless_refused():
-    assert sample_after_upload("Input 64 x 40 px -> ...")[0] is None
-    assert not isinstance(
-        sample_after_upload("⚠️ The file is empty. The previous image is kept.")[0], str
-    )
-
-
-def test_captions_say_each_step_in_words_in_pipeline_order():
-    spec = default_spec()
-    _, grid, _ = on_seed(sample_image("cat"), 0, spec)
-    captions = re.findall(r"<figcaption>(.*?)</figcaption>", grid)
-    assert len(captions) == 8
-    jitter = re.compile(
-        r"brightness \d\.\d\d, contrast \d\.\d\d, saturation \d\.\d\d, hue [+-]\d\.\d\d"
-    )
-    for text in captions:
-        flip, crop, colour = html.unescape(text).split("<br>")  # one line per step, in order
-        assert flip in ("flipped horizontally", "no horizontal flip")
-        assert crop.startswith("crop ")
-        assert jitter.fullmatch(colour), colour  # the same order on every sample
-
-
-def test_a_large_upload_says_it_was_scaled_down(tmp_path):
-    path = tmp_path / "big.png"
-    Image.new("RGB", (4000, 3000), (200, 40, 40)).save(path, compress_level=1)
-    state, shown, grid, summary = on_image(str(path), default_spec(), 0, sample_image("cat"))
-    assert state.size == (1024, 768)
-    assert summary.startswith(
-        "Input scaled down from 4000 x 3000 to 1024 x 768 px for the preview -> output"
-    )
-    assert shown["label"] == "Input: 1024 x 768 px, scaled down from 4000 x 3000"
-    Image.new("RGB", (64, 40)).save(path.with_name("small.png"))
-    _, shown, _, small = on_image(str(path.with_name("small.png")), default_spec(), 0, state)
-    assert small.startswith("Input 64 x 40 px -> output") and shown["label"] == "Input: 64 x 40 px"
-
-
-def _skipped(value) -> bool:
-    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
-
-
 def test_a_typed_probability_beyond_its_range_is_clamped_and_shown():
     spec = default_spec()
     i = _index(spec, "RandomHorizontalFlip")
@@ -367,7 +204,7 @@ def test_a_seed_beyond_its_range_is_clamped_and_shown():
 
 
 def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path):
-    from playground.ui.augment import _slider
+    from playground.ui.step_editor import _slider
 
     p = BY_NAME["RandomResizedCrop"].param("ratio_max")
     low, high = p.slider_range
@@ -395,77 +232,6 @@ def test_ratio_sliders_span_the_useful_range_and_wider_files_still_load(tmp_path
     assert new.step("RandomResizedCrop").params["ratio_max"] == 8.0
     # The strength strip spans the slider's range too.
     assert strength_values(default_spec(), "RandomResizedCrop#0", "ratio_max")[::7] == [0.25, 4.0]
-
-
-def test_a_training_resolution_grid_offers_both_views():
-    _, _, cifar, _, _ = on_pipeline(
-        "cifar-standard", sample_image("cat"), 0, default_spec(), LAYOUT
-    )
-    assert '<div class="sample-grid small"' in cifar  # pixelated when enlarged (CSS)
-    assert cifar.count('src="data:image/png;base64,') == 8  # every training pixel, no JPEG blur
-    assert "Display size: the 32 x 32 px samples enlarged to fit, each pixel a sharp square." in (
-        cifar
-    )
-    assert "Training resolution: 32 x 32 px, one image pixel per screen pixel." in cifar
-    _, _, large, _, _ = on_pipeline("d2l-shape", sample_image("cat"), 0, default_spec(), LAYOUT)
-    assert '<div class="sample-grid"' in large and "image/png" not in large
-    assert "Display size: the 200 x 200 px samples scaled to fit." in large
-
-
-def _query(link: str) -> dict[str, str]:
-    return dict(parse_qsl(link.removeprefix("?"), keep_blank_values=True))
-
-
-def test_a_share_link_round_trips_the_pipeline_and_seed():
-    specs = [
-        default_spec(),
-        make([("ColorJitter", {"hue": 0.1}, 0.4), ("RandomHorizontalFlip", {}), ("CutMix", {})]),
-        make([("RandomResizedCrop", {"ratio_min": 0.1, "ratio_max": 10.0})]),
-        controls.set_enabled(preset("trivialaugment-cifar"), 1, False),
-    ]
-    for spec, seed in zip(specs, (0, 7, 2**31 - 1, 123456), strict=True):
-        link = share_query(spec, seed, None)
-        assert link.startswith("?pipeline=") and len(link) < 2000
-        assert share.decode(_query(link)) == (spec, seed)
-    # What the page does with it: the editor, the seed and the grid restored.
-    spec = specs[1]
-    out, layout, seed, grid, *_ = on_shared_link(
-        _query(share_query(spec, 7)), sample_image("cat"), 0, default_spec(), LAYOUT
-    )
-    assert out == spec and from_json(layout[1]) == spec and seed == 7 and 'data-seed="7"' in grid
-    # A page opened without a shared link keeps what it has.
-    assert all(_skipped(x) for x in on_shared_link({}, sample_image("cat"), 0, spec, LAYOUT))
-
-
-def test_a_malformed_share_link_is_explained_and_the_default_pipeline_shown():
-    good = _query(share_query(default_spec(), 3))
-    bomb = base64.urlsafe_b64encode(zlib.compress(b" " * 1_000_000)).decode().rstrip("=")
-    unknown = json.dumps(
-        {"format": "augmentation-pipeline", "version": 2, "steps": [{"transform": "Evil"}]}
-    )
-    cases = {
-        "not in the link's alphabet": {"pipeline": "abc$%"},
-        "cut short or mistyped": {"pipeline": "abcde"},
-        "cut short": {"pipeline": good["pipeline"][:-8]},
-        "unpacks to more than 65,536 bytes": {"pipeline": bomb},
-        "characters long": {"pipeline": "A" * 9000},
-        "does not validate: step 1: unknown transform 'Evil'": {
-            "pipeline": base64.urlsafe_b64encode(zlib.compress(unknown.encode()))
-            .decode()
-            .strip("=")
-        },
-        "seed must be a whole number from 0 to 2,147,483,647": {**good, "seed": "-5"},
-    }
-    for why, query in cases.items():
-        with pytest.raises(share.ShareError, match=re.escape(why)):
-            share.decode(query)
-        spec, layout, seed, grid, summary, *_ = on_shared_link(
-            query, sample_image("cat"), 0, preset("randaugment"), LAYOUT
-        )
-        assert spec == default_spec() and from_json(layout[1]) == default_spec() and seed == 0
-        assert summary.startswith("⚠️ This link's pipeline could not be read: its ")
-        assert why in summary and "Showing the default pipeline." in summary
-        assert grid.count("<img") == 8
 
 
 def test_a_refused_value_stays_in_the_boxes_and_a_later_edit_builds_on_it():
@@ -527,23 +293,6 @@ def test_the_train_tab_heading_changes_with_any_change_of_the_pipeline():
     assert pipeline_heading(spec).startswith(
         "**Will train on:** RandomHorizontalFlip → RandomResizedCrop → ColorJitter · pipeline `"
     )
-
-
-def test_a_share_link_carries_the_sample_image_but_not_an_upload():
-    spec = default_spec().with_params("ColorJitter", hue=0.1)
-    link = on_share(spec, 42, "astronaut")
-    assert "image=astronaut" in link["value"] and "cannot travel" not in link["label"]
-    out = on_shared_link(_query(link["value"]), sample_image("cat"), 0, default_spec(), LAYOUT)
-    new_spec, _, seed, grid, _, draft, image, shown, sample = out
-    assert (new_spec, seed, draft, sample) == (spec, 42, None, "astronaut")
-    assert np.array_equal(np.asarray(image), np.asarray(sample_image("astronaut")))
-    assert grid == on_seed(sample_image("astronaut"), 42, spec)[1]
-    # An uploaded image (no sample picked) stays out of the link, and the box says so.
-    link = on_share(spec, 42, None)
-    assert "image=" not in link["value"] and "uploaded image cannot travel" in link["label"]
-    # A link naming no known sample is refused in words.
-    with pytest.raises(share.ShareError, match="its image must be one of the samples"):
-        share.image({"image": "../etc/passwd"}, ["cat", "astronaut"])
 
 
 def test_mixing_steps_stay_at_the_end_of_the_editor_and_say_so(tmp_path):
