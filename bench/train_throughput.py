@@ -122,6 +122,7 @@ def _run_config(spec: PipelineSpec, args: argparse.Namespace, device: torch.devi
         "normalize": {"mean": [0.5] * 3, "std": [0.25] * 3},
         "classes": list(SYNTHETIC_CLASSES),
         "width": args.width,
+        "model": getattr(args, "model", "resnet18"),
         "recipe": "fast",
         "lr": recipes.default_lr("fast", args.batch_size),
         "amp_dtype": args.amp,
