@@ -84,7 +84,9 @@ def start_budget() -> StartBudget:
 def run_memory_mb(cfg: dict[str, Any]) -> float:
     """The host memory one run needs at its peak, from its resolved config (`--check`'s):
     every process holds the data, the model and its optimizer; on a CPU the batch's
-    activations too (on a GPU they are on the GPU)."""
+    activations too (on a GPU they are on the GPU). The model is not read: every network is
+    estimated as ResNet-18 at `width` (the one measured); a torchvision `model` counts only
+    through its larger training size (data and activations), not its own parameters."""
     size = int(cfg.get("image_size") or run_settings.DEFAULT_IMAGE_SIZE)
     width = int(cfg.get("width") or run_settings.by_name("width").default)
     batch = int(cfg.get("batch_size") or 512)

@@ -14,16 +14,20 @@ DATASET_CHOICES = [(word, kind) for kind, word in run_settings.DATASET_KINDS.ite
 # batch size and learning rate are fitted to the data by the training command (0 = auto).
 QUICK_CPU = {"subset": 10000, "epochs": 5, "width": 16, "batch_size": 0, "device": "cpu"}
 # The form: the declared settings that have a label (playground.training.settings), then the
-# folder path, which belongs to the data set choice. Callbacks take the values in this order.
+# folder path and the uploaded data set's name, which belong to the data set choice. Callbacks
+# take the values in this order.
 FORM = run_settings.form_fields()
-FORM_KEYS = [d.name for d in FORM] + ["folder"]
-MORE_SETTINGS = ("subset", "lr", "width", "seed")  # under "More settings"
+FORM_KEYS = [d.name for d in FORM] + ["folder", "upload"]
+# under "More settings": the model is chosen there too (ResNet-18 at CIFAR-10's size unless
+# asked; a torchvision model trains at its weights' size, 224, which a CPU feels)
+MORE_SETTINGS = ("subset", "lr", "width", "model", "weights", "finetune", "seed")
 
 
 def form_defaults(**changes: Any) -> list[Any]:
     """The form's initial values in FORM_KEYS order (0 for "auto"), with `changes` applied:
     what an API client passes to train_start / train_check."""
-    values = {d.name: 0 if d.default is None else d.default for d in FORM} | {"folder": ""}
+    values = {d.name: 0 if d.default is None else d.default for d in FORM}
+    values |= {"folder": "", "upload": ""}
     values["nproc"] = run_settings.by_name("nproc").low  # one process: the declared least
     unknown = set(changes) - set(values)
     if unknown:

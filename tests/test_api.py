@@ -1,4 +1,5 @@
-"""The Augment and Export tabs through gradio_client, against a launched app."""
+"""The Augment and Export tabs through gradio_client, against a launched app (and the Train
+tab's data set uploads)."""
 
 import json
 
@@ -100,3 +101,21 @@ def test_predict_images_go_through_the_apps_loader(client, checkpoints, tmp_path
     Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
     top, seen, note = client.predict("run1", handle_file(str(good)), api_name="/train_predict")
     assert seen is not None and note.startswith("⚠️ Could not predict with run1")
+
+
+def test_a_data_set_is_uploaded_refused_and_deleted_through_the_api(client, checkpoints, tmp_path):
+    from tests.test_dataset_upload import _png, _zip, tiny_zip
+
+    message, listed, kind, emptied = client.predict(
+        handle_file(str(tiny_zip(tmp_path / "pets.zip"))), api_name="/train_dataset_upload"
+    )
+    assert message.startswith("Kept **pets**: 2 classes") and listed["value"] == "pets"
+    assert listed["choices"] == [["pets (2 classes, 8 + 2 images)", "pets"]]
+    assert kind == "upload" and emptied is None
+    assert (checkpoints / "datasets" / "pets" / "manifest.json").is_file()
+    evil = _zip(tmp_path / "evil.zip", {"a/x.png": _png((1, 1, 1)), "../y.png": b"1"})
+    message, *_ = client.predict(handle_file(str(evil)), api_name="/train_dataset_upload")
+    assert message.startswith("Refused evil.zip: ") and "'../y.png'" in message
+    message, listed = client.predict("pets", api_name="/train_dataset_delete")
+    assert message == "Deleted **pets**." and listed["choices"] == [] and listed["value"] is None
+    assert not (checkpoints / "datasets" / "pets").exists()

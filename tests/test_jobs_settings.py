@@ -28,6 +28,10 @@ from tests.fake_runs import SETTINGS, _finished_pair
         ({"dataset": "folder", "folder": ""}, "give the path"),
         ({"amp": "fp8"}, "amp must be one of auto, bf16, fp16, off, got 'fp8'"),
         ({"width": 2000}, "width must be between 1 and 512"),
+        ({"model": "vgg"}, "model must be one of resnet18, "),
+        ({"finetune": "some"}, "fine-tune must be one of all, head, got 'some'"),
+        # a file of weights is a server path: the command line's, never the page's or the API's
+        ({"weights": "/etc/passwd"}, "start from must be one of none, imagenet, got '/etc/"),
     ],
 )
 def test_impossible_settings_are_explained(change, message):
@@ -55,8 +59,8 @@ def _other(d) -> object:
     """A valid value for a declared setting other than its default."""
     if d.name == "dataset":
         return "synthetic"
-    if d.choices:
-        return next(c for c in d.choices if c != d.default)
+    if d.choices or d.offered:
+        return next(c for c in d.choices or d.offered if c != d.default)
     if d.type is bool:
         return not d.default
     return (d.high if d.high is not None and d.high < 100 else 3) if d.type is int else 0.05
@@ -83,7 +87,9 @@ def test_the_data_set_kinds_are_the_declared_ones():
     # issue 20: jobs spelt the kinds, and the form's words for them, by hand
     values = {"folder": "", "epochs": 2, "device": "cpu"}
     for kind, word in run_settings.DATASET_KINDS.items():
-        if kind != "folder":  # a folder needs an existing path (test_impossible_settings...)
+        # a folder needs an existing path (test_impossible_settings...), an upload a kept
+        # data set (tests/test_dataset_upload.py)
+        if kind not in ("folder", "upload"):
             assert jobs.make_settings(values | {"dataset": word}).dataset == kind
             assert jobs.make_settings(values | {"dataset": kind}).dataset == kind
     with pytest.raises(jobs.JobError) as refused:

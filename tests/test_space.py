@@ -121,6 +121,15 @@ def test_the_memory_model_grows_with_what_costs_memory():
 
 
 @pytest.mark.slow
+def test_the_memory_model_takes_a_torchvision_model_at_its_size():
+    # the estimate knows ResNet-18 at `width` only; a torchvision model at 224 px is estimated
+    # from its size (data, activations) without failing
+    cfg = {"train_size": 1000, "test_size": 200, "image_size": 224, "model": "convnext_tiny"}
+    cfg |= {"device": "cpu", "batch_size": 32}
+    assert budget.run_memory_mb(cfg) > budget.run_memory_mb({**cfg, "image_size": 32})
+    assert budget.largest_batch(cfg, budget.run_memory_mb(cfg), 1) >= 32
+
+
 def test_the_form_shows_a_spaces_limits_next_to_its_fields(space, root):
     from playground.ui import build_app
 

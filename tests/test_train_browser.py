@@ -262,3 +262,35 @@ def test_compare_legend_follows_each_pair(browser, tmp_path):
     finally:
         page.close()
         app.stop()
+
+
+def test_an_uploaded_zip_is_kept_listed_chosen_and_deleted(browser, train_app, tmp_path):
+    from tests.test_dataset_upload import tiny_zip
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _open_train_tab(page, train_app.url)
+        assert not page.locator("#train-upload-box").is_visible()
+        page.locator("#train-dataset").get_by_text("Uploaded .zip").click()
+        page.locator("#train-upload-box").wait_for(state="visible", timeout=TIMEOUT)
+        page.locator("#train-upload-zip input[type=file]").set_input_files(
+            str(tiny_zip(tmp_path / "pets.zip"))
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#train-upload-message')?.innerText"
+            ".includes('Kept pets: 2 classes, 8 training and 2 test images')",
+            timeout=TIMEOUT,
+        )
+        assert (train_app.root / "datasets" / "pets" / "manifest.json").is_file()
+        # listed and chosen: the form trains on it
+        assert page.locator("#train-upload input").input_value().startswith("pets (2 classes")
+        assert page.locator("#train-dataset input[value=upload]").is_checked()
+        page.click("#train-upload-delete")
+        page.wait_for_function(
+            "() => document.querySelector('#train-upload-message')?.innerText"
+            ".includes('Deleted pets')",
+            timeout=TIMEOUT,
+        )
+        assert not (train_app.root / "datasets" / "pets").exists()
+    finally:
+        page.close()

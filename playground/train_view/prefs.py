@@ -7,6 +7,7 @@ from typing import Any
 
 from playground import train_view
 from playground.train_form import DATASET_CHOICES, FORM_KEYS, device_choices
+from playground.training import datasets
 from playground.training import settings as run_settings
 
 PREFS_KEY = "augplay-train-settings"
@@ -39,6 +40,9 @@ def restore(prefs: dict[str, Any] | None) -> list[Any]:
 def valid(key: str, value: Any) -> bool:
     if key == "folder":
         return isinstance(value, str)
+    if key == "upload":  # a data set deleted since is not offered any more
+        kept = {d["name"] for d in datasets.list_datasets(datasets.default_root())}
+        return value == "" or value in kept
     if key == "dataset":
         return value in [v for _, v in DATASET_CHOICES]
     declared = run_settings.by_name(key)
@@ -48,7 +52,7 @@ def valid(key: str, value: Any) -> bool:
     if declared.auto and value in (0, None):
         return True
     try:
-        run_settings.check_value(declared, value, key)
+        run_settings.check_form_value(declared, value, key)
     except run_settings.SettingError:
         return False
     return True

@@ -28,7 +28,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from playground.training import folders
-from playground.training.settings import FOLDER_KIND, NAMED_KINDS, by_name
+from playground.training.settings import FOLDER_KIND, NAMED_KINDS, UPLOAD_KIND, by_name
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -237,7 +237,7 @@ def ensure_downloaded(cfg: dict[str, Any]) -> None:
 
 # ---- uploaded data sets --------------------------------------------------------------------
 
-UPLOAD = "upload:"
+UPLOAD = f"{UPLOAD_KIND}:"
 
 
 def store_size(cfg: dict[str, Any]) -> tuple[int, int]:

@@ -32,6 +32,7 @@ def setting(
     elem: str = "",
     space_high: float | None = None,
     compared: bool = True,
+    offered: tuple[str, ...] = (),
 ) -> Any:
     """One declared setting. `label`: shown in the Train tab's form (no label: command line
     only); `resume`: may change when a run is resumed (where and how fast, not what it
@@ -39,16 +40,24 @@ def setting(
     `space_high`: the upper bound on a public Space, where anyone may start a run
     (playground.budget; the number of processes is bounded by the hardware there);
     `compared`: shown when two runs are compared (False: not what a run computes, or shown
-    in another way)."""
+    in another way); `offered`: the values the form offers for a setting without `choices`
+    (the command line takes others too, say a file's path, which a page must not name)."""
     meta = {"help": help, "label": label, "choices": choices, "low": low, "high": high}
     meta |= {"resume": resume, "elem": elem, "space_high": space_high, "compared": compared}
+    meta |= {"offered": offered}
     return field(default=default, metadata=meta)
 
 
-# The kinds of data set `dataset` names (a folder as folder:PATH), with the form's word for each.
-DATASET_KINDS = {"cifar10": "CIFAR-10", "folder": "Folder path", "synthetic": "Synthetic"}
-FOLDER_KIND = "folder"
-NAMED_KINDS = ", ".join(kind for kind in DATASET_KINDS if kind != FOLDER_KIND)
+# The kinds of data set `dataset` names (a folder as folder:PATH, an uploaded .zip as
+# upload:NAME), with the form's word for each.
+DATASET_KINDS = {
+    "cifar10": "CIFAR-10",
+    "folder": "Folder path",
+    "upload": "Uploaded .zip",
+    "synthetic": "Synthetic",
+}
+FOLDER_KIND, UPLOAD_KIND = "folder", "upload"
+NAMED_KINDS = ", ".join(kind for kind in DATASET_KINDS if kind not in (FOLDER_KIND, UPLOAD_KIND))
 # The networks `model` offers, in playground.training.models' order (its table is built with
 # torch, which this module must not import; models asserts the two agree).
 MODEL_NAMES = (
@@ -68,7 +77,8 @@ class RunSettings:
     dataset: str = setting(
         "cifar10",
         f"{NAMED_KINDS}, {FOLDER_KIND}:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*), or "
-        "upload:NAME (an uploaded .zip data set, kept under the checkpoints folder's datasets/)",
+        f"{UPLOAD_KIND}:NAME (an uploaded .zip data set, kept under the checkpoints folder's "
+        "datasets/)",
         "Data set",
     )
     # where the data lives, not what a run computes
@@ -145,6 +155,7 @@ class RunSettings:
         "resnet18",
         "the network (playground.training.models): resnet18 is d2l's CIFAR-style ResNet-18; the "
         "others are torchvision's, fine-tuned from --weights",
+        "Model",
         choices=MODEL_NAMES,
     )
     weights: str = setting(
@@ -152,11 +163,14 @@ class RunSettings:
         "what the network starts from: none (from scratch; the default, as no download is "
         "needed), imagenet (torchvision's weights, downloaded once into the torch hub cache), or "
         "the path of a state dict file",
+        "Start from (weights)",
+        offered=("none", "imagenet"),  # a file's path is the command line's: a server path
     )
     finetune: str = setting(
         "all",
         "all: train everything, a pretrained backbone at a tenth of the head's lr; head: train "
         "the new classification head only (the rest frozen, in eval mode)",
+        "Fine-tune",
         choices=("all", "head"),
     )
     seed: int = setting(0, "seed of the weights, the data order and the augmentation", "Seed",
@@ -188,6 +202,7 @@ class Declared:
     elem: str
     space_high: float | None
     compared: bool = True
+    offered: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
@@ -296,6 +311,14 @@ def check_value(d: Declared, value: Any, who: str, high: float | None = None) ->
     ):
         raise SettingError(f"{who} must be {_bound_text(bounded)}, got {number:g}")
     return number
+
+
+def check_form_value(d: Declared, value: Any, who: str, high: float | None = None) -> Any:
+    """check_value for a value from the page (or the HTTP API): a setting with `offered`
+    values takes only those there."""
+    if d.offered and value not in d.offered:
+        raise SettingError(f"{who} must be one of {', '.join(d.offered)}, got {value!r}")
+    return check_value(d, value, who, high)
 
 
 def to_flags(settings: RunSettings) -> list[str]:

@@ -33,6 +33,7 @@ from playground.ui.train_control import (
     on_stop,
     operator_stop,
 )
+from playground.ui.train_datasets import upload_panel, wire_upload_panel
 from playground.ui.train_predict import on_predict, use_augment_image
 from playground.ui.train_prefs import on_load, restore_prefs, save_prefs
 from playground.ui.train_start import (
@@ -62,9 +63,10 @@ POLL_S = 1.0
 COLUMN_WIDTHS = ["12%", "7%", "10%", "15%", "6%", "7%", "7%", "8%", "9%", "9%", "10%"]
 
 
-def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
+def build_form(info: dict[str, Any]) -> dict[str, Any]:
     """The settings form, from the declarations (playground.training.settings): one control per
-    declared field with a label, and the folder path; by name. What this server has decides
+    declared field with a label, the folder path, and the uploads panel (its list is the form's
+    `upload`; the panel's other parts are named upload_*); by name. What this server has decides
     only the device choices and whether the GPU count shows."""
     controls: dict[str, gr.components.Component] = {}
     main = [d for d in FORM if d.name not in MORE_SETTINGS and d.name != "dataset"]
@@ -78,6 +80,7 @@ def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
         visible=False,
         elem_id="train-folder",
     )
+    controls |= upload_panel()
     for row in range(0, len(main), 2):
         with gr.Row():
             for d in main[row : row + 2]:
@@ -89,8 +92,8 @@ def build_form(info: dict[str, Any]) -> dict[str, gr.components.Component]:
 
 
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
-    if d.choices:
-        choices = list(d.choices)
+    if d.choices or d.offered:
+        choices = list(d.choices or d.offered)
         if d.name == "device":
             choices = device_choices(info)
         value = d.default if d.default in choices else choices[0]
@@ -365,8 +368,10 @@ def build_tab(
         api_name=False, queue=False, **quiet,
     )  # fmt: skip
     form["dataset"].change(
-        on_dataset, [form["dataset"]], [form["folder"]], api_name=False, queue=False, **quiet
-    )
+        on_dataset, [form["dataset"]], [form["folder"], form["upload_box"]], api_name=False,
+        queue=False, **quiet,
+    )  # fmt: skip
+    wire_upload_panel(form, tab)
     # typed or picked, or set by Quick CPU run / Use the synthetic set (not by a preview's notes)
     edited = [c.input for c in (*settings_inputs, baseline)] + [quick.click, use_synthetic.click]
     gr.on(

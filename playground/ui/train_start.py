@@ -14,6 +14,7 @@ from playground import controls, jobs, owners, runs, train_view
 from playground.jobs import JobError
 from playground.train_form import QUICK_CPU, settings_from, settings_key
 from playground.train_view import preflight
+from playground.training import settings as run_settings
 
 
 def on_quick() -> list[Any]:
@@ -31,8 +32,12 @@ def auto_notes(cfg: dict[str, Any] | None) -> tuple[Any, Any]:
     return gr.update(info=batch_note), gr.update(info=lr_note)
 
 
-def on_dataset(dataset: str):
-    return gr.update(visible=dataset == "folder")
+def on_dataset(dataset: str) -> tuple[Any, Any]:
+    """The folder path shows for a folder, the uploads panel for an uploaded data set."""
+    return (
+        gr.update(visible=dataset == run_settings.FOLDER_KIND),
+        gr.update(visible=dataset == run_settings.UPLOAD_KIND),
+    )
 
 
 def on_preview(spec: PipelineSpec, baseline: bool, *values: Any) -> tuple[Any, ...]:
