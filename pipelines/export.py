@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import textwrap
+from collections.abc import Mapping, Sequence
 from enum import Enum
+from typing import Any
 
 from torchvision.transforms import v2
 
@@ -29,7 +32,7 @@ In training code, import it and use `transform` (a torchvision.transforms.v2.Com
 
     from augmentation_pipeline import transform
     train_tf = v2.Compose([transform, v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-{batch_note}
+{batch_note}{eval_note}
 Run as a script, it writes the {count} samples the playground shows for an image and a seed,
 pixel for pixel:
 
@@ -52,6 +55,10 @@ from torchvision.transforms import v2
 
 _BATCH_NOTE = """
 and `batch_transform` (CutMix/MixUp) on each batch of the training loop (see below).
+"""
+
+_EVAL_NOTE = """
+and `eval_transform` on validation and test images: the input {model} expects (see below).
 """
 
 _BATCH_COMMENT = """
@@ -191,12 +198,78 @@ def transform_source(spec: PipelineSpec) -> str:
     return source
 
 
-def to_python(spec: PipelineSpec) -> str:
-    """A standalone module + script for `spec`."""
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def eval_transform_source(
+    model: str,
+    resize: int,
+    crop: int,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    interpolation: str,
+) -> str:
+    """The `eval_transform = v2.Compose([...])` statement for validation and test images, with a
+    comment: resize the shorter side to `resize` (`interpolation`, a torchvision
+    InterpolationMode value such as "bilinear"), centre-crop `crop`, then ToImage, ToDtype and
+    Normalize by `mean` and `std`: what torchvision's `weights.transforms()` does, written out
+    as the pair of the augmentation `transform`. `mean` None: the network normalises by its
+    training images' own statistics (the CIFAR-style ResNet-18), which a file cannot know; the
+    statement is then ToImage and ToDtype at the `crop` size the data already has, and the
+    comment says where the numbers come from. `model` names the network in the comment only."""
+    if not _MODEL_NAME.fullmatch(model):  # it goes into a comment: one plain word
+        raise ValueError(f"{model!r} is not a model name")
+    for name, value in (("resize", resize), ("crop", crop)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std, or neither")
+    tensor_steps = ["v2.ToImage()", "v2.ToDtype(torch.float32, scale=True)"]
+    if mean is None:
+        comment = (
+            f"# Validation and test images for {model}: {crop} x {crop} pixels, the size its\n"
+            "# training images have (no resize or crop). It normalises by the training images'\n"
+            "# own per-channel mean and std, computed by the training command (the run's\n"
+            '# config.json, "normalize"): add v2.Normalize(mean=..., std=...) with those numbers\n'
+            "# here and after `transform` in training.\n"
+        )
+        steps = tensor_steps
+    else:
+        mean_std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        normalize = _call_source("Normalize", {"mean": mean_std[0], "std": mean_std[1]})
+        mode = python_literal(v2.InterpolationMode(interpolation))
+        comment = (
+            f"# Validation and test images for {model}: its weights' transforms(), written out\n"
+            f"# (shorter side to {resize}, centre crop {crop}, then normalised by the weights' mean\n"
+            f"# and std). Training images take `transform` (ending at {crop} x {crop}), then the\n"
+            "# same last three steps:\n"
+            "#     train_transform = v2.Compose([\n"
+            "#         transform, v2.ToImage(), v2.ToDtype(torch.float32, scale=True),\n"
+            f"#         {normalize},\n"
+            "#     ])\n"
+        )
+        steps = [
+            f"v2.Resize({resize}, interpolation={mode}, antialias=True)",
+            f"v2.CenterCrop({crop})",
+            *tensor_steps,
+            normalize,
+        ]
+    body = "\n".join(f"    {step}," for step in steps)
+    return f"{comment}eval_transform = v2.Compose([\n{body}\n])\n"
+
+
+def to_python(spec: PipelineSpec, eval_for: Mapping[str, Any] | None = None) -> str:
+    """A standalone module + script for `spec`; with `eval_for` (the keyword arguments of
+    `eval_transform_source`: model, resize, crop, mean, std, interpolation) it also defines
+    that model's `eval_transform`, after `transform`. Without it, the file is as it always was."""
     keyed = list(zip(spec.active, spec.step_keys(), strict=True))
     batch = spec.batch_steps
+    evaluation = "\n\n" + eval_transform_source(**eval_for) if eval_for else ""
     header = _HEADER.format(
-        version=VERSION, count=SAMPLE_COUNT, batch_note=_BATCH_NOTE if batch else ""
+        version=VERSION,
+        count=SAMPLE_COUNT,
+        batch_note=_BATCH_NOTE if batch else "",
+        eval_note=_EVAL_NOTE.format(model=eval_for["model"]) if eval_for else "",
     )
     script = _SCRIPT.format(
         keys=[key for s, key in keyed if not s.definition.batch],
@@ -206,7 +279,7 @@ def to_python(spec: PipelineSpec) -> str:
         count=SAMPLE_COUNT,
         loader=loader_source(),
     )
-    return header + transform_source(spec) + script
+    return header + transform_source(spec) + evaluation + script
 
 
 def to_json(spec: PipelineSpec) -> str:

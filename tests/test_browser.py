@@ -222,6 +222,11 @@ def test_app_in_chromium(app_page, tmp_path):
         f"() => document.querySelector('{code}')?.innerText.includes('RandomResizedCrop') === false"
     )
     assert "v2.RandomHorizontalFlip(p=0.5)" in page.inner_text(code)
+    # The model picked for eval_transform: the code follows it.
+    page.click("#export-model input")
+    page.get_by_role("option", name="efficientnet_b0").click()
+    page.wait_for_function(f"() => document.querySelector('{code}')?.innerText.includes('BICUBIC')")
+    assert "v2.CenterCrop(224)" in page.inner_text(code)
     page.get_by_role("tab", name="Augment").click()
     page.wait_for_function("() => !document.querySelector('#rrc-enabled')")
     assert page.locator("#jitter-enabled").count() == 0

@@ -13,15 +13,18 @@ from pipelines import export
 from pipelines.spec import PipelineSpec, SpecError
 from playground import controls
 from playground.augment_view import load_pipeline, show_pipeline
+from playground.model_input import eval_for
+from playground.training.settings import MODEL_NAMES, by_name
 
 CODE_NAME = "augmentation_pipeline.py"
 JSON_NAME = "augmentation_pipeline.json"
 
 
-def export_files(spec: PipelineSpec) -> tuple[str, str, str]:
-    """(Python source, path of the .py file, path of the .json file) for the current pipeline."""
+def export_files(spec: PipelineSpec, model: str | None = None) -> tuple[str, str, str]:
+    """(Python source, path of the .py file, path of the .json file) for the current pipeline;
+    with a `model` (the dropdown's), the code also defines that model's `eval_transform`."""
     folder = Path(tempfile.mkdtemp(prefix="pipeline-"))
-    code = export.to_python(spec)
+    code = export.to_python(spec, eval_for(model) if model else None)
     (folder / CODE_NAME).write_text(code)
     (folder / JSON_NAME).write_text(export.to_json(spec))
     return code, str(folder / CODE_NAME), str(folder / JSON_NAME)
@@ -70,6 +73,14 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
         with gr.Row():
             download_code = gr.DownloadButton("Download .py", elem_id="download-code")
             download_json = gr.DownloadButton("Download pipeline .json", elem_id="download-json")
+        model = gr.Dropdown(
+            list(MODEL_NAMES),
+            value=by_name("model").default,
+            label="Model (for eval_transform)",
+            info="the code also defines `eval_transform`: the validation and test images' "
+            "preprocessing this model expects",
+            elem_id="export-model",
+        )
         code = gr.Code(language="python", label=CODE_NAME, interactive=False, elem_id="export-code")
         restore = gr.File(
             label="Load a pipeline .json (restores the editor: order, repeats, probabilities)",
@@ -80,12 +91,13 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
         status = gr.Markdown(elem_id="pipeline-status")
     draft = augment["draft"]
     outputs = [code, download_code, download_json]
-    tab.select(export_files, [spec_state], outputs, api_name="export")
+    tab.select(export_files, [spec_state, model], outputs, api_name="export")
+    model.change(export_files, [spec_state, model], outputs, api_name=False)
     tab.select(export_label, [draft], [code], api_name=False, queue=False)
     restore.upload(
         on_pipeline_file,
         [restore, image_state, augment["seed"], spec_state, augment["layout"]],
         [*augment["pipeline_outputs"], restore, status],
         api_name="load_pipeline",
-    ).then(export_files, [spec_state], outputs, api_name=False)
+    ).then(export_files, [spec_state, model], outputs, api_name=False)
     return tab
