@@ -250,3 +250,17 @@ def test_legend_labels_drop_the_date_and_the_run_is_watched_before_its_baseline(
     )
     assert [r.name for r in runs.list_runs()] == ["a-noaug", "a"]
     assert train_view.default_watch(runs.list_runs()) == "a"
+
+
+def test_a_tick_sends_the_pickers_values_only_where_the_runs_changed_them(root):
+    # a tick's answer may arrive after Start's, which set the overlay to the new baseline: a
+    # tick that sent back the overlay it was asked with undid that (the legend lost 2 curves)
+    for name in ("a", "b"):
+        _run_folder(root, name, {"state": "finished", "pid": 1, "epoch": 1.0, "epochs": 1})
+    out = train_watch.view("b", ["a"], "me")
+    watched, overlay = out[4], out[5]
+    assert "value" not in watched and "value" not in overlay
+    assert {c[1] if isinstance(c, tuple) else c for c in overlay["choices"]} >= {"a", "b"}
+    out = train_watch.view("gone", ["a", "gone", "b"], "me")  # a deleted run: both corrected
+    assert out[4]["value"] in ("a", "b") and "gone" not in out[5]["value"]
+    assert out[4]["value"] not in out[5]["value"]

@@ -21,14 +21,18 @@ def view(
     owner: str,
     all_runs: list[Run] | None = None,
     smoothing: float | None = SMOOTHING,
+    asked_watch: Any = "",
 ) -> list[Any]:
-    """Everything the Watch and Runs sections show, read from the run folders."""
+    """Everything the Watch and Runs sections show, read from the run folders. `asked_watch`:
+    the watched run the page asked for, when the caller already resolved `watched` (poll)."""
     all_runs = runs.list_runs() if all_runs is None else all_runs
     names = [r.name for r in all_runs]
     choices = train_view.run_choices(all_runs)
+    asked_watch = watched if asked_watch == "" else asked_watch
+    asked_overlay = list(overlay or [])
     if watched not in names:
         watched = train_view.default_watch(all_runs)
-    overlay = [n for n in (overlay or []) if n in names and n != watched]
+    overlay = [n for n in asked_overlay if n in names and n != watched]
     run = next((r for r in all_runs if r.name == watched), None)
     records = runs.read_metrics(run.path) if run else []
     points = sum(1 for r in records if r.get("type") == "train")
@@ -46,8 +50,8 @@ def view(
         loss,
         acc,
         train_view.runs_table(all_runs),
-        gr.update(choices=choices, value=watched),
-        gr.update(choices=choices, value=overlay),
+        _picker(choices, watched, asked_watch),
+        _picker(choices, overlay, asked_overlay),
         log,
         gr.update(interactive=bool(run and run.live and mine)),
         gr.update(interactive=bool(run and run.resumable and mine and not busy)),
@@ -61,6 +65,16 @@ def view(
         gr.update(value=best, interactive=best is not None),
         gr.update(value=pipeline, interactive=pipeline is not None),
     ]
+
+
+def _picker(choices: list, value: Any, asked: Any) -> Any:
+    """A run picker's update: its choices, and its value only where the runs changed it (a run
+    gone, the watched one no longer overlaid). A tick's answer can arrive after a newer one
+    (Start's, a click's) that set the picker: sending back the value the tick was asked with
+    would undo it (seen under load: Start's overlaid baseline vanished)."""
+    if value == asked:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=value)
 
 
 # status, 2 plots, runs table, watched, overlay, log, stop, resume, delete, name, note,
@@ -104,6 +118,7 @@ def poll(
     me = owners.requester(owner, request)
     smoothing = SMOOTHING if smoothing is None else smoothing
     all_runs = runs.list_runs()
+    asked = watched
     if watched not in {r.name for r in all_runs}:
         watched = train_view.default_watch(all_runs)
     sig = train_view.view_signature(all_runs, watched, overlay or [], me) + f"|{smoothing}"
@@ -116,7 +131,7 @@ def poll(
         return [gr.skip(), *plots, *[gr.skip()] * (VIEW_OUTPUTS - 3), seen]
     if sig == seen.get("sig"):
         return [gr.skip()] * VIEW_OUTPUTS + [seen]
-    out = view(watched, overlay, me, all_runs, smoothing)
+    out = view(watched, overlay, me, all_runs, smoothing, asked_watch=asked)
     series = [sorted(set(frame["series"])) for frame in out[1:3]]
     if series != seen.get("series") and any(series):
         seen["redraws"] = REDRAWS
