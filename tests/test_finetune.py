@@ -71,7 +71,7 @@ def _train(args: list[str], out) -> dict:
 # ---- the settings ----------------------------------------------------------------------------
 
 
-def test_the_settings_offer_the_models_table_and_stay_off_the_form():
+def test_the_settings_offer_the_models_table_and_the_form_shows_them():
     assert tuple(models.MODELS) == run_settings.MODEL_NAMES
     assert run_settings.by_name("model").choices == run_settings.MODEL_NAMES
     assert run_settings.by_name("finetune").choices == models.FINETUNE_CHOICES
@@ -82,7 +82,7 @@ def test_the_settings_offer_the_models_table_and_stay_off_the_form():
         "all",
     )
     form = {d.name for d in run_settings.form_fields()}
-    assert not form & {"model", "weights", "finetune"}  # command line only for now
+    assert {"model", "weights", "finetune"} <= form  # the Train tab offers them too
 
 
 def test_the_default_network_starts_from_the_weights_it_always_did():

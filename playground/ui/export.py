@@ -76,7 +76,7 @@ def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, An
         model = gr.Dropdown(
             list(MODEL_NAMES),
             value=by_name("model").default,
-            label="Model (for eval_transform)",
+            label=f"{by_name('model').label} (for eval_transform)",
             info="the code also defines `eval_transform`: the validation and test images' "
             "preprocessing this model expects",
             elem_id="export-model",
