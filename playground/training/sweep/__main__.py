@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ladder-base", metavar="PIPELINE",
                    help="the pipeline a ladder varies (default: the first candidate)")  # fmt: skip
     p.add_argument("--budget-minutes", type=float, help="the time the sweep may take")
-    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+    p.add_argument(settings.SEEDS.flag, type=int, default=DEFAULT_SEEDS,
                    help=f"paired seeds per candidate and rung (default {DEFAULT_SEEDS})")  # fmt: skip
     p.add_argument("--finalists", type=int, default=FINALISTS,
                    help=f"candidates besides no augmentation on the last rung (default {FINALISTS})")  # fmt: skip
@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                 p.error("--candidates (or --ladder) and --out are required (or --resume SWEEP)")
             if args.budget_minutes is None or args.budget_minutes <= 0:
                 p.error("--budget-minutes must be given and positive")
-            if args.seeds < 1 or args.finalists < 1:
-                p.error("--seeds and --finalists must be at least 1")
+            if args.seeds < settings.SEEDS.low:
+                p.error(f"{settings.SEEDS.flag} must be at least {settings.SEEDS.low:g}")
+            if args.finalists < 1:
+                p.error("--finalists must be at least 1")
             folder = Path(args.out)
             if (folder / SWEEP_JSON).exists():
                 p.error(f"{args.out} holds a sweep already; continue it with --resume {args.out}")
