@@ -43,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-minutes", type=float, help="the time the sweep may take")
     p.add_argument(settings.SEEDS.flag, type=int, default=DEFAULT_SEEDS,
                    help=f"paired seeds per candidate and rung (default {DEFAULT_SEEDS})")  # fmt: skip
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="the trials' seeds are this and the next ones (default 0); repeated "
+                   "sweeps with other first seeds measure how much their results vary")  # fmt: skip
     p.add_argument("--finalists", type=int, default=FINALISTS,
                    help=f"candidates besides no augmentation on the last rung (default {FINALISTS})")  # fmt: skip
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             candidates = make_candidates(args.candidates, args.ladder, args.ladder_base)
             executor = executor_for(args, train_args)
             state = new_state(candidates, train_args, args.seeds, 60 * args.budget_minutes,
-                              args.executor, args.finalists)  # fmt: skip
+                              args.executor, args.finalists, args.first_seed)  # fmt: skip
             folder.mkdir(parents=True, exist_ok=True)
             save_state(folder, state)
         sweep = Sweep(folder, state, executor, log=lambda m: print(m, flush=True))

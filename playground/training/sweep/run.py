@@ -68,6 +68,7 @@ def new_state(
     budget_s: float,
     executor: str,
     finalists: int = FINALISTS,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     return {
         "version": 1,
@@ -77,6 +78,7 @@ def new_state(
         "candidates": [c.to_dict() for c in candidates],
         "train_args": list(train_args),
         "seeds": seeds,
+        "first_seed": first_seed,  # seeds first_seed ... first_seed + seeds - 1
         "budget_s": budget_s,
         "executor": executor,
         "finalists": finalists,
@@ -163,6 +165,10 @@ class Sweep:
         self.session_start = time.time()
         self.stopping = False
 
+    def seeds(self) -> range:
+        first = self.state.get("first_seed", 0)
+        return range(first, first + self.state["seeds"])
+
     def elapsed_s(self) -> float:
         return self.state["elapsed_before_s"] + (time.time() - self.session_start)
 
@@ -199,8 +205,9 @@ class Sweep:
         if self.state.get("cost"):
             return Cost(**self.state["cost"])
         out = self.folder / PROBE
-        args = trial_args(self.state, self.baseline, 0, 1, self.pipelines)
-        trial = Trial(-1, self.baseline, 0, out, args)
+        first = self.seeds()[0]
+        args = trial_args(self.state, self.baseline, first, 1, self.pipelines)
+        trial = Trial(-1, self.baseline, first, out, args)
         self.log("measuring the cost of an epoch (a one-epoch run without augmentation)")
         (code,) = self.executor.run([trial])
         if code != 0:
@@ -243,7 +250,7 @@ class Sweep:
         return [
             Trial(rung, key, seed, trial_folder(self.folder, rung, key, seed),
                   trial_args(self.state, key, seed, epochs, self.pipelines))
-            for seed in range(self.state["seeds"])
+            for seed in self.seeds()
             for key in keys
         ]  # fmt: skip
 
