@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", help="where the image folder and the sweeps go (default: temp)")
     p.add_argument("--budget-minutes", type=float, default=20.0)
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--aa-budget-minutes", type=float, default=1.5)
+    p.add_argument("--aa-epochs", type=int, default=3, help="each A/A sweep's (fixed) epochs")
     args = p.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="sweep-real-"))
     data = work / "data"
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         state, seconds = sweep(
             ["--candidates", "cifar-standard", "cifar-standard", "cifar-standard",
              "--finalists", "3", "--seeds", "3", "--first-seed", str(100 * k),
-             "--budget-minutes", str(args.aa_budget_minutes), "--width", "8",
+             "--first-epochs", str(args.aa_epochs), "--width", "8",
              "--subset", "1500", *flags],
             work / f"aa{k:02d}",
         )  # fmt: skip

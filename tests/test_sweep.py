@@ -209,7 +209,7 @@ def _wait(predicate, timeout: float = 120.0) -> None:
 def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
     out = tmp_path / "sweep"
     args = ["--candidates", "cifar-standard", "d2l-flip", "--seeds", "2", "--finalists", "1"]
-    args += ["--budget-minutes", "0.5", "--out", str(out), *TINY]
+    args += ["--first-epochs", "1", "--out", str(out), *TINY]
     proc = subprocess.Popen(_sweep(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = out / "r0-c00-none-s0"
 
@@ -232,7 +232,7 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
     assert state["state"] == "finished"
     first_rung, last_rung = state["rungs"]
     assert len(first_rung["keys"]) == 3 and len(last_rung["keys"]) == 2
-    assert last_rung["epochs"] > first_rung["epochs"]
+    assert (first_rung["epochs"], last_rung["epochs"]) == (1, 2)
     assert "c00-none" in last_rung["keys"]  # the baseline is carried forward
     dropped = [r for r in first_rung["decision"]["rows"] if not r["kept"]]
     assert len(dropped) == 1 and "on validation" in dropped[0]["why"]
@@ -249,3 +249,66 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
     for trial in last_rung["trials"]:  # ordinary runs, evaluated on the held-out images
         config = json.loads((out / trial / "config.json").read_text())
         assert config["validation"] == state["validation"] and config["epochs"] == 2
+
+
+class FakeExecutor:
+    """Trains nothing: writes each trial's folder as a finished run would, its right/wrong
+    answers drawn from a true accuracy per candidate (the key's last part) and the trial's
+    seed, and its in-process seconds from a cost per epoch."""
+
+    name, slots = "fake", 1
+
+    def __init__(self, truth: dict[str, float], epoch_s: float = 2.0) -> None:
+        self.truth, self.epoch_s, self.trained = truth, epoch_s, []
+
+    def run(self, trials):
+        for t in trials:
+            flags = dict(zip(t.args, t.args[1:], strict=False))
+            epochs, seed = int(flags["--epochs"]), int(flags["--seed"])
+            acc = self.truth[t.key.split("-", 1)[1]] / 100
+            t.out.mkdir(parents=True, exist_ok=True)
+            for name, n, offset in (("predictions.npz", 300, 0), ("test-predictions.npz", 200, 7)):
+                rng = np.random.default_rng([seed, offset, epochs])
+                label = rng.integers(0, 10, n)
+                right = rng.uniform(size=n) < acc + np.random.default_rng(len(t.key)).normal(
+                    0, 0.01
+                )
+                np.savez(t.out / name, pred=np.where(right, label, (label + 1) % 10), label=label)
+            summary = {"type": "summary", "elapsed_s": epochs * self.epoch_s}
+            (t.out / "metrics.jsonl").write_text(json.dumps(summary) + "\n")
+            (t.out / "status.json").write_text(json.dumps({"state": "finished"}))
+            t.wall_s += epochs * self.epoch_s + 1.0
+            self.trained.append((t.rung, t.key, epochs))
+        return [0] * len(trials)
+
+    def stop(self):
+        pass
+
+
+def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tmp_path):
+    from playground.training.sweep.run import Sweep, new_state
+
+    truth = {"none": 40.0, "cifar-standard": 60.0, "d2l-flip": 45.0, "randaugment": 59.0}
+    candidates = make_candidates(["cifar-standard", "d2l-flip", "randaugment"])
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "500", "--device", "cpu"]
+    state = new_state(candidates, tiny, seeds=3, budget_s=600, executor="fake", finalists=2)
+    fake = FakeExecutor(truth)
+    assert Sweep(tmp_path, state, fake, log=lambda m: None).run() == 0
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert fake.trained[0] == (-1, "c00-none", 1)  # the probe: one epoch, no augmentation
+    assert state["cost"]["epoch_s"] == pytest.approx(2.0)
+    assert state["validation"] == 100 and state["train_size"] == 400  # 20% of 500 held out
+    sizes, epochs = state["plan"]["sizes"], state["plan"]["epochs"]
+    assert sizes == [3, 2] and epochs[1] > epochs[0] >= 1
+    spent = sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
+    assert spent <= 600  # the schedule fitted the budget with the measured cost
+    assert fit(3, 3, 600 - 3.0, Cost(2.0, 1.0)).epochs[0] == epochs[0]
+    kept = state["rungs"][0]["decision"]["kept"]
+    assert "c02-d2l-flip" not in kept and "c00-none" in kept
+    report = state["report"]
+    assert report["best"] == "c01-cifar-standard"
+    assert {r["key"]: r["claim"] for r in report["vs_none"]} == {
+        "c01-cifar-standard": "helped",
+        "c03-randaugment": "helped",
+    }
+    assert "c00-none" not in report["tied"] and "c01-cifar-standard" in report["tied"]
