@@ -197,6 +197,16 @@ def test_bad_sweep_commands_are_one_error_line(tmp_path, capsys):
     assert not (tmp_path / "c").exists()  # nothing written for a refused sweep
 
 
+def test_the_ray_executor_without_ray_is_one_error_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as where it is not installed
+    monkeypatch.delitem(sys.modules, "playground.training.sweep.ray_executor", raising=False)
+    code = sweep_main(["--executor", "ray", "--candidates", "randaugment", "--budget-minutes", "1",
+                       "--out", str(tmp_path / "r"), *TINY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "requirements-ray.txt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def _wait(predicate, timeout: float = 120.0) -> None:
     end = time.time() + timeout
     while time.time() < end:

@@ -66,8 +66,13 @@ def parser() -> argparse.ArgumentParser:
 
 def executor_for(args: argparse.Namespace, train_args: list[str]):
     if args.executor == "ray":
-        from playground.training.sweep.ray_executor import RayExecutor
-
+        try:
+            from playground.training.sweep.ray_executor import RayExecutor
+        except ImportError as err:
+            raise SweepError(
+                f"--executor ray needs Ray ({err.msg}): "
+                "pip install -r requirements-ray.txt -c constraints.txt"
+            ) from None
         return RayExecutor(args.address, args.gpus_per_trial, args.cpus_per_trial)
     device = settings.flags_parser().parse_known_args(train_args)[0].device or "auto"
     return LocalExecutor(visible_gpus(device))

@@ -43,7 +43,7 @@ class Trial:
         return self.out.name
 
 
-def _state(out: Path) -> str | None:
+def run_state(out: Path) -> str | None:
     try:
         return json.loads((out / "status.json").read_text()).get("state")
     except (OSError, ValueError, AttributeError):
@@ -55,7 +55,7 @@ def trial_command(trial: Trial) -> list[str] | None:
     it has a checkpoint (and did not diverge); else a fresh start (a folder that never
     checkpointed starts again)."""
     out = trial.out
-    state = _state(out)
+    state = run_state(out)
     if state == "finished":
         return None
     if (out / "config.json").exists() and (out / "last.pt").exists() and state != "diverged":
@@ -102,7 +102,8 @@ class LocalExecutor:
                     with self._lock:
                         self._procs.discard(proc)
             trial.wall_s += time.perf_counter() - started
-            return STOPPED if self._stopping.is_set() and code != 0 else code
+            stopped = self._stopping.is_set() and run_state(trial.out) != "finished"
+            return STOPPED if stopped else code  # a stopped run exits 0
         finally:
             free.put(gpu)
 
