@@ -42,7 +42,6 @@ from playground.training.sweep.executors import (
     run_state,
     trial_command,
 )
-from playground.training.sweep.run import SweepError
 
 ROOT = Path(__file__).resolve().parents[3]  # the project: on every node's PYTHONPATH
 RAY_FOLDER = ".ray"  # Tune's records, inside the sweep folder
@@ -127,6 +126,10 @@ class RayExecutor:
     def __init__(
         self, address: str | None = None, gpus_per_trial: float = 1.0, cpus_per_trial: float = 1.0
     ) -> None:
+        # here, not at the top: a Ray worker imports this module for `_train`, and the sweep's
+        # run module imports torch (seconds per worker start) that `_train` never uses
+        from playground.training.sweep.run import SweepError
+
         if not cpus_per_trial > 0:
             raise SweepError("--cpus-per-trial must be positive")
         if gpus_per_trial < 0 or (gpus_per_trial > 1 and gpus_per_trial != int(gpus_per_trial)):
