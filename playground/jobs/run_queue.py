@@ -30,7 +30,7 @@ def advance(root: Path | None = None) -> list[Path]:
     with _root_lock(root):
         all_runs = runs.list_runs(root)
         queued = [r for r in all_runs if r.state == runs.QUEUED]
-        if not queued or any(r.live for r in all_runs):
+        if not queued or any(r.live for r in all_runs) or runs.live_sweeps(root):
             return []
         first = min(queued, key=lambda r: (r.started, r.launch.get("order", 0)))
         pair = [
