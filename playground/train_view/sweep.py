@@ -18,7 +18,7 @@ from playground import runs
 from playground.estimate import estimate_epoch
 from playground.jobs import JobError, checks, flags, sweeps, validated
 from playground.jobs.process import Settings
-from playground.train_view.labels import fmt_time
+from playground.train_view.labels import fmt_time  # noqa: F401 (also the tests')
 from playground.training.sweep.plan import (
     FINALISTS,
     Cost,
