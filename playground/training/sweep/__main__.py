@@ -23,7 +23,7 @@ from playground.training.sweep.run import (
 
 DEFAULT_SEEDS = 3  # with 2 the 95% t multiplier is 12.7 (one degree of freedom); with 3, 4.3
 # the training flags a sweep sets per trial itself
-PER_TRIAL = ("seed", "aug_seed", "no_augment", "epochs", "split_seed")
+PER_TRIAL = ("seed", "aug_seed", "no_augment", "epochs")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ladder-base", metavar="PIPELINE",
                    help="the pipeline a ladder varies (default: the first candidate)")  # fmt: skip
     p.add_argument("--budget-minutes", type=float, help="the time the sweep may take")
+    p.add_argument("--first-epochs", type=int, metavar="N",
+                   help="a fixed schedule instead of a budget: N epochs on the first rung, "
+                   "doubled on each next one (repeatable sweeps, e.g. the A/A check)")  # fmt: skip
     p.add_argument(settings.SEEDS.flag, type=int, default=DEFAULT_SEEDS,
                    help=f"paired seeds per candidate and rung (default {DEFAULT_SEEDS})")  # fmt: skip
     p.add_argument("--first-seed", type=int, default=0,
@@ -93,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not args.out or not (args.candidates or args.ladder):
                 p.error("--candidates (or --ladder) and --out are required (or --resume SWEEP)")
-            if args.budget_minutes is None or args.budget_minutes <= 0:
-                p.error("--budget-minutes must be given and positive")
+            if args.first_epochs is not None:
+                if args.first_epochs < 1 or args.budget_minutes is not None:
+                    p.error("--first-epochs N (N >= 1) replaces --budget-minutes; give one")
+            elif args.budget_minutes is None or args.budget_minutes <= 0:
+                p.error("--budget-minutes (positive) or --first-epochs must be given")
             if args.seeds < settings.SEEDS.low:
                 p.error(f"{settings.SEEDS.flag} must be at least {settings.SEEDS.low:g}")
             if args.finalists < 1:
@@ -114,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"{flags}, --pipeline and --out are set per trial by the sweep")
             candidates = make_candidates(args.candidates, args.ladder, args.ladder_base)
             executor = executor_for(args, train_args)
-            state = new_state(candidates, train_args, args.seeds, 60 * args.budget_minutes,
-                              args.executor, args.finalists, args.first_seed)  # fmt: skip
+            budget_s = None if args.first_epochs else 60 * args.budget_minutes
+            state = new_state(candidates, train_args, args.seeds, budget_s, args.executor,
+                              args.finalists, args.first_seed, args.first_epochs)  # fmt: skip
             folder.mkdir(parents=True, exist_ok=True)
             save_state(folder, state)
         sweep = Sweep(folder, state, executor, log=lambda m: print(m, flush=True))

@@ -26,10 +26,12 @@ from playground.training.sweep.executors import STOPPED, TRAIN_LOG, Trial
 from playground.training.sweep.plan import (
     FINALISTS,
     Cost,
+    Plan,
     binomial_spread_points,
     detectable_points,
     fit,
     predicted_s,
+    rung_sizes,
 )
 
 SWEEP_JSON, SUMMARY_TXT = "sweep.json", "summary.txt"
@@ -69,6 +71,7 @@ def new_state(
     executor: str,
     finalists: int = FINALISTS,
     first_seed: int = 0,
+    first_epochs: int | None = None,
 ) -> dict[str, Any]:
     return {
         "version": 1,
@@ -79,7 +82,8 @@ def new_state(
         "train_args": list(train_args),
         "seeds": seeds,
         "first_seed": first_seed,  # seeds first_seed ... first_seed + seeds - 1
-        "budget_s": budget_s,
+        "budget_s": budget_s,  # None with first_epochs: a fixed schedule
+        "first_epochs": first_epochs,
         "executor": executor,
         "finalists": finalists,
         "elapsed_before_s": 0.0,
@@ -220,11 +224,20 @@ class Sweep:
         self.save(cost={"epoch_s": cost.epoch_s, "start_s": cost.start_s})
         return cost
 
-    def planned(self, cost: Cost) -> dict[str, Any]:
+    def planned(self, cost: Cost | None) -> dict[str, Any]:
         plan = self.state.get("plan")
         if plan:
             return plan
         n = len(self.candidates) - 1
+        if self.state.get("first_epochs"):
+            first = self.state["first_epochs"]
+            sizes = rung_sizes(n, self.state["finalists"])
+            epochs = [first * 2**k for k in range(len(sizes))]
+            plan = Plan(sizes, epochs, self.state["seeds"], self.executor.slots, 0.0, True)
+            plan = {**plan.to_dict(), "fixed": True, "predicted_s": None}
+            self.save(plan=plan)
+            self.log(self.plan_line(plan))
+            return plan
         left = self.state["budget_s"] - self.elapsed_s()
         fitted = fit(n, self.state["seeds"], left, cost, self.executor.slots,
                      self.state["finalists"])  # fmt: skip
@@ -237,12 +250,17 @@ class Sweep:
             )
             self.log("warning: " + plan["over_budget"])
         self.save(plan=plan)
-        self.log(
+        self.log(self.plan_line(plan))
+        return plan
+
+    @staticmethod
+    def plan_line(plan: dict[str, Any]) -> str:
+        return (
             f"plan: rungs of {', '.join(str(s + 1) for s in plan['sizes'])} candidates (the "
             f"baseline included) x {plan['seeds']} seeds, {', '.join(map(str, plan['epochs']))} "
-            f"epochs; predicted {plan['predicted_s'] / 60:.1f} min"
-        )
-        return plan
+            + (f"epochs; predicted {plan['predicted_s'] / 60:.1f} min" if plan["predicted_s"]
+               else "epochs (a fixed schedule)")
+        )  # fmt: skip
 
     # -- rungs ---------------------------------------------------------------------------
 
@@ -280,13 +298,13 @@ class Sweep:
         )
         return trials
 
-    def remeasured(self, trials: list[Trial], epochs: int, cost: Cost) -> Cost:
+    def remeasured(self, trials: list[Trial], epochs: int, cost: Cost | None) -> Cost:
         """The cost measured on this rung's trials (augmented ones cost more per epoch than
         the probe's baseline): what the rest of the plan is fitted with."""
         inside = [float(_summary(t.out).get("elapsed_s") or 0) for t in trials]
         walls = [t.wall_s for t in trials if t.wall_s > 0]
-        epoch_s = float(np.mean(inside)) / epochs if inside else cost.epoch_s
-        start_s = cost.start_s
+        epoch_s = float(np.mean(inside)) / epochs
+        start_s = cost.start_s if cost else 0.0
         if walls and len(walls) == len(trials):
             start_s = max(0.0, float(np.mean([w - i for w, i in zip(walls, inside, strict=True)])))
         return Cost(epoch_s=max(epoch_s, 1e-3), start_s=start_s)
@@ -295,7 +313,8 @@ class Sweep:
         try:
             self.save(state="running", message="")
             self.prepare()
-            cost = self.measure_cost()
+            # a fixed schedule needs no probe: the first rung measures the cost for the ETA
+            cost = None if self.state.get("first_epochs") else self.measure_cost()
             plan = self.planned(cost)
             keys = [c.key for c in self.candidates]
             rung = 0
@@ -320,15 +339,18 @@ class Sweep:
                     if not row["kept"]:
                         self.log(f"  dropped {self.labels[row['key']]}: {row['why']}")
                 cost = self.remeasured(trials, epochs, cost)
+                self.state["cost"] = {"epoch_s": cost.epoch_s, "start_s": cost.start_s}
+                keys = [k for k in keys if k in decision["kept"]]
+                rung += 1
+                if plan.get("fixed"):
+                    self.save()
+                    continue
                 left = self.state["budget_s"] - self.elapsed_s()
                 refit = fit(len(self.candidates) - 1, self.state["seeds"], left, cost,
                             self.executor.slots, self.state["finalists"], after=rung + 1,
                             done_epochs=plan["epochs"][: rung + 1])  # fmt: skip
                 plan["epochs"] = refit.epochs
                 plan["predicted_left_s"] = refit.predicted_s
-                self.state["cost"] = {"epoch_s": cost.epoch_s, "start_s": cost.start_s}
-                keys = [k for k in keys if k in decision["kept"]]
-                rung += 1
                 self.save(plan=plan)
             self.save(state="finished", message="")
             return 0
