@@ -102,7 +102,10 @@ class LocalExecutor:
                     with self._lock:
                         self._procs.discard(proc)
             trial.wall_s += time.perf_counter() - started
-            return STOPPED if self._stopping.is_set() and code != 0 else code
+            # a stopped trial exits 0 (it checkpointed): unfinished all the same
+            if self._stopping.is_set() and _state(trial.out) != "finished":
+                return STOPPED
+            return code
         finally:
             free.put(gpu)
 

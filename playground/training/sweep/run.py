@@ -214,9 +214,9 @@ class Sweep:
         trial = Trial(-1, self.baseline, first, out, args)
         self.log("measuring the cost of an epoch (a one-epoch run without augmentation)")
         (code,) = self.executor.run([trial])
+        if self.stopping or code == STOPPED:
+            raise _Stopped()
         if code != 0:
-            if code == STOPPED:
-                raise _Stopped()
             raise SweepError(f"the one-epoch probe run failed: {_log_tail(out)} (see {out})")
         inside = float(_summary(out).get("elapsed_s") or 0.0)
         wall = trial.wall_s or inside
