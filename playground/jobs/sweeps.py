@@ -33,15 +33,15 @@ from playground.jobs.limits import _within_limits, _within_memory, server_limits
 from playground.jobs.process import Settings, _refuse_if_busy, _root_lock, _spawn, flags
 from playground.jobs.start import validated
 from playground.training import settings as run_settings
+from playground.training.sweep.__main__ import PER_TRIAL  # the flags it sets per trial
 from playground.training.sweep.candidates import CandidateError, make_candidates
 
 SWEEP_MODULE = "playground.training.sweep"
 CURRENT = "the current pipeline"  # the candidate that is the Augment tab's pipeline
 CURRENT_FILE = "current-pipeline.json"  # where it is written, in the sweep folder
-# the training flags the sweep sets per trial itself (its command refuses them)
-PER_TRIAL = ("seed", "aug_seed", "no_augment", "epochs", "split_seed")
 STOP_GRACE_S = 60.0  # the sweep stops its trial, which saves a checkpoint first
 LIVE = ("starting", "running")
+ENDED = ("finished", "stopped", "failed")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,10 @@ def sweep_folder(name: Any, root: Path | None = None) -> Path | None:
     return path if runs.is_sweep_folder(path) else None
 
 
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def read(folder: Path) -> dict[str, Any]:
     """{name, path, state, message, owner, live, data (sweep.json or None)}; the state from
     sweep.json and whether its process still runs: a dead process with a live state was
@@ -107,11 +111,19 @@ def read(folder: Path) -> dict[str, Any]:
     live = runs.sweep_live(folder)
     said = str((data or {}).get("state") or "")
     message = str((data or {}).get("message") or "")
-    if live:
+    # what a live process said since it started (a resumed one still reads "stopped" at first)
+    now_said = said in ENDED and _number((data or {}).get("updated")) >= _number(
+        launch.get("started")
+    )
+    if live and now_said:  # its process is ending
+        state = said
+    elif live and (folder / "stop.json").exists():
+        state, message = "stopping", "stopping: its trial writes a checkpoint first"
+    elif live:
         state = said if said in LIVE else "starting"
         if launch.get("pid") is None or said not in LIVE:
             message = message or f"{launch.get('action') or 'start'}: starting the sweep process"
-    elif said in ("finished", "stopped", "failed"):
+    elif said in ENDED:
         state = said
     elif data is not None:
         state = runs.INTERRUPTED
@@ -158,7 +170,7 @@ def _new_folder(root: Path) -> Path:
 
 
 def trial_settings(settings: Settings) -> Settings:
-    """The form's settings less what the sweep sets per trial (epochs, seeds, the split)."""
+    """The form's settings less what the sweep sets per trial (epochs, the seeds)."""
     return replace(settings, **{n: run_settings.by_name(n).default for n in PER_TRIAL})
 
 
