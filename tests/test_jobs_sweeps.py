@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
 import pytest
 
 from pipelines.spec import preset
-from playground import jobs, runs
+from playground import jobs, owners, runs
 from playground.jobs import sweeps
+from playground.training.sweep.candidates import make_candidates
 from tests.fake_runs import SETTINGS, _run_folder
 
 # the smallest sweep that trains for real: 200 synthetic images, width 4, one candidate
@@ -119,7 +122,7 @@ def _sweep_folder(root, said: str, updated: float, pid: int | None, started: flo
     folder = root / "20261207-100000-sweep"
     folder.mkdir(exist_ok=True)
     (folder / "sweep.json").write_text(json.dumps({"state": said, "updated": updated}))
-    launch = {"pid": pid, "kind": "sweep", "started": started, "owner": "alice"}
+    launch = {"pid": pid, "kind": "sweep", "started": started, "owner": owners.owner_id("alice")}
     (folder / "launch.json").write_text(json.dumps(launch))
     return folder
 
@@ -145,3 +148,77 @@ def test_a_sweep_state_is_what_its_file_says_resolved_against_its_process(root, 
     assert interrupted["state"] == runs.INTERRUPTED and "resume" in interrupted["message"]
     with pytest.raises(jobs.JobError, match="another session"):
         sweeps.resume(folder.name, "bob", root)
+
+
+def _pipeline_file(folder, name: str, spec) -> str:
+    path = folder / name
+    path.write_text(spec.to_json())
+    return str(path)
+
+
+def test_saved_files_and_a_fixed_schedule_make_the_sweep_command(root, tmp_path):
+    files = [
+        _pipeline_file(tmp_path, "flip only.json", preset("d2l-flip")),
+        _pipeline_file(tmp_path, "strong.json", preset("randaugment")),
+    ]
+    request = sweeps.checked_request([], "", None, 2, files, first_epochs=2)
+    folder = root / "s"
+    folder.mkdir()
+    sources, current, cfg, n = sweeps.prepared(folder, TINY, SPEC, request)
+    assert current is None and n == 2 and cfg["train_size"] == 200
+    given = [folder / sweeps.GIVEN / "flip-only.json", folder / sweeps.GIVEN / "strong.json"]
+    assert sources == [str(p) for p in given]
+    assert json.loads(given[1].read_text()) == json.loads(preset("randaugment").to_json())
+    cmd = sweeps.sweep_command(folder, TINY, sources, current, request)
+    assert cmd[cmd.index("--first-epochs") + 1] == "2" and "--budget-minutes" not in cmd
+    labels = [c.label for c in make_candidates(sources)]
+    assert labels == ["no augmentation", "flip-only", "strong"]  # named after the files
+    # with a budget instead, and the current pipeline: its file, the budget, no fixed schedule
+    request = sweeps.checked_request([sweeps.CURRENT], "", 5, 2)
+    sources, current, _, n = sweeps.prepared(folder, TINY, SPEC, request)
+    cmd = sweeps.sweep_command(folder, TINY, sources, current, request)
+    assert sources == [str(folder / sweeps.CURRENT_FILE)] and n == 1
+    assert cmd[cmd.index("--budget-minutes") + 1] == "5" and "--first-epochs" not in cmd
+
+
+def test_a_file_that_is_not_a_pipeline_is_refused_by_its_name(root, tmp_path):
+    good = _pipeline_file(tmp_path, "good.json", preset("d2l-flip"))
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"steps": [{"name": "NoSuchTransform"}]}')
+    with pytest.raises(jobs.JobError, match="the pipeline file notes.json"):
+        sweeps.start(TINY, SPEC, "alice", [], "", 1, 2, root=root, files=[good, str(bad)])
+    assert list(root.iterdir()) in ([], [root / ".start.lock"])
+
+
+def test_a_space_fits_every_sweep_to_a_budget(monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "someone/space")
+    with pytest.raises(jobs.JobError, match="fits every sweep to a budget of at most 60"):
+        sweeps.checked_request(["cifar-standard"], "", None, 2, first_epochs=1)
+    monkeypatch.delenv("SPACE_ID")
+    assert sweeps.checked_request(["cifar-standard"], "", None, 2, first_epochs=1).minutes is None
+    with pytest.raises(jobs.JobError, match="1 to 100"):
+        sweeps.checked_request(["cifar-standard"], "", None, 2, first_epochs=101)
+
+
+def test_a_sweep_over_the_servers_minutes_is_stopped_and_cannot_resume(root, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_MAX_SWEEP_MINUTES", "60")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "playground"])
+    try:
+        now = time.time()
+        folder = _sweep_folder(root, "running", now - 100, proc.pid, now - 30 * 60)
+        data = json.loads((folder / "sweep.json").read_text())
+        data["elapsed_before_s"] = 29 * 60.0  # earlier starts: 29 min; this one: 30 so far
+        (folder / "sweep.json").write_text(json.dumps(data))
+        assert sweeps.enforce_limits(root, grace_s=1) == []  # 59 min: under the limit
+        assert proc.poll() is None
+        data["elapsed_before_s"] = 31 * 60.0
+        (folder / "sweep.json").write_text(json.dumps(data))
+        assert sweeps.enforce_limits(root, grace_s=1) == [folder.name]
+        assert proc.wait(timeout=10) == -signal.SIGTERM
+        stopped = sweeps.read(folder)
+        assert stopped["state"] == "stopped" and "limit of 60 minutes" in stopped["message"]
+        with pytest.raises(jobs.JobError, match="has used this server's 60 minutes"):
+            sweeps.resume(folder.name, "alice", root)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -19,6 +19,7 @@ from playground.training.sweep.plan import (
     binomial_spread_points,
     detectable_points,
     fit,
+    predicted_s,
 )
 
 
@@ -87,6 +88,16 @@ def test_estimate_warns_over_budget_and_with_one_seed():
     assert "cannot tell candidates apart" in one and "at least" not in one
 
 
+def test_a_fixed_schedule_is_estimated_without_a_probe_or_a_budget():
+    cost = Cost(epoch_s=10.0, start_s=5.0)
+    text = view.estimate_text(3, 2, None, cost, test_images=1000, first_epochs=2)
+    # rungs of 3 then 2 candidates besides none (finalists 2), 2 then 4 epochs, no probe
+    expected = predicted_s([3, 2], [2, 4], 2, cost, 1)
+    assert "2, 4 epochs" in text and "14 trials" in text  # (4 + 3) x 2 seeds
+    assert f"about {view.fmt_time(expected)} (a fixed schedule, no budget)" in text
+    assert "budget:" not in text and "over the budget" not in text
+
+
 def test_previous_sweep_cost_is_reused_for_the_same_flags(tmp_path):
     folder = tmp_path / "s1"
     folder.mkdir()
@@ -113,16 +124,53 @@ def test_ladder_says_who_is_in_and_who_was_dropped_and_why():
     assert 'class="rung-dropped"' in html
 
 
+def _trial(folder: Path, name: str, status: dict, evals: list[float] = ()) -> None:
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / name / "status.json").write_text(json.dumps(status))
+    lines = [{"type": "eval", "epoch": e + 1, "test_acc": a} for e, a in enumerate(evals)]
+    (folder / name / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
 def test_status_line_has_elapsed_and_time_left_while_live(tmp_path):
-    state = _state(rungs=RUNGS)
+    state = _state(rungs=[RUNGS[0], {**RUNGS[1], "trials": ["r1-c00-none-s0", "r1-c01-flip-s0"]}])
+    state["elapsed_before_s"] = 100.0
+    (tmp_path / "launch.json").write_text(json.dumps({"started": time.time() - 25}))
     sweep = {"name": "s1", "path": tmp_path, "state": "running", "message": "", "live": True,
              "data": state}  # fmt: skip
-    text = view.status_text(sweep)
-    assert "**s1**: running" in text and "Elapsed 2:05" in text
     from playground.training.sweep.run import eta_s
 
-    assert f"about {view.fmt_time(eta_s(state))} left" in text
-    assert "left" not in view.status_text({**sweep, "live": False, "state": "stopped"})
+    full = eta_s(state)  # rungs 2 and 3 at 15 s a start + 10 s an epoch
+    assert view.time_left_s(sweep) == pytest.approx(full)
+    # one trial of the running rung finished (4 epochs: 45 s), one halfway (1.5 epochs: 15 s)
+    _trial(tmp_path, "r1-c00-none-s0", {"state": "finished", "epoch": 4.0})
+    _trial(tmp_path, "r1-c01-flip-s0", {"state": "running", "epoch": 1.5})
+    assert view.time_left_s(sweep) == pytest.approx(full - 45.0 - 15.0)
+    text = view.status_text(sweep)
+    # elapsed: the earlier starts' 100 s and this one's 25 s since its launch
+    assert "**s1**: running" in text and re.search(r"Elapsed 2:0[5-9]", text), text
+    assert f"about {view.fmt_time(full - 60.0)} left" in text
+    stopped = view.status_text({**sweep, "live": False, "state": "stopped"})
+    assert "left" not in stopped and "Elapsed 2:05" in stopped  # sweep.json's elapsed_s
+    before = {**sweep, "data": {**state, "cost": None}}
+    assert view.time_left_s(before) is None
+    assert "time left: measuring" in view.status_text(before)
+
+
+def test_curves_are_the_running_rungs_trials_by_candidate_and_seed(tmp_path):
+    state = _state(rungs=[RUNGS[0], {**RUNGS[1], "trials": ["r1-c00-none-s0", "r1-c01-flip-s0"]}])
+    sweep = {"name": "s1", "path": tmp_path, "state": "running", "message": "", "live": True,
+             "data": state}  # fmt: skip
+    assert view.curves(sweep).empty and view.curves(None).empty
+    _trial(tmp_path, "probe", {"state": "finished"}, [0.3])
+    _trial(tmp_path, "r1-c00-none-s0", {"state": "finished"}, [0.2, 0.4])
+    _trial(tmp_path, "r1-c01-flip-s0", {"state": "running"}, [0.25])
+    frame = view.curves(sweep)
+    assert sorted(set(frame["series"])) == ["flip <b> · seed 0", "no augmentation · seed 0"]
+    none = frame[frame["series"] == "no augmentation · seed 0"]
+    assert list(none["epoch"]) == [1.0, 2.0] and list(none["value"]) == [0.2, 0.4]
+    # before any rung: the probe's one epoch
+    probing = {**sweep, "data": _state()}
+    assert set(view.curves(probing)["series"]) == {"no augmentation (the one-epoch probe)"}
 
 
 # ---- the results --------------------------------------------------------------------------
@@ -243,3 +291,64 @@ def test_a_sweep_is_listed_with_its_state(root):
     assert listed["state"] == runs.INTERRUPTED and not listed["live"]
     assert sweeps.sweep_folder(folder.name, root) == folder
     assert sweeps.sweep_folder("../x", root) is None
+
+
+# ---- the panel's callbacks ----------------------------------------------------------------
+
+
+def _finished_sweep(root: Path) -> Path:
+    from pipelines.spec import preset
+
+    folder = root / "20261207-110000-sweep"
+    (folder / "candidates").mkdir(parents=True)
+    (folder / "candidates" / "c01-flip.json").write_text(preset("d2l-flip").to_json())
+    report = {
+        "best": "c01-flip", "use": "c01-flip", "vs_none": VS_NONE[:1], "vs_best": [],
+        "tied": ["c01-flip"], "tied_words": "flip is the best", "classes": ["cat"],
+        "per_class": {"c01-flip": [1.0]},
+    }  # fmt: skip
+    state = {**_state(report, RUNGS), "state": "finished"}
+    (folder / "sweep.json").write_text(json.dumps(state))
+    (folder / "launch.json").write_text(json.dumps({"kind": "sweep", "pid": None}))
+    (folder / "summary.txt").write_text("the summary\n")
+    return folder
+
+
+def test_poll_sends_each_part_only_when_it_changed(root):
+    import gradio as gr
+
+    from playground.ui import train_sweep
+
+    skip = gr.skip()
+    first = train_sweep.poll(None, None, "alice")
+    names = train_sweep.POLLED
+    shown = dict(zip(names, first[:-1], strict=True))
+    assert shown["status"] == view.status_text(None) and shown["results"] == ""
+    assert train_sweep.poll(None, first[-1], "alice")[:-1] == [skip] * len(names)
+    folder = _finished_sweep(root)
+    later = dict(zip(names, train_sweep.poll(None, first[-1], "alice")[:-1], strict=True))
+    assert later["picked"]["value"] == folder.name
+    assert "flip is the best" in later["results"] and "<svg" in later["results"]
+    assert later["use"]["visible"] and later["export"]["visible"]
+    assert later["stop"] == skip  # not live before, not live now: unchanged
+
+
+def test_use_this_pipeline_loads_the_recommended_one_and_export_writes_it(root):
+    from pipelines.spec import load, preset
+    from playground.ui import train_sweep
+
+    spec = preset("cifar-standard")
+    layout = (0, spec.to_json())
+    out = train_sweep.on_use(None, None, 0, spec, layout)
+    assert out[0] is spec and "No pipeline" in out[-1]  # no sweep yet: nothing changes
+    folder = _finished_sweep(root)
+    out = train_sweep.on_use(folder.name, None, 0, spec, layout)
+    assert out[0] == preset("d2l-flip") and out[1][0] == 1  # the editor shows it
+    assert out[-1].startswith("Loaded flip <b> into the Augment tab")
+    files, message = train_sweep.on_export(folder.name, "resnet18")
+    code, saved = files["value"]
+    assert code.endswith(".py") and load(saved) == preset("d2l-flip")
+    assert "RandomHorizontalFlip" in Path(code).read_text() and message == "Exported flip <b>."
+    assert "eval_transform" in Path(code).read_text()  # the model's, as the Export tab writes it
+    plain, _ = train_sweep.on_export(folder.name, "no such model")
+    assert "eval_transform" not in Path(plain["value"][0]).read_text()

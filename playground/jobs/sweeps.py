@@ -12,6 +12,7 @@ resolves its state against its process, as `runs.read_run` does for a run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.catalogue import PRESETS
-from pipelines.spec import PipelineSpec, preset
+from pipelines.spec import PipelineSpec, SpecError, load, preset
 from playground import budget, owners, runs
 from playground.jobs import checks
 from playground.jobs.control import _escalate
@@ -39,6 +40,8 @@ from playground.training.sweep.candidates import CandidateError, make_candidates
 SWEEP_MODULE = "playground.training.sweep"
 CURRENT = "the current pipeline"  # the candidate that is the Augment tab's pipeline
 CURRENT_FILE = "current-pipeline.json"  # where it is written, in the sweep folder
+GIVEN = "given"  # the saved pipeline files given as candidates, copied into the sweep folder
+MAX_FIRST_EPOCHS = 100  # a fixed schedule's first rung
 STOP_GRACE_S = 60.0  # the sweep stops its trial, which saves a checkpoint first
 LIVE = ("starting", "running")
 ENDED = ("finished", "stopped", "failed")
@@ -118,17 +121,23 @@ def read(folder: Path) -> dict[str, Any]:
     if live and now_said:  # its process is ending
         state = said
     elif live and (folder / "stop.json").exists():
-        state, message = "stopping", "stopping: its trial writes a checkpoint first"
+        reason = (runs.read_json(folder / "stop.json") or {}).get("reason")
+        state, message = "stopping", str(reason or "stopping: its trial writes a checkpoint first")
     elif live:
         state = said if said in LIVE else "starting"
         if launch.get("pid") is None or said not in LIVE:
             message = message or f"{launch.get('action') or 'start'}: starting the sweep process"
     elif said in ENDED:
         state = said
+        reason = (runs.read_json(folder / "stop.json") or {}).get("reason")
+        if said == "stopped" and reason:  # stopped by the server, not by its owner
+            message = str(reason)
     elif data is not None:
         state = runs.INTERRUPTED
         if (folder / "stop.json").exists():
-            state, message = "stopped", "stopped before it could save its state; resume it"
+            reason = (runs.read_json(folder / "stop.json") or {}).get("reason")
+            state = "stopped"
+            message = str(reason or "stopped before it could save its state; resume it")
         else:
             message = runs.error_line(folder) or (
                 "the sweep process ended without finishing (killed, or the app's machine "
@@ -160,13 +169,17 @@ def log_tail(folder: Path, lines: int = 20) -> str:
 
 
 def _new_folder(root: Path) -> Path:
+    """A new, empty sweep folder (made atomically: two starts at once get two folders)."""
     base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep"
-    path, n = root / base, 1
-    while path.exists():
-        n += 1
-        path = root / f"{base}-{n}"
-    path.mkdir(parents=True)
-    return path
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise JobError("could not name a new sweep folder: too many this second")
 
 
 def trial_settings(settings: Settings) -> Settings:
@@ -174,8 +187,9 @@ def trial_settings(settings: Settings) -> Settings:
     return replace(settings, **{n: run_settings.by_name(n).default for n in PER_TRIAL})
 
 
-def candidate_sources(chosen: list[str], current: Path | None) -> list[str]:
-    """The sweep command's --candidates: presets by name, the current pipeline by its file."""
+def candidate_sources(chosen: list[str], current: Path | None, given: list[Path] = ()) -> list:
+    """The sweep command's --candidates: presets by name, the current pipeline and the saved
+    pipeline files (copied into the sweep folder) by their files."""
     out = []
     for choice in chosen:
         if choice == CURRENT:
@@ -186,24 +200,43 @@ def candidate_sources(chosen: list[str], current: Path | None) -> list[str]:
             out.append(choice)
         else:
             raise JobError(f"{choice!r} is not a candidate: pick presets or {CURRENT!r}")
+    return out + [str(p) for p in given]
+
+
+def copy_files(files: list[str], folder: Path) -> list[Path]:
+    """Saved pipeline files (uploads) as checked copies in folder/given/, named after the file
+    (the candidate's label); a file that is not a valid pipeline is refused, by its name."""
+    out: list[Path] = []
+    for source in files:
+        name = Path(source).name
+        try:
+            spec = load(source)
+        except SpecError as err:
+            raise JobError(f"the pipeline file {name}: {err}") from None
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(source).stem).strip("-.")[:40] or "pipeline"
+        path, n = folder / GIVEN / f"{stem}.json", 1
+        while path in out:
+            n += 1
+            path = folder / GIVEN / f"{stem}-{n}.json"
+        path.parent.mkdir(exist_ok=True)
+        runs.write_text(path, spec.to_json())
+        out.append(path)
     return out
 
 
 def sweep_command(
-    folder: Path,
-    settings: Settings,
-    sources: list[str],
-    ladder: str,
-    base: Path | None,
-    budget_minutes: float,
-    seeds: int,
+    folder: Path, settings: Settings, sources: list[str], base: Path | None, request: Request
 ) -> list[str]:
     cmd = [sys.executable, "-m", SWEEP_MODULE]
     if sources:
         cmd += ["--candidates", *sources]
-    if ladder:
-        cmd += ["--ladder", ladder, "--ladder-base", str(base)]
-    cmd += ["--budget-minutes", f"{budget_minutes:g}", run_settings.SEEDS.flag, str(seeds)]
+    if request.ladder:
+        cmd += ["--ladder", request.ladder, "--ladder-base", str(base)]
+    if request.first_epochs:
+        cmd += ["--first-epochs", str(request.first_epochs)]
+    else:
+        cmd += ["--budget-minutes", f"{request.minutes:g}"]
+    cmd += [run_settings.SEEDS.flag, str(request.seeds)]
     if settings.seed:  # the form's seed: the sweep's first
         cmd += ["--first-seed", str(settings.seed)]
     cmd += [*flags(trial_settings(settings)), "--out", str(folder)]
@@ -216,27 +249,114 @@ def count_candidates(sources: list[str], ladder: str, base: Path | None) -> int:
     return len(make_candidates(sources, ladders, str(base) if base else None)) - 1
 
 
-def _checked_request(chosen: Any, ladder: Any, budget_minutes: Any, seeds: Any) -> tuple:
+@dataclass(frozen=True)
+class Request:
+    """What the panel asks for, checked: candidates (CURRENT and presets by name, saved files
+    by path, a ladder of the current pipeline), seeds, and a budget in minutes or a fixed
+    schedule (`first_epochs` on the first rung, doubled on each next; no budget fit)."""
+
+    chosen: list[str]
+    ladder: str
+    files: list[str]
+    minutes: float | None
+    seeds: int
+    first_epochs: int | None = None
+
+    @property
+    def needs_current(self) -> bool:
+        return CURRENT in self.chosen or bool(self.ladder)
+
+
+def _file_paths(files: Any) -> list[str]:
+    out = []
+    for f in files or []:
+        path = getattr(f, "name", f)  # a Gradio upload (a path, or an object with .name)
+        if path:
+            out.append(str(path))
+    return out
+
+
+def checked_request(
+    chosen: Any,
+    ladder: Any,
+    budget_minutes: Any,
+    seeds: Any,
+    files: Any = None,
+    first_epochs: Any = None,
+) -> Request:
     chosen = [c for c in (chosen or []) if c]
     ladder = str(ladder or "").strip()
-    if not chosen and not ladder:
-        raise JobError("pick at least one candidate (or write a strength ladder)")
+    files = _file_paths(files)
+    if not chosen and not ladder and not files:
+        raise JobError("pick at least one candidate (or a saved pipeline file, or a ladder)")
+    low, high = int(run_settings.SEEDS.low), int(run_settings.SEEDS.high)
+    if not isinstance(seeds, (int, float)) or seeds != int(seeds) or not low <= seeds <= high:
+        raise JobError(f"seeds must be a whole number from {low} to {high}, got {seeds!r}")
+    limits = sweep_limits()
+    if first_epochs not in (None, "", 0):
+        if not isinstance(first_epochs, (int, float)) or first_epochs != int(first_epochs):
+            raise JobError(f"the fixed schedule's first epochs must be a whole number, got "
+                           f"{first_epochs!r}")  # fmt: skip
+        if not 1 <= first_epochs <= MAX_FIRST_EPOCHS:
+            raise JobError(f"the fixed schedule's first epochs must be 1 to {MAX_FIRST_EPOCHS}")
+        if limits.max_minutes:
+            raise JobError(
+                f"this server fits every sweep to a budget of at most "
+                f"{limits.max_minutes:,.0f} minutes: leave the fixed schedule empty"
+            )
+        return Request(chosen, ladder, files, None, int(seeds), int(first_epochs))
     try:
         minutes = float(budget_minutes)
     except (TypeError, ValueError):
         raise JobError(f"the budget must be a number of minutes, got {budget_minutes!r}") from None
     if not minutes > 0:
         raise JobError("the budget must be more than 0 minutes")
-    low, high = int(run_settings.SEEDS.low), int(run_settings.SEEDS.high)
-    if not isinstance(seeds, (int, float)) or seeds != int(seeds) or not low <= seeds <= high:
-        raise JobError(f"seeds must be a whole number from {low} to {high}, got {seeds!r}")
-    limits = sweep_limits()
     if limits.max_minutes and minutes > limits.max_minutes:
         raise JobError(
             f"this server allows one sweep at most {limits.max_minutes:,.0f} minutes; "
             f"set the budget to {limits.max_minutes:,.0f} or less"
         )
-    return chosen, ladder, minutes, int(seeds)
+    return Request(chosen, ladder, files, minutes, int(seeds))
+
+
+def prepared(
+    folder: Path, settings: Settings, spec: PipelineSpec | None, request: Request
+) -> tuple[list[str], Path | None, dict[str, Any], int]:
+    """Write the candidates' files into `folder` and check them, the settings and the data:
+    (the --candidates sources, the current pipeline's file, the resolved config, the number of
+    candidates besides no augmentation). A JobError says what is wrong."""
+    current = None
+    if request.needs_current:
+        current = folder / CURRENT_FILE
+        runs.write_text(current, validated(spec).to_json())
+    given = copy_files(request.files, folder)
+    sources = candidate_sources(request.chosen, current, given)
+    try:
+        n = count_candidates(sources, request.ladder, current)
+    except CandidateError as err:
+        raise JobError(str(err)) from None
+    limits = sweep_limits()
+    if limits.max_candidates and n > limits.max_candidates:
+        raise JobError(
+            f"this server allows one sweep at most {limits.max_candidates} candidates "
+            f"besides no augmentation, and these are {n}: pick fewer"
+        )
+    # the settings are checked with the first pipeline given (the current one, else a file,
+    # else the first preset)
+    probe = current or (given[0] if given else folder / "check-pipeline.json")
+    if probe.name == "check-pipeline.json":
+        runs.write_text(probe, preset(request.chosen[0]).to_json())
+    try:
+        cfg = checks.check(trial_settings(settings), probe)
+    finally:
+        if probe.name == "check-pipeline.json":
+            probe.unlink(missing_ok=True)
+    _within_limits(cfg, server_limits())
+    _within_memory(cfg, 1)
+    problem = checks.data_problem(cfg)
+    if problem:
+        raise JobError(problem)
+    return sources, current, cfg, n
 
 
 def start(
@@ -245,56 +365,38 @@ def start(
     owner: str,
     chosen: list[str],
     ladder: str,
-    budget_minutes: float,
+    budget_minutes: float | None,
     seeds: int,
     root: Path | None = None,
+    files: Any = None,
+    first_epochs: int | None = None,
 ) -> Path:
-    """Start a sweep of the chosen candidates (presets, CURRENT) and a strength ladder of the
-    current pipeline, with the form's settings; its folder. Refused, with the reason, while
-    anything trains, over this server's limits, or when the settings or data do not check."""
+    """Start a sweep of the chosen candidates (presets, CURRENT), saved pipeline files and a
+    strength ladder of the current pipeline, with the form's settings; its folder. Refused,
+    with the reason, while anything trains, over this server's limits, or when the settings,
+    the files or the data do not check.
+
+    The checks (a `--check` subprocess, the data) run before the start lock is taken, in a
+    folder nobody lists yet (no launch.json, no sweep.json): the lock is held only to see that
+    nothing trains and to spawn, so no visitor waits on another's checks."""
     root = runs.checkpoints_root() if root is None else root
-    chosen, ladder, minutes, seeds = _checked_request(chosen, ladder, budget_minutes, seeds)
-    needs_current = CURRENT in chosen or bool(ladder)
-    current_spec = validated(spec) if needs_current else None
-    limits = sweep_limits()
-    with _root_lock(root):
-        _refuse_if_busy(root)
+    request = checked_request(chosen, ladder, budget_minutes, seeds, files, first_epochs)
+    _refuse_if_busy(root)  # early, without the lock; again under it below
+    try:
         folder = _new_folder(root)
-        try:
-            current = None
-            if current_spec is not None:
-                current = folder / CURRENT_FILE
-                runs.write_text(current, current_spec.to_json())
-            sources = candidate_sources(chosen, current)
-            try:
-                n = count_candidates(sources, ladder, current)
-            except CandidateError as err:
-                raise JobError(str(err)) from None
-            if limits.max_candidates and n > limits.max_candidates:
-                raise JobError(
-                    f"this server allows one sweep at most {limits.max_candidates} candidates "
-                    f"besides no augmentation, and these are {n}: pick fewer"
-                )
-            probe = current or folder / "check-pipeline.json"
-            if current is None:  # the settings are checked with the first preset chosen
-                runs.write_text(probe, preset(chosen[0]).to_json())
-            cfg = checks.check(trial_settings(settings), probe)
-            if current is None:
-                probe.unlink()
-            _within_limits(cfg, server_limits())
-            _within_memory(cfg, 1)
-            problem = checks.data_problem(cfg)
-            if problem:
-                raise JobError(problem)
-            cmd = sweep_command(folder, settings, sources, ladder, current, minutes, seeds)
+    except OSError as err:
+        raise JobError(f"could not write the sweep's folder ({err.strerror or err})") from None
+    try:
+        sources, current, _, _ = prepared(folder, settings, spec, request)
+        cmd = sweep_command(folder, settings, sources, current, request)
+        with _root_lock(root):
+            _refuse_if_busy(root)
             _spawn(folder, cmd, owners.owner_id(owner), folder.name, "start", None, kind="sweep")
-        except (JobError, OSError) as err:
-            shutil.rmtree(folder, ignore_errors=True)
-            if isinstance(err, OSError):
-                raise JobError(
-                    f"could not write the sweep's folder ({err.strerror or err})"
-                ) from None
-            raise
+    except (JobError, OSError) as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise JobError(f"could not write the sweep's folder ({err.strerror or err})") from None
+        raise
     return folder
 
 
@@ -310,16 +412,20 @@ def _to_control(name: Any, owner: str | None, root: Path | None, action: str) ->
     return sweep
 
 
-def stop(
-    name: Any, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
-) -> str:
-    """SIGTERM the sweep process: it stops its running trial (which saves a checkpoint) and
-    records "stopped"; the whole process group is killed only if it has not ended in time."""
-    sweep = _to_control(name, owner, root, "stop it (everyone can watch it)")
-    if not sweep["live"]:
-        raise JobError(f"{sweep['name']} is not running ({sweep['state']})")
+def used_s(sweep: dict[str, Any], now: float | None = None) -> float:
+    """The seconds the sweep has trained, over all its starts and resumes: what sweep.json
+    says of the earlier ones, and the live process's time since its launch."""
+    data = sweep.get("data") or {}
+    before = _number(data.get("elapsed_before_s"))
+    if not sweep.get("live"):
+        return max(before, _number(data.get("elapsed_s")))
+    started = _number((runs.read_json(sweep["path"] / "launch.json") or {}).get("started"))
+    return before + max(0.0, (time.time() if now is None else now) - started) if started else before
+
+
+def _send_stop(sweep: dict[str, Any], grace_s: float, reason: str = "") -> None:
     folder = sweep["path"]
-    runs.write_json(folder / "stop.json", {"requested": time.time()})
+    runs.write_json(folder / "stop.json", {"requested": time.time(), "reason": reason})
     launch = runs.read_json(folder / "launch.json") or {}
     pid = launch.get("pid")
     if isinstance(pid, int):
@@ -328,14 +434,51 @@ def stop(
         threading.Thread(
             target=_escalate, args=(pid, pid, grace_s), daemon=True, name=f"stop-sweep-{pid}"
         ).start()
+
+
+def stop(
+    name: Any, owner: str | None, root: Path | None = None, grace_s: float = STOP_GRACE_S
+) -> str:
+    """SIGTERM the sweep process: it stops its running trial (which saves a checkpoint) and
+    records "stopped"; the whole process group is killed only if it has not ended in time."""
+    sweep = _to_control(name, owner, root, "stop it (everyone can watch it)")
+    if not sweep["live"]:
+        raise JobError(f"{sweep['name']} is not running ({sweep['state']})")
+    _send_stop(sweep, grace_s)
     return (
         f"Stopping the sweep {sweep['name']}: its trial writes a checkpoint and it stops within "
         "a few seconds; Resume continues where it was."
     )
 
 
+def over_time_text(limits: SweepLimits) -> str:
+    return (
+        f"stopped by this server's limit of {limits.max_minutes:,.0f} minutes per sweep "
+        "(its schedule ran over its budget); start a smaller one: fewer candidates or seeds"
+    )
+
+
+def enforce_limits(root: Path | None = None, grace_s: float = STOP_GRACE_S) -> list[str]:
+    """Stop each live sweep that has trained longer than this server allows one sweep (a plan
+    over its budget runs anyway, and only this bounds it). The app's queue worker calls this
+    every few seconds; returns the names stopped."""
+    limits = sweep_limits()
+    if not limits.max_minutes:
+        return []
+    stopped = []
+    for folder in runs.live_sweeps(root):
+        sweep = read(folder)
+        if sweep["state"] in ("stopping", *ENDED) or (folder / "stop.json").exists():
+            continue
+        if used_s(sweep) > limits.max_minutes * 60:
+            _send_stop(sweep, grace_s, over_time_text(limits))
+            stopped.append(folder.name)
+    return stopped
+
+
 def resume(name: Any, owner: str | None, root: Path | None = None) -> Path:
-    """Continue a stopped, interrupted or failed sweep where it was (`--resume`)."""
+    """Continue a stopped, interrupted or failed sweep where it was (`--resume`); refused once
+    it has used this server's minutes per sweep."""
     root = runs.checkpoints_root() if root is None else root
     sweep = _to_control(name, owner, root, "resume it")
     if sweep["live"]:
@@ -344,6 +487,13 @@ def resume(name: Any, owner: str | None, root: Path | None = None) -> Path:
         raise JobError(f"{sweep['name']} has finished; start a new sweep")
     if sweep["data"] is None:
         raise JobError(f"{sweep['name']} never started (no sweep.json): start a new sweep")
+    limits = sweep_limits()
+    by_limit = bool((runs.read_json(sweep["path"] / "stop.json") or {}).get("reason"))
+    if limits.max_minutes and (by_limit or used_s(sweep) >= limits.max_minutes * 60):
+        raise JobError(
+            f"{sweep['name']} has used this server's {limits.max_minutes:,.0f} minutes per "
+            "sweep; start a smaller one"
+        )
     folder = sweep["path"]
     with _root_lock(root):
         if runs.sweep_live(folder):

@@ -13,20 +13,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipelines.spec import preset
 from playground import runs
 from playground.estimate import estimate_epoch
-from playground.jobs import JobError, checks, flags, sweeps, validated
+from playground.jobs import JobError, flags, sweeps
 from playground.jobs.process import Settings
-from playground.train_view.labels import fmt_time  # noqa: F401 (also the tests')
+from playground.train_view.labels import fmt_time
+from playground.train_view.plots import plot_frame
+from playground.training.sweep.candidates import BASELINE_LABEL
 from playground.training.sweep.plan import (
     FINALISTS,
     Cost,
+    Plan,
     binomial_spread_points,
     detectable_points,
     fit,
+    predicted_s,
+    rung_sizes,
 )
-from playground.training.sweep.run import SUMMARY_TXT, VALIDATION_SHARE, eta_s, summary_text
+from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE, eta_s, summary_text
 
 # Before a sweep has measured it: the seconds a trial costs besides its epochs (the process
 # start, loading the data, the final scoring); 5.2 s measured on a 2-core CPU, synthetic data.
@@ -40,27 +47,37 @@ ACCURACY_GUESS = 0.5  # before training, the accuracy that the floor below is co
 def estimate_text(
     candidates: int,
     seeds: int,
-    budget_s: float,
+    budget_s: float | None,
     cost: Cost,
     test_images: int,
     accuracy: float = ACCURACY_GUESS,
     how: str = "",
     slots: int = 1,
     finalists: int = FINALISTS,
+    first_epochs: int | None = None,
 ) -> str:
-    """The schedule `plan.fit` makes of the budget (after the one-epoch probe the sweep runs
-    first), how long it takes, and the smallest difference its last rung can detect: with
-    the spread of two runs' accuracies on the test images alone as the per-seed spread
+    """The schedule the sweep will run and how long it takes: with a budget, the one `plan.fit`
+    makes of it (after the one-epoch probe the sweep runs first); with `first_epochs`, the
+    fixed one (no probe). And the smallest difference its last rung can detect: with the spread
+    of two runs' accuracies on the test images alone as the per-seed spread
     (`binomial_spread_points`), a floor: training noise adds to it."""
-    probe_s = cost.trial_s(1)
-    plan = fit(candidates, seeds, budget_s - probe_s, cost, slots, finalists)
-    total = probe_s + plan.predicted_s
+    if first_epochs:
+        sizes = rung_sizes(candidates, finalists)
+        epochs = [first_epochs * 2**k for k in range(len(sizes))]  # as the sweep plans it
+        plan = Plan(sizes, epochs, seeds, slots, predicted_s(sizes, epochs, seeds, cost, slots),
+                    True)  # fmt: skip
+        total, of_budget = plan.predicted_s, " (a fixed schedule, no budget)"
+    else:
+        probe_s = cost.trial_s(1)
+        plan = fit(candidates, seeds, budget_s - probe_s, cost, slots, finalists)
+        total = probe_s + plan.predicted_s
+        of_budget = f" of the {fmt_time(budget_s)} budget"
     sizes = ", ".join(str(n + 1) for n in plan.sizes)
     epochs = ", ".join(str(e) for e in plan.epochs)
     text = (
         f"**Estimate:** {len(plan.sizes)} rung(s) of {sizes} candidates (no augmentation "
         f"included) x {seeds} seeds, {epochs} epochs: {plan.trials()} trials, about "
-        f"{fmt_time(total)} of the {fmt_time(budget_s)} budget (one epoch about "
+        f"{fmt_time(total)}{of_budget} (one epoch about "
         f"{cost.epoch_s:.1f} s, a start {cost.start_s:.1f} s{'; ' + how if how else ''})."
     )
     if not plan.fits:
@@ -127,38 +144,32 @@ def estimate(
     budget_minutes: Any,
     seeds: Any,
     root: Path | None = None,
+    files: Any = None,
+    first_epochs: Any = None,
 ) -> str:
     """The estimate for the panel's values, or what is wrong with them ("⚠️ ...")."""
     try:
-        chosen, ladder, minutes, seeds = sweeps._checked_request(
-            chosen, ladder, budget_minutes, seeds
-        )
+        request = sweeps.checked_request(chosen, ladder, budget_minutes, seeds, files, first_epochs)
         with tempfile.TemporaryDirectory(prefix="playground-sweep-") as tmp:
-            current = None
-            if sweeps.CURRENT in chosen or ladder:
-                current = Path(tmp) / sweeps.CURRENT_FILE
-                current.write_text(validated(spec).to_json())
-            sources = sweeps.candidate_sources(chosen, current)
-            try:
-                n = sweeps.count_candidates(sources, ladder, current)
-            except ValueError as err:
-                raise JobError(str(err)) from None
-            pipeline = current or Path(tmp) / "check.json"
-            if current is None:
-                pipeline.write_text(preset(chosen[0]).to_json())
+            _, current, cfg, n = sweeps.prepared(Path(tmp), settings, spec, request)
             trial = sweeps.trial_settings(settings)
-            cfg = checks.check(trial, pipeline)
             args = flags(trial)
             found = previous_cost(args, root)
             if found:
                 cost, accuracy = found
                 how = "measured by an earlier sweep with these settings"
             else:
+                pipeline = current or next(Path(tmp).glob(f"{sweeps.GIVEN}/*.json"), None)
+                if pipeline is None:
+                    pipeline = Path(tmp) / "check.json"
+                    pipeline.write_text(preset(request.chosen[0]).to_json())
                 epoch_s, how = estimate_epoch(trial, pipeline, cfg, root)
                 epoch_s *= 1 - VALIDATION_SHARE  # a fifth of the training images is held out
                 cost, accuracy = Cost(epoch_s, START_S_GUESS), ACCURACY_GUESS
                 how = f"{how}; the start guessed"
-        return estimate_text(n, seeds, minutes * 60, cost, int(cfg["test_size"]), accuracy, how)
+        budget_s = request.minutes * 60 if request.minutes else None
+        return estimate_text(n, request.seeds, budget_s, cost, int(cfg["test_size"]), accuracy,
+                             how, first_epochs=request.first_epochs)  # fmt: skip
     except JobError as err:
         return f"⚠️ No estimate: {err}"
 
@@ -229,23 +240,73 @@ def ladder_html(state: dict[str, Any] | None) -> str:
     )
 
 
+def time_left_s(sweep: dict[str, Any]) -> float | None:
+    """Seconds left: the plan's rungs not finished at the measured cost (`run.eta_s`), less
+    what the running rung has done already (its finished trials, and the epochs its live
+    trials have trained). None until the cost is measured (the probe, or a fixed schedule's
+    first rung)."""
+    state = sweep.get("data") or {}
+    left = eta_s(state) if state else None
+    if left is None:
+        return None
+    cost, slots = Cost(**state["cost"]), max(1, int((state.get("plan") or {}).get("slots") or 1))
+    for record in state.get("rungs") or []:
+        if record.get("state") != "running":
+            continue
+        for name in record.get("trials") or []:
+            status = runs.read_json(sweep["path"] / str(name) / "status.json") or {}
+            if status.get("state") == "finished":
+                left -= cost.trial_s(record["epochs"]) / slots
+            elif _num(status.get("epoch")):
+                left -= min(status["epoch"], record["epochs"]) * cost.epoch_s / slots
+    return max(0.0, left)
+
+
 def status_text(sweep: dict[str, Any] | None) -> str:
-    """The sweep's state, elapsed time and, while it runs, the time left (`run.eta_s`)."""
+    """The sweep's state, the time it has trained (all its starts) and, while it runs, the
+    time left."""
     if sweep is None:
         return "No sweep yet: pick candidates and a budget, then Start sweep."
     state = sweep["data"] or {}
     parts = [f"**{sweep['name']}**: {sweep['state']}"]
     if sweep["message"]:
         parts.append(f"({sweep['message']})")
-    elapsed = state.get("elapsed_s")
-    text = " ".join(parts) + f". Elapsed {fmt_time(elapsed)}"
+    text = " ".join(parts) + f". Elapsed {fmt_time(sweeps.used_s(sweep))}"
     if sweep["live"]:
-        left = eta_s(state) if state else None
+        left = time_left_s(sweep)
         text += f", about {fmt_time(left)} left" if left is not None else ", time left: measuring"
     plan = state.get("plan") or {}
     if plan.get("over_budget"):
         text += f". ⚠️ {plan['over_budget']}"
     return text + "."
+
+
+def _trial_parts(name: str, rung: int) -> tuple[str, str]:
+    """("c01-flip", "0") from "r0-c01-flip-s0"."""
+    key, _, seed = name.removeprefix(f"r{rung}-").rpartition("-s")
+    return key, seed
+
+
+def curves(sweep: dict[str, Any] | None) -> pd.DataFrame:
+    """The held-out (validation) accuracy per epoch of the trials of the rung training now
+    (else the last one; before any, the probe's): one series per candidate and seed."""
+    rows: list[list[Any]] = []
+    state = (sweep or {}).get("data") or {}
+    rungs = [r for r in state.get("rungs") or [] if r.get("trials")]
+    labels = _labels(state)
+    if rungs:
+        record = next((r for r in rungs if r.get("state") == "running"), rungs[-1])
+        names = [(n, *_trial_parts(str(n), record.get("index", 0))) for n in record["trials"]]
+        series = [(n, f"{labels.get(key, key)} · seed {seed}") for n, key, seed in names]
+    elif sweep is not None and (sweep["path"] / PROBE).is_dir():
+        series = [(PROBE, f"{BASELINE_LABEL} (the one-epoch probe)")]
+    else:
+        series = []
+    for name, label in series:
+        for r in runs.read_metrics(sweep["path"] / str(name)):
+            if r.get("type") == "eval" and _num(r.get("epoch")):
+                rows.append([r["epoch"], r.get("test_acc"), label])
+    return plot_frame(rows)
 
 
 # ---- the results --------------------------------------------------------------------------
@@ -399,6 +460,13 @@ def use_pipeline_path(sweep: dict[str, Any] | None) -> Path | None:
         return None
     path = sweep["path"] / "candidates" / f"{key}.json"
     return path if path.is_file() else None
+
+
+def use_label(sweep: dict[str, Any]) -> str:
+    """The recommended candidate's label (its key if the sweep does not name it)."""
+    state = sweep.get("data") or {}
+    key = (state.get("report") or {}).get("use")
+    return _labels(state).get(key, str(key))
 
 
 def sweep_choices(all_sweeps: list[dict[str, Any]]) -> list[tuple[str, str]]:
