@@ -347,8 +347,8 @@ class Sweep:
                     continue
                 left = self.state["budget_s"] - self.elapsed_s()
                 refit = fit(len(self.candidates) - 1, self.state["seeds"], left, cost,
-                            self.executor.slots, self.state["finalists"], after=rung + 1,
-                            done_epochs=plan["epochs"][: rung + 1])  # fmt: skip
+                            self.executor.slots, self.state["finalists"], after=rung,
+                            done_epochs=plan["epochs"][:rung])  # fmt: skip
                 plan["epochs"] = refit.epochs
                 plan["predicted_left_s"] = refit.predicted_s
                 self.save(plan=plan)
