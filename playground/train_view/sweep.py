@@ -22,6 +22,7 @@ from playground.jobs import JobError, flags, sweeps
 from playground.jobs.process import Settings
 from playground.train_view.labels import fmt_time
 from playground.train_view.plots import plot_frame
+from playground.training import settings as run_settings
 from playground.training.sweep.candidates import BASELINE_LABEL
 from playground.training.sweep.plan import (
     FINALISTS,
@@ -102,13 +103,16 @@ def estimate_text(
     return text
 
 
+REWRITTEN = tuple(run_settings.by_name(n).flag for n in ("validation", "split_seed"))
+
+
 def _comparable(args: list[str]) -> list[str]:
     """Training flags less those a sweep rewrites (the validation split)."""
     out, skip = [], False
     for a in args:
         if skip:
             skip = False
-        elif a in ("--validation", "--split-seed"):
+        elif a in REWRITTEN:
             skip = True
         else:
             out.append(a)
