@@ -7,6 +7,7 @@ initialised models; the ImageNet weights come from a temporary torch hub cache).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -16,7 +17,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from playground.training import archive, cli, datasets, models, recipes
+from playground.training import archive, augment, cli, compare, datasets, dist, models, recipes
 from playground.training import settings as run_settings
 from playground.training.checkpoints import load_checkpoint
 from playground.training.data import pil_to_uint8
@@ -217,6 +218,42 @@ def test_an_image_size_is_the_weights_crop_unless_given(root, capsys):
     assert cfg["eval_transform"]["how"] == "shorter side to 256 (bicubic), centre crop 224"
     # --check decodes nothing: the store at that size is made when the run starts
     assert "store-256-224" not in datasets.read_manifest(datasets.default_root(), "rb")["stores"]
+
+
+# ---- the paired experiment ------------------------------------------------------------------
+
+
+def test_the_paired_experiment_fine_tunes_both_arms_from_the_same_start(root, capsys):
+    path = _weights_file(root, "mobilenet_v3_small")
+    exp = root / "exp"
+    flags = [*TINY[2:], "--dataset", "upload:rb", "--model", "mobilenet_v3_small"]
+    flags += ["--weights", path, "--device", "cpu"]
+    assert compare.run_experiment(exp, "d2l-flip", 1, flags) == 0
+    arms = [exp / "seed0-aug", exp / "seed0-noaug"]
+    configs = [json.loads((arm / "config.json").read_text()) for arm in arms]
+    assert [c["no_augment"] for c in configs] == [False, True]
+    for key in ("model", "weights", "seed", "batch_size", "total_steps", "classes"):
+        assert configs[0][key] == configs[1][key], key
+    # both started from the weights file (and the same new head, drawn from the seed) and
+    # take the images in the same order
+    torch.manual_seed(0)
+    expected = models.build("mobilenet_v3_small", 2, path).model
+    order = augment.epoch_order(20, 0, 0, 5, 4).numpy().astype("<i8")  # 20 images, batch 4
+    expected = (
+        f"initial weights {dist.weight_digest(expected)[:16]}, "
+        f"data order of epoch 1 {hashlib.sha256(order.tobytes()).hexdigest()[:16]}"
+    )
+    assert [compare.start_of(arm) for arm in arms] == [expected, expected]
+    summary = json.loads((exp / compare.SUMMARY_JSON).read_text())
+    assert summary["problems"] == [] and summary["classes"] == ["blue", "red"]
+    assert summary["verdict"].startswith("this seed only")
+    assert "verdict: this seed only" in capsys.readouterr().out
+
+    # arms that did not start alike are said to be unpaired
+    log = arms[1] / "train.log"
+    log.write_text(log.read_text().replace("initial weights ", "initial weights 0"))
+    problems = compare.summarize([arms[0]], [arms[1]])["problems"]
+    assert len(problems) == 1 and "did not start alike" in problems[0]
 
 
 # ---- refusals ------------------------------------------------------------------------------

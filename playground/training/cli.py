@@ -389,6 +389,8 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
         if "recipe_reason" in cfg:
             log(f"recipe {cfg['recipe']}: {cfg['recipe_reason']}, warm-up {run.warmup} steps")
         log(models.describe(cfg.get("model_summary") or run.model_summary))
+        if not resume and ranks.main:
+            log(start_line(run))
         if resume:
             run.restore(run_dir / "last.pt")
         state = run.run()
@@ -406,6 +408,17 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
     finally:
         stop.uninstall()
         dist.close()
+
+
+def start_line(run: Run) -> str:
+    """The run's starting point in one log line: the initial weights and the first epoch's data
+    order, each as 16 hex digits of a sha256. The arms of a paired experiment print the same
+    (the same seed, weights file and data; only the augmentation differs)."""
+    weights = dist.weight_digest(run.model)[:16]
+    return (
+        f"start: initial weights {weights}, data order of epoch 1 {run.batches.order_digest(0)} "
+        "(sha256)"
+    )
 
 
 def _worker_argv(argv: list[str], out: str, resume: bool) -> list[str]:
