@@ -82,6 +82,7 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
     )
     batch = max(batch, cfg.get("world_size") or 1)  # the global batch: processes split it
+    # the weights' values do not change the speed: a probe downloads no ImageNet weights
     probe = replace(
         settings,
         dataset="synthetic",
@@ -89,6 +90,7 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         subset=None,
         epochs=1,
         batch_size=batch,
+        weights="none",
     )
     with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
         out = Path(tmp) / "run"

@@ -152,17 +152,22 @@ def _input(cfg: dict[str, Any]) -> None:
         cfg["normalize"] = {"mean": list(pre.mean), "std": list(pre.std)}
 
 
-def _model(cfg: dict[str, Any]) -> None:
+def _model(cfg: dict[str, Any], check: bool = False) -> None:
     """Build the model once: an unknown weights file, one of another architecture, or ImageNet
     weights that cannot be had are refused here, before anything starts (and the weights are
-    downloaded once, before several processes would each try to)."""
+    downloaded once, before several processes would each try to). `--check` downloads nothing:
+    it records where the ImageNet weights go (`imagenet_download`: folder, file, url, whether
+    cached), and the app says whether this server can get them, as for CIFAR-10."""
     try:
         built = models.build(
-            cfg["model"], len(cfg["classes"]), cfg["weights"], cfg["finetune"], cfg["width"]
-        )
+            cfg["model"], len(cfg["classes"]), cfg["weights"], cfg["finetune"], cfg["width"],
+            download=not check,
+        )  # fmt: skip
     except (models.WeightsError, models.ModelError) as err:
         raise UsageError(str(err)) from None
     cfg["model_summary"] = built.summary
+    if cfg["weights"] == "imagenet":
+        cfg["imagenet_download"] = models.imagenet_download(cfg["model"])
 
 
 def _data(cfg: dict[str, Any]) -> None:
@@ -252,7 +257,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     cfg["name"] = name
     _device(cfg)
     _data(cfg)
-    _model(cfg)
+    _model(cfg, bool(args.check))
     _batch(cfg)
     _augmentation(cfg, spec)
     _out(cfg, name)
