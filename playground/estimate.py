@@ -31,19 +31,23 @@ _MEASURED: dict[tuple, float] = {}  # this app's measurements, by what the throu
 _MEASURE_LOCK = threading.Lock()
 
 
+# what the images/s of a run depend on, with the value a config from before the setting
+# existed means (runs from before models were added trained the CIFAR ResNet-18, all of it)
+THROUGHPUT = {
+    "device": None,
+    "world_size": None,
+    "model": "resnet18",
+    "finetune": "all",
+    "width": None,
+    "batch_size": None,
+    "amp_dtype": None,
+    "batched": None,
+    "image_size": None,
+}
+
+
 def _throughput_key(cfg: dict[str, Any]) -> tuple:
-    return tuple(
-        cfg.get(k)
-        for k in (
-            "device",
-            "world_size",
-            "width",
-            "batch_size",
-            "amp_dtype",
-            "batched",
-            "image_size",
-        )
-    )
+    return tuple(cfg.get(k, default) for k, default in THROUGHPUT.items())
 
 
 def _median(values: list[float]) -> float:
