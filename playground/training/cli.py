@@ -181,6 +181,18 @@ def _data(cfg: dict[str, Any]) -> None:
     cfg["classes"] = info["classes"]
     cfg["train_size"] = min(cfg["subset"] or info["train_size"], info["train_size"])
     cfg["test_size"] = info["test_size"]
+    held = cfg.get("validation")
+    if held:
+        if held >= cfg["train_size"]:
+            raise UsageError(
+                f"{run_settings.by_name('validation').flag} {held}: the training set has "
+                f"{cfg['train_size']} images; hold out fewer"
+            )
+        # the run evaluates on the held-out images; the test set is scored once, at the end
+        cfg["train_size"] -= held
+        cfg["evaluated_on"] = f"validation: {held} training images held out (split seed "
+        cfg["evaluated_on"] += f"{cfg['split_seed']}); the test set at the end only"
+        cfg["final_test_size"], cfg["test_size"] = cfg["test_size"], held
     cfg["data_ready"] = info["ready"]
 
 

@@ -70,6 +70,10 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: list[str]
+    # with --validation: test_x/test_y are the held-out training images the run evaluates on,
+    # and these the real test set, scored once at the end
+    final_x: torch.Tensor | None = None
+    final_y: torch.Tensor | None = None
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std of the training images in [0, 1], for normalisation."""
@@ -316,7 +320,7 @@ def load(cfg: dict[str, Any]) -> Dataset:
 
         upload, resize, crop = _upload_store(cfg)
         root = datasets.default_root()
-        return stored.load_stored(root, upload, resize, crop, cfg.get("subset"))
+        return held_out(stored.load_stored(root, upload, resize, crop, cfg.get("subset")), cfg)
     else:
         train, test = _folder_splits(name[len("folder:") :])
         classes = sorted(train)
@@ -327,4 +331,46 @@ def load(cfg: dict[str, Any]) -> Dataset:
     subset = cfg.get("subset")
     if subset:
         tx, ty = tx[:subset], ty[:subset]
-    return Dataset(tx, ty, vx, vy, classes)
+    return held_out(Dataset(tx, ty, vx, vy, classes), cfg)
+
+
+def validation_split(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of `n` of the images, stratified: each class gives its share of `n` (rounded by
+    largest remainder), drawn with `seed`. The same labels, `n` and seed give the same images."""
+    labels = torch.as_tensor(labels)
+    total = len(labels)
+    if not 0 < n < total:
+        flag = by_name("validation").flag
+        raise DataError(f"{flag} {n}: the training set has {total} images; hold out fewer")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(total, generator=generator)
+    counts = torch.bincount(labels, minlength=int(labels.max()) + 1).tolist()
+    exact = [n * c / total for c in counts]
+    share = [int(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda k: exact[k] - share[k], reverse=True)
+    for k in by_remainder[: n - sum(share)]:
+        share[k] += 1
+    shuffled = labels[order]
+    picked = [order[shuffled == k][: share[k]] for k in range(len(counts))]
+    return torch.cat(picked).sort().values
+
+
+def held_out(data: Dataset, cfg: dict[str, Any]) -> Dataset:
+    """With cfg["validation"] = N: N training images (stratified, cfg["split_seed"]) become the
+    set the run evaluates on; the test set is kept apart and scored once, at the end."""
+    n = cfg.get("validation")
+    if not n:
+        return data
+    seed = cfg.get("split_seed", by_name("split_seed").default)
+    val = validation_split(data.train_y, n, int(seed))
+    keep = torch.ones(len(data.train_y), dtype=torch.bool)
+    keep[val] = False
+    return Dataset(
+        data.train_x[keep],
+        data.train_y[keep],
+        data.train_x[val],
+        data.train_y[val],
+        data.classes,
+        final_x=data.test_x,
+        final_y=data.test_y,
+    )

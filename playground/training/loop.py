@@ -45,6 +45,7 @@ BN_STATS_IMAGES = 1024
 # Un-augmented training images the over-fitting gap's training accuracy is measured on.
 GAP_IMAGES = 1024
 LR_FLAG = by_name("lr").flag
+FINAL_PREDICTIONS = "test-predictions.npz"  # with --validation: the test set, scored at the end
 
 
 def eval_splits(n: int) -> tuple[slice, slice]:
@@ -101,6 +102,8 @@ class Run:
         self.log_points = log_points(self.spe)
         self.total_steps = self.spe * cfg["epochs"]
         self.test_x, self.test_y = data.test_x.to(device), data.test_y.to(device)
+        self.final_x, self.final_y = data.final_x, data.final_y  # --validation: the test set
+        self.evaluated = "test" if self.final_x is None else "validation"
         bn, gap = eval_splits(len(data.train_y))
         self.bn_x = data.train_x[bn].to(device)
         self.gap_x, self.gap_y = data.train_x[gap].to(device), data.train_y[gap].to(device)
@@ -405,18 +408,27 @@ class Run:
         }
 
     def save_predictions(self) -> None:
-        """predictions.npz: the predicted and true class of every test image, in the test set's
-        order, so two runs can be compared image by image (a paired test)."""
+        """predictions.npz: the predicted and true class of every image the run evaluated on,
+        in order, so two runs can be compared image by image (a paired test). With
+        --validation those are the held-out images, and test-predictions.npz scores the test
+        set, once, here."""
         self.model.eval()
-        _, pred = self._predict(self.test_x, self.test_y)
+        sets = [("predictions.npz", self.test_x, self.test_y)]
+        if self.final_x is not None:
+            final_y = self.final_y.to(self.device)
+            sets.append((FINAL_PREDICTIONS, self.final_x.to(self.device), final_y))
+        for name, images, labels in sets:
+            _, pred = self._predict(images, labels)
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                pred=pred.cpu().numpy().astype(np.int16),
+                label=labels.cpu().numpy().astype(np.int16),
+            )
+            atomic_write_bytes(self.run_dir / name, buffer.getvalue())
+            if name == FINAL_PREDICTIONS:
+                self.final_set_acc = float((pred == final_y).float().mean())
         self.model.train()
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            pred=pred.cpu().numpy().astype(np.int16),
-            label=self.test_y.cpu().numpy().astype(np.int16),
-        )
-        atomic_write_bytes(self.run_dir / "predictions.npz", buffer.getvalue())
 
     def end_epoch(self, epoch: int) -> None:
         result = self.evaluate()
@@ -441,7 +453,8 @@ class Run:
                 }
             )
             self.log(
-                f"epoch {epoch + 1} done: test loss {test_loss:.4f}, test accuracy {test_acc:.4f}"
+                f"epoch {epoch + 1} done: {self.evaluated} loss {test_loss:.4f}, "
+                f"{self.evaluated} accuracy {test_acc:.4f}"
             )
         self.save(best=best)
         self.interval_started = time.perf_counter()  # evaluation is not training time
@@ -459,11 +472,14 @@ class Run:
             "images_per_s": self.images_done / max(self.train_seconds, 1e-9),
             "elapsed_s": self.elapsed(),
         }
+        if self.final_x is not None:
+            summary["test_set_acc"] = self.final_set_acc  # scored once, here
+            self.log(f"the test set, scored once: accuracy {self.final_set_acc:.4f}")
         if self.ranks.world > 1:
             summary["rank_weight_digests"] = digests
         self.metrics.append(summary)
         self.log(
-            f"finished: test accuracy {self.final_acc:.4f} (best {self.best_acc:.4f}), "
+            f"finished: {self.evaluated} accuracy {self.final_acc:.4f} (best {self.best_acc:.4f}), "
             f"{summary['images_per_s']:,.0f} img/s, {summary['elapsed_s']:.0f} s"
         )
 

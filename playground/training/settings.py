@@ -101,6 +101,16 @@ class RunSettings:
         None, "train on the first N training images only", "Subset (0 = all)", low=1,
         space_high=50_000, space_high_large=5_000,
     )  # fmt: skip
+    validation: int | None = setting(
+        None, "hold out N training images (stratified by class, seeded by --split-seed) as a "
+        "validation set: the run evaluates on it each epoch instead of the test set and scores "
+        "the test set once, at the end (test-predictions.npz); a sweep promotes on it",
+        low=1,
+    )  # fmt: skip
+    split_seed: int = setting(
+        0, "seed of the --validation split (the same seed: the same held-out images)", low=0,
+        high=2**31 - 1,
+    )  # fmt: skip
     epochs: int = setting(
         10, "passes over the training set", "Epochs", low=1, high=10_000, space_high=50,
         space_high_large=10,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 BOOTSTRAP_SAMPLES = 4000
+ALPHA_DEFAULT = 0.05  # the level of every claim: 95% intervals
 # two-sided 95% quantiles of Student's t, by degrees of freedom (beyond 30: the expansion below)
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -172,3 +173,93 @@ def verdict(
         return "hurt", f"{subject} hurt: {effect}"
     more = "more seeds" if seeds == 2 else "more seeds or train longer"
     return None, f"no measurable effect at this budget: {effect}; {more}"
+
+
+# ---- Student's t at any level, and Holm's adjustment (the sweep's many comparisons) ---------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom."""
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    tail = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p-quantile of Student's t (0 < p < 1), by bisection on t_sf."""
+    if not 0 < p < 1:
+        raise ValueError("a quantile needs 0 < p < 1")
+    low, high = -1.0, 1.0
+    while t_sf(low, df) < 1 - p:
+        low *= 2
+    while t_sf(high, df) > 1 - p:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if t_sf(mid, df) > 1 - p else (low, mid)
+        if high - low < 1e-12 * max(1.0, abs(mid)):
+            break
+    return (low + high) / 2
+
+
+def paired_t(diffs: list[float]) -> dict[str, float]:
+    """The paired t-test of differences (one per seed) against 0: mean, standard error, df and
+    the two-sided p-value. No spread at all: p is 1 for a zero mean, else 0 (every seed agreed
+    exactly: a tie or a difference with no training noise to weigh it against)."""
+    d = np.asarray(diffs, dtype=float)
+    n = len(d)
+    if n < 2:
+        raise ValueError("a paired t-test needs at least two differences")
+    mean, se = float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0:
+        return {"mean": mean, "se": 0.0, "df": n - 1, "p": 1.0 if mean == 0 else 0.0}
+    return {"mean": mean, "se": se, "df": n - 1, "p": min(1.0, 2 * t_sf(abs(mean) / se, n - 1))}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (in the given order): a family of comparisons in
+    which a claim needs its adjusted p below the level keeps the chance of any false claim at
+    or under that level, whichever hypotheses are true."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [0.0] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted

@@ -1,0 +1,135 @@
+"""Where a sweep's trials train. A trial is an ordinary training run (its own folder, config,
+metrics and checkpoints); an executor starts the trials it is given, as many at a time as it
+has slots, and returns their exit statuses. A finished trial is kept, an unfinished one with a
+checkpoint resumed: running a rung again (a sweep resumed after a stop or a restart) trains
+only what is missing.
+
+- `LocalExecutor`: this machine; one trial at a time on the CPU, or one per GPU (each trial
+  sees its own GPU through CUDA_VISIBLE_DEVICES).
+- `playground.training.sweep.ray_executor.RayExecutor`: a Ray cluster (optional install).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRAIN_LOG = "train.out"  # the trial's output, beside what the training command writes itself
+STOPPED = -signal.SIGTERM  # the status run() gives a trial that a stop ended
+
+
+@dataclass
+class Trial:
+    rung: int
+    key: str  # the candidate's
+    seed: int
+    out: Path
+    args: list[str]  # the training command's flags, without --out
+    wall_s: float = 0.0  # this session's seconds, start to exit
+    env: dict[str, str] = field(default_factory=dict)  # extra environment
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+
+def _state(out: Path) -> str | None:
+    try:
+        return json.loads((out / "status.json").read_text()).get("state")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def trial_command(trial: Trial) -> list[str] | None:
+    """The command that brings the trial to its end: None if it finished already; a resume if
+    it has a checkpoint (and did not diverge); else a fresh start (a folder that never
+    checkpointed starts again)."""
+    out = trial.out
+    state = _state(out)
+    if state == "finished":
+        return None
+    if (out / "config.json").exists() and (out / "last.pt").exists() and state != "diverged":
+        return [sys.executable, "-m", "playground.train", "--resume", str(out)]
+    if (out / "config.json").exists():
+        (out / "config.json").unlink()
+    return [sys.executable, "-m", "playground.train", *trial.args, "--out", str(out)]
+
+
+class LocalExecutor:
+    """Trials as child processes of this one, `slots` at a time (one per GPU in `gpus`)."""
+
+    name = "local"
+
+    def __init__(self, gpus: list[int] | None = None) -> None:
+        self.gpus = list(gpus or [])
+        self.slots = max(1, len(self.gpus))
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def _one(self, trial: Trial, free: queue.Queue) -> int:
+        cmd = trial_command(trial)
+        if cmd is None:
+            return 0
+        if self._stopping.is_set():
+            return STOPPED
+        gpu = free.get()
+        try:
+            env = {**os.environ, **trial.env, "PYTHONUNBUFFERED": "1"}
+            if gpu is not None:
+                env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+            trial.out.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            with open(trial.out / TRAIN_LOG, "ab") as log:
+                log.write(f"$ {' '.join(cmd)}\n".encode())
+                log.flush()
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+                with self._lock:
+                    self._procs.add(proc)
+                try:
+                    code = proc.wait()
+                finally:
+                    with self._lock:
+                        self._procs.discard(proc)
+            trial.wall_s += time.perf_counter() - started
+            return STOPPED if self._stopping.is_set() and code != 0 else code
+        finally:
+            free.put(gpu)
+
+    def run(self, trials: list[Trial]) -> list[int]:
+        free: queue.Queue = queue.Queue()
+        for gpu in self.gpus or [None]:
+            free.put(gpu)
+        with ThreadPoolExecutor(max_workers=self.slots) as pool:
+            return list(pool.map(lambda t: self._one(t, free), trials))
+
+    def stop(self) -> None:
+        """No new trial starts; the running ones are asked to stop (SIGTERM: each saves a
+        checkpoint and says "stopped", so a resume continues it)."""
+        self._stopping.set()
+        with self._lock:
+            for proc in self._procs:
+                with contextlib.suppress(OSError):
+                    proc.send_signal(signal.SIGTERM)
+
+
+def visible_gpus(device: str) -> list[int]:
+    """The GPUs a local sweep spreads its trials over: none for --device cpu."""
+    if device == "cpu":
+        return []
+    try:
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    except ImportError:
+        return []
