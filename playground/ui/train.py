@@ -93,15 +93,15 @@ def build_form(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
+    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.choices or d.offered:
         choices = list(d.choices or d.offered)
         if d.name == "device":
             choices = device_choices(info)
         value = d.default if d.default in choices else choices[0]
-        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
+        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id, info=limit)
     if d.type is bool:
         return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
-    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.name == "nproc":
         gpus = info["gpus"] if not info["zero_gpu"] else 0
         return gr.Number(
