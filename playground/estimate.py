@@ -109,6 +109,11 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         return rate
 
 
+def _training(root: Path | None) -> bool:
+    """A run, or a sweep (between its trials too), is training on this server."""
+    return bool(active_runs(root) or runs.live_sweeps(root))
+
+
 def estimate_epoch(
     settings: Settings, pipeline: Path, cfg: dict[str, Any], root: Path | None = None
 ) -> tuple[float, str]:
@@ -119,13 +124,11 @@ def estimate_epoch(
     if found is None and key in _MEASURED:
         found = _MEASURED[key], "a few training steps timed earlier on this device"
     if found is None:
-        if active_runs(root) or runs.live_sweeps(root):
+        if _training(root):
             raise JobError("no estimate while a run is training (timing steps now would be wrong)")
         with _MEASURE_LOCK:
             rate = measure_images_per_s(settings, pipeline, cfg)
-        if active_runs(root) or runs.live_sweeps(
-            root
-        ):  # started while the steps were timed: they shared the device
+        if _training(root):  # started while the steps were timed: they shared the device
             raise JobError("a run started while a few steps were timed, so they say too little")
         _MEASURED[key] = rate
         found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"

@@ -353,7 +353,7 @@ def prepared(
             probe.unlink(missing_ok=True)
     _within_limits(cfg, server_limits())
     _within_memory(cfg, 1)
-    problem = checks.data_problem(cfg)
+    problem = checks.data_problem(cfg) or checks.weights_problem(cfg)
     if problem:
         raise JobError(problem)
     return sources, current, cfg, n
