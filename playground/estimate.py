@@ -31,19 +31,23 @@ _MEASURED: dict[tuple, float] = {}  # this app's measurements, by what the throu
 _MEASURE_LOCK = threading.Lock()
 
 
+# what the images/s of a run depend on, with the value a config from before the setting
+# existed means (runs from before models were added trained the CIFAR ResNet-18, all of it)
+THROUGHPUT = {
+    "device": None,
+    "world_size": None,
+    "model": "resnet18",
+    "finetune": "all",
+    "width": None,
+    "batch_size": None,
+    "amp_dtype": None,
+    "batched": None,
+    "image_size": None,
+}
+
+
 def _throughput_key(cfg: dict[str, Any]) -> tuple:
-    return tuple(
-        cfg.get(k)
-        for k in (
-            "device",
-            "world_size",
-            "width",
-            "batch_size",
-            "amp_dtype",
-            "batched",
-            "image_size",
-        )
-    )
+    return tuple(cfg.get(k, default) for k, default in THROUGHPUT.items())
 
 
 def _median(values: list[float]) -> float:
@@ -82,6 +86,7 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         cfg["batch_size"] if cfg["device"] == "cuda" else min(cfg["batch_size"], CPU_MEASURE_BATCH)
     )
     batch = max(batch, cfg.get("world_size") or 1)  # the global batch: processes split it
+    # the weights' values do not change the speed: a probe downloads no ImageNet weights
     probe = replace(
         settings,
         dataset="synthetic",
@@ -89,6 +94,7 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         subset=None,
         epochs=1,
         batch_size=batch,
+        weights="none",
     )
     with tempfile.TemporaryDirectory(prefix="playground-measure-") as tmp:
         out = Path(tmp) / "run"
@@ -103,6 +109,11 @@ def measure_images_per_s(settings: Settings, pipeline: Path, cfg: dict[str, Any]
         return rate
 
 
+def _training(root: Path | None) -> bool:
+    """A run, or a sweep (between its trials too), is training on this server."""
+    return bool(active_runs(root) or runs.live_sweeps(root))
+
+
 def estimate_epoch(
     settings: Settings, pipeline: Path, cfg: dict[str, Any], root: Path | None = None
 ) -> tuple[float, str]:
@@ -113,11 +124,11 @@ def estimate_epoch(
     if found is None and key in _MEASURED:
         found = _MEASURED[key], "a few training steps timed earlier on this device"
     if found is None:
-        if active_runs(root):
+        if _training(root):
             raise JobError("no estimate while a run is training (timing steps now would be wrong)")
         with _MEASURE_LOCK:
             rate = measure_images_per_s(settings, pipeline, cfg)
-        if active_runs(root):  # started while the steps were timed: they shared the device
+        if _training(root):  # started while the steps were timed: they shared the device
             raise JobError("a run started while a few steps were timed, so they say too little")
         _MEASURED[key] = rate
         found = rate, f"{MEASURE_STEPS} training steps of a short synthetic run timed just now"

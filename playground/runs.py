@@ -115,10 +115,18 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     launch: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    sweep: str = ""  # the sweep folder's name, for a sweep's trial (its folder is inside it)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The folder's name; a sweep's trial is named "SWEEP/TRIAL" (unique: every sweep has
+        trials called r0-c00-none-s0)."""
+        return f"{self.sweep}/{self.path.name}" if self.sweep else self.path.name
+
+    @property
+    def file_name(self) -> str:
+        """The name as one folder or file name (downloads): "SWEEP--TRIAL" for a trial."""
+        return self.name.replace("/", "--")
 
     @property
     def live(self) -> bool:
@@ -232,7 +240,7 @@ def stopped_by(stop: dict | None, message: str, checkpoint: bool) -> str:
     return f"stopped by the user (Stop); {kept}"
 
 
-def read_run(path: Path) -> Run:
+def read_run(path: Path, sweep: str = "") -> Run:
     path = Path(path)
     status = read_json(path / "status.json")
     launch = read_json(path / "launch.json")
@@ -245,35 +253,107 @@ def read_run(path: Path) -> Run:
         config=read_json(path / "config.json") or {},
         launch=launch or {},
         message=message,
+        sweep=sweep,
     )
+
+
+# A sweep folder (playground.training.sweep; started from the app by playground.jobs.sweeps)
+# holds sweep.json, or, before the sweep process wrote it, a launch.json of kind "sweep"; its
+# trials are ordinary run folders inside it.
+SWEEP_JSON = "sweep.json"
+SWEEP_KIND = "sweep"
+
+
+def is_sweep_folder(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    if (path / SWEEP_JSON).exists():
+        return True
+    return (read_json(path / "launch.json") or {}).get("kind") == SWEEP_KIND
 
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / name).exists() for name in ("status.json", "launch.json", "config.json")
+    return (
+        path.is_dir()
+        and any((path / name).exists() for name in ("status.json", "launch.json", "config.json"))
+        and not is_sweep_folder(path)
     )
 
 
-def list_runs(root: Path | None = None) -> list[Run]:
-    """Every run folder under the root, newest first."""
-    root = checkpoints_root() if root is None else root
+def _children(folder: Path) -> list[Path]:
     try:
-        folders = [p for p in root.iterdir() if not p.name.startswith(".") and is_run_folder(p)]
+        return [p for p in folder.iterdir() if not p.name.startswith(".")]
     except OSError:
         return []
-    return sorted((read_run(p) for p in folders), key=lambda r: (r.started, r.name), reverse=True)
+
+
+def list_runs(root: Path | None = None) -> list[Run]:
+    """Every run folder under the root, newest first, and the trials inside each sweep folder
+    (named "SWEEP/TRIAL"), kept together under their sweep (its start's place in the list)."""
+    root = checkpoints_root() if root is None else root
+    found: list[tuple[float, Run]] = []
+    for path in _children(root):
+        try:
+            if is_sweep_folder(path):
+                trials = [read_run(p, path.name) for p in _children(path) if is_run_folder(p)]
+                try:
+                    since = path.stat().st_ctime
+                except OSError:
+                    since = 0.0
+                launched = (read_json(path / "launch.json") or {}).get("created")
+                since = float(launched) if isinstance(launched, (int, float)) else since
+                found += [(since, r) for r in trials]
+            elif is_run_folder(path):
+                run = read_run(path)
+                found.append((run.started, run))
+        except OSError:
+            continue
+    found.sort(key=lambda pair: (pair[0], pair[1].started, pair[1].name), reverse=True)
+    return [run for _, run in found]
+
+
+def sweep_folders(root: Path | None = None) -> list[Path]:
+    """The sweep folders under the root, newest first."""
+    root = checkpoints_root() if root is None else root
+    found = [p for p in _children(root) if is_sweep_folder(p)]
+    return sorted(found, key=lambda p: p.stat().st_mtime if p.exists() else 0.0, reverse=True)
+
+
+def sweep_live(path: Path) -> bool:
+    """Whether the sweep's process (launch.json, written by playground.jobs.sweeps) is running
+    or being started."""
+    return _launching(read_json(Path(path) / "launch.json"))
+
+
+def live_sweeps(root: Path | None = None) -> list[Path]:
+    return [p for p in sweep_folders(root) if sweep_live(p)]
+
+
+def _bare(name: str) -> bool:
+    """A single folder name: no separators, no '..', no hidden name."""
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+        and ("\0" not in name and len(name.encode()) <= 255)
+    )
 
 
 def find_run(name: str | None, root: Path | None = None) -> Run | None:
-    """The run called `name` under the root (a bare folder name; no paths, no '..')."""
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name:
+    """The run called `name` under the root: a bare folder name, or "SWEEP/TRIAL" for a trial
+    inside a sweep folder (two bare names; no other paths, no '..')."""
+    if not isinstance(name, str) or not name:
         return None
-    if name.startswith(".") or "\0" in name or len(name.encode()) > 255:  # no such folder name
+    parts = name.split("/")
+    if len(parts) > 2 or not all(_bare(p) for p in parts):
         return None
     root = checkpoints_root() if root is None else root
-    path = root / name
+    path = root.joinpath(*parts)
     try:
-        return read_run(path) if is_run_folder(path) else None
+        if len(parts) == 2 and not is_sweep_folder(root / parts[0]):
+            return None
+        return read_run(path, parts[0] if len(parts) == 2 else "") if is_run_folder(path) else None
     except OSError:
         return None
 
@@ -304,7 +384,7 @@ def write_notes(path: Path, name: str, note: str) -> dict[str, str]:
 def remove_run(run: Run) -> None:
     """Delete a run folder and the download copies made from it."""
     shutil.rmtree(run.path)
-    shutil.rmtree(downloads_root() / run.name, ignore_errors=True)
+    shutil.rmtree(downloads_root() / run.file_name, ignore_errors=True)
     with _METRICS_LOCK:
         _METRICS_CACHE.pop(run.path / "metrics.jsonl", None)
 
@@ -428,8 +508,8 @@ def downloads_root() -> Path:
 
 def _download_path(run: Run, filename: str, stat: os.stat_result, name: str) -> Path:
     """One folder per source-file version; the copy is named after the run."""
-    folder = downloads_root() / run.name / filename
-    return folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.name}-{name}"
+    folder = downloads_root() / run.file_name / filename
+    return folder / f"{stat.st_mtime_ns}-{stat.st_size}" / f"{run.file_name}-{name}"
 
 
 def _drop_older(dest: Path) -> None:

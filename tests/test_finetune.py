@@ -7,6 +7,7 @@ initialised models; the ImageNet weights come from a temporary torch hub cache).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -16,7 +17,9 @@ import torch
 import torchvision
 from PIL import Image
 
-from playground.training import archive, cli, datasets, models, recipes
+from pipelines.spec import preset
+from playground import runs
+from playground.training import archive, augment, cli, compare, datasets, dist, models, recipes
 from playground.training import settings as run_settings
 from playground.training.checkpoints import load_checkpoint
 from playground.training.data import pil_to_uint8
@@ -217,6 +220,127 @@ def test_an_image_size_is_the_weights_crop_unless_given(root, capsys):
     assert cfg["eval_transform"]["how"] == "shorter side to 256 (bicubic), centre crop 224"
     # --check decodes nothing: the store at that size is made when the run starts
     assert "store-256-224" not in datasets.read_manifest(datasets.default_root(), "rb")["stores"]
+
+
+# ---- the paired experiment ------------------------------------------------------------------
+
+
+def test_the_paired_experiment_fine_tunes_both_arms_from_the_same_start(root, capsys):
+    path = _weights_file(root, "mobilenet_v3_small")
+    exp = root / "exp"
+    flags = [*TINY[2:], "--dataset", "upload:rb", "--model", "mobilenet_v3_small"]
+    flags += ["--weights", path, "--device", "cpu"]
+    assert compare.run_experiment(exp, "d2l-flip", 1, flags) == 0
+    arms = [exp / "seed0-aug", exp / "seed0-noaug"]
+    configs = [json.loads((arm / "config.json").read_text()) for arm in arms]
+    assert [c["no_augment"] for c in configs] == [False, True]
+    for key in ("model", "weights", "seed", "batch_size", "total_steps", "classes"):
+        assert configs[0][key] == configs[1][key], key
+    # both started from the weights file (and the same new head, drawn from the seed) and
+    # take the images in the same order
+    torch.manual_seed(0)
+    expected = models.build("mobilenet_v3_small", 2, path).model
+    order = augment.epoch_order(20, 0, 0, 5, 4).numpy().astype("<i8")  # 20 images, batch 4
+    expected = (
+        f"initial weights {dist.weight_digest(expected)[:16]}, "
+        f"data order of epoch 1 {hashlib.sha256(order.tobytes()).hexdigest()[:16]}"
+    )
+    assert [compare.start_of(arm) for arm in arms] == [expected, expected]
+    summary = json.loads((exp / compare.SUMMARY_JSON).read_text())
+    assert summary["problems"] == [] and summary["classes"] == ["blue", "red"]
+    assert summary["verdict"].startswith("this seed only")
+    assert "verdict: this seed only" in capsys.readouterr().out
+
+    # arms that did not start alike are said to be unpaired
+    log = arms[1] / "train.log"
+    log.write_text(log.read_text().replace("initial weights ", "initial weights 0"))
+    problems = compare.summarize([arms[0]], [arms[1]])["problems"]
+    assert len(problems) == 1 and "did not start alike" in problems[0]
+
+
+# ---- ImageNet weights this server does not have -------------------------------------------------
+
+
+def test_imagenet_weights_offline_and_not_cached_are_said_in_the_pages_words(root, monkeypatch):
+    from playground import jobs, train_form, train_view
+    from playground.train_view import preflight
+    from playground.ui import train_start
+
+    # an empty torch hub cache, for the check's process too; the download host unreachable
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    monkeypatch.setattr(jobs.checks, "url_reachable", lambda url: False)
+    monkeypatch.setattr(preflight, "_PREVIEWS", {})
+    folder = str(root / "torch" / "hub" / "checkpoints")
+    file = "mobilenet_v3_small-047dcff4.pth"
+    values = train_form.form_defaults(
+        dataset="upload", upload="rb", model="mobilenet_v3_small", weights="imagenet",
+        finetune="head", epochs=1, device="cpu",
+    )  # fmt: skip
+    spec = preset("d2l-flip")
+    gallery, _, message, *_ = train_start.on_preview(spec, False, *values)
+    assert gallery is None
+    assert message.startswith(
+        f"⚠️ The ImageNet weights of mobilenet_v3_small are not on this server (it looks in "
+        f"{folder}) and this server cannot download them (no connection to download.pytorch.org)"
+    )
+    assert f"put {file} into {folder}" in message
+    assert 'Choose "none" under Start from (weights)' in message and "--weights" not in message
+    message, *_ = train_start.on_start(
+        spec, False, 1, preflight.AGAINST_NONE, None, "me", None, *values
+    )
+    assert message.startswith("⚠️ The ImageNet weights of mobilenet_v3_small are not on this")
+    assert not list(runs.list_runs())  # nothing started, no folder left behind
+    assert not (root / "torch" / "hub").exists()  # the check downloaded nothing
+
+    # reachable: the preview says the run downloads them (and times no probe that would)
+    monkeypatch.setattr(jobs.checks, "url_reachable", lambda url: True)
+    monkeypatch.setattr(train_view, "describe_estimate", lambda *a: ("**Estimate:** -", True))
+    gallery, _, message, *_ = train_start.on_preview(spec, False, *values)
+    # the first batch, decoded at the model's size (the upload's store is made for it)
+    assert gallery and all(image.size == (224, 224) for image, _ in gallery)
+    assert message == (
+        f"Settings are valid. The ImageNet weights of mobilenet_v3_small are not in {folder} "
+        f"yet: the run downloads {file} (10 MB) when it starts."
+    )
+
+
+def test_the_estimate_times_its_probe_without_downloading_weights(monkeypatch, tmp_path):
+    from playground import estimate, jobs
+
+    commands = []
+
+    def run_quietly(cmd, timeout):
+        commands.append(cmd)
+        return 1, "", "error: stopped here"
+
+    monkeypatch.setattr(estimate, "run_quietly", run_quietly)
+    settings = jobs.Settings(model="mobilenet_v3_small", weights="imagenet", finetune="head")
+    cfg = {"device": "cpu", "batch_size": 32, "world_size": 1}
+    with pytest.raises(jobs.JobError, match="stopped here"):
+        estimate.measure_images_per_s(settings, tmp_path / "pipeline.json", cfg)
+    probe = " ".join(commands[0])
+    assert "--model mobilenet_v3_small" in probe and "--finetune head" in probe
+    assert "--weights" not in probe  # none, the default: the speed does not depend on them
+
+
+def test_a_failed_download_at_the_start_of_a_run_is_said_in_the_pages_words(root, monkeypatch):
+    from playground import train_view
+    from tests.test_models import _offline
+
+    _offline(monkeypatch, root)
+    with pytest.raises(models.WeightsError) as err:
+        models.build("mobilenet_v3_small", 2, "imagenet")
+    run = root / "checkpoints" / "offline"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"state": "failed", "pid": 1, "message": ""}))
+    (run / "log.txt").write_text(f"$ python -m playground.train\nerror: {err.value}\n")
+    text = train_view.run_message(runs.find_run("offline"))
+    folder = str(root / "hub" / "checkpoints")
+    assert text.startswith(
+        f"The ImageNet weights of mobilenet_v3_small are not on this server (it looks in {folder})"
+        " and could not be downloaded ([Errno -3] Temporary failure in name resolution)."
+    )
+    assert "put mobilenet_v3_small-047dcff4.pth into" in text and "--weights" not in text
 
 
 # ---- refusals ------------------------------------------------------------------------------

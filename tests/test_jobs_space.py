@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,44 @@ def test_a_space_bounds_epochs_data_and_time_per_run(root, fake_engine, monkeypa
     monkeypatch.delenv("SPACE_ID")
     monkeypatch.delenv("PLAYGROUND_MAX_RUN_MINUTES")
     assert jobs.server_limits() == jobs.Limits(None, None, None)  # locally: no limits
+
+
+def test_a_space_bounds_a_run_at_a_models_224_px(root, tmp_path, monkeypatch):
+    # the image size's Space bound (64) does not hold a torchvision model, which trains at its
+    # weights' 224 px when the size is not given: such a run has its own, narrower bounds
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    for env in jobs.Limits.ENV.values():
+        monkeypatch.delenv(env, raising=False)
+    settings = jobs.Settings(dataset="synthetic", synthetic_size=5_001, epochs=11, device="cpu",
+                             model="mobilenet_v3_small")  # fmt: skip
+    monkeypatch.setenv("PLAYGROUND_MAX_START_MEMORY_MB", "1")  # were it let through: not started
+    with pytest.raises(jobs.JobError) as refused:  # the real training command's --check
+        jobs.start(settings, preset("cifar-standard"), "me")
+    assert str(refused.value) == (
+        "a run at 224 px (a torchvision model at its weights' size) trains at most 5,000 images "
+        "for at most 10 epochs on this server, and these settings give 5,001 images for 11 "
+        "epochs: set Subset to 5,000 or less and set Epochs to 10 or less"
+    )
+    assert not [p for p in root.iterdir() if p.is_dir()]  # nothing was started
+    assert jobs.limits_text()["model"] == (
+        "A run above 64 px (a torchvision model at its weights' size) trains at most 5,000 "
+        "images for at most 10 epochs on this server."
+    )
+
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(preset("cifar-standard").to_json())
+    within = jobs.check(replace(settings, synthetic_size=5_000, epochs=10), pipeline)
+    assert within["image_size"] == 224
+    jobs.limits._within_limits(within, jobs.server_limits())  # at the bounds: allowed
+    with pytest.raises(jobs.JobError, match="give 5,000 images for 11 epochs: set Epochs to 10"):
+        jobs.limits._within_limits({**within, "epochs": 11}, jobs.server_limits())
+    # the CIFAR network at 32 px, and a model at 64 px: the Space's usual bounds alone
+    for small in ({"image_size": 32, "model": "resnet18"}, {"image_size": 64}):
+        jobs.limits._within_limits({**within, "train_size": 50_000, "epochs": 50} | small,
+                                   jobs.server_limits())  # fmt: skip
+    monkeypatch.delenv("SPACE_ID")  # elsewhere a 224 px run is bounded only where set
+    jobs.limits._within_limits({**within, "train_size": 50_000, "epochs": 50}, jobs.server_limits())
+    assert "model" not in jobs.limits_text()
 
 
 def test_the_training_loop_stops_itself_at_the_time_limit(monkeypatch):

@@ -47,6 +47,25 @@ def test_an_estimate_is_not_kept_when_a_run_started_while_timing(root, monkeypat
     assert estimate._MEASURED == {}  # the next estimate times again
 
 
+def test_an_estimate_reads_only_an_earlier_run_of_the_same_model(root, monkeypatch):
+    # a ResNet-18 run at 224 px trains far slower than mobilenet_v3_small at the same size,
+    # and a frozen backbone far faster than the whole network
+    common = {"device": "cpu", "world_size": 1, "width": 64, "batch_size": 32, "amp_dtype": "off",
+              "batched": True, "image_size": 224}  # fmt: skip
+    old = common | {"train_size": 100, "test_size": 20}  # from before models: the CIFAR network
+    metrics = "".join(json.dumps({"type": "train", "images_per_s": 40.0}) + "\n" for _ in range(3))
+    _run_folder(root, "20261123-000000-resnet", {"state": "finished"}, metrics_jsonl=metrics,
+                config_json=json.dumps(old))  # fmt: skip
+    monkeypatch.setattr(estimate, "_MEASURED", {})
+    monkeypatch.setattr(estimate, "measure_images_per_s", lambda *a: 400.0)
+    cfg = old | {"model": "resnet18", "finetune": "all"}
+    _, how = estimate.estimate_epoch(SETTINGS, root / "pipeline.json", cfg, root)
+    assert "run 20261123-000000-resnet" in how
+    for change in ({"model": "mobilenet_v3_small"}, {"finetune": "head"}):
+        seconds, how = estimate.estimate_epoch(SETTINGS, root / "pipeline.json", cfg | change, root)
+        assert "timed" in how and seconds == pytest.approx(100 / 400 + 20 / 1200)
+
+
 GPU_SERVER = {"gpus": 1, "names": ["H100"], "cpus": 16, "zero_gpu": False, "space": False}
 CPU_SERVER = {"gpus": 0, "names": [], "cpus": 2, "zero_gpu": False, "space": False}
 

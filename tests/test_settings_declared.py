@@ -49,7 +49,7 @@ def _words(d: settings.Declared) -> set[str]:
 
 
 def _bounds(d: settings.Declared) -> tuple[set[float], set[float]]:
-    return {d.low} - {None}, {d.high, d.space_high} - {None}
+    return {d.low} - {None}, {d.high, d.space_high, d.space_high_large} - {None}
 
 
 def _defaults(d: settings.Declared) -> set[float]:

@@ -303,7 +303,12 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
     tiny = ["--dataset", "synthetic", "--synthetic-size", "500", "--device", "cpu"]
     state = new_state(candidates, tiny, seeds=3, budget_s=600, executor="fake", finalists=2)
     fake = FakeExecutor(truth)
-    assert Sweep(tmp_path, state, fake, log=lambda m: None).run() == 0
+
+    class FakeClock(Sweep):  # the sweep's clock is the fake trials' seconds
+        def elapsed_s(self) -> float:
+            return self.state["elapsed_before_s"] + sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
+
+    assert FakeClock(tmp_path, state, fake, log=lambda m: None).run() == 0
     state = json.loads((tmp_path / "sweep.json").read_text())
     assert fake.trained[0] == (-1, "c00-none", 1)  # the probe: one epoch, no augmentation
     assert state["cost"]["epoch_s"] == pytest.approx(2.0)
@@ -313,6 +318,11 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
     spent = sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
     assert spent <= 600  # the schedule fitted the budget with the measured cost
     assert fit(3, 3, 600 - 3.0, Cost(2.0, 1.0)).epochs[0] == epochs[0]
+    # after the first rung the rest is fitted again to what is left, from the next rung on
+    first_rung = 3 + (3 + 1) * 3 * (epochs[0] * 2.0 + 1.0)
+    refit = fit(3, 3, 600 - first_rung, Cost(2.0, 1.0), after=1, done_epochs=epochs[:1])
+    assert epochs[1] == refit.epochs[1]
+    assert fit(3, 3, 60, Cost(2.0, 1.0), after=2, done_epochs=epochs).epochs == epochs  # done
     kept = state["rungs"][0]["decision"]["kept"]
     assert "c02-d2l-flip" not in kept and "c00-none" in kept
     report = state["report"]

@@ -18,11 +18,16 @@ stand-in for a function puts it on the module that looks the name up.
 from playground.jobs.checks import (
     DATA_ROOT_ENV,
     NO_CIFAR10,
+    NO_WEIGHTS,
     check,
     cifar10_reachable,
     data_folder,
     data_problem,
     data_root,
+    no_weights_words,
+    url_reachable,
+    weights_note,
+    weights_problem,
 )
 from playground.jobs.cli import main
 from playground.jobs.control import (
@@ -68,6 +73,7 @@ __all__ = [
     "MIN_SEEDS",
     "NICE",
     "NO_CIFAR10",
+    "NO_WEIGHTS",
     "REPO",
     "STOP_GRACE_S",
     "JobError",
@@ -91,6 +97,7 @@ __all__ = [
     "make_settings",
     "max_seeds",
     "may_control",
+    "no_weights_words",
     "operator_stop",
     "resume",
     "run_quietly",
@@ -101,6 +108,9 @@ __all__ = [
     "start_queue_worker",
     "stop",
     "train_command",
+    "url_reachable",
     "validated",
+    "weights_note",
+    "weights_problem",
     "whole_number",
 ]

@@ -1,5 +1,6 @@
 """Whether a run can get its data and its settings hold, before anything starts: the folder
-data set's path, CIFAR-10 on disk or reachable, and the training command's own `--check`."""
+data set's path, CIFAR-10 on disk or reachable, a model's ImageNet weights cached or reachable,
+and the training command's own `--check`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from playground.jobs import process
 from playground.jobs.errors import JobError
 from playground.jobs.process import REPO, Settings, first_error, flags, run_quietly
 from playground.training import folders
+from playground.training import settings as run_settings
 
 CHECK_TIMEOUT_S = 120.0
 DATA_ROOT_ENV = "PLAYGROUND_DATA_ROOT"
@@ -54,7 +56,12 @@ def _check_folder(folder: str) -> Path:
 
 
 def cifar10_reachable(url: str = CIFAR10_URL) -> bool:
-    """Whether this server can download CIFAR-10 now (a HEAD request; the answer is kept a
+    """Whether this server can download CIFAR-10 now."""
+    return url_reachable(url)
+
+
+def url_reachable(url: str) -> bool:
+    """Whether this server can download `url` now (a HEAD request; the answer is kept a
     minute, so a page that previews often does not ask every time)."""
     import urllib.request
 
@@ -89,6 +96,47 @@ def data_problem(cfg: dict[str, Any]) -> str | None:
         f"{NO_CIFAR10} (it looks in {folder}) and this server cannot download it (no "
         f"connection to {CIFAR10_URL.split('/')[2]}). Train on the synthetic set instead, or "
         f"ask the server's operator to put cifar-10-python.tar.gz into {folder}"
+    )
+
+
+NO_WEIGHTS = "The ImageNet weights of"  # how such a message starts
+
+
+def no_weights_words(model: str, folder: str, file: str, why: str) -> str:
+    """The page's words for ImageNet weights this server does not have and cannot download:
+    the cache folder and the file to put there, or what to choose instead."""
+    folder = runs.shown(folder)
+    weights = run_settings.by_name("weights")
+    return (
+        f"{NO_WEIGHTS} {model} are not on this server (it looks in {folder}) and {why}. Choose "
+        f'"none" under {weights.label} to train from scratch, or ask the server\'s operator to '
+        f"put {file} into {folder}"
+    )
+
+
+def weights_problem(cfg: dict[str, Any]) -> str | None:
+    """Why the run could not get its ImageNet weights, in the page's words, before anything
+    starts: they are not in the torch hub cache (`--check` says where, `imagenet_download`) and
+    cannot be downloaded from here. None if it can, or if it needs none."""
+    where = cfg.get("imagenet_download")
+    if cfg.get("weights") != "imagenet" or not where or where.get("cached"):
+        return None
+    if url_reachable(where["url"]):
+        return None
+    host = where["url"].split("/")[2]
+    why = f"this server cannot download them (no connection to {host})"
+    return no_weights_words(cfg["model"], where["folder"], where["file"], why)
+
+
+def weights_note(cfg: dict[str, Any]) -> str | None:
+    """The preview's note when the run will download its ImageNet weights as it starts."""
+    where = cfg.get("imagenet_download")
+    if cfg.get("weights") != "imagenet" or not where or where.get("cached"):
+        return None
+    size = f" ({where['mb']:,.0f} MB)" if where.get("mb") else ""
+    return (
+        f"The ImageNet weights of {cfg['model']} are not in {runs.shown(where['folder'])} yet: "
+        f"the run downloads {where['file']}{size} when it starts."
     )
 
 

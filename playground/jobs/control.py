@@ -31,6 +31,11 @@ def _run_to_control(name: str, owner: str | None, root: Path | None, action: str
     run = runs.find_run(name, root)
     if run is None:
         raise JobError(f"no run called {name!r}")
+    if run.sweep:  # its sweep decides when it trains, and reads its files at the end
+        raise JobError(
+            f"{run.name} is a trial of the sweep {run.sweep}: stop, resume or delete the sweep "
+            "in the Sweep panel instead"
+        )
     if not may_control(run, owner):
         raise JobError(
             f"{run.name} was started by another session; only that session can {action}."

@@ -112,6 +112,11 @@ def limits_text() -> dict[str, str]:
             f"at most {max_seeds(False)} ({max_seeds(True)} with the baseline) on this server: "
             f"{per_start.minutes:,.0f} training minutes per Start, {per_run:,.0f} per run"
         )
+    highs = large_image_highs()
+    if highs:
+        small = run_settings.by_name("image_size").space_high
+        text = _large_image_text(highs, f"above {small:g} px")
+        texts["model"] = text[0].upper() + text[1:] + "."
     if per_start.memory_mb:
         texts["memory"] = (
             f"This server gives one Start at most {per_start.memory_mb:,.0f} MB of memory (the "
@@ -120,12 +125,48 @@ def limits_text() -> dict[str, str]:
     return texts
 
 
+def large_image_highs() -> dict[str, float]:
+    """On a Space, the bounds of a run that trains above image_size's `space_high` (a
+    torchvision model at its weights' crop), by setting: the declared `space_high_large`."""
+    if not budget.on_space():
+        return {}
+    return {d.name: d.space_high_large for d in run_settings.declared() if d.space_high_large}
+
+
+def _large_image_size(cfg: dict[str, Any]) -> int | None:
+    """The run's training size where large_image_highs bound it, else None."""
+    size = cfg.get("image_size")
+    small = run_settings.by_name("image_size").space_high
+    return size if isinstance(size, int) and small and size > small else None
+
+
+def _large_image_text(highs: dict[str, float], where: str) -> str:
+    return (
+        f"a run {where} (a torchvision model at its weights' size) trains at most "
+        f"{highs['subset']:,.0f} images for at most {highs['epochs']:,.0f} epochs on this server"
+    )
+
+
 def _within_limits(cfg: dict[str, Any], limits: Limits) -> None:
     size = cfg.get("train_size")
     if limits.max_train_images and isinstance(size, int) and size > limits.max_train_images:
         raise JobError(
             f"this server trains on at most {limits.max_train_images:,} images per run and "
             f"these settings give {size:,}: set Subset to {limits.max_train_images:,} or less"
+        )
+    highs, pixels = large_image_highs(), _large_image_size(cfg)
+    if not highs or pixels is None:
+        return
+    epochs = cfg.get("epochs")
+    advice = []
+    if isinstance(size, int) and size > highs["subset"]:
+        advice.append(f"set Subset to {highs['subset']:,.0f} or less")
+    if isinstance(epochs, int) and epochs > highs["epochs"]:
+        advice.append(f"set Epochs to {highs['epochs']:,.0f} or less")
+    if advice:
+        raise JobError(
+            f"{_large_image_text(highs, f'at {pixels} px')}, and these settings give {size:,} "
+            f"images for {epochs} epochs: {' and '.join(advice)}"
         )
 
 

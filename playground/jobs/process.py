@@ -110,10 +110,21 @@ def busy_message(active: list[Run]) -> str:
     )
 
 
+def sweep_busy_message(names: list[str]) -> str:
+    return (
+        f"A sweep is training on this server: {', '.join(names)}. One training at a time; "
+        "watch it in the Sweep panel, and its owner can stop it there."
+    )
+
+
 def _refuse_if_busy(root: Path) -> None:
+    """One training at a time: a run (or a sweep's trial), or a sweep between its trials."""
     active = active_runs(root)
     if active:
         raise JobError(busy_message(active))
+    sweeps = runs.live_sweeps(root)
+    if sweeps:
+        raise JobError(sweep_busy_message([p.name for p in sweeps]))
 
 
 def _new_run_dir(
@@ -138,7 +149,13 @@ def _lower_priority(pid: int) -> None:
 
 
 def _spawn(
-    run_dir: Path, cmd: list[str], owner: str, job: str, action: str, time_limit_s: float | None
+    run_dir: Path,
+    cmd: list[str],
+    owner: str,
+    job: str,
+    action: str,
+    time_limit_s: float | None,
+    kind: str | None = None,
 ) -> int:
     """Start `cmd` detached (own session, lower priority, output -> log.txt); record launch.json.
 
@@ -157,6 +174,8 @@ def _spawn(
         "started": now,
         "created": previous.get("created") or previous.get("started") or now,
     }
+    if kind:  # "sweep": a sweep folder (playground.jobs.sweeps), not a run
+        launch["kind"] = kind
     runs.write_json(run_dir / "launch.json", launch)
     try:
         with open(run_dir / runs.LOG_NAME, "ab") as log:

@@ -30,7 +30,7 @@ def advance(root: Path | None = None) -> list[Path]:
     with _root_lock(root):
         all_runs = runs.list_runs(root)
         queued = [r for r in all_runs if r.state == runs.QUEUED]
-        if not queued or any(r.live for r in all_runs):
+        if not queued or any(r.live for r in all_runs) or runs.live_sweeps(root):
             return []
         first = min(queued, key=lambda r: (r.started, r.launch.get("order", 0)))
         pair = [
@@ -50,14 +50,19 @@ _QUEUE_WORKER: list[threading.Thread] = []
 
 
 def start_queue_worker(interval_s: float = 2.0) -> None:
-    """One thread per app process that keeps several-seed experiments moving."""
+    """One thread per app process that keeps several-seed experiments moving (and stops a
+    sweep that has trained longer than this server allows one)."""
     if _QUEUE_WORKER:
         return
 
     def work() -> None:
+        from playground.jobs import sweeps  # (it imports this package's modules)
+
         while True:
             with suppress(Exception):  # a bad folder must not stop the queue for everyone
                 advance()
+            with suppress(Exception):
+                sweeps.enforce_limits()  # a sweep over this server's minutes is stopped
             time.sleep(interval_s)
 
     _QUEUE_WORKER.append(threading.Thread(target=work, daemon=True, name="run-queue"))

@@ -11,7 +11,7 @@ from typing import Any
 from pipelines.spec import PipelineSpec, SpecError, validate
 from playground import budget, owners, runs
 from playground.jobs import checks, process
-from playground.jobs.checks import data_problem
+from playground.jobs.checks import data_problem, weights_problem
 from playground.jobs.errors import JobError
 from playground.jobs.limits import (
     MAX_SEEDS,
@@ -118,7 +118,7 @@ def _start(
             cfg = checks.check(settings, made[0] / ASKED_PIPELINE, made[0])
             _within_limits(cfg, limits)
             _within_memory(cfg, arms)
-            problem = data_problem(cfg)
+            problem = data_problem(cfg) or weights_problem(cfg)
             if problem:
                 raise JobError(problem)
         except (JobError, OSError):  # nothing half-made stays behind

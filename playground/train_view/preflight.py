@@ -56,16 +56,20 @@ def _preview(
         pipeline = Path(tmp) / "pipeline.json"
         pipeline.write_text(spec.to_json())
         cfg = jobs.check(settings, pipeline)
-        problem = jobs.data_problem(cfg)
+        problem = jobs.data_problem(cfg) or jobs.weights_problem(cfg)
         if problem:  # said before anything is timed or started
             return None, "", f"⚠️ {problem}.", cfg, False
         estimate, final = train_view.describe_estimate(settings, cfg, pipeline, baseline)
     reason = cfg.get("recipe_reason")
     estimate += f"\n\n**Recipe:** {cfg.get('recipe')}: {reason}." if reason else ""
-    if not cfg.get("data_ready", True):
+    # (an upload not yet decoded at the run's size is not ready either: first_batch decodes it)
+    if cfg.get("dataset") == "cifar10" and not cfg.get("data_ready", True):
         folder = runs.shown(str(jobs.data_folder(cfg)))
         note = f"CIFAR-10 is not in {folder} yet: the run downloads it (170 MB) when it starts."
         return None, estimate, f"Settings are valid. {note}", cfg, final
+    note = jobs.weights_note(cfg)
+    if note:
+        return first_batch(cfg), estimate, f"Settings are valid. {note}", cfg, final
     return first_batch(cfg), estimate, "Settings are valid. Press **Start** to train.", cfg, final
 
 

@@ -4,6 +4,7 @@ plain-data view for the API, which run to watch, and when the view must be redra
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from playground import jobs, runs
@@ -68,11 +69,23 @@ def status_html(run: Run | None, points: int = 0, job: list[Run] | None = None) 
     )
 
 
+# the training command's words for ImageNet weights it could not download
+NO_WEIGHTS_ERROR = re.compile(
+    r"the ImageNet weights of (\S+) are not in '(.+?)' and could not be downloaded \((.*)\)\. "
+    r"Download \S+ elsewhere and put it in that folder as '(.+?)'"
+)
+
+
 def run_message(run: Run) -> str:
     """The run's message in the page's words: the training command's advice for its own
     command line ("pass --dataset synthetic", a folder relative to where it was started) is
     said as a person in the browser can act on it."""
     message = run.message
+    weights = NO_WEIGHTS_ERROR.search(message)
+    if weights:  # the download failed when the run started (models.imagenet_state_dict)
+        model, folder, reason, file = weights.groups()
+        why = f"could not be downloaded ({reason})"
+        return jobs.no_weights_words(model, folder, file, why) + "."
     if "could not be downloaded" in message and "CIFAR-10" in message:
         folder = runs.shown(str(jobs.data_folder(run.config or {"data_dir": "./data"})))
         return (

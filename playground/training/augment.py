@@ -142,6 +142,13 @@ class TrainBatches:
                 "classes for the loss; training accuracy counts the true labels"
             )
 
+    def order_digest(self, epoch: int = 0) -> str:
+        """The data order of `epoch` (the global batches, every rank's part) as 16 hex digits of
+        its sha256: two runs of the same seed, data and batch print the same, whatever their
+        pipelines (the paired experiment's arms)."""
+        order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.batch)
+        return hashlib.sha256(order.numpy().astype("<i8").tobytes()).hexdigest()[:16]
+
     def _order(self, epoch: int) -> torch.Tensor:
         order = epoch_order(self.n, self.seed, epoch, self.steps_per_epoch, self.batch)
         return order[:, self.part]

@@ -152,17 +152,22 @@ def _input(cfg: dict[str, Any]) -> None:
         cfg["normalize"] = {"mean": list(pre.mean), "std": list(pre.std)}
 
 
-def _model(cfg: dict[str, Any]) -> None:
+def _model(cfg: dict[str, Any], check: bool = False) -> None:
     """Build the model once: an unknown weights file, one of another architecture, or ImageNet
     weights that cannot be had are refused here, before anything starts (and the weights are
-    downloaded once, before several processes would each try to)."""
+    downloaded once, before several processes would each try to). `--check` downloads nothing:
+    it records where the ImageNet weights go (`imagenet_download`: folder, file, url, whether
+    cached), and the app says whether this server can get them, as for CIFAR-10."""
     try:
         built = models.build(
-            cfg["model"], len(cfg["classes"]), cfg["weights"], cfg["finetune"], cfg["width"]
-        )
+            cfg["model"], len(cfg["classes"]), cfg["weights"], cfg["finetune"], cfg["width"],
+            download=not check,
+        )  # fmt: skip
     except (models.WeightsError, models.ModelError) as err:
         raise UsageError(str(err)) from None
     cfg["model_summary"] = built.summary
+    if cfg["weights"] == "imagenet":
+        cfg["imagenet_download"] = models.imagenet_download(cfg["model"])
 
 
 def _data(cfg: dict[str, Any]) -> None:
@@ -264,7 +269,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     cfg["name"] = name
     _device(cfg)
     _data(cfg)
-    _model(cfg)
+    _model(cfg, bool(args.check))
     _batch(cfg)
     _augmentation(cfg, spec)
     _out(cfg, name)
@@ -401,6 +406,8 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
         if "recipe_reason" in cfg:
             log(f"recipe {cfg['recipe']}: {cfg['recipe_reason']}, warm-up {run.warmup} steps")
         log(models.describe(cfg.get("model_summary") or run.model_summary))
+        if not resume and ranks.main:
+            log(start_line(run))
         if resume:
             run.restore(run_dir / "last.pt")
         state = run.run()
@@ -418,6 +425,17 @@ def _run(cfg: dict[str, Any], dataset: data.Dataset, run_info: tuple, resume: bo
     finally:
         stop.uninstall()
         dist.close()
+
+
+def start_line(run: Run) -> str:
+    """The run's starting point in one log line: the initial weights and the first epoch's data
+    order, each as 16 hex digits of a sha256. The arms of a paired experiment print the same
+    (the same seed, weights file and data; only the augmentation differs)."""
+    weights = dist.weight_digest(run.model)[:16]
+    return (
+        f"start: initial weights {weights}, data order of epoch 1 {run.batches.order_digest(0)} "
+        "(sha256)"
+    )
 
 
 def _worker_argv(argv: list[str], out: str, resume: bool) -> list[str]:

@@ -10,9 +10,11 @@ The first trains, for each seed, the pipeline (the augmented arm) and the same c
 process, then writes `summary.json` and `summary.txt` into the experiment folder. The second
 only (re)writes the summary. The third is the A/A check (`playground.training.aa_check`).
 
-The arms are paired: the same seed gives the same initial weights and the same data order
+The arms are paired: the same seed gives the same initial weights (a weights file's, with the
+new head drawn from the seed, for a pretrained model) and the same data order
 (`augment.epoch_order` depends on the seed, the epoch and the batch, never on the pipeline),
-and the same data and epochs give the same fitted batch, hence the same number of steps. What
+and the same data and epochs give the same fitted batch, hence the same number of steps. Each
+run's log says where it started (digests of both); the summary lists arms that did not. What
 differs is the augmentation alone, so the difference is measured per seed (and per test image)
 rather than between two noisy numbers:
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -74,6 +77,7 @@ class Arm:
     batch_size: int | None
     name: str = ""  # the pipeline's name (a preset or the file's stem)
     pipeline: dict[str, Any] | None = None
+    start: str | None = None  # the log's start line: initial weights and data order digests
 
 
 def load_arm(path: Path) -> Arm:
@@ -108,7 +112,21 @@ def load_arm(path: Path) -> Arm:
         batch_size=config.get("batch_size"),
         name=str(config.get("name") or ""),
         pipeline=config.get("pipeline"),
+        start=start_of(path),
     )
+
+
+START = re.compile(r"start: (initial weights \w+, data order of epoch 1 \w+)")
+
+
+def start_of(path: Path) -> str | None:
+    """What the run's log says it started from (`cli.start_line`, written when it started, not
+    when resumed), or None for a run from before that line was logged."""
+    try:
+        found = START.search((path / "train.log").read_text(errors="replace"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def _pairs(augmented: list[Arm], baseline: list[Arm]) -> tuple[list[tuple[Arm, Arm]], list[str]]:
@@ -121,6 +139,11 @@ def _pairs(augmented: list[Arm], baseline: list[Arm]) -> tuple[list[tuple[Arm, A
     for a, b in pairs:
         if not np.array_equal(a.label, b.label):
             raise ValueError(f"{a.path.name} and {b.path.name} were tested on different images")
+        if a.start and b.start and a.start != b.start:
+            problems.append(
+                f"seed {a.seed}: the arms did not start alike ({a.start}; against {b.start}): "
+                "not the same weights or data order"
+            )
         if (a.total_steps, a.batch_size) != (b.total_steps, b.batch_size):
             problems.append(
                 f"seed {a.seed}: {a.total_steps} steps of batch {a.batch_size} against "

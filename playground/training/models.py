@@ -9,7 +9,9 @@ started from `--weights`:
 - `none`: from scratch (torchvision's own initialisation, seeded by the caller);
 - `imagenet`: torchvision's default weights for the architecture, downloaded once into the
   torch hub cache by torchvision (progress line, hash checked on download); offline and not
-  cached, a `WeightsError` names the cache folder and the file to put there;
+  cached, a `WeightsError` names the cache folder and the file to put there. A check
+  (`download=False`) builds the architecture without fetching them: `imagenet_download` says
+  where they go, and the app says whether this server can get them (playground.jobs.checks);
 - a path: a state dict (or a checkpoint of this program) loaded with `weights_only=True`, its
   keys checked against the architecture's (the head excepted: it is replaced anyway).
 
@@ -191,6 +193,20 @@ def weights_file(name: str) -> tuple[Path, str, str]:
     return folder, weights.url.rsplit("/", 1)[-1], weights.url
 
 
+def imagenet_download(name: str) -> dict[str, Any]:
+    """Where the model's ImageNet weights go and come from, as plain data for config.json and
+    the app: the cache folder, the file name, the url, its size in MB, whether it is there."""
+    folder, file, url = weights_file(name)
+    size = _default_weights(name).meta.get("_file_size")
+    return {
+        "folder": str(folder),
+        "file": file,
+        "url": url,
+        "mb": size,
+        "cached": (folder / file).is_file(),
+    }
+
+
 def imagenet_cached(name: str) -> bool:
     """Whether the ImageNet weights are in the cache already (no download needed)."""
     folder, file, _ = weights_file(name)
@@ -346,9 +362,12 @@ def build(
     finetune: str = "all",
     width: int = 64,
     progress: bool = True,
+    download: bool = True,
 ) -> Built:
     """The model `name` with `num_classes` outputs, started from `weights` (imagenet, none or a
-    path), with `finetune` (all or head) applied. Seed torch before calling for a fixed head."""
+    path), with `finetune` (all or head) applied. Seed torch before calling for a fixed head.
+    `download=False` (a check): ImageNet weights not in the cache are not fetched, the model
+    keeps its initialisation (the summary is the same)."""
     spec = entry(name)
     if finetune not in FINETUNE_CHOICES:
         raise ModelError(f"unknown finetune mode {finetune!r}; choose all or head")
@@ -358,7 +377,8 @@ def build(
         model = cifar_resnet18(num_classes, width)
     head = head_name(model)
     if weights == "imagenet":
-        state = imagenet_state_dict(name, progress)
+        fetch = download or imagenet_cached(name)
+        state = imagenet_state_dict(name, progress) if fetch else None
         source = "torchvision's ImageNet weights"
     elif weights == "none":
         state, source = None, "none (from scratch)"

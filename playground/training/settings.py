@@ -31,6 +31,7 @@ def setting(
     resume: bool = False,
     elem: str = "",
     space_high: float | None = None,
+    space_high_large: float | None = None,
     compared: bool = True,
     offered: tuple[str, ...] = (),
 ) -> Any:
@@ -39,12 +40,15 @@ def setting(
     computes); `elem`: the form control's elem_id suffix when it is not the name;
     `space_high`: the upper bound on a public Space, where anyone may start a run
     (playground.budget; the number of processes is bounded by the hardware there);
+    `space_high_large`: the narrower bound on a Space of a run that trains above image_size's
+    `space_high`, i.e. a torchvision model at its weights' crop (224 px: 49 times a 32 px
+    image's pixels), checked on the run's resolved config before it starts;
     `compared`: shown when two runs are compared (False: not what a run computes, or shown
     in another way); `offered`: the values the form offers for a setting without `choices`
     (the command line takes others too, say a file's path, which a page must not name)."""
     meta = {"help": help, "label": label, "choices": choices, "low": low, "high": high}
     meta |= {"resume": resume, "elem": elem, "space_high": space_high, "compared": compared}
-    meta |= {"offered": offered}
+    meta |= {"offered": offered, "space_high_large": space_high_large}
     return field(default=default, metadata=meta)
 
 
@@ -91,9 +95,11 @@ class RunSettings:
     synthetic_size: int = setting(
         5000, "synthetic training images (test = a fifth)", low=1, space_high=50_000
     )
+    # A Space's run at a model's 224 px: at most 5,000 images x 10 epochs, about the pixels of
+    # its largest 32 px run (50,000 x 50), with 1.5 GB of training images in memory, not 15
     subset: int | None = setting(
         None, "train on the first N training images only", "Subset (0 = all)", low=1,
-        space_high=50_000,
+        space_high=50_000, space_high_large=5_000,
     )  # fmt: skip
     validation: int | None = setting(
         None, "hold out N training images (stratified by class, seeded by --split-seed) as a "
@@ -106,8 +112,9 @@ class RunSettings:
         high=2**31 - 1,
     )  # fmt: skip
     epochs: int = setting(
-        10, "passes over the training set", "Epochs", low=1, high=10_000, space_high=50
-    )
+        10, "passes over the training set", "Epochs", low=1, high=10_000, space_high=50,
+        space_high_large=10,
+    )  # fmt: skip
     batch_size: int | None = setting(
         None,
         "global batch, split over processes (fast: fitted to the data, at least 32 steps per "
@@ -213,6 +220,7 @@ class Declared:
     space_high: float | None
     compared: bool = True
     offered: tuple[str, ...] = ()
+    space_high_large: float | None = None
 
     @property
     def flag(self) -> str:

@@ -75,6 +75,7 @@ def build_app() -> gr.Blocks:
                 parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
             train.build_tab(
-                spec_state, image_state, demo, owner_token, train_prefs_state, draft=parts["draft"]
-            )
+                spec_state, image_state, demo, owner_token, train_prefs_state,
+                draft=parts["draft"], augment=parts,
+            )  # fmt: skip
     return demo

@@ -25,6 +25,7 @@ from playground.train_form import (
 )
 from playground.train_view.preflight import AGAINST_FILE, AGAINST_NONE
 from playground.training import settings as run_settings
+from playground.ui import train_sweep
 from playground.ui.train_control import (
     on_delete,
     on_delete_ask,
@@ -92,15 +93,15 @@ def build_form(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _control(d: run_settings.Declared, info: dict[str, Any]) -> gr.components.Component:
+    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.choices or d.offered:
         choices = list(d.choices or d.offered)
         if d.name == "device":
             choices = device_choices(info)
         value = d.default if d.default in choices else choices[0]
-        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id)
+        return gr.Dropdown(choices, value=value, label=d.label, elem_id=d.elem_id, info=limit)
     if d.type is bool:
         return gr.Checkbox(bool(d.default), label=d.label, elem_id=d.elem_id)
-    limit = info.get("limits", {}).get(d.name)  # this server's bound, shown by the box
     if d.name == "nproc":
         gpus = info["gpus"] if not info["zero_gpu"] else 0
         return gr.Number(
@@ -122,8 +123,11 @@ def build_tab(
     token: gr.BrowserState | None = None,
     prefs: gr.BrowserState | None = None,
     draft: gr.State | None = None,
+    augment: dict[str, Any] | None = None,
 ) -> gr.Tab:
-    """`draft`: the Augment tab's refused edit, if any (editing.on_edit); Start waits for it."""
+    """`draft`: the Augment tab's refused edit, if any (editing.on_edit); Start waits for it.
+    `augment`: the Augment tab's parts (augment.build_tab), which the Sweep panel's "Use this
+    pipeline" loads a pipeline into."""
     info = train_view.detect_devices()
     info["limits"] = jobs.limits_text()  # a Space's bounds, next to the fields they bound
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
@@ -199,6 +203,10 @@ def build_tab(
                     elem_id="train-first-batch",
                 )
                 estimate_md = gr.Markdown(elem_id="train-estimate")
+
+        with gr.Accordion("Sweep: which augmentation helps this data?", open=False,
+                          elem_id="sweep-box"):  # fmt: skip
+            sweep = train_sweep.sweep_panel()
 
         gr.Markdown("### Watch")
         status = gr.HTML(train_view.status_html(None), elem_id="train-status")
@@ -454,6 +462,9 @@ def build_tab(
         [top5, predict_seen, predict_note],
         api_name="train_predict",
         concurrency_id="train-predict",
+    )
+    train_sweep.wire(
+        sweep, spec_state, draft, owner_state, settings_inputs, timer, augment, image_state
     )
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)

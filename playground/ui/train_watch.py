@@ -38,7 +38,7 @@ def view(
     points = sum(1 for r in records if r.get("type") == "train")
     loss, acc = train_view.curves(([watched] if watched else []) + overlay, smoothing or 0.0)
     busy = any(r.live for r in all_runs)
-    mine = run is not None and jobs.may_control(run, owner)
+    mine = run is not None and not run.sweep and jobs.may_control(run, owner)  # a trial: its sweep
     job = [r for r in all_runs if run is not None and r.job == run.job]
     notes = runs.read_notes(run.path) if run else {"name": "", "note": ""}
     csv = runs.metrics_csv(run) if run else None

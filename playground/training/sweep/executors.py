@@ -102,8 +102,10 @@ class LocalExecutor:
                     with self._lock:
                         self._procs.discard(proc)
             trial.wall_s += time.perf_counter() - started
-            stopped = self._stopping.is_set() and run_state(trial.out) != "finished"
-            return STOPPED if stopped else code  # a stopped run exits 0
+            # a stopped trial exits 0 (it checkpointed): unfinished all the same
+            if self._stopping.is_set() and run_state(trial.out) != "finished":
+                return STOPPED
+            return code
         finally:
             free.put(gpu)
 

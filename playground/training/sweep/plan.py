@@ -99,6 +99,8 @@ def fit(
     def cost_of(first: int) -> float:
         return predicted_s(rest, schedule(first)[after:], seeds, cost, slots)
 
+    if not rest:  # nothing left to fit (and no cost to grow: the loop below would not end)
+        return Plan(sizes, done, seeds, slots, 0.0, True)
     first = floor
     fits = cost_of(first) <= budget_s
     while fits and cost_of(first + 1) <= budget_s:

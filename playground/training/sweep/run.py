@@ -214,9 +214,9 @@ class Sweep:
         trial = Trial(-1, self.baseline, first, out, args)
         self.log("measuring the cost of an epoch (a one-epoch run without augmentation)")
         (code,) = self.executor.run([trial])
+        if self.stopping or code == STOPPED:
+            raise _Stopped()
         if code != 0:
-            if code == STOPPED:
-                raise _Stopped()
             raise SweepError(f"the one-epoch probe run failed: {_log_tail(out)} (see {out})")
         inside = float(_summary(out).get("elapsed_s") or 0.0)
         wall = trial.wall_s or inside
@@ -347,8 +347,8 @@ class Sweep:
                     continue
                 left = self.state["budget_s"] - self.elapsed_s()
                 refit = fit(len(self.candidates) - 1, self.state["seeds"], left, cost,
-                            self.executor.slots, self.state["finalists"], after=rung + 1,
-                            done_epochs=plan["epochs"][: rung + 1])  # fmt: skip
+                            self.executor.slots, self.state["finalists"], after=rung,
+                            done_epochs=plan["epochs"][:rung])  # fmt: skip
                 plan["epochs"] = refit.epochs
                 plan["predicted_left_s"] = refit.predicted_s
                 self.save(plan=plan)
