@@ -34,7 +34,8 @@ from playground.training.sweep.plan import (
     predicted_s,
     rung_sizes,
 )
-from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE, eta_s, summary_text
+from playground.training.sweep.report import eta_s, summary_text
+from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE
 
 # Before a sweep has measured it: the seconds a trial costs besides its epochs (the process
 # start, loading the data, the final scoring); 5.2 s measured on a 2-core CPU, synthetic data.
@@ -245,7 +246,7 @@ def ladder_html(state: dict[str, Any] | None) -> str:
 
 
 def time_left_s(sweep: dict[str, Any]) -> float | None:
-    """Seconds left: the plan's rungs not finished at the measured cost (`run.eta_s`), less
+    """Seconds left: the plan's rungs not finished at the measured cost (`report.eta_s`), less
     what the running rung has done already (its finished trials, and the epochs its live
     trials have trained). None until the cost is measured (the probe, or a fixed schedule's
     first rung)."""

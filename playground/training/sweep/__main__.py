@@ -11,6 +11,7 @@ from playground.training import settings
 from playground.training.sweep.candidates import CandidateError, make_candidates
 from playground.training.sweep.executors import LocalExecutor, visible_gpus
 from playground.training.sweep.plan import FINALISTS
+from playground.training.sweep.report import summary_text
 from playground.training.sweep.run import (
     SWEEP_JSON,
     Sweep,
@@ -18,7 +19,6 @@ from playground.training.sweep.run import (
     load_state,
     new_state,
     save_state,
-    summary_text,
 )
 
 DEFAULT_SEEDS = 3  # with 2 the 95% t multiplier is 12.7 (one degree of freedom); with 3, 4.3
