@@ -332,3 +332,94 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
         "c03-randaugment": "helped",
     }
     assert "c00-none" not in report["tied"] and "c01-cifar-standard" in report["tied"]
+
+
+# ---- several trials at a time on one device ------------------------------------------------
+
+# A fake trial: writes the environment it was given, says it is here, and waits (at most
+# 30 s) until `n` trials of its batch are here at once; exits 1 if they never are.
+MEET = """
+import json, os, sys, time
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out, exist_ok=True)
+keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+json.dump({k: os.environ.get(k) for k in keys}, open(os.path.join(out, "env.json"), "w"))
+open(os.path.join(os.path.dirname(out), "here-" + os.path.basename(out)), "w").close()
+end = time.time() + 30
+while sum(f.startswith("here-") for f in os.listdir(os.path.dirname(out))) < n:
+    if time.time() > end:
+        sys.exit(1)
+    time.sleep(0.02)
+"""
+
+
+def _met(folder, n: int, gpus, per_device: int):
+    from playground.training.sweep.executors import LocalExecutor, Trial
+
+    executor = LocalExecutor(gpus, per_device, command=lambda t: [sys.executable, "-c", MEET,
+                                                                  str(t.out), str(n)])  # fmt: skip
+    trials = [Trial(0, f"c{i}", 0, folder / f"t{i}", []) for i in range(n)]
+    codes = executor.run(trials)
+    return executor, codes, [json.loads((t.out / "env.json").read_text()) for t in trials]
+
+
+def test_the_local_executor_runs_k_trials_at_a_time_on_a_device(tmp_path, monkeypatch):
+    from playground.training.sweep.executors import LocalExecutor, cpu_cores
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    # the CPU, 2 at a time: both run at once, each with its half of the cores
+    executor, codes, envs = _met(tmp_path / "cpu", 2, [], 2)
+    assert executor.slots == 2 and codes == [0, 0]
+    share = str(max(1, cpu_cores() // 2))
+    assert all(e == {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share,
+                     "CUDA_VISIBLE_DEVICES": None} for e in envs)  # fmt: skip
+    # two GPUs, 2 each: four at once, two per GPU, a quarter of the cores each
+    executor, codes, envs = _met(tmp_path / "gpus", 4, [0, 1], 2)
+    assert executor.slots == 4 and codes == [0] * 4
+    assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in envs) == ["0", "0", "1", "1"]
+    assert {e["OMP_NUM_THREADS"] for e in envs} == {str(max(1, cpu_cores() // 4))}
+    # two trials on two GPUs with room for 2 each: one per GPU before any shares
+    _, codes, envs = _met(tmp_path / "spread", 2, [0, 1], 2)
+    assert codes == [0, 0] and {e["CUDA_VISIBLE_DEVICES"] for e in envs} == {"0", "1"}
+    # one at a time (the default): the threads are left as they were
+    executor, codes, envs = _met(tmp_path / "one", 1, [], 1)
+    assert executor.slots == 1 and executor.threads is None
+    assert codes == [0] and envs[0]["OMP_NUM_THREADS"] is None
+    assert LocalExecutor([0, 1, 2]).slots == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalExecutor([], 0)
+
+
+def test_trials_per_device_is_checked_kept_in_the_sweep_and_used_on_resume(
+    tmp_path, capsys, monkeypatch
+):
+    from playground.training.sweep import __main__ as cli
+
+    code = sweep_main(["--candidates", "randaugment", "--budget-minutes", "1",
+                       "--trials-per-device", "0", "--out", str(tmp_path / "z"), *TINY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--trials-per-device must be at least 1" in err
+    assert not (tmp_path / "z").exists()
+
+    used = []
+
+    class Ran:  # the sweep as the command builds it, not trained
+        def __init__(self, folder, state, executor, log):
+            used.append(executor)
+
+        def stop(self):
+            pass
+
+        def run(self):
+            return 0
+
+    monkeypatch.setattr(cli, "Sweep", Ran)
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)  # leave pytest's handlers be
+    out = tmp_path / "k"
+    args = ["--candidates", "randaugment", "--budget-minutes", "1", "--trials-per-device", "3"]
+    assert sweep_main([*args, "--out", str(out), *TINY]) == 0
+    assert json.loads((out / "sweep.json").read_text())["trials_per_device"] == 3
+    assert sweep_main(["--resume", str(out)]) == 0  # without the flag: the sweep's own K
+    assert [(e.per_device, e.slots) for e in used] == [(3, 3), (3, 3)]

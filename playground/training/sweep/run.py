@@ -72,6 +72,7 @@ def new_state(
     finalists: int = FINALISTS,
     first_seed: int = 0,
     first_epochs: int | None = None,
+    trials_per_device: int = 1,
 ) -> dict[str, Any]:
     return {
         "version": 1,
@@ -85,6 +86,7 @@ def new_state(
         "budget_s": budget_s,  # None with first_epochs: a fixed schedule
         "first_epochs": first_epochs,
         "executor": executor,
+        "trials_per_device": trials_per_device,  # local: trials at a time per device (resume)
         "finalists": finalists,
         "elapsed_before_s": 0.0,
         "plan": None,
@@ -300,7 +302,9 @@ class Sweep:
 
     def remeasured(self, trials: list[Trial], epochs: int, cost: Cost | None) -> Cost:
         """The cost measured on this rung's trials (augmented ones cost more per epoch than
-        the probe's baseline): what the rest of the plan is fitted with."""
+        the probe's baseline; trials sharing a device train slower than the probe did alone):
+        what the rest of the plan is fitted with. Each trial's own seconds, as it ran beside
+        the others: its in-process seconds per epoch, and its wall time less those."""
         inside = [float(_summary(t.out).get("elapsed_s") or 0) for t in trials]
         walls = [t.wall_s for t in trials if t.wall_s > 0]
         epoch_s = float(np.mean(inside)) / epochs
