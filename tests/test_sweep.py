@@ -268,13 +268,16 @@ class FakeExecutor:
 
     name, slots = "fake", 1
 
-    def __init__(self, truth: dict[str, float], epoch_s: float = 2.0) -> None:
+    def __init__(self, truth: dict[str, float], epoch_s: float = 2.0, probe_s=()) -> None:
         self.truth, self.epoch_s, self.trained = truth, epoch_s, []
+        self.probe_s = list(probe_s)  # the probes' seconds per epoch, one after another
+        self.spent = 0.0  # the fake clock: every trial's seconds
 
     def run(self, trials):
         for t in trials:
             flags = dict(zip(t.args, t.args[1:], strict=False))
             epochs, seed = int(flags["--epochs"]), int(flags["--seed"])
+            epoch_s = self.probe_s.pop(0) if t.rung < 0 and self.probe_s else self.epoch_s
             acc = self.truth[t.key.split("-", 1)[1]] / 100
             t.out.mkdir(parents=True, exist_ok=True)
             for name, n, offset in (("predictions.npz", 300, 0), ("test-predictions.npz", 200, 7)):
@@ -284,10 +287,11 @@ class FakeExecutor:
                     0, 0.01
                 )
                 np.savez(t.out / name, pred=np.where(right, label, (label + 1) % 10), label=label)
-            summary = {"type": "summary", "elapsed_s": epochs * self.epoch_s}
+            summary = {"type": "summary", "elapsed_s": epochs * epoch_s}
             (t.out / "metrics.jsonl").write_text(json.dumps(summary) + "\n")
             (t.out / "status.json").write_text(json.dumps({"state": "finished"}))
-            t.wall_s += epochs * self.epoch_s + 1.0
+            t.wall_s += epochs * epoch_s + 1.0
+            self.spent += epochs * epoch_s + 1.0
             self.trained.append((t.rung, t.key, epochs))
         return [0] * len(trials)
 
@@ -423,3 +427,66 @@ def test_trials_per_device_is_checked_kept_in_the_sweep_and_used_on_resume(
     assert json.loads((out / "sweep.json").read_text())["trials_per_device"] == 3
     assert sweep_main(["--resume", str(out)]) == 0  # without the flag: the sweep's own K
     assert [(e.per_device, e.slots) for e in used] == [(3, 3), (3, 3)]
+
+
+def _clocked(fake: FakeExecutor):
+    """A sweep whose clock is the fake trials' seconds."""
+    from playground.training.sweep.run import Sweep
+
+    class FakeClock(Sweep):
+        def elapsed_s(self) -> float:
+            return self.state["elapsed_before_s"] + fake.spent - self.spent_at_start
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.spent_at_start = fake.spent
+
+    return FakeClock
+
+
+def _fake_sweep(tmp_path, probe_s, budget_s=600.0):
+    from playground.training.sweep.run import new_state
+
+    truth = {"none": 40.0, "cifar-standard": 60.0, "d2l-flip": 45.0, "randaugment": 59.0}
+    candidates = make_candidates(["cifar-standard", "d2l-flip", "randaugment"])
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "500", "--device", "cpu"]
+    state = new_state(candidates, tiny, seeds=3, budget_s=budget_s, executor="fake")
+    fake = FakeExecutor(truth, probe_s=probe_s)
+    lines: list[str] = []
+    return _clocked(fake)(tmp_path, state, fake, log=lines.append), fake, lines
+
+
+def test_a_plan_over_the_budget_measures_the_probe_again_and_plans_from_the_faster(tmp_path):
+    # a busy machine: the first probe took 400 s an epoch (nothing fits 600 s); the second 2 s
+    sweep, fake, lines = _fake_sweep(tmp_path, probe_s=[400.0, 2.0])
+    assert sweep.run() == 0
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert [t for t in fake.trained if t[0] < 0] == [(-1, "c00-none", 1)] * 2
+    assert (tmp_path / "probe").is_dir() and (tmp_path / "probe-2").is_dir()
+    assert [p["epoch_s"] for p in state["probes"]] == [400.0, 2.0]
+    assert state["plan"]["fits"] and "over_budget" not in state["plan"]
+    # fitted with the second probe's cost to the budget left after both probes (the first
+    # rung's epochs; the later ones are re-fitted after it)
+    first = fit(3, 3, 600 - 401.0 - 3.0, Cost(2.0, 1.0)).epochs[0]
+    assert first == state["rungs"][0]["epochs"] == state["plan"]["epochs"][0]
+    assert state["state"] == "finished" and state["report"]
+    assert any("measuring again" in line for line in lines)
+
+
+def test_a_plan_still_over_the_budget_stops_before_training_a_rung(tmp_path):
+    sweep, fake, lines = _fake_sweep(tmp_path, probe_s=[300.0, 200.0])
+    assert sweep.run() == 1  # failed
+    assert all(rung < 0 for rung, _, _ in fake.trained) and len(fake.trained) == 2
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert state["state"] == "failed" and state["rungs"] == [] and state["plan"] is None
+    assert state["cost"]["epoch_s"] == 200.0  # the faster of the two
+    message = state["message"]
+    assert "\n" not in message and message.startswith("over the budget")
+    # the predicted minutes, the budget and what to change
+    assert "min, over the" in message and "of the 10 min budget" in message
+    for words in ("--budget-minutes", "fewer candidates", "--seeds", "--first-epochs N"):
+        assert words in message
+    assert lines[-1] == f"error: {message}"
+    # resumed, it does not probe a third time and refuses the same way
+    again = _clocked(fake)(tmp_path, state, fake, log=lambda m: None)
+    assert again.run() == 1 and len(fake.trained) == 2

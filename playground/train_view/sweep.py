@@ -84,8 +84,9 @@ def estimate_text(
     )
     if not plan.fits:
         text += (
-            f" ⚠️ Even one epoch per rung takes about {fmt_time(total)}, over the budget: it "
-            "runs anyway; give it more minutes or fewer candidates."
+            f" ⚠️ Even one epoch per rung takes about {fmt_time(total)}, over the budget: the "
+            "sweep measures its probe again and, still over, stops before training a rung; "
+            "give it more minutes, fewer candidates or seeds, or a fixed schedule."
         )
     floor = binomial_spread_points(accuracy, test_images)
     detect = detectable_points(seeds, max(1, plan.sizes[-1]), floor)
@@ -281,7 +282,7 @@ def status_text(sweep: dict[str, Any] | None) -> str:
         left = time_left_s(sweep)
         text += f", about {fmt_time(left)} left" if left is not None else ", time left: measuring"
     plan = state.get("plan") or {}
-    if plan.get("over_budget"):
+    if plan.get("over_budget"):  # sweeps that ran over their budget anyway (before it refused)
         text += f". ⚠️ {plan['over_budget']}"
     return text + "."
 
