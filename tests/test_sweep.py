@@ -261,6 +261,10 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
         assert config["validation"] == state["validation"] and config["epochs"] == 2
 
 
+class Killed(BaseException):
+    """The sweep's process killed outright (SIGKILL): nothing of it runs after."""
+
+
 class FakeExecutor:
     """Trains nothing: writes each trial's folder as a finished run would, its right/wrong
     answers drawn from a true accuracy per candidate (the key's last part) and the trial's
@@ -272,9 +276,12 @@ class FakeExecutor:
         self.truth, self.epoch_s, self.trained = truth, epoch_s, []
         self.probe_s = list(probe_s)  # the probes' seconds per epoch, one after another
         self.spent = 0.0  # the fake clock: every trial's seconds
+        self.kill_after: int | None = None  # trials trained before the process is killed
 
-    def run(self, trials):
+    def run(self, trials, on_done=None):
         for t in trials:
+            if self.kill_after is not None and len(self.trained) >= self.kill_after:
+                raise Killed
             flags = dict(zip(t.args, t.args[1:], strict=False))
             epochs, seed = int(flags["--epochs"]), int(flags["--seed"])
             epoch_s = self.probe_s.pop(0) if t.rung < 0 and self.probe_s else self.epoch_s
@@ -293,6 +300,8 @@ class FakeExecutor:
             t.wall_s += epochs * epoch_s + 1.0
             self.spent += epochs * epoch_s + 1.0
             self.trained.append((t.rung, t.key, epochs))
+            if on_done is not None:
+                on_done()
         return [0] * len(trials)
 
     def stop(self):
@@ -310,7 +319,7 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
 
     class FakeClock(Sweep):  # the sweep's clock is the fake trials' seconds
         def elapsed_s(self) -> float:
-            return self.state["elapsed_before_s"] + sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
+            return self.before_s + sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
 
     assert FakeClock(tmp_path, state, fake, log=lambda m: None).run() == 0
     state = json.loads((tmp_path / "sweep.json").read_text())
@@ -435,7 +444,7 @@ def _clocked(fake: FakeExecutor):
 
     class FakeClock(Sweep):
         def elapsed_s(self) -> float:
-            return self.state["elapsed_before_s"] + fake.spent - self.spent_at_start
+            return self.before_s + fake.spent - self.spent_at_start
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -480,6 +489,8 @@ def test_a_plan_still_over_the_budget_stops_before_training_a_rung(tmp_path):
     state = json.loads((tmp_path / "sweep.json").read_text())
     assert state["state"] == "failed" and state["rungs"] == [] and state["plan"] is None
     assert state["cost"]["epoch_s"] == 200.0  # the faster of the two
+    # its time: the two probes', once (not the earlier sessions' counted twice)
+    assert state["elapsed_s"] == pytest.approx(state["elapsed_before_s"]) == fake.spent == 502
     message = state["message"]
     assert "\n" not in message and message.startswith("over the budget")
     # the predicted minutes, the budget and what to change
@@ -490,3 +501,22 @@ def test_a_plan_still_over_the_budget_stops_before_training_a_rung(tmp_path):
     # resumed, it does not probe a third time and refuses the same way
     again = _clocked(fake)(tmp_path, state, fake, log=lambda m: None)
     assert again.run() == 1 and len(fake.trained) == 2
+
+
+def test_a_sweep_killed_outright_keeps_its_elapsed_time_when_resumed(tmp_path):
+    sweep, fake, _ = _fake_sweep(tmp_path, probe_s=[2.0])
+    fake.kill_after = 5  # the probe and 4 trials of the first rung, then SIGKILL
+    with pytest.raises(Killed):
+        sweep.run()
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert state["state"] == "running" and state["elapsed_before_s"] == 0  # no clean end
+    first_epochs = state["rungs"][0]["epochs"]
+    spent = 3.0 + 4 * (first_epochs * 2.0 + 1.0)
+    assert fake.spent == spent and state["elapsed_s"] == pytest.approx(spent)  # saved per trial
+    fake.kill_after = None
+    resumed = _clocked(fake)(tmp_path, state, fake, log=lambda m: None)
+    assert resumed.before_s == pytest.approx(spent)  # the killed session's time counts
+    assert resumed.run() == 0
+    final = json.loads((tmp_path / "sweep.json").read_text())
+    assert final["state"] == "finished"
+    assert final["elapsed_s"] == pytest.approx(fake.spent)  # both sessions, each once

@@ -11,6 +11,9 @@ only what is missing.
   each trial's start (importing torch, CUDA, loading the data: seconds) behind the others'
   training.
 - `playground.training.sweep.ray_executor.RayExecutor`: a Ray cluster (optional install).
+
+`run(trials, on_done)` calls `on_done()` as each trial ends (the sweep saves its elapsed time
+then); with the local executor from the thread that ran the trial.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +105,13 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
-    def _one(self, trial: Trial, free: queue.Queue) -> int:
+    def _one(self, trial: Trial, free: queue.Queue, on_done: Callable[[], None] | None) -> int:
+        code = self._train(trial, free)
+        if on_done is not None:
+            on_done()
+        return code
+
+    def _train(self, trial: Trial, free: queue.Queue) -> int:
         cmd = self.command(trial)
         if cmd is None:
             return 0
@@ -134,13 +144,13 @@ class LocalExecutor:
         finally:
             free.put(gpu)
 
-    def run(self, trials: list[Trial]) -> list[int]:
+    def run(self, trials: list[Trial], on_done: Callable[[], None] | None = None) -> list[int]:
         free: queue.Queue = queue.Queue()
         for _ in range(self.per_device):  # the GPUs in turn: trials spread before they share
             for gpu in self.gpus or [None]:
                 free.put(gpu)
         with ThreadPoolExecutor(max_workers=self.slots) as pool:
-            return list(pool.map(lambda t: self._one(t, free), trials))
+            return list(pool.map(lambda t: self._one(t, free, on_done), trials))
 
     def stop(self) -> None:
         """No new trial starts; the running ones are asked to stop (SIGTERM: each saves a

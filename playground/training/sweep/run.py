@@ -12,6 +12,7 @@ trial, `r<rung>-<candidate key>-s<seed>`.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,15 @@ def load_state(folder: Path) -> dict[str, Any] | None:
 def save_state(folder: Path, state: dict[str, Any]) -> None:
     state["updated"] = time.time()
     atomic_write_json(Path(folder) / SWEEP_JSON, state)
+
+
+def earlier_s(state: dict[str, Any]) -> float:
+    """The seconds a sweep took before this session: what its clean end (stopped, failed)
+    wrote, else (killed outright: no clean end) the elapsed time of its last save."""
+    before = float(state.get("elapsed_before_s") or 0.0)
+    if state.get("state") in ("stopped", "failed", "finished"):
+        return before
+    return max(before, float(state.get("elapsed_s") or 0.0))
 
 
 def new_state(
@@ -171,19 +181,28 @@ class Sweep:
         self.labels = {c.key: c.label for c in self.candidates}
         self.baseline = self.candidates[0].key
         self.session_start = time.time()
+        self.before_s = earlier_s(state)
+        state["elapsed_before_s"] = self.before_s
         self.stopping = False
+        self._saving = threading.Lock()  # executors report finished trials from their threads
 
     def seeds(self) -> range:
         first = self.state.get("first_seed", 0)
         return range(first, first + self.state["seeds"])
 
     def elapsed_s(self) -> float:
-        return self.state["elapsed_before_s"] + (time.time() - self.session_start)
+        """The seconds this sweep has taken, over all its sessions."""
+        return self.before_s + (time.time() - self.session_start)
 
     def save(self, **changes: Any) -> None:
-        self.state.update(changes)
-        self.state["elapsed_s"] = self.elapsed_s()
-        save_state(self.folder, self.state)
+        """sweep.json with `changes` and the elapsed time so far (atomically): after every
+        step, and after every trial that ends (`executor.run(..., on_done=self.save)`), so a
+        sweep killed outright (SIGKILL, a power cut) loses no more than its running trials'
+        time when it is resumed."""
+        with self._saving:
+            self.state.update(changes)
+            self.state["elapsed_s"] = self.elapsed_s()
+            save_state(self.folder, self.state)
 
     def stop(self) -> None:
         self.stopping = True
@@ -326,7 +345,7 @@ class Sweep:
         self.save()
         self.log(f"rung {rung + 1}: {len(keys)} candidates x {self.state['seeds']} seeds, "
                  f"{epochs} epochs")  # fmt: skip
-        codes = self.executor.run(trials)
+        codes = self.executor.run(trials, on_done=self.save)
         if self.stopping or STOPPED in codes:
             raise _Stopped()
         failed = [(t, c) for t, c in zip(trials, codes, strict=True) if c != 0]
