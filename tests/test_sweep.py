@@ -217,9 +217,12 @@ def _wait(predicate, timeout: float = 120.0) -> None:
 
 
 def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
+    """The one real sweep: 10 trials (each seconds of process start for a fraction of a second
+    of training), two at a time (--trials-per-device 2), stopped after its first trial ends
+    and resumed."""
     out = tmp_path / "sweep"
     args = ["--candidates", "cifar-standard", "d2l-flip", "--seeds", "2", "--finalists", "1"]
-    args += ["--first-epochs", "1", "--out", str(out), *TINY]
+    args += ["--first-epochs", "1", "--trials-per-device", "2", "--out", str(out), *TINY]
     proc = subprocess.Popen(_sweep(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = out / "r0-c00-none-s0"
 
@@ -240,6 +243,8 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
     assert (first / "predictions.npz").stat().st_mtime_ns == kept  # finished: kept, not retrained
     state = json.loads((out / "sweep.json").read_text())
     assert state["state"] == "finished"
+    assert state["trials_per_device"] == 2 and state["plan"]["slots"] == 2
+    assert state["elapsed_s"] > 0
     first_rung, last_rung = state["rungs"]
     assert len(first_rung["keys"]) == 3 and len(last_rung["keys"]) == 2
     assert (first_rung["epochs"], last_rung["epochs"]) == (1, 2)

@@ -235,13 +235,18 @@ class RayExecutor:
 
 
 class _Ended(tune.Callback):
-    """Calls `on_done()` on the driver as each Tune trial reports (once, at its end)."""
+    """Calls `on_done()` on the driver as each Tune trial reports (once, at its end). Tune
+    pickles its run config into its records (tuner.pkl); the copy there calls nothing."""
 
-    def __init__(self, on_done: Callable[[], None]) -> None:
+    def __init__(self, on_done: Callable[[], None] | None) -> None:
         self.on_done = on_done
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"on_done": None}
+
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.on_done()
+        if self.on_done is not None:
+            self.on_done()
 
 
 def _note(out: Path, line: str) -> None:
