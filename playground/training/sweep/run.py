@@ -279,7 +279,7 @@ class Sweep:
         cost = cost or self.measure_cost()  # a budget: the probe measures it
 
         def fitted_now(cost: Cost) -> tuple[Plan, float]:
-            left = self.state["budget_s"] - self.elapsed_s()
+            left = max(0.0, self.state["budget_s"] - self.elapsed_s())
             return fit(n, self.state["seeds"], left, cost, self.executor.slots,
                        self.state["finalists"]), left  # fmt: skip
 
