@@ -9,9 +9,13 @@ folder for each way of running it:
 - local: `LocalExecutor.run` (on the CPU: one trial at a time);
 - ray: `RayExecutor.run` on a local Ray that runs one trial at a time (each trial holds all
   CPUs), so it does the same work in the same order as by hand; Ray's start-up (`ray.init`,
-  once per sweep) is timed apart. Skipped when ray is not installed.
+  once per sweep) is timed apart. Skipped when ray is not installed, or with --no-ray;
+- local xK (with --per-device K > 1): `LocalExecutor(per_device=K).run`, K trials at a time,
+  each with its share of the cores (`--trials-per-device K`): not an overhead but what
+  overlapping the trials' starts saves (its time outside the trials is not defined: they
+  overlap).
 
-The three alternate, --repeats times (each way first in one repeat), and the medians are
+The ways alternate, --repeats times (each way first in one repeat), and the medians are
 compared; the ratio against by hand is the overhead (the target: at most 1.10). Each way also
 times its trials' processes (start to exit), so the seconds per trial spent outside them (the
 executor's own: Tune's scheduling and records, a worker's start) are printed too: on a busy
@@ -20,6 +24,7 @@ Each trial is a fresh Python process that imports torch, so a tiny trial is most
 the overhead measured here is per trial, and larger trials dilute it.
 
     nice python bench/sweep_overhead.py                 # 2 candidates + baseline x 2 seeds
+    nice python bench/sweep_overhead.py --no-ray --per-device 2   # one at a time against two
     nice python bench/sweep_overhead.py --repeats 5 --synthetic-size 1000 --width 8
 """
 
@@ -97,14 +102,22 @@ def main() -> None:
     p.add_argument("--synthetic-size", type=int, default=200)
     p.add_argument("--width", type=int, default=4)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-ray", action="store_true", help="skip the Ray executor")
+    p.add_argument("--per-device", type=int, default=1, metavar="K",
+                   help="also the local executor with K trials at a time (K > 1)")  # fmt: skip
     args = p.parse_args()
 
     ways = {"by hand": by_hand, "local": LocalExecutor().run}
+    together = f"local x{args.per_device}"
+    if args.per_device > 1:
+        ways[together] = LocalExecutor(per_device=args.per_device).run
     ray_start = None
     try:
+        if args.no_ray:
+            raise ImportError("--no-ray")
         from playground.training.sweep.ray_executor import RayExecutor
-    except ImportError:
-        print("ray is not installed: the Ray executor is skipped")
+    except ImportError as err:
+        print(f"the Ray executor is skipped ({err})")
     else:
         started = time.perf_counter()
         ray_exec = RayExecutor(None, gpus_per_trial=0, cpus_per_trial=os.cpu_count() or 1)
@@ -124,18 +137,20 @@ def main() -> None:
                 took, out = timed(ways[name], trials)
                 times[name].append(took)
                 outside[name].append(out)
-                print(f"  repeat {r + 1}, {name}: {took:.1f} s ({out:.1f} s outside the trials)",
-                      flush=True)  # fmt: skip
+                aside = "" if name == together else f" ({out:.1f} s outside the trials)"
+                print(f"  repeat {r + 1}, {name}: {took:.1f} s{aside}", flush=True)
 
     base = statistics.median(times["by hand"])
     print(f"\n{n} trials (3 candidates x {args.seeds} seeds, 1 epoch, synthetic "
-          f"{args.synthetic_size} images, width {args.width}), one at a time; "
+          f"{args.synthetic_size} images, width {args.width}), one at a time"
+          f"{f' (local x{args.per_device}: {args.per_device} at a time)' if together in ways else ''}; "
           f"median of {args.repeats}")  # fmt: skip
     print(f"{'way':12}{'seconds':>10}{'per trial':>11}{'vs by hand':>12}{'outside/trial':>15}")
     for name, ts in times.items():
         t = statistics.median(ts)
         o = statistics.median(outside[name])
-        print(f"{name:12}{t:>10.1f}{t / n:>11.2f}{t / base:>11.3f}x{o / n:>15.2f}")
+        shown = "-" if name == together else f"{o / n:.2f}"  # overlapping trials: undefined
+        print(f"{name:12}{t:>10.1f}{t / n:>11.2f}{t / base:>11.3f}x{shown:>15}")
     if ray_start is not None:
         with_start = statistics.median(times["ray"]) + ray_start
         print(f"{'ray + start':12}{with_start:>10.1f}{with_start / n:>11.2f}"

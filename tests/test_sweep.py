@@ -217,9 +217,12 @@ def _wait(predicate, timeout: float = 120.0) -> None:
 
 
 def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
+    """The one real sweep: 10 trials (each seconds of process start for a fraction of a second
+    of training), two at a time (--trials-per-device 2), stopped after its first trial ends
+    and resumed."""
     out = tmp_path / "sweep"
     args = ["--candidates", "cifar-standard", "d2l-flip", "--seeds", "2", "--finalists", "1"]
-    args += ["--first-epochs", "1", "--out", str(out), *TINY]
+    args += ["--first-epochs", "1", "--trials-per-device", "2", "--out", str(out), *TINY]
     proc = subprocess.Popen(_sweep(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = out / "r0-c00-none-s0"
 
@@ -240,6 +243,8 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
     assert (first / "predictions.npz").stat().st_mtime_ns == kept  # finished: kept, not retrained
     state = json.loads((out / "sweep.json").read_text())
     assert state["state"] == "finished"
+    assert state["trials_per_device"] == 2 and state["plan"]["slots"] == 2
+    assert state["elapsed_s"] > 0
     first_rung, last_rung = state["rungs"]
     assert len(first_rung["keys"]) == 3 and len(last_rung["keys"]) == 2
     assert (first_rung["epochs"], last_rung["epochs"]) == (1, 2)
@@ -261,6 +266,10 @@ def test_a_sweep_trains_promotes_stops_resumes_and_reports(tmp_path):
         assert config["validation"] == state["validation"] and config["epochs"] == 2
 
 
+class Killed(BaseException):
+    """The sweep's process killed outright (SIGKILL): nothing of it runs after."""
+
+
 class FakeExecutor:
     """Trains nothing: writes each trial's folder as a finished run would, its right/wrong
     answers drawn from a true accuracy per candidate (the key's last part) and the trial's
@@ -268,13 +277,19 @@ class FakeExecutor:
 
     name, slots = "fake", 1
 
-    def __init__(self, truth: dict[str, float], epoch_s: float = 2.0) -> None:
+    def __init__(self, truth: dict[str, float], epoch_s: float = 2.0, probe_s=()) -> None:
         self.truth, self.epoch_s, self.trained = truth, epoch_s, []
+        self.probe_s = list(probe_s)  # the probes' seconds per epoch, one after another
+        self.spent = 0.0  # the fake clock: every trial's seconds
+        self.kill_after: int | None = None  # trials trained before the process is killed
 
-    def run(self, trials):
+    def run(self, trials, on_done=None):
         for t in trials:
+            if self.kill_after is not None and len(self.trained) >= self.kill_after:
+                raise Killed
             flags = dict(zip(t.args, t.args[1:], strict=False))
             epochs, seed = int(flags["--epochs"]), int(flags["--seed"])
+            epoch_s = self.probe_s.pop(0) if t.rung < 0 and self.probe_s else self.epoch_s
             acc = self.truth[t.key.split("-", 1)[1]] / 100
             t.out.mkdir(parents=True, exist_ok=True)
             for name, n, offset in (("predictions.npz", 300, 0), ("test-predictions.npz", 200, 7)):
@@ -284,11 +299,14 @@ class FakeExecutor:
                     0, 0.01
                 )
                 np.savez(t.out / name, pred=np.where(right, label, (label + 1) % 10), label=label)
-            summary = {"type": "summary", "elapsed_s": epochs * self.epoch_s}
+            summary = {"type": "summary", "elapsed_s": epochs * epoch_s}
             (t.out / "metrics.jsonl").write_text(json.dumps(summary) + "\n")
             (t.out / "status.json").write_text(json.dumps({"state": "finished"}))
-            t.wall_s += epochs * self.epoch_s + 1.0
+            t.wall_s += epochs * epoch_s + 1.0
+            self.spent += epochs * epoch_s + 1.0
             self.trained.append((t.rung, t.key, epochs))
+            if on_done is not None:
+                on_done()
         return [0] * len(trials)
 
     def stop(self):
@@ -306,7 +324,7 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
 
     class FakeClock(Sweep):  # the sweep's clock is the fake trials' seconds
         def elapsed_s(self) -> float:
-            return self.state["elapsed_before_s"] + sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
+            return self.before_s + sum(e * 2.0 + 1.0 for _, _, e in fake.trained)
 
     assert FakeClock(tmp_path, state, fake, log=lambda m: None).run() == 0
     state = json.loads((tmp_path / "sweep.json").read_text())
@@ -332,3 +350,178 @@ def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tm
         "c03-randaugment": "helped",
     }
     assert "c00-none" not in report["tied"] and "c01-cifar-standard" in report["tied"]
+
+
+# ---- several trials at a time on one device ------------------------------------------------
+
+# A fake trial: writes the environment it was given, says it is here, and waits (at most
+# 30 s) until `n` trials of its batch are here at once; exits 1 if they never are.
+MEET = """
+import json, os, sys, time
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out, exist_ok=True)
+keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+json.dump({k: os.environ.get(k) for k in keys}, open(os.path.join(out, "env.json"), "w"))
+open(os.path.join(os.path.dirname(out), "here-" + os.path.basename(out)), "w").close()
+end = time.time() + 30
+while sum(f.startswith("here-") for f in os.listdir(os.path.dirname(out))) < n:
+    if time.time() > end:
+        sys.exit(1)
+    time.sleep(0.02)
+"""
+
+
+def _met(folder, n: int, gpus, per_device: int):
+    from playground.training.sweep.executors import LocalExecutor, Trial
+
+    executor = LocalExecutor(gpus, per_device, command=lambda t: [sys.executable, "-c", MEET,
+                                                                  str(t.out), str(n)])  # fmt: skip
+    trials = [Trial(0, f"c{i}", 0, folder / f"t{i}", []) for i in range(n)]
+    codes = executor.run(trials)
+    return executor, codes, [json.loads((t.out / "env.json").read_text()) for t in trials]
+
+
+def test_the_local_executor_runs_k_trials_at_a_time_on_a_device(tmp_path, monkeypatch):
+    from playground.training.sweep.executors import LocalExecutor, cpu_cores
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    # the CPU, 2 at a time: both run at once, each with its half of the cores
+    executor, codes, envs = _met(tmp_path / "cpu", 2, [], 2)
+    assert executor.slots == 2 and codes == [0, 0]
+    share = str(max(1, cpu_cores() // 2))
+    assert all(e == {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share,
+                     "CUDA_VISIBLE_DEVICES": None} for e in envs)  # fmt: skip
+    # two GPUs, 2 each: four at once, two per GPU, a quarter of the cores each
+    executor, codes, envs = _met(tmp_path / "gpus", 4, [0, 1], 2)
+    assert executor.slots == 4 and codes == [0] * 4
+    assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in envs) == ["0", "0", "1", "1"]
+    assert {e["OMP_NUM_THREADS"] for e in envs} == {str(max(1, cpu_cores() // 4))}
+    # two trials on two GPUs with room for 2 each: one per GPU before any shares
+    _, codes, envs = _met(tmp_path / "spread", 2, [0, 1], 2)
+    assert codes == [0, 0] and {e["CUDA_VISIBLE_DEVICES"] for e in envs} == {"0", "1"}
+    # one at a time (the default): the threads are left as they were
+    executor, codes, envs = _met(tmp_path / "one", 1, [], 1)
+    assert executor.slots == 1 and executor.threads is None
+    assert codes == [0] and envs[0]["OMP_NUM_THREADS"] is None
+    assert LocalExecutor([0, 1, 2]).slots == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalExecutor([], 0)
+
+
+def test_trials_per_device_is_checked_kept_in_the_sweep_and_used_on_resume(
+    tmp_path, capsys, monkeypatch
+):
+    from playground.training.sweep import __main__ as cli
+
+    code = sweep_main(["--candidates", "randaugment", "--budget-minutes", "1",
+                       "--trials-per-device", "0", "--out", str(tmp_path / "z"), *TINY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--trials-per-device must be at least 1" in err
+    assert not (tmp_path / "z").exists()
+
+    used = []
+
+    class Ran:  # the sweep as the command builds it, not trained
+        def __init__(self, folder, state, executor, log):
+            used.append(executor)
+
+        def stop(self):
+            pass
+
+        def run(self):
+            return 0
+
+    monkeypatch.setattr(cli, "Sweep", Ran)
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)  # leave pytest's handlers be
+    out = tmp_path / "k"
+    args = ["--candidates", "randaugment", "--budget-minutes", "1", "--trials-per-device", "3"]
+    assert sweep_main([*args, "--out", str(out), *TINY]) == 0
+    assert json.loads((out / "sweep.json").read_text())["trials_per_device"] == 3
+    assert sweep_main(["--resume", str(out)]) == 0  # without the flag: the sweep's own K
+    assert [(e.per_device, e.slots) for e in used] == [(3, 3), (3, 3)]
+
+
+def _clocked(fake: FakeExecutor):
+    """A sweep whose clock is the fake trials' seconds."""
+    from playground.training.sweep.run import Sweep
+
+    class FakeClock(Sweep):
+        def elapsed_s(self) -> float:
+            return self.before_s + fake.spent - self.spent_at_start
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.spent_at_start = fake.spent
+
+    return FakeClock
+
+
+def _fake_sweep(tmp_path, probe_s, budget_s=600.0):
+    from playground.training.sweep.run import new_state
+
+    truth = {"none": 40.0, "cifar-standard": 60.0, "d2l-flip": 45.0, "randaugment": 59.0}
+    candidates = make_candidates(["cifar-standard", "d2l-flip", "randaugment"])
+    tiny = ["--dataset", "synthetic", "--synthetic-size", "500", "--device", "cpu"]
+    state = new_state(candidates, tiny, seeds=3, budget_s=budget_s, executor="fake")
+    fake = FakeExecutor(truth, probe_s=probe_s)
+    lines: list[str] = []
+    return _clocked(fake)(tmp_path, state, fake, log=lines.append), fake, lines
+
+
+def test_a_plan_over_the_budget_measures_the_probe_again_and_plans_from_the_faster(tmp_path):
+    # a busy machine: the first probe took 400 s an epoch (nothing fits 600 s); the second 2 s
+    sweep, fake, lines = _fake_sweep(tmp_path, probe_s=[400.0, 2.0])
+    assert sweep.run() == 0
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert [t for t in fake.trained if t[0] < 0] == [(-1, "c00-none", 1)] * 2
+    assert (tmp_path / "probe").is_dir() and (tmp_path / "probe-2").is_dir()
+    assert [p["epoch_s"] for p in state["probes"]] == [400.0, 2.0]
+    assert state["plan"]["fits"] and "over_budget" not in state["plan"]
+    # fitted with the second probe's cost to the budget left after both probes (the first
+    # rung's epochs; the later ones are re-fitted after it)
+    first = fit(3, 3, 600 - 401.0 - 3.0, Cost(2.0, 1.0)).epochs[0]
+    assert first == state["rungs"][0]["epochs"] == state["plan"]["epochs"][0]
+    assert state["state"] == "finished" and state["report"]
+    assert any("measuring again" in line for line in lines)
+
+
+def test_a_plan_still_over_the_budget_stops_before_training_a_rung(tmp_path):
+    sweep, fake, lines = _fake_sweep(tmp_path, probe_s=[300.0, 200.0])
+    assert sweep.run() == 1  # failed
+    assert all(rung < 0 for rung, _, _ in fake.trained) and len(fake.trained) == 2
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert state["state"] == "failed" and state["rungs"] == [] and state["plan"] is None
+    assert state["cost"]["epoch_s"] == 200.0  # the faster of the two
+    # its time: the two probes', once (not the earlier sessions' counted twice)
+    assert state["elapsed_s"] == pytest.approx(state["elapsed_before_s"]) == fake.spent == 502
+    message = state["message"]
+    assert "\n" not in message and message.startswith("over the budget")
+    # the predicted minutes, the budget and what to change
+    assert "min, over the" in message and "of the 10 min budget" in message
+    for words in ("--budget-minutes", "fewer candidates", "--seeds", "--first-epochs N"):
+        assert words in message
+    assert lines[-1] == f"error: {message}"
+    # resumed, it does not probe a third time and refuses the same way
+    again = _clocked(fake)(tmp_path, state, fake, log=lambda m: None)
+    assert again.run() == 1 and len(fake.trained) == 2
+
+
+def test_a_sweep_killed_outright_keeps_its_elapsed_time_when_resumed(tmp_path):
+    sweep, fake, _ = _fake_sweep(tmp_path, probe_s=[2.0])
+    fake.kill_after = 5  # the probe and 4 trials of the first rung, then SIGKILL
+    with pytest.raises(Killed):
+        sweep.run()
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert state["state"] == "running" and state["elapsed_before_s"] == 0  # no clean end
+    first_epochs = state["rungs"][0]["epochs"]
+    spent = 3.0 + 4 * (first_epochs * 2.0 + 1.0)
+    assert fake.spent == spent and state["elapsed_s"] == pytest.approx(spent)  # saved per trial
+    fake.kill_after = None
+    resumed = _clocked(fake)(tmp_path, state, fake, log=lambda m: None)
+    assert resumed.before_s == pytest.approx(spent)  # the killed session's time counts
+    assert resumed.run() == 0
+    final = json.loads((tmp_path / "sweep.json").read_text())
+    assert final["state"] == "finished"
+    assert final["elapsed_s"] == pytest.approx(fake.spent)  # both sessions, each once

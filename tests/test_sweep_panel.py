@@ -137,7 +137,7 @@ def test_status_line_has_elapsed_and_time_left_while_live(tmp_path):
     (tmp_path / "launch.json").write_text(json.dumps({"started": time.time() - 25}))
     sweep = {"name": "s1", "path": tmp_path, "state": "running", "message": "", "live": True,
              "data": state}  # fmt: skip
-    from playground.training.sweep.run import eta_s
+    from playground.training.sweep.report import eta_s
 
     full = eta_s(state)  # rungs 2 and 3 at 15 s a start + 10 s an epoch
     assert view.time_left_s(sweep) == pytest.approx(full)

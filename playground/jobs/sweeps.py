@@ -459,8 +459,9 @@ def over_time_text(limits: SweepLimits) -> str:
 
 
 def enforce_limits(root: Path | None = None, grace_s: float = STOP_GRACE_S) -> list[str]:
-    """Stop each live sweep that has trained longer than this server allows one sweep (a plan
-    over its budget runs anyway, and only this bounds it). The app's queue worker calls this
+    """Stop each live sweep that has trained longer than this server allows one sweep (a sweep
+    refuses a plan over its budget, but its rungs can still run over: slower than measured, or
+    a re-fitted rung that must stay longer than the last). The app's queue worker calls this
     every few seconds; returns the names stopped."""
     limits = sweep_limits()
     if not limits.max_minutes:

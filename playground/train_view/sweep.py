@@ -34,7 +34,8 @@ from playground.training.sweep.plan import (
     predicted_s,
     rung_sizes,
 )
-from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE, eta_s, summary_text
+from playground.training.sweep.report import eta_s, summary_text
+from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE
 
 # Before a sweep has measured it: the seconds a trial costs besides its epochs (the process
 # start, loading the data, the final scoring); 5.2 s measured on a 2-core CPU, synthetic data.
@@ -83,8 +84,9 @@ def estimate_text(
     )
     if not plan.fits:
         text += (
-            f" ⚠️ Even one epoch per rung takes about {fmt_time(total)}, over the budget: it "
-            "runs anyway; give it more minutes or fewer candidates."
+            f" ⚠️ Even one epoch per rung takes about {fmt_time(total)}, over the budget: the "
+            "sweep measures its probe again and, still over, stops before training a rung; "
+            "give it more minutes, fewer candidates or seeds, or a fixed schedule."
         )
     floor = binomial_spread_points(accuracy, test_images)
     detect = detectable_points(seeds, max(1, plan.sizes[-1]), floor)
@@ -245,7 +247,7 @@ def ladder_html(state: dict[str, Any] | None) -> str:
 
 
 def time_left_s(sweep: dict[str, Any]) -> float | None:
-    """Seconds left: the plan's rungs not finished at the measured cost (`run.eta_s`), less
+    """Seconds left: the plan's rungs not finished at the measured cost (`report.eta_s`), less
     what the running rung has done already (its finished trials, and the epochs its live
     trials have trained). None until the cost is measured (the probe, or a fixed schedule's
     first rung)."""
@@ -280,7 +282,7 @@ def status_text(sweep: dict[str, Any] | None) -> str:
         left = time_left_s(sweep)
         text += f", about {fmt_time(left)} left" if left is not None else ", time left: measuring"
     plan = state.get("plan") or {}
-    if plan.get("over_budget"):
+    if plan.get("over_budget"):  # sweeps that ran over their budget anyway (before it refused)
         text += f". ⚠️ {plan['over_budget']}"
     return text + "."
 

@@ -11,6 +11,7 @@ from playground.training import settings
 from playground.training.sweep.candidates import CandidateError, make_candidates
 from playground.training.sweep.executors import LocalExecutor, visible_gpus
 from playground.training.sweep.plan import FINALISTS
+from playground.training.sweep.report import summary_text
 from playground.training.sweep.run import (
     SWEEP_JSON,
     Sweep,
@@ -18,7 +19,6 @@ from playground.training.sweep.run import (
     load_state,
     new_state,
     save_state,
-    summary_text,
 )
 
 DEFAULT_SEEDS = 3  # with 2 the 95% t multiplier is 12.7 (one degree of freedom); with 3, 4.3
@@ -52,8 +52,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--finalists", type=int, default=FINALISTS,
                    help=f"candidates besides no augmentation on the last rung (default {FINALISTS})")  # fmt: skip
     p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local: this machine, one trial per GPU or one on the CPU; ray: a Ray "
+                   help="local: this machine, one trial per GPU or one on the CPU (see "
+                   "--trials-per-device); ray: a Ray "
                    "cluster (pip install -r requirements-ray.txt)")  # fmt: skip
+    p.add_argument("--trials-per-device", type=int, default=1, metavar="K",
+                   help="local: K trials at a time on each GPU (or K on the CPU, their threads "
+                   "sharing the cores); more than 1 hides each trial's start behind the "
+                   "others' training (default 1)")  # fmt: skip
     p.add_argument("--address", help="Ray: the cluster's address (default: start a local Ray)")
     p.add_argument("--gpus-per-trial", type=float, default=1.0,
                    help="Ray: GPUs per trial, fractional for small models (default 1)")  # fmt: skip
@@ -75,7 +80,7 @@ def executor_for(args: argparse.Namespace, train_args: list[str]):
             ) from None
         return RayExecutor(args.address, args.gpus_per_trial, args.cpus_per_trial)
     device = settings.flags_parser().parse_known_args(train_args)[0].device or "auto"
-    return LocalExecutor(visible_gpus(device))
+    return LocalExecutor(visible_gpus(device), args.trials_per_device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             if state.get("state") == "finished":
                 print(summary_text(state), end="")
                 return 0
-            ns = argparse.Namespace(**{**vars(args), "executor": state["executor"]})
+            ns = argparse.Namespace(**{**vars(args), "executor": state["executor"],
+                                       "trials_per_device": state.get("trials_per_device", 1)})  # fmt: skip
             executor = executor_for(ns, state["train_args"])
         else:
             if not args.out or not (args.candidates or args.ladder):
@@ -110,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"{settings.SEEDS.flag} must be at least {settings.SEEDS.low:g}")
             if args.finalists < 1:
                 p.error("--finalists must be at least 1")
+            if args.trials_per_device < 1:
+                raise SweepError("--trials-per-device must be at least 1")
+            if args.trials_per_device != 1 and args.executor == "ray":
+                raise SweepError("--trials-per-device is for the local executor; on Ray, "
+                                 "--gpus-per-trial and --cpus-per-trial place the trials")  # fmt: skip
             folder = Path(args.out)
             if (folder / SWEEP_JSON).exists():
                 p.error(f"{args.out} holds a sweep already; continue it with --resume {args.out}")
@@ -127,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             executor = executor_for(args, train_args)
             budget_s = None if args.first_epochs else 60 * args.budget_minutes
             state = new_state(candidates, train_args, args.seeds, budget_s, args.executor,
-                              args.finalists, args.first_seed, args.first_epochs)  # fmt: skip
+                              args.finalists, args.first_seed, args.first_epochs,
+                              args.trials_per_device)  # fmt: skip
             folder.mkdir(parents=True, exist_ok=True)
             save_state(folder, state)
         sweep = Sweep(folder, state, executor, log=lambda m: print(m, flush=True))

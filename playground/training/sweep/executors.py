@@ -5,8 +5,15 @@ checkpoint resumed: running a rung again (a sweep resumed after a stop or a rest
 only what is missing.
 
 - `LocalExecutor`: this machine; one trial at a time on the CPU, or one per GPU (each trial
-  sees its own GPU through CUDA_VISIBLE_DEVICES).
+  sees its own GPU through CUDA_VISIBLE_DEVICES); with `per_device` K, K trials at a time on
+  each GPU (or K on the CPU), each with its CPU threads limited to its share of the cores
+  (`THREAD_VARS`), so that K processes do not oversubscribe them. On one GPU, K > 1 hides
+  each trial's start (importing torch, CUDA, loading the data: seconds) behind the others'
+  training.
 - `playground.training.sweep.ray_executor.RayExecutor`: a Ray cluster (optional install).
+
+`run(trials, on_done)` calls `on_done()` as each trial ends (the sweep saves its elapsed time
+then); with the local executor from the thread that ran the trial.
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 TRAIN_LOG = "train.out"  # the trial's output, beside what the training command writes itself
 STOPPED = -signal.SIGTERM  # the status run() gives a trial that a stop ended
+# what torch (and the BLAS under it) read for their CPU threads, set when trials share a device
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -65,27 +75,52 @@ def trial_command(trial: Trial) -> list[str] | None:
     return [sys.executable, "-m", "playground.train", *trial.args, "--out", str(out)]
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class LocalExecutor:
-    """Trials as child processes of this one, `slots` at a time (one per GPU in `gpus`)."""
+    """Trials as child processes of this one, `slots` at a time: `per_device` on each GPU in
+    `gpus`, or `per_device` on the CPU without GPUs. With more than one trial per device each
+    trial's CPU threads are limited to `threads` (the cores shared over the slots, at least 1).
+    `command` gives a trial's command line (None: nothing left to train)."""
 
     name = "local"
 
-    def __init__(self, gpus: list[int] | None = None) -> None:
+    def __init__(
+        self, gpus: list[int] | None = None, per_device: int = 1, command=trial_command
+    ) -> None:
+        if per_device < 1:
+            raise ValueError("trials per device must be at least 1")
         self.gpus = list(gpus or [])
-        self.slots = max(1, len(self.gpus))
+        self.per_device = int(per_device)
+        self.slots = max(1, len(self.gpus)) * self.per_device
+        self.threads = max(1, cpu_cores() // self.slots) if self.per_device > 1 else None
+        self.command = command
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
-    def _one(self, trial: Trial, free: queue.Queue) -> int:
-        cmd = trial_command(trial)
+    def _one(self, trial: Trial, free: queue.Queue, on_done: Callable[[], None] | None) -> int:
+        code = self._train(trial, free)
+        if on_done is not None:
+            on_done()
+        return code
+
+    def _train(self, trial: Trial, free: queue.Queue) -> int:
+        cmd = self.command(trial)
         if cmd is None:
             return 0
         if self._stopping.is_set():
             return STOPPED
         gpu = free.get()
         try:
-            env = {**os.environ, **trial.env, "PYTHONUNBUFFERED": "1"}
+            threads = {v: str(self.threads) for v in THREAD_VARS} if self.threads else {}
+            env = {**os.environ, **threads, **trial.env, "PYTHONUNBUFFERED": "1"}
             if gpu is not None:
                 env["CUDA_VISIBLE_DEVICES"] = str(gpu)
             trial.out.mkdir(parents=True, exist_ok=True)
@@ -109,12 +144,13 @@ class LocalExecutor:
         finally:
             free.put(gpu)
 
-    def run(self, trials: list[Trial]) -> list[int]:
+    def run(self, trials: list[Trial], on_done: Callable[[], None] | None = None) -> list[int]:
         free: queue.Queue = queue.Queue()
-        for gpu in self.gpus or [None]:
-            free.put(gpu)
+        for _ in range(self.per_device):  # the GPUs in turn: trials spread before they share
+            for gpu in self.gpus or [None]:
+                free.put(gpu)
         with ThreadPoolExecutor(max_workers=self.slots) as pool:
-            return list(pool.map(lambda t: self._one(t, free), trials))
+            return list(pool.map(lambda t: self._one(t, free, on_done), trials))
 
     def stop(self) -> None:
         """No new trial starts; the running ones are asked to stop (SIGTERM: each saves a

@@ -7,6 +7,18 @@ rung's best, `decide.promote`) goes on to rung r + 1, whose schedule is twice as
 epochs[r] = first x 2^r. Halving stops once `FINALISTS` or fewer candidates besides the
 baseline are left, so the last rung compares a few candidates on a long schedule. `first` is
 the largest whole number of epochs whose predicted cost fits the budget.
+
+The cost model: a trial costs `start_s + epochs x epoch_s`, and a rung of T trials over
+`slots` slots costs ceil(T / slots) trials one after another. The first plan is fitted with
+the probe's cost: one trial alone on the machine (with K > 1, alone but with its share of the
+CPU threads, as each trial has). When several trials share a device (`--trials-per-device K`:
+slots = K per GPU, or K on the CPU) each of them can train slower than the probe did (the
+others' epochs on the same GPU, memory bandwidth), so the first plan can be optimistic, by up
+to K where they saturate the device; that slowdown is not guessed at. After each rung the rest of the schedule is fitted again (`fit(...,
+after=, done_epochs=)`) to the budget left by the clock, with the cost measured on that
+rung's trials as they ran (`run.Sweep.remeasured`: each trial's own wall time, start to exit,
+and its in-process seconds per epoch), which includes the slowdown of sharing, so the later
+rungs are planned with what sharing really costs.
 """
 
 from __future__ import annotations

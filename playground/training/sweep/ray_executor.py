@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,7 @@ class RayExecutor:
     def resources(self) -> dict[str, float]:
         return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
 
-    def run(self, trials: list[Trial]) -> list[int]:
+    def run(self, trials: list[Trial], on_done: Callable[[], None] | None = None) -> list[int]:
         codes: list[int | None] = [0 if trial_command(t) is None else None for t in trials]
         todo = [i for i, c in enumerate(codes) if c is None]
         if self._stopped:
@@ -205,6 +206,7 @@ class RayExecutor:
                 storage_path=str(storage),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=0),
+                callbacks=[_Ended(on_done)] if on_done else None,
             ),
         )
         if self._stopped:  # a stop between the check above and the stop file's name
@@ -230,6 +232,21 @@ class RayExecutor:
         if self._stop_file is not None:
             with contextlib.suppress(OSError):
                 self._stop_file.touch()
+
+
+class _Ended(tune.Callback):
+    """Calls `on_done()` on the driver as each Tune trial reports (once, at its end). Tune
+    pickles its run config into its records (tuner.pkl); the copy there calls nothing."""
+
+    def __init__(self, on_done: Callable[[], None] | None) -> None:
+        self.on_done = on_done
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"on_done": None}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self.on_done is not None:
+            self.on_done()
 
 
 def _note(out: Path, line: str) -> None:

@@ -4,13 +4,15 @@ interrupted sweep resumes where it was (`--resume OUT`) and the app reads its pr
 the folder alone.
 
 Folder layout: `sweep.json`, `summary.txt` (the report in words), `candidates/<key>.json` (the
-pipelines as entered), `probe/` (a one-epoch run that measured the cost), and one ordinary
-run folder per trial, `r<rung>-<candidate key>-s<seed>`.
+pipelines as entered), `probe/` (a one-epoch run that measured the cost; `probe-2/` when the
+plan from it was over the budget and it measured again), and one ordinary run folder per
+trial, `r<rung>-<candidate key>-s<seed>`.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,13 @@ from playground.training.sweep.plan import (
     binomial_spread_points,
     detectable_points,
     fit,
-    predicted_s,
     rung_sizes,
 )
+from playground.training.sweep.report import summary_text
 
 SWEEP_JSON, SUMMARY_TXT = "sweep.json", "summary.txt"
 PROBE = "probe"
+PROBE_AGAIN = "probe-2"  # the probe measured again, for a plan over the budget
 VALIDATION_SHARE, VALIDATION_MAX = 0.2, 5000  # held out when --validation is not given
 AUG_SEED_STRIDE = 1_000_000  # candidate i draws with aug seed = seed + i x this
 # Exit statuses of the command: stopped (Stop, SIGTERM) and failed (a trial failed).
@@ -63,6 +66,15 @@ def save_state(folder: Path, state: dict[str, Any]) -> None:
     atomic_write_json(Path(folder) / SWEEP_JSON, state)
 
 
+def earlier_s(state: dict[str, Any]) -> float:
+    """The seconds a sweep took before this session: what its clean end (stopped, failed)
+    wrote, else (killed outright: no clean end) the elapsed time of its last save."""
+    before = float(state.get("elapsed_before_s") or 0.0)
+    if state.get("state") in ("stopped", "failed", "finished"):
+        return before
+    return max(before, float(state.get("elapsed_s") or 0.0))
+
+
 def new_state(
     candidates: list[Candidate],
     train_args: list[str],
@@ -72,6 +84,7 @@ def new_state(
     finalists: int = FINALISTS,
     first_seed: int = 0,
     first_epochs: int | None = None,
+    trials_per_device: int = 1,
 ) -> dict[str, Any]:
     return {
         "version": 1,
@@ -85,6 +98,7 @@ def new_state(
         "budget_s": budget_s,  # None with first_epochs: a fixed schedule
         "first_epochs": first_epochs,
         "executor": executor,
+        "trials_per_device": trials_per_device,  # local: trials at a time per device (resume)
         "finalists": finalists,
         "elapsed_before_s": 0.0,
         "plan": None,
@@ -167,19 +181,28 @@ class Sweep:
         self.labels = {c.key: c.label for c in self.candidates}
         self.baseline = self.candidates[0].key
         self.session_start = time.time()
+        self.before_s = earlier_s(state)
+        state["elapsed_before_s"] = self.before_s
         self.stopping = False
+        self._saving = threading.Lock()  # executors report finished trials from their threads
 
     def seeds(self) -> range:
         first = self.state.get("first_seed", 0)
         return range(first, first + self.state["seeds"])
 
     def elapsed_s(self) -> float:
-        return self.state["elapsed_before_s"] + (time.time() - self.session_start)
+        """The seconds this sweep has taken, over all its sessions."""
+        return self.before_s + (time.time() - self.session_start)
 
     def save(self, **changes: Any) -> None:
-        self.state.update(changes)
-        self.state["elapsed_s"] = self.elapsed_s()
-        save_state(self.folder, self.state)
+        """sweep.json with `changes` and the elapsed time so far (atomically): after every
+        step, and after every trial that ends (`executor.run(..., on_done=self.save)`), so a
+        sweep killed outright (SIGKILL, a power cut) loses no more than its running trials'
+        time when it is resumed."""
+        with self._saving:
+            self.state.update(changes)
+            self.state["elapsed_s"] = self.elapsed_s()
+            save_state(self.folder, self.state)
 
     def stop(self) -> None:
         self.stopping = True
@@ -203,12 +226,10 @@ class Sweep:
             self.state["test_size"] = cfg["test_size"] if not given else cfg["final_test_size"]
             self.save()
 
-    def measure_cost(self) -> Cost:
-        """One epoch of the baseline (no augmentation) on the sweep's data: seconds per epoch
-        and per start. Kept in sweep.json (a resumed sweep does not measure again)."""
-        if self.state.get("cost"):
-            return Cost(**self.state["cost"])
-        out = self.folder / PROBE
+    def probe(self, name: str) -> Cost:
+        """One epoch of the baseline (no augmentation) on the sweep's data, in the run folder
+        `name`: seconds per epoch and per start. Each probe's cost is kept in sweep.json."""
+        out = self.folder / name
         first = self.seeds()[0]
         args = trial_args(self.state, self.baseline, first, 1, self.pipelines)
         trial = Trial(-1, self.baseline, first, out, args)
@@ -221,10 +242,27 @@ class Sweep:
         inside = float(_summary(out).get("elapsed_s") or 0.0)
         wall = trial.wall_s or inside
         cost = Cost(epoch_s=max(inside, 1e-3), start_s=max(wall - inside, 0.0))
+        probes = self.state.setdefault("probes", [])
+        probes.append({"folder": name, "epoch_s": cost.epoch_s, "start_s": cost.start_s})
+        self.save()
+        return cost
+
+    def measure_cost(self) -> Cost:
+        """The probe's cost (`probe`), the sweep's cost until its first rung measures one. Kept
+        in sweep.json (a resumed sweep does not measure again)."""
+        if self.state.get("cost"):
+            return Cost(**self.state["cost"])
+        cost = self.probe(PROBE)
         self.save(cost={"epoch_s": cost.epoch_s, "start_s": cost.start_s})
         return cost
 
     def planned(self, cost: Cost | None) -> dict[str, Any]:
+        """The schedule: a fixed one (`first_epochs`), or the one `fit` makes of the budget
+        left with the probe's cost. A plan over the budget measures the probe again once (the
+        machine may have been busy: other work slows an epoch several times over) and is
+        fitted with the faster of the two probes; still over the budget, the sweep stops
+        before training a rung (a SweepError: state "failed", its message saying by how much
+        and what to change)."""
         plan = self.state.get("plan")
         if plan:
             return plan
@@ -238,20 +276,42 @@ class Sweep:
             self.save(plan=plan)
             self.log(self.plan_line(plan))
             return plan
-        left = self.state["budget_s"] - self.elapsed_s()
-        fitted = fit(n, self.state["seeds"], left, cost, self.executor.slots,
-                     self.state["finalists"])  # fmt: skip
-        plan = fitted.to_dict()
+        cost = cost or self.measure_cost()  # a budget: the probe measures it
+
+        def fitted_now(cost: Cost) -> tuple[Plan, float]:
+            left = max(0.0, self.state["budget_s"] - self.elapsed_s())
+            return fit(n, self.state["seeds"], left, cost, self.executor.slots,
+                       self.state["finalists"]), left  # fmt: skip
+
+        fitted, left = fitted_now(cost)
+        measured = [p["folder"] for p in self.state.get("probes") or []]
+        if not fitted.fits and PROBE_AGAIN not in measured:
+            self.log(f"the plan from the probe takes {fitted.predicted_s / 60:.1f} min, over the "
+                     f"{left / 60:.1f} min left of the budget: measuring again (the machine may "
+                     "have been busy)")  # fmt: skip
+            again = self.probe(PROBE_AGAIN)
+            cost = min(cost, again, key=lambda c: c.trial_s(1))
+            self.save(cost={"epoch_s": cost.epoch_s, "start_s": cost.start_s})
+            fitted, left = fitted_now(cost)
         if not fitted.fits:
-            plan["over_budget"] = (
-                f"even the shortest schedule ({', '.join(map(str, fitted.epochs))} epochs per "
-                f"rung) is predicted to take {fitted.predicted_s / 60:.1f} min, over the "
-                f"{left / 60:.1f} min left of the budget; it runs anyway"
-            )
-            self.log("warning: " + plan["over_budget"])
+            raise SweepError(self.over_budget(fitted, left, cost))
+        plan = fitted.to_dict()
         self.save(plan=plan)
         self.log(self.plan_line(plan))
         return plan
+
+    def over_budget(self, fitted: Plan, left: float, cost: Cost) -> str:
+        """Why a sweep over its budget does not start, and what to change, in one line."""
+        probes = len(self.state.get("probes") or [])
+        return (
+            f"over the budget: even the shortest schedule ({', '.join(map(str, fitted.epochs))} "
+            f"epochs per rung, {fitted.trials()} trials) is predicted to take "
+            f"{fitted.predicted_s / 60:.1f} min, over the {left / 60:.1f} min left of the "
+            f"{self.state['budget_s'] / 60:g} min budget (an epoch {cost.epoch_s:.1f} s and a "
+            f"start {cost.start_s:.1f} s, the faster of {probes} probes); no rung was trained. "
+            f"Give it a larger budget (--budget-minutes), fewer candidates or seeds "
+            f"({settings.SEEDS.flag}), or a fixed schedule (--first-epochs N)"
+        )
 
     @staticmethod
     def plan_line(plan: dict[str, Any]) -> str:
@@ -285,7 +345,7 @@ class Sweep:
         self.save()
         self.log(f"rung {rung + 1}: {len(keys)} candidates x {self.state['seeds']} seeds, "
                  f"{epochs} epochs")  # fmt: skip
-        codes = self.executor.run(trials)
+        codes = self.executor.run(trials, on_done=self.save)
         if self.stopping or STOPPED in codes:
             raise _Stopped()
         failed = [(t, c) for t, c in zip(trials, codes, strict=True) if c != 0]
@@ -300,7 +360,9 @@ class Sweep:
 
     def remeasured(self, trials: list[Trial], epochs: int, cost: Cost | None) -> Cost:
         """The cost measured on this rung's trials (augmented ones cost more per epoch than
-        the probe's baseline): what the rest of the plan is fitted with."""
+        the probe's baseline; trials sharing a device train slower than the probe did alone):
+        what the rest of the plan is fitted with. Each trial's own seconds, as it ran beside
+        the others: its in-process seconds per epoch, and its wall time less those."""
         inside = [float(_summary(t.out).get("elapsed_s") or 0) for t in trials]
         walls = [t.wall_s for t in trials if t.wall_s > 0]
         epoch_s = float(np.mean(inside)) / epochs
@@ -316,6 +378,8 @@ class Sweep:
             # a fixed schedule needs no probe: the first rung measures the cost for the ETA
             cost = None if self.state.get("first_epochs") else self.measure_cost()
             plan = self.planned(cost)
+            if cost is not None:  # the faster probe, if it measured again
+                cost = Cost(**self.state["cost"])
             keys = [c.key for c in self.candidates]
             rung = 0
             while True:
@@ -470,57 +534,3 @@ def _without(args: list[str], name: str) -> list[str]:
             continue
         out.append(a)
     return out
-
-
-def eta_s(state: dict[str, Any]) -> float | None:
-    """Seconds left by the plan and the measured cost: the rungs not finished (a running rung's
-    finished trials left out)."""
-    plan, cost = state.get("plan"), state.get("cost")
-    if not plan or not cost:
-        return None
-    cost = Cost(**cost)
-    done = sum(1 for r in state["rungs"] if r.get("state") == "finished")
-    sizes, epochs = plan["sizes"][done:], plan["epochs"][done:]
-    return predicted_s(sizes, epochs, plan["seeds"], cost, plan.get("slots", 1))
-
-
-def summary_text(state: dict[str, Any]) -> str:
-    """The sweep's report in words (summary.txt)."""
-    report, labels = state.get("report"), {c["key"]: c["label"] for c in state["candidates"]}
-    lines = [f"sweep of {len(state['candidates'])} candidates (no augmentation included), "
-             f"{state['seeds']} paired seeds"]  # fmt: skip
-    for record in state["rungs"]:
-        kept = (record.get("decision") or {}).get("kept")
-        went_on = f"; went on: {', '.join(labels[k] for k in kept)}" if kept else ""
-        lines.append(f"rung {record['index'] + 1}: {len(record['keys'])} candidates, "
-                     f"{record['epochs']} epochs{went_on}")  # fmt: skip
-    if not report:
-        return "\n".join(lines) + "\n"
-    lines.append(f"final report on {report['evaluated_on']}")
-    lines.append(f"{'candidate':40}{'test acc':>10}{'vs none':>10}  95% simultaneous CI")
-    for key, acc in sorted(report["test_acc_points"].items(), key=lambda kv: -kv[1]):
-        row = next((r for r in report["vs_none"] if r["key"] == key), None)
-        effect = f"{row['points']:>+10.1f}  {row['low']:+.1f} to {row['high']:+.1f}" if row else ""
-        lines.append(f"{labels[key][:39]:40}{acc:>9.1f}%{effect}")
-    lines += [f"  {r['words']}" for r in report["vs_none"]]
-    lines.append(f"tied for best: {report['tied_words']}")
-    if report["use"] and report["best"] != report["use"]:
-        lines.append(
-            f"use: {labels[report['use']]} is the best pipeline of the tied group by test "
-            f"accuracy; {labels[report['best']]} scored higher and cannot be told apart from it"
-        )
-    elif report["use"]:
-        lines.append(f"use: {labels[report['use']]} (the best of the tied group by test accuracy)")
-    else:
-        lines.append("use: no augmentation; no pipeline was tied with it for best")
-    if report["detectable_points"] is not None:
-        lines.append(
-            f"smallest difference this budget detects (80% power, adjusted 5% level): "
-            f"{report['detectable_points']:.1f} points (per-seed spread {report['spread_points']:.1f})"
-        )
-    for d in report["dropped"]:
-        lines.append(f"dropped at rung {d['rung'] + 1}: {d['label']}: {d['why']}")
-    if report["caution"]:
-        lines.append(f"caution: {report['caution']}")
-    lines.append(f"adjustment: {report['adjustment']}")
-    return "\n".join(lines) + "\n"
