@@ -8,7 +8,8 @@ which the sweep holds out its own validation split (20%, stratified, seeded).
 
     python bench/sweep_real.py sweep [--budget-minutes 20]   # 6 candidates, width 16, 3 seeds
     python bench/sweep_real.py aa --repeats 20               # A/A: 3 copies + none, per repeat
-    python bench/sweep_real.py gpu24 --device cuda --budget-minutes 5   # 24 candidates, width 64
+    python bench/sweep_real.py gpu24 --device cuda --budget-minutes 5 \
+        --sweep-flags --trials-per-device 4                 # 24 candidates, width 64, one GPU
 
 The first's baseline is its budget: it prints the wall time against it (the ratio) and the
 summary. `gpu24` is the same with 24 candidates (the CIFAR presets, and flip + crop with one
