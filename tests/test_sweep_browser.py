@@ -6,15 +6,11 @@ loads the recommended one into the Augment tab."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from playground import runs
-from tests.test_train_browser import TIMEOUT, App, _fill, _open_train_tab
+from tests.browser_app import TIMEOUT, fill, open_train_tab, running
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +26,10 @@ RESULTS_JS = """() => ({
 
 @pytest.fixture
 def sweep_app(tmp_path):
-    app = App(tmp_path / "checkpoints", tmp_path / "app.log")
-    app.root.mkdir()
-    app.start()
-    try:
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    with running(root, tmp_path / "app.log") as app:
         yield app
-    finally:
-        app.stop()
-        for folder in runs.sweep_folders(app.root):  # never leave a sweep process behind
-            pid = (runs.read_json(folder / "launch.json") or {}).get("pid")
-            if runs.sweep_live(folder) and isinstance(pid, int):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
 
 
 def _text(page, elem_id: str) -> str:
@@ -51,14 +39,14 @@ def _text(page, elem_id: str) -> str:
 def test_a_tiny_sweep_from_the_page_reports_and_its_pipeline_can_be_used(browser, sweep_app):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _open_train_tab(page, sweep_app.url)
+        open_train_tab(page, sweep_app.url)
         page.locator("#train-dataset").get_by_text("Synthetic").click()
-        _fill(page, "train-subset", 64)  # 51 training images, 13 held out for the promotions
-        _fill(page, "train-width", 4)
+        fill(page, "train-subset", 64)  # 51 training images, 13 held out for the promotions
+        fill(page, "train-width", 4)
         page.locator("#sweep-box").get_by_text("Sweep: which augmentation helps").click()
         page.locator("#sweep-candidates").get_by_label("d2l-flip", exact=True).check()
-        _fill(page, "sweep-seeds", 1)
-        _fill(page, "sweep-first-epochs", 1)
+        fill(page, "sweep-seeds", 1)
+        fill(page, "sweep-first-epochs", 1)
         page.click("#sweep-start")
         page.wait_for_function(
             "() => document.querySelector('#sweep-message')?.innerText.includes('Started')",
