@@ -21,6 +21,7 @@ from playground.training.sweep.plan import (
     fit,
     predicted_s,
 )
+from tests.helpers import _skipped
 
 
 def _state(report: dict | None = None, rungs: list | None = None) -> dict:
@@ -334,17 +335,21 @@ def test_poll_sends_each_part_only_when_it_changed(root):
 
 
 def test_use_this_pipeline_loads_the_recommended_one_and_export_writes_it(root):
+    import gradio as gr
+
     from pipelines.spec import load, preset
-    from playground.ui import train_sweep
+    from playground.ui import augment, train_sweep
 
     spec = preset("cifar-standard")
     layout = (0, spec.to_json())
     out = train_sweep.on_use(None, None, 0, spec, layout)
-    assert out[0] is spec and "No pipeline" in out[-1]  # no sweep yet: nothing changes
+    assert out[0] is spec and "No pipeline" in out[-2]  # no sweep yet: nothing changes
+    assert _skipped(out[-1])  # and the page stays in the Train tab
     folder = _finished_sweep(root)
     out = train_sweep.on_use(folder.name, None, 0, spec, layout)
     assert out[0] == preset("d2l-flip") and out[1][0] == 1  # the editor shows it
-    assert out[-1].startswith("Loaded flip <b> into the Augment tab")
+    assert out[-2].startswith("Loaded flip <b> into the Augment tab")
+    assert isinstance(out[-1], gr.Tabs) and out[-1].selected == augment.TAB_ID  # shown there
     files, message = train_sweep.on_export(folder.name, "resnet18")
     code, saved = files["value"]
     assert code.endswith(".py") and load(saved) == preset("d2l-flip")
@@ -352,3 +357,16 @@ def test_use_this_pipeline_loads_the_recommended_one_and_export_writes_it(root):
     assert "eval_transform" in Path(code).read_text()  # the model's, as the Export tab writes it
     plain, _ = train_sweep.on_export(folder.name, "no such model")
     assert "eval_transform" not in Path(plain["value"][0]).read_text()
+
+
+def test_a_pipeline_that_is_refused_is_not_used_and_the_page_stays(root):
+    from pipelines.spec import preset
+    from playground.ui import train_sweep
+
+    spec = preset("cifar-standard")
+    folder = _finished_sweep(root)
+    (folder / "candidates" / "c01-flip.json").write_text('{"format": "something else"}')
+    out = train_sweep.on_use(folder.name, None, 0, spec, (0, spec.to_json()))
+    assert out[0] is spec and "Pipeline not loaded" in out[3]  # the Augment tab says why
+    assert out[-2] == "⚠️ flip <b> was not loaded: see the Augment tab."
+    assert _skipped(out[-1])  # the page stays in the Train tab, where the message is

@@ -22,6 +22,7 @@ from playground.train_form import FORM_KEYS, settings_from
 from playground.train_view import sweep as sweep_view
 from playground.training.settings import MODEL_NAMES
 from playground.training.sweep.__main__ import DEFAULT_SEEDS
+from playground.ui.augment import TAB_ID as AUGMENT_TAB
 from playground.ui.editing import on_pipeline
 from playground.ui.export import export_files
 
@@ -247,16 +248,19 @@ def poll(
 
 def on_use(picked: str | None, image: Any, seed: Any, spec: PipelineSpec, layout: Any) -> list:
     """The recommended candidate (the report's "use") into the Augment tab: the same as loading
-    its pipeline file there, so Export and Start use it."""
+    its pipeline file there, so Export and Start use it. Loaded, the page shows the Augment tab
+    (the last output selects it); refused, it stays here, where the message says so."""
     sweep = _shown(picked, sweeps.list_sweeps())
     path = sweep_view.use_pipeline_path(sweep)
     if path is None:
-        return [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip(), "⚠️ No pipeline to use yet."]
+        nothing = [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        return [*nothing, "⚠️ No pipeline to use yet.", gr.skip()]
     shown = on_pipeline(str(path), image, seed, spec, layout)
     label = sweep_view.use_label(sweep)
     if shown[0] is spec:  # refused (on_pipeline said why in the summary)
-        return [*shown, f"⚠️ {label} was not loaded: see the Augment tab."]
-    return [*shown, f"Loaded {label} into the Augment tab (Start trains it; Export writes it)."]
+        return [*shown, f"⚠️ {label} was not loaded: see the Augment tab.", gr.skip()]
+    loaded = f"Loaded {label} into the Augment tab (Start trains it; Export writes it)."
+    return [*shown, loaded, gr.Tabs(selected=AUGMENT_TAB)]
 
 
 def on_export(picked: str | None, model: Any = None) -> tuple[Any, str]:
@@ -285,7 +289,10 @@ def wire(
     timer: gr.Timer,
     augment: dict[str, Any] | None,
     image_state: gr.State,
+    tabs: gr.Tabs | None = None,
 ) -> None:
+    """`augment`: the Augment tab's parts and `tabs` the app's gr.Tabs, which "Use this
+    pipeline" loads into and selects (None: the Train tab alone, as tests build it)."""
     p = parts
     request_inputs = [
         p["candidates"], p["ladder"], p["budget"], p["seeds"], p["files"], p["first_epochs"]
@@ -311,11 +318,13 @@ def wire(
     poll_inputs = [p["picked"], p["signature"], owner_state]
     timer.tick(poll, poll_inputs, outputs, api_name=False, queue=False, show_progress="hidden")
     p["picked"].input(poll, poll_inputs, outputs, api_name=False, queue=False)
+    selects = tabs if tabs is not None else gr.State()
     if augment is not None:
-        targets = [*augment["pipeline_outputs"], p["use_message"]]
+        targets = [*augment["pipeline_outputs"], p["use_message"], selects]
         inputs = [p["picked"], image_state, augment["seed"], spec_state, augment["layout"]]
     else:  # the tab alone (tests): the pipeline state only
-        targets = [spec_state, gr.State(), gr.State(), gr.State(), gr.State(), p["use_message"]]
+        unused = [gr.State() for _ in range(4)]
+        targets = [spec_state, *unused, p["use_message"], selects]
         inputs = [p["picked"], image_state, gr.State(0), spec_state, gr.State((0, ""))]
     p["use"].click(on_use, inputs, targets, api_name="sweep_use")
     model = settings_inputs[FORM_KEYS.index("model")]
