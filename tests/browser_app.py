@@ -1,6 +1,6 @@
 """What the Train tab's browser tests share (not collected as tests): `python app.py` on a port
 of its own (`App`, restartable; `running`, which also ends any training it left behind), the
-Train tab opened and its form filled, and the scripts that read its status and its accuracy
+Train tab opened and its form filled and picked, and the scripts that read its status and its accuracy
 plot. The Chromium fixture is tests/conftest.py's `browser`."""
 
 from __future__ import annotations
@@ -100,6 +100,16 @@ def fill(page, elem_id: str, value: int) -> None:
     box = page.locator(f"#{elem_id} input")
     box.fill(str(value))
     box.press("Tab")
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    """Choose `option` (its label) in the dropdown `#elem_id`, as a user does, and wait until
+    the box shows it."""
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function(
+        f"() => document.querySelector('#{elem_id} input')?.value === '{option}'", timeout=TIMEOUT
+    )
 
 
 def open_train_tab(page, url: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from playground import runs
-from tests.browser_app import DRAWN_JS, STATUS_JS, TIMEOUT, fill, open_train_tab, running
+from tests.browser_app import DRAWN_JS, STATUS_JS, TIMEOUT, fill, open_train_tab, pick, running
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +43,6 @@ def finetune_app(tmp_path_factory):
         yield app
 
 
-def _pick(page, elem_id: str, option: str) -> None:
-    page.click(f"#{elem_id} input")
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_function(
-        f"() => document.querySelector('#{elem_id} input')?.value === '{option}'", timeout=TIMEOUT
-    )
-
-
 REPORT_JS = "() => document.querySelector('#train-experiment')?.innerText || ''"
 
 
@@ -73,10 +65,10 @@ def test_upload_a_zip_fine_tune_a_torchvision_model_see_curves_and_classes(
         assert page.locator("#train-dataset input[value=upload]").is_checked()
         if not page.locator("#train-model").is_visible():  # "More settings" is shut on a GPU
             page.get_by_text("More settings").click()
-        _pick(page, "train-model", MODEL)
-        _pick(page, "train-weights", "none")  # ImageNet weights cannot be downloaded here
-        _pick(page, "train-finetune", "head")
-        _pick(page, "train-device", "cpu")
+        pick(page, "train-model", MODEL)
+        pick(page, "train-weights", "none")  # ImageNet weights cannot be downloaded here
+        pick(page, "train-finetune", "head")
+        pick(page, "train-device", "cpu")
         for elem_id, value in (("train-epochs", 1), ("train-batch", 4)):
             fill(page, elem_id, value)
         page.locator("#train-baseline input").check()

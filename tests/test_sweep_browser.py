@@ -2,11 +2,13 @@
 augmentation, synthetic images, width 4, one seed, a fixed one-epoch
 schedule) started from the page runs in its own process to its report: the forest plots, the
 tied-for-best words, the heat map; its trials are runs named after it; "Use this pipeline"
-loads the recommended one into the Augment tab and shows that tab."""
+loads the recommended one into the Augment tab and shows that tab. A strength ladder picked
+through the panel's dropdowns is counted by the estimate."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -15,7 +17,7 @@ from pipelines.spec import load
 from playground import runs
 from playground.controls import step_views
 from playground.jobs import sweeps
-from tests.browser_app import TIMEOUT, fill, open_train_tab, running
+from tests.browser_app import TIMEOUT, fill, open_train_tab, pick, running
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +38,13 @@ def sweep_app(tmp_path):
     with running(root, tmp_path / "app.log") as app:
         yield app
 
+
+# The ladder pickers: the parameter shown and the values.
+LADDER_JS = """() => ({
+  param: document.querySelector('#sweep-ladder-param input')?.value ?? '',
+  values: document.querySelector('#sweep-ladder-values textarea, #sweep-ladder-values input')
+    ?.value ?? '',
+})"""
 
 # The tab shown, whether each tab's panel is visible, the editor's step titles, the grid's images.
 AUGMENT_JS = """() => ({
@@ -94,6 +103,24 @@ def test_a_tiny_sweep_from_the_page_reports_and_its_pipeline_can_be_used(browser
         # the trials are ordinary runs, named after their sweep
         trials = [r.name for r in runs.list_runs(sweep_app.root)]
         assert len([t for t in trials if t.startswith(f"{folder.name}/r0-")]) == 3, trials
+
+        # a strength ladder of the current pipeline picked through the dropdowns: ColorJitter's
+        # brightness prefilled, then its hue; the estimate counts its four candidates
+        pick(page, "sweep-ladder-step", "3. Colour jitter · ColorJitter")
+        page.wait_for_function(f"() => ({LADDER_JS})().values === '0,0.25,0.5,1'", timeout=TIMEOUT)
+        assert page.evaluate(LADDER_JS)["param"] == "Brightness · brightness"
+        pick(page, "sweep-ladder-param", "Hue · hue")
+        page.wait_for_function(
+            f"() => ({LADDER_JS})().values === '0,0.05,0.1,0.2'", timeout=TIMEOUT
+        )
+        page.click("#sweep-estimate-btn")
+        page.wait_for_function(
+            "() => /Estimate|No estimate/.test(document.querySelector('#sweep-estimate')?.innerText)",
+            timeout=TIMEOUT,
+        )
+        estimate = _text(page, "sweep-estimate")
+        # none, the two presets and the ladder's four: 7 on the first rung
+        assert re.search(r"rung\(s\) of 7\b", estimate), estimate
 
         # "Use this pipeline": the recommended one is loaded and the Augment tab shown with it
         used = load(

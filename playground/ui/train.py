@@ -466,7 +466,7 @@ def build_tab(
     )
     train_sweep.wire(
         sweep, spec_state, draft, owner_state, settings_inputs, timer, augment, image_state,
-        tabs,
+        tab, tabs,
     )  # fmt: skip
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)

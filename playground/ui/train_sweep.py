@@ -15,10 +15,11 @@ import gradio as gr
 import pandas as pd
 
 from pipelines.catalogue import PRESETS
-from pipelines.spec import PipelineSpec, SpecError, load
+from pipelines.spec import PipelineSpec, SpecError, default_spec, load
 from playground import controls, owners, runs
 from playground.jobs import JobError, sweeps
 from playground.train_form import FORM_KEYS, settings_from
+from playground.train_view import strength_ladder as ladder
 from playground.train_view import sweep as sweep_view
 from playground.training.settings import MODEL_NAMES
 from playground.training.sweep.__main__ import DEFAULT_SEEDS
@@ -27,10 +28,9 @@ from playground.ui.editing import on_pipeline
 from playground.ui.export import export_files
 
 DEFAULT_BUDGET_MINUTES = 20
-LADDER_HINT = "ColorJitter.brightness=0,0.2,0.4,0.8"
 LADDER_INFO = (
-    "one candidate per value of one parameter of the Augment tab's pipeline, e.g. "
-    "ColorJitter.brightness=0,0.2,0.4,0.8 or RandAugment.magnitude=5,9,14"
+    "one candidate per value of one parameter of the Augment tab's pipeline (ColorJitter "
+    "brightness 0, 0.2, 0.4, 0.8, say, or RandAugment magnitude 5, 9, 14)"
 )
 
 
@@ -58,12 +58,20 @@ def sweep_panel() -> dict[str, Any]:
         height=90,
         elem_id="sweep-files",
     )
-    parts["ladder"] = gr.Textbox(
-        label="Strength ladder of the current pipeline (STEP.PARAM=v1,v2,...; optional)",
-        placeholder=LADDER_HINT,
-        info=LADDER_INFO,
-        elem_id="sweep-ladder",
-    )
+    first = ladder.step_choices(default_spec())  # the tab's opening refreshes them (wire)
+    with gr.Row(equal_height=True):
+        parts["ladder_step"] = gr.Dropdown(
+            first, value=ladder.NO_LADDER, label="Strength ladder (optional): a step of the "
+            "current pipeline", info=LADDER_INFO, elem_id="sweep-ladder-step",
+        )  # fmt: skip
+        parts["ladder_param"] = gr.Dropdown(
+            [], value=None, label="Its parameter", elem_id="sweep-ladder-param"
+        )
+        parts["ladder_values"] = gr.Textbox(
+            label="Values (comma-separated: one candidate each)",
+            placeholder="0, 0.2, 0.4, 0.8",
+            elem_id="sweep-ladder-values",
+        )
     with gr.Row():
         parts["budget"] = gr.Number(
             DEFAULT_BUDGET_MINUTES, label="Budget (minutes)", elem_id="sweep-budget"
@@ -115,22 +123,44 @@ def sweep_panel() -> dict[str, Any]:
     return parts
 
 
+def on_ladder_steps(spec: PipelineSpec, step: Any) -> Any:
+    """The Step picker for the Augment tab's pipeline as it is now (the tab was opened): its
+    steps, the picked one kept while the pipeline has it."""
+    return gr.update(choices=ladder.step_choices(spec), value=ladder.picked_step(spec, step))
+
+
+def on_ladder_step(spec: PipelineSpec, step: Any) -> tuple[Any, str]:
+    """A step picked: its parameters (the first picked) and a ladder of values for that one."""
+    choices = ladder.param_choices(spec, step)
+    param = choices[0][1] if choices else None
+    return gr.update(choices=choices, value=param), ladder.ladder_values(spec, step, param)
+
+
+def on_ladder_param(spec: PipelineSpec, step: Any, param: Any) -> str:
+    """A parameter picked: a ladder of values for it, to edit."""
+    return ladder.ladder_values(spec, step, param)
+
+
 def on_estimate(
     spec: PipelineSpec,
     chosen: Any,
-    ladder: Any,
+    step: Any,
+    param: Any,
+    rungs: Any,
     budget: Any,
     seeds: Any,
     files: Any,
     first_epochs: Any,
     *values: Any,
 ) -> str:
+    """`step`, `param`, `rungs`: the ladder pickers (ladder.ladder_text)."""
     try:
         settings = settings_from(values)
     except JobError as err:
         return f"⚠️ No estimate: {err}"
+    text = ladder.ladder_text(step, param, rungs)
     return sweep_view.estimate(
-        settings, spec, chosen, ladder, budget, seeds, files=files, first_epochs=first_epochs
+        settings, spec, chosen, text, budget, seeds, files=files, first_epochs=first_epochs
     )
 
 
@@ -138,7 +168,9 @@ def on_start(
     draft: PipelineSpec | None,
     spec: PipelineSpec,
     chosen: Any,
-    ladder: Any,
+    step: Any,
+    param: Any,
+    rungs: Any,
     budget: Any,
     seeds: Any,
     files: Any,
@@ -147,14 +179,16 @@ def on_start(
     request: gr.Request | None,
     *values: Any,
 ) -> tuple[str, Any]:
-    """Start the sweep in the background; the panel then shows it."""
+    """Start the sweep in the background; the panel then shows it. The ladder pickers
+    (`step`, `param`, `rungs`) make the --ladder text the sweep validates."""
+    text = ladder.ladder_text(step, param, rungs)
     refused = controls.refused_note(draft)
-    if refused and (sweeps.CURRENT in (chosen or []) or str(ladder or "").strip()):
+    if refused and (sweeps.CURRENT in (chosen or []) or text):
         return f"⚠️ {refused} Fix it in the Augment tab, then Start sweep.", gr.skip()
     try:
         settings = settings_from(values)
         folder = sweeps.start(
-            settings, spec, owners.requester(owner, request), chosen, ladder, budget, seeds,
+            settings, spec, owners.requester(owner, request), chosen, text, budget, seeds,
             files=files, first_epochs=first_epochs,
         )  # fmt: skip
     except JobError as err:
@@ -289,13 +323,21 @@ def wire(
     timer: gr.Timer,
     augment: dict[str, Any] | None,
     image_state: gr.State,
+    tab: gr.Tab,
     tabs: gr.Tabs | None = None,
 ) -> None:
-    """`augment`: the Augment tab's parts and `tabs` the app's gr.Tabs, which "Use this
+    """`tab`: the Train tab (its opening refreshes the ladder's steps from the pipeline).
+    `augment`: the Augment tab's parts and `tabs` the app's gr.Tabs, which "Use this
     pipeline" loads into and selects (None: the Train tab alone, as tests build it)."""
     p = parts
+    step, param, rungs = p["ladder_step"], p["ladder_param"], p["ladder_values"]
+    quiet = {"api_name": False, "queue": False, "show_progress": "hidden"}
+    tab.select(on_ladder_steps, [spec_state, step], [step], **quiet)
+    step.change(on_ladder_step, [spec_state, step], [param, rungs], **quiet)
+    param.input(on_ladder_param, [spec_state, step, param], [rungs], **quiet)
     request_inputs = [
-        p["candidates"], p["ladder"], p["budget"], p["seeds"], p["files"], p["first_epochs"]
+        p["candidates"], step, param, rungs, p["budget"], p["seeds"], p["files"],
+        p["first_epochs"],
     ]  # fmt: skip
     p["estimate_btn"].click(
         on_estimate, [spec_state, *request_inputs, *settings_inputs], [p["estimate"]],
