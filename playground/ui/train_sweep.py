@@ -360,15 +360,16 @@ def wire(
     poll_inputs = [p["picked"], p["signature"], owner_state]
     timer.tick(poll, poll_inputs, outputs, api_name=False, queue=False, show_progress="hidden")
     p["picked"].input(poll, poll_inputs, outputs, api_name=False, queue=False)
-    selects = tabs if tabs is not None else gr.State()
     if augment is not None:
-        targets = [*augment["pipeline_outputs"], p["use_message"], selects]
+        targets = [*augment["pipeline_outputs"], p["use_message"]]
         inputs = [p["picked"], image_state, augment["seed"], spec_state, augment["layout"]]
     else:  # the tab alone (tests): the pipeline state only
-        unused = [gr.State() for _ in range(4)]
-        targets = [spec_state, *unused, p["use_message"], selects]
+        targets = [spec_state, *(gr.State() for _ in range(4)), p["use_message"]]
         inputs = [p["picked"], image_state, gr.State(0), spec_state, gr.State((0, ""))]
-    p["use"].click(on_use, inputs, targets, api_name="sweep_use")
+    if tabs is not None:
+        p["use"].click(on_use, inputs, [*targets, tabs], api_name="sweep_use")
+    else:  # no tabs to select: all but the selection
+        p["use"].click(lambda *a: on_use(*a)[:-1], inputs, targets, api_name="sweep_use")
     model = settings_inputs[FORM_KEYS.index("model")]
     p["export"].click(
         on_export, [p["picked"], model], [p["export_files"], p["use_message"]],
