@@ -29,8 +29,10 @@ from playground.ui.export import export_files
 
 DEFAULT_BUDGET_MINUTES = 20
 LADDER_INFO = (
-    "one candidate per value of one parameter of the Augment tab's pipeline (ColorJitter "
-    "brightness 0, 0.2, 0.4, 0.8, say, or RandAugment magnitude 5, 9, 14)"
+    "**Strength ladder** (optional): one candidate per value of one parameter of the Augment "
+    "tab's pipeline, ColorJitter brightness 0, 0.2, 0.4, 0.8, say, or RandAugment magnitude "
+    "5, 9, 14. Pick the step and the parameter; the values start as a ladder around the "
+    "current one."
 )
 
 
@@ -58,11 +60,12 @@ def sweep_panel() -> dict[str, Any]:
         height=90,
         elem_id="sweep-files",
     )
+    gr.Markdown(LADDER_INFO, elem_id="sweep-ladder-info")
     first = ladder.step_choices(default_spec())  # the tab's opening refreshes them (wire)
     with gr.Row(equal_height=True):
         parts["ladder_step"] = gr.Dropdown(
-            first, value=ladder.NO_LADDER, label="Strength ladder (optional): a step of the "
-            "current pipeline", info=LADDER_INFO, elem_id="sweep-ladder-step",
+            first, value=ladder.NO_LADDER, label="Step of the current pipeline",
+            elem_id="sweep-ladder-step",
         )  # fmt: skip
         parts["ladder_param"] = gr.Dropdown(
             [], value=None, label="Its parameter", elem_id="sweep-ladder-param"
