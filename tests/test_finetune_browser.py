@@ -8,8 +8,6 @@ Kept fast: 15 tiny PNGs (12 train, 3 test), 3 steps of 4 images per arm at the m
 from __future__ import annotations
 
 import io
-import os
-import signal
 import zipfile
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from PIL import Image
 
 from playground import runs
-from tests.test_train_browser import DRAWN_JS, STATUS_JS, TIMEOUT, App, _fill, _open_train_tab
+from tests.browser_app import DRAWN_JS, STATUS_JS, TIMEOUT, fill, open_train_tab, pick, running
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +38,9 @@ def _classes_zip(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def finetune_app(tmp_path_factory):
-    app = App(tmp_path_factory.mktemp("checkpoints"), tmp_path_factory.mktemp("app") / "app.log")
-    app.start()
-    try:
+    root = tmp_path_factory.mktemp("checkpoints")
+    with running(root, tmp_path_factory.mktemp("app") / "app.log") as app:
         yield app
-    finally:
-        app.stop()
-        for run in runs.list_runs(app.root):  # never leave a training process behind
-            if run.live and run.pid:
-                os.kill(run.pid, signal.SIGKILL)
-
-
-def _pick(page, elem_id: str, option: str) -> None:
-    page.click(f"#{elem_id} input")
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_function(
-        f"() => document.querySelector('#{elem_id} input')?.value === '{option}'", timeout=TIMEOUT
-    )
 
 
 REPORT_JS = "() => document.querySelector('#train-experiment')?.innerText || ''"
@@ -67,7 +51,7 @@ def test_upload_a_zip_fine_tune_a_torchvision_model_see_curves_and_classes(
 ):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _open_train_tab(page, finetune_app.url)
+        open_train_tab(page, finetune_app.url)
         page.locator("#train-dataset").get_by_text("Uploaded .zip").click()
         page.locator("#train-upload-box").wait_for(state="visible", timeout=TIMEOUT)
         page.locator("#train-upload-zip input[type=file]").set_input_files(
@@ -81,12 +65,12 @@ def test_upload_a_zip_fine_tune_a_torchvision_model_see_curves_and_classes(
         assert page.locator("#train-dataset input[value=upload]").is_checked()
         if not page.locator("#train-model").is_visible():  # "More settings" is shut on a GPU
             page.get_by_text("More settings").click()
-        _pick(page, "train-model", MODEL)
-        _pick(page, "train-weights", "none")  # ImageNet weights cannot be downloaded here
-        _pick(page, "train-finetune", "head")
-        _pick(page, "train-device", "cpu")
+        pick(page, "train-model", MODEL)
+        pick(page, "train-weights", "none")  # ImageNet weights cannot be downloaded here
+        pick(page, "train-finetune", "head")
+        pick(page, "train-device", "cpu")
         for elem_id, value in (("train-epochs", 1), ("train-batch", 4)):
-            _fill(page, elem_id, value)
+            fill(page, elem_id, value)
         page.locator("#train-baseline input").check()
         page.click("#train-start")
         page.wait_for_function(

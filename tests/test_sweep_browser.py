@@ -1,20 +1,23 @@
-"""The Train tab's Sweep panel in real Chromium: a tiny sweep (the current pipeline and one
-preset against no augmentation, synthetic images, width 4, one seed, a fixed one-epoch
+"""The Train tab's Sweep panel in real Chromium: a tiny sweep (two presets against no
+augmentation, synthetic images, width 4, one seed, a fixed one-epoch
 schedule) started from the page runs in its own process to its report: the forest plots, the
 tied-for-best words, the heat map; its trials are runs named after it; "Use this pipeline"
-loads the recommended one into the Augment tab."""
+loads the recommended one into the Augment tab and shows that tab. A strength ladder picked
+through the panel's dropdowns is counted by the estimate."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
+import json
+import re
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from pipelines.spec import load
 from playground import runs
-from tests.test_train_browser import TIMEOUT, App, _fill, _open_train_tab
+from playground.controls import step_views
+from playground.jobs import sweeps
+from tests.browser_app import TIMEOUT, fill, open_train_tab, pick, running
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +33,28 @@ RESULTS_JS = """() => ({
 
 @pytest.fixture
 def sweep_app(tmp_path):
-    app = App(tmp_path / "checkpoints", tmp_path / "app.log")
-    app.root.mkdir()
-    app.start()
-    try:
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    with running(root, tmp_path / "app.log") as app:
         yield app
-    finally:
-        app.stop()
-        for folder in runs.sweep_folders(app.root):  # never leave a sweep process behind
-            pid = (runs.read_json(folder / "launch.json") or {}).get("pid")
-            if runs.sweep_live(folder) and isinstance(pid, int):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+
+
+# The ladder pickers: the parameter shown and the values.
+LADDER_JS = """() => ({
+  param: document.querySelector('#sweep-ladder-param input')?.value ?? '',
+  values: document.querySelector('#sweep-ladder-values textarea, #sweep-ladder-values input')
+    ?.value ?? '',
+})"""
+
+# The tab shown, whether each tab's panel is visible, the editor's step titles, the grid's images.
+AUGMENT_JS = """() => ({
+  selected: document.querySelector('[role=tab][aria-selected=true]')?.innerText?.trim() ?? '',
+  augment: !!document.querySelector('#augment-tab')?.checkVisibility(),
+  train: !!document.querySelector('#train-tab')?.checkVisibility(),
+  titles: [...document.querySelectorAll('#augment-tab .step-title:not(.step-title .step-title)')]
+    .map((t) => t.innerText.trim()),  // (Gradio puts the class on a block and its prose both)
+  images: document.querySelectorAll('#augment-tab #preview-grid img').length,
+})"""
 
 
 def _text(page, elem_id: str) -> str:
@@ -51,14 +64,18 @@ def _text(page, elem_id: str) -> str:
 def test_a_tiny_sweep_from_the_page_reports_and_its_pipeline_can_be_used(browser, sweep_app):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _open_train_tab(page, sweep_app.url)
+        open_train_tab(page, sweep_app.url)
         page.locator("#train-dataset").get_by_text("Synthetic").click()
-        _fill(page, "train-subset", 64)  # 51 training images, 13 held out for the promotions
-        _fill(page, "train-width", 4)
+        fill(page, "train-subset", 64)  # 51 training images, 13 held out for the promotions
+        fill(page, "train-width", 4)
         page.locator("#sweep-box").get_by_text("Sweep: which augmentation helps").click()
-        page.locator("#sweep-candidates").get_by_label("d2l-flip", exact=True).check()
-        _fill(page, "sweep-seeds", 1)
-        _fill(page, "sweep-first-epochs", 1)
+        # two presets: the one "Use this pipeline" loads is then never the Augment tab's own
+        candidates = page.locator("#sweep-candidates")
+        candidates.get_by_label(sweeps.CURRENT, exact=True).uncheck()
+        for name in ("d2l-flip", "cifar-standard"):
+            candidates.get_by_label(name, exact=True).check()
+        fill(page, "sweep-seeds", 1)
+        fill(page, "sweep-first-epochs", 1)
         page.click("#sweep-start")
         page.wait_for_function(
             "() => document.querySelector('#sweep-message')?.innerText.includes('Started')",
@@ -70,7 +87,9 @@ def test_a_tiny_sweep_from_the_page_reports_and_its_pipeline_can_be_used(browser
         assert command[command.index("--seeds") + 1] == "1"
         try:
             page.wait_for_function(
-                f"() => ({RESULTS_JS})().forest >= 1 && ({RESULTS_JS})().tied.length > 0",
+                # the report can show a poll before the status says the sweep finished
+                f"() => ({RESULTS_JS})().forest >= 1 && ({RESULTS_JS})().tied.length > 0"
+                f" && ({RESULTS_JS})().status.includes('{folder.name}: finished')",
                 timeout=2 * TIMEOUT,
             )
         except PlaywrightTimeout:
@@ -85,11 +104,40 @@ def test_a_tiny_sweep_from_the_page_reports_and_its_pipeline_can_be_used(browser
         trials = [r.name for r in runs.list_runs(sweep_app.root)]
         assert len([t for t in trials if t.startswith(f"{folder.name}/r0-")]) == 3, trials
 
-        page.click("#sweep-use")
+        # a strength ladder of the current pipeline picked through the dropdowns: ColorJitter's
+        # brightness prefilled, then its hue; the estimate counts its four candidates
+        pick(page, "sweep-ladder-step", "3. Colour jitter · ColorJitter")
+        page.wait_for_function(f"() => ({LADDER_JS})().values === '0,0.25,0.5,1'", timeout=TIMEOUT)
+        assert page.evaluate(LADDER_JS)["param"] == "Brightness · brightness"
+        pick(page, "sweep-ladder-param", "Hue · hue")
         page.wait_for_function(
-            "() => document.querySelector('#sweep-use-message')?.innerText.includes('Loaded')",
+            f"() => ({LADDER_JS})().values === '0,0.05,0.1,0.2'", timeout=TIMEOUT
+        )
+        page.click("#sweep-estimate-btn")
+        page.wait_for_function(
+            "() => /Estimate|No estimate/.test(document.querySelector('#sweep-estimate')?.innerText)",
             timeout=TIMEOUT,
         )
+        estimate = _text(page, "sweep-estimate")
+        # none, the two presets and the ladder's four: 7 on the first rung
+        assert re.search(r"rung\(s\) of 7\b", estimate), estimate
+
+        # "Use this pipeline": the recommended one is loaded and the Augment tab shown with it
+        used = load(
+            folder / "candidates" / f"{runs.read_json(folder / 'sweep.json')['report']['use']}.json"
+        )
+        titles = [view.title for view in step_views(used)]
+        page.click("#sweep-use")
+        try:
+            page.wait_for_function(
+                f"() => {json.dumps(titles)}.join('|') === ({AUGMENT_JS})().titles.join('|')",
+                timeout=TIMEOUT,
+            )
+        except PlaywrightTimeout:
+            pytest.fail(f"want the steps {titles}; the page showed {page.evaluate(AUGMENT_JS)}")
+        shown = page.evaluate(AUGMENT_JS)
+        assert shown["selected"] == "Augment" and shown["augment"] and not shown["train"], shown
+        page.wait_for_function(f"() => ({AUGMENT_JS})().images === 8", timeout=TIMEOUT)
         assert "into the Augment tab" in _text(page, "sweep-use-message")
     finally:
         page.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from playground.training.sweep.plan import (
     fit,
     predicted_s,
 )
+from tests.helpers import _skipped
 
 
 def _state(report: dict | None = None, rungs: list | None = None) -> dict:
@@ -334,17 +336,21 @@ def test_poll_sends_each_part_only_when_it_changed(root):
 
 
 def test_use_this_pipeline_loads_the_recommended_one_and_export_writes_it(root):
+    import gradio as gr
+
     from pipelines.spec import load, preset
-    from playground.ui import train_sweep
+    from playground.ui import augment, train_sweep
 
     spec = preset("cifar-standard")
     layout = (0, spec.to_json())
     out = train_sweep.on_use(None, None, 0, spec, layout)
-    assert out[0] is spec and "No pipeline" in out[-1]  # no sweep yet: nothing changes
+    assert out[0] is spec and "No pipeline" in out[-2]  # no sweep yet: nothing changes
+    assert _skipped(out[-1])  # and the page stays in the Train tab
     folder = _finished_sweep(root)
     out = train_sweep.on_use(folder.name, None, 0, spec, layout)
     assert out[0] == preset("d2l-flip") and out[1][0] == 1  # the editor shows it
-    assert out[-1].startswith("Loaded flip <b> into the Augment tab")
+    assert out[-2].startswith("Loaded flip <b> into the Augment tab")
+    assert isinstance(out[-1], gr.Tabs) and out[-1].selected == augment.TAB_ID  # shown there
     files, message = train_sweep.on_export(folder.name, "resnet18")
     code, saved = files["value"]
     assert code.endswith(".py") and load(saved) == preset("d2l-flip")
@@ -352,3 +358,150 @@ def test_use_this_pipeline_loads_the_recommended_one_and_export_writes_it(root):
     assert "eval_transform" in Path(code).read_text()  # the model's, as the Export tab writes it
     plain, _ = train_sweep.on_export(folder.name, "no such model")
     assert "eval_transform" not in Path(plain["value"][0]).read_text()
+
+
+def test_a_pipeline_that_is_refused_is_not_used_and_the_page_stays(root):
+    from pipelines.spec import preset
+    from playground.ui import train_sweep
+
+    spec = preset("cifar-standard")
+    folder = _finished_sweep(root)
+    (folder / "candidates" / "c01-flip.json").write_text('{"format": "something else"}')
+    out = train_sweep.on_use(folder.name, None, 0, spec, (0, spec.to_json()))
+    assert out[0] is spec and "Pipeline not loaded" in out[3]  # the Augment tab says why
+    assert out[-2] == "⚠️ flip <b> was not loaded: see the Augment tab."
+    assert _skipped(out[-1])  # the page stays in the Train tab, where the message is
+
+
+# ---- the strength-ladder pickers ----------------------------------------------------------
+
+
+def test_ladder_steps_are_the_active_steps_with_a_number_to_vary_named_as_the_ladder_names_them():
+    from pipelines.spec import PipelineSpec, make
+    from playground.train_view import strength_ladder as ladder
+
+    spec = make(
+        [
+            ("ColorJitter", {}),
+            ("RandomChannelPermutation", {}),  # nothing to ladder
+            ("RandomRotation", {}),
+            ("ColorJitter", {"brightness": 0.2}),
+        ]
+    )
+    off = replace(spec.steps[2], enabled=False)  # switched off: not a step a sweep varies
+    spec = PipelineSpec((*spec.steps[:2], off, spec.steps[3]))
+    assert ladder.step_choices(spec) == [
+        ("no ladder", ""),
+        ("1. Colour jitter · ColorJitter", "ColorJitter"),
+        ("4. Colour jitter · ColorJitter", "ColorJitter#1"),  # the second active one
+    ]
+    assert ladder.picked_step(spec, "ColorJitter#1") == "ColorJitter#1"
+    assert ladder.picked_step(spec, "RandomRotation") == ""  # switched off since: no ladder
+
+
+def test_ladder_parameters_are_the_steps_numbers_as_the_catalogue_labels_them():
+    from pipelines.catalogue import BY_NAME
+    from pipelines.spec import default_spec
+    from playground.train_view import strength_ladder as ladder
+
+    spec = default_spec()  # flip, RandomResizedCrop, ColorJitter
+    assert ladder.param_choices(spec, "ColorJitter") == [
+        ("Brightness · brightness", "brightness"),
+        ("Contrast · contrast", "contrast"),
+        ("Saturation · saturation", "saturation"),
+        ("Hue · hue", "hue"),
+    ]
+    crop = [name for _, name in ladder.param_choices(spec, "RandomResizedCrop")]
+    assert "size" in {p.name for p in BY_NAME["RandomResizedCrop"].params} and "size" not in crop
+    assert ladder.param_choices(spec, "") == []  # no ladder
+    assert ladder.param_choices(spec, "RandAugment") == []  # not in this pipeline
+
+
+def test_a_ladder_is_prefilled_weakest_first_around_the_current_value():
+    from pipelines.spec import default_spec, make, preset
+    from playground.train_view import strength_ladder as ladder
+
+    spec = default_spec()
+    assert ladder.ladder_values(spec, "ColorJitter", "brightness") == "0,0.25,0.5,1"
+    assert ladder.ladder_values(spec, "ColorJitter", "hue") == "0,0.05,0.1,0.2"
+    assert ladder.ladder_values(preset("randaugment"), "RandAugment", "magnitude") == "0,4,9,18"
+    # at the top of its range: the range in thirds, the values a minimum refuses left out
+    crop = make([("RandomResizedCrop", {"scale_min": 0.5, "scale_max": 1.0})])
+    assert ladder.ladder_values(crop, "RandomResizedCrop", "scale_max") == "0.67,1"
+    # an odd kernel stays odd; a second step of a transform is laddered from its own value
+    blur = make([("GaussianBlur", {"kernel_size": 7}), ("ColorJitter", {}),
+                 ("ColorJitter", {"brightness": 0.2})])  # fmt: skip
+    assert ladder.ladder_values(blur, "GaussianBlur", "kernel_size") == "1,3,7,13"
+    assert ladder.ladder_values(blur, "ColorJitter#1", "brightness") == "0,0.1,0.2,0.4"
+    assert ladder.ladder_values(blur, "ColorJitter", "nothing") == ""
+    assert ladder.ladder_values(blur, "", None) == ""
+
+
+def test_every_prefilled_ladder_is_one_the_sweep_takes_and_holds_the_current_value():
+    # every catalogue transform's every laddered parameter: the pickers' text goes through the
+    # sweep's own parser (candidates.ladder), which makes one pipeline per value
+    from pipelines.catalogue import CATALOGUE
+    from pipelines.spec import make
+    from playground.train_view import strength_ladder as ladder
+    from playground.training.sweep.candidates import ladder as parse
+
+    laddered = 0
+    for tdef in CATALOGUE:
+        spec = make([(tdef.name, {})])
+        for _, param in ladder.param_choices(spec, tdef.name):
+            values = ladder.ladder_values(spec, tdef.name, param)
+            text = ladder.ladder_text(tdef.name, param, values)
+            specs = [s for s, _ in parse(spec, "current", text)]
+            got = [s.steps[0].params[param] for s in specs]
+            assert len(got) >= 2 and got == sorted(got), (text, got)
+            assert spec.steps[0].params[param] in got, text
+            laddered += 1
+    assert laddered > 50
+
+
+def test_the_pickers_make_the_ladder_text_the_sweep_validates(root):
+    import gradio as gr
+
+    from pipelines.catalogue import BY_NAME
+    from pipelines.spec import PipelineSpec, StepSpec, default_spec
+    from playground.train_form import form_defaults
+    from playground.train_view import strength_ladder as ladder
+    from playground.ui import train_sweep
+
+    assert ladder.ladder_text("", "brightness", "0,1") == ""  # no step: no ladder
+    assert ladder.ladder_text(None, None, None) == ""
+    assert ladder.ladder_text("ColorJitter", "brightness", " 0, 0.4 ") == (
+        "ColorJitter.brightness=0, 0.4"
+    )
+    spec, form = default_spec(), form_defaults(dataset="synthetic")
+    request = (["d2l-flip"], "ColorJitter", "brightness", "0,x", 20, 2, None, 1)
+    # the sweep's own parser says what is wrong, for the estimate and for Start alike
+    said = "ladder ColorJitter.brightness: 'x' is not a number"
+    assert said in train_sweep.on_estimate(spec, *request, *form)
+    message, picked = train_sweep.on_start(None, spec, *request, "alice", None, *form)
+    assert said in message and picked == gr.skip()
+    assert runs.sweep_folders(root) == []  # nothing started
+    # a ladder varies the current pipeline: a refused edit there stops Start, as the
+    # current-pipeline candidate does
+    jitter = BY_NAME["ColorJitter"].defaults()
+    draft = PipelineSpec((StepSpec("ColorJitter", {**jitter, "brightness": 7.0}),))
+    fine = (["d2l-flip"], "ColorJitter", "brightness", "0,0.4", 20, 2, None, 1)
+    message, _ = train_sweep.on_start(draft, spec, *fine, "alice", None, *form)
+    assert "Fix it in the Augment tab" in message and runs.sweep_folders(root) == []
+
+
+def test_picking_a_step_then_a_parameter_fills_the_pickers(root):
+    from pipelines.spec import default_spec, preset
+    from playground.ui import train_sweep
+
+    spec = default_spec()
+    params, values = train_sweep.on_ladder_step(spec, "ColorJitter")
+    assert params["value"] == "brightness" and len(params["choices"]) == 4
+    assert values == "0,0.25,0.5,1"
+    assert train_sweep.on_ladder_param(spec, "ColorJitter", "hue") == "0,0.05,0.1,0.2"
+    params, values = train_sweep.on_ladder_step(spec, "")  # no ladder: nothing to pick
+    assert params["choices"] == [] and params["value"] is None and values == ""
+    # the Train tab opened on another pipeline: its steps; a step it lacks is no ladder
+    steps = train_sweep.on_ladder_steps(preset("randaugment"), "ColorJitter")
+    assert steps["value"] == "" and [v for _, v in steps["choices"]] == ["", "RandAugment"]
+    assert train_sweep.on_ladder_steps(spec, "ColorJitter")["value"] == "ColorJitter"

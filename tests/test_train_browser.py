@@ -5,87 +5,23 @@ the browser's localStorage, not in the page or the server's memory)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from playground import runs
+from tests.browser_app import DRAWN_JS, STATUS_JS, TIMEOUT, fill, open_train_tab, running
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 240_000  # ms; an upper bound: a busy machine trains the tiny run slowly
-
-STATUS_JS = """() => {
-  const box = document.querySelector('#train-status .train-status');
-  return box ? {state: box.dataset.state, run: box.dataset.run,
-                points: Number(box.dataset.points || 0)} : null;
-}"""
-# Points drawn on the accuracy plot: the vertices of its coloured line marks.
-DRAWN_JS = """() => [...document.querySelectorAll('#train-acc-plot path[aria-roledescription="line mark"]')]
-  .filter((p) => p.getAttribute('stroke'))
-  .map((p) => (p.getAttribute('d') || '').split(/[ML]/).filter(Boolean).length)
-  .reduce((a, b) => a + b, 0)"""
-
-
-class App:
-    """`python app.py` on a fixed port with its own checkpoints folder; restartable."""
-
-    def __init__(self, root: Path, log: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.root, self.log, self.proc = root, log, None
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(self.port),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            runs.ROOT_ENV: str(root),
-            "PLAYGROUND_SINGLE_USER": "0",  # as on a Space: only the owner may stop a run
-        }
-
-    def start(self) -> None:
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "app.py"], cwd=ROOT, env=self.env, stdout=fh, stderr=fh
-            )
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"app.py did not come up:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.25)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def train_app(tmp_path_factory):
-    app = App(tmp_path_factory.mktemp("checkpoints"), tmp_path_factory.mktemp("app") / "app.log")
-    app.start()
-    try:
+    root = tmp_path_factory.mktemp("checkpoints")
+    with running(root, tmp_path_factory.mktemp("app") / "app.log") as app:
         yield app
-    finally:
-        app.stop()
-        for run in runs.list_runs(app.root):  # never leave a training process behind
-            if run.live and run.pid:
-                os.kill(run.pid, signal.SIGKILL)
 
 
 PLOT_STATE_JS = """() => ({
@@ -107,17 +43,6 @@ def _plot_state(page) -> dict:
     }
 
 
-def _fill(page, elem_id: str, value: int) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def _open_train_tab(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_role("tab", name="Train").click()
-
-
 # Every legend label of the accuracy plot lies inside the plot (four curves: a run, its baseline).
 LEGEND_JS = """() => {
   const plot = document.querySelector('#train-acc-plot')?.getBoundingClientRect();
@@ -131,7 +56,7 @@ LEGEND_JS = """() => {
 def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, train_app):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _open_train_tab(page, train_app.url)
+        open_train_tab(page, train_app.url)
         # on a CPU machine opening the tab starts no preview nobody asked for
         page.wait_for_function(
             "() => document.querySelector('#train-estimate')?.innerText"
@@ -145,7 +70,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
             ("train-subset", 200),  # 5 steps per epoch: test points come soon
             ("train-width", 8),
         ):
-            _fill(page, elem_id, value)
+            fill(page, elem_id, value)
         page.locator("#train-baseline input").check()
         page.click("#train-start")
         page.wait_for_function(
@@ -173,7 +98,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
         train_app.stop()
         assert runs.read_run(run.path).state == "running"
         train_app.start()
-        _open_train_tab(page, train_app.url)
+        open_train_tab(page, train_app.url)
         page.wait_for_function(
             f"() => ({STATUS_JS})()?.run === '{run.name}' && ({STATUS_JS})().state === 'running'",
             timeout=TIMEOUT,
@@ -194,7 +119,7 @@ def test_start_watch_the_curve_grow_then_stop_after_reload_and_restart(browser, 
 
         other = browser.new_context().new_page()  # another user: may watch, may not stop
         try:
-            _open_train_tab(other, train_app.url)
+            open_train_tab(other, train_app.url)
             other.wait_for_function(f"() => ({STATUS_JS})()?.run === '{run.name}'", timeout=TIMEOUT)
             assert other.locator("#train-stop").is_disabled()
         finally:
@@ -234,34 +159,34 @@ def test_compare_legend_follows_each_pair(browser, tmp_path):
     root.mkdir()
     for name, acc in (("alpha", 0.5), ("bravo", 0.6), ("charlie", 0.7)):
         _finished_run(root, name, acc)
-    app = App(root, tmp_path / "app.log")
-    app.start()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        _open_train_tab(page, app.url)
-        page.get_by_text("Compare two runs").click()
-        for b, gone in (("bravo", None), ("charlie", "bravo")):
-            for elem_id, name in (("train-compare-a", "alpha"), ("train-compare-b", b)):
-                box = page.locator(f"#{elem_id} input")
-                box.fill(name)
-                box.press("Enter")
-            page.click("#train-compare")
-            want = [f"{n} · {m}" for n in ("alpha", b) for m in ("test acc", "train acc")]
-            try:
-                page.wait_for_function(
-                    f"() => {json.dumps(want)}.every((s) => ({COMPARE_LEGEND_JS})().includes(s))"
-                    + (
-                        f" && !({COMPARE_LEGEND_JS})().some((s) => s.startsWith('{gone}'))"
-                        if gone
-                        else ""
-                    ),  # fmt: skip
-                    timeout=TIMEOUT,
-                )
-            except PlaywrightTimeout:
-                pytest.fail(f"compare {b}: legend {page.evaluate(COMPARE_LEGEND_JS)}, want {want}")
-    finally:
-        page.close()
-        app.stop()
+    with running(root, tmp_path / "app.log") as app:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            open_train_tab(page, app.url)
+            page.get_by_text("Compare two runs").click()
+            for b, gone in (("bravo", None), ("charlie", "bravo")):
+                for elem_id, name in (("train-compare-a", "alpha"), ("train-compare-b", b)):
+                    box = page.locator(f"#{elem_id} input")
+                    box.fill(name)
+                    box.press("Enter")
+                page.click("#train-compare")
+                want = [f"{n} · {m}" for n in ("alpha", b) for m in ("test acc", "train acc")]
+                try:
+                    page.wait_for_function(
+                        f"() => {json.dumps(want)}.every((s) => ({COMPARE_LEGEND_JS})().includes(s))"
+                        + (
+                            f" && !({COMPARE_LEGEND_JS})().some((s) => s.startsWith('{gone}'))"
+                            if gone
+                            else ""
+                        ),  # fmt: skip
+                        timeout=TIMEOUT,
+                    )
+                except PlaywrightTimeout:
+                    pytest.fail(
+                        f"compare {b}: legend {page.evaluate(COMPARE_LEGEND_JS)}, want {want}"
+                    )
+        finally:
+            page.close()
 
 
 def test_an_uploaded_zip_is_kept_listed_chosen_and_deleted(browser, train_app, tmp_path):
@@ -269,7 +194,7 @@ def test_an_uploaded_zip_is_kept_listed_chosen_and_deleted(browser, train_app, t
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        _open_train_tab(page, train_app.url)
+        open_train_tab(page, train_app.url)
         assert not page.locator("#train-upload-box").is_visible()
         page.locator("#train-dataset").get_by_text("Uploaded .zip").click()
         page.locator("#train-upload-box").wait_for(state="visible", timeout=TIMEOUT)

@@ -70,12 +70,12 @@ def build_app() -> gr.Blocks:
         image_state = gr.State(sample_image(DEFAULT_SAMPLE))
         owner_token = train_prefs.owner_token()
         train_prefs_state = train_prefs.prefs_state()
-        with gr.Tabs():
-            with gr.Tab("Augment", elem_id="augment-tab"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Augment", id=augment.TAB_ID, elem_id="augment-tab"):
                 parts = augment.build_tab(spec_state, image_state, demo)
             export.build_tab(spec_state, image_state, parts)
             train.build_tab(
                 spec_state, image_state, demo, owner_token, train_prefs_state,
-                draft=parts["draft"], augment=parts,
+                draft=parts["draft"], augment=parts, tabs=tabs,
             )  # fmt: skip
     return demo

@@ -29,6 +29,7 @@ from playground.ui.sharing import LINK_LABEL, on_share, on_shared_link, request_
 from playground.ui.step_editor import FAST, STEP_BUTTONS_JS, draw_step
 from playground.ui.views import on_steps, on_strength, refresh_views, strength_update
 
+TAB_ID = "augment"  # gr.Tab's id: "Use this pipeline" (ui/train_sweep.py) selects the tab by it
 GRID_VIEW_JS = "(view) => { document.documentElement.dataset.gridView = view; }"
 # The share query becomes a full link in the box, copied to the clipboard where the browser
 # allows it; the page's own address does not change (it would then outlive later edits).

@@ -64,7 +64,7 @@ def on_pipeline_file(
 
 
 def build_tab(spec_state: gr.State, image_state: gr.State, augment: dict[str, Any]) -> gr.Tab:
-    with gr.Tab("Export", elem_id="export-tab") as tab:
+    with gr.Tab("Export", id="export", elem_id="export-tab") as tab:
         gr.Markdown(
             "The pipeline set in the Augment tab. The code is ready to paste into a training "
             f"script (it defines `transform`) and is also a script: `python {CODE_NAME} IMAGE "

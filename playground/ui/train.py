@@ -124,14 +124,15 @@ def build_tab(
     prefs: gr.BrowserState | None = None,
     draft: gr.State | None = None,
     augment: dict[str, Any] | None = None,
+    tabs: gr.Tabs | None = None,
 ) -> gr.Tab:
     """`draft`: the Augment tab's refused edit, if any (editing.on_edit); Start waits for it.
     `augment`: the Augment tab's parts (augment.build_tab), which the Sweep panel's "Use this
-    pipeline" loads a pipeline into."""
+    pipeline" loads a pipeline into, then selects that tab in `tabs` (the app's gr.Tabs)."""
     info = train_view.detect_devices()
     info["limits"] = jobs.limits_text()  # a Space's bounds, next to the fields they bound
     jobs.start_queue_worker()  # several-seed experiments advance while this server runs
-    with gr.Tab("Train", elem_id="train-tab") as tab:
+    with gr.Tab("Train", id="train", elem_id="train-tab") as tab:
         owner_state = gr.State(None)
         signature = gr.State(None)
         previewed = gr.State(None)  # the settings the tab-open preview was made for
@@ -464,8 +465,9 @@ def build_tab(
         concurrency_id="train-predict",
     )
     train_sweep.wire(
-        sweep, spec_state, draft, owner_state, settings_inputs, timer, augment, image_state
-    )
+        sweep, spec_state, draft, owner_state, settings_inputs, timer, augment, image_state,
+        tab, tabs,
+    )  # fmt: skip
     if demo is not None and token is not None:
         demo.load(on_load, [token], [token, owner_state], api_name=False, queue=False)
     if demo is not None and prefs is not None:

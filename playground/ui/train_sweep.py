@@ -15,21 +15,24 @@ import gradio as gr
 import pandas as pd
 
 from pipelines.catalogue import PRESETS
-from pipelines.spec import PipelineSpec, SpecError, load
+from pipelines.spec import PipelineSpec, SpecError, default_spec, load
 from playground import controls, owners, runs
 from playground.jobs import JobError, sweeps
 from playground.train_form import FORM_KEYS, settings_from
+from playground.train_view import strength_ladder as ladder
 from playground.train_view import sweep as sweep_view
 from playground.training.settings import MODEL_NAMES
 from playground.training.sweep.__main__ import DEFAULT_SEEDS
+from playground.ui.augment import TAB_ID as AUGMENT_TAB
 from playground.ui.editing import on_pipeline
 from playground.ui.export import export_files
 
 DEFAULT_BUDGET_MINUTES = 20
-LADDER_HINT = "ColorJitter.brightness=0,0.2,0.4,0.8"
 LADDER_INFO = (
-    "one candidate per value of one parameter of the Augment tab's pipeline, e.g. "
-    "ColorJitter.brightness=0,0.2,0.4,0.8 or RandAugment.magnitude=5,9,14"
+    "**Strength ladder** (optional): one candidate per value of one parameter of the Augment "
+    "tab's pipeline, ColorJitter brightness 0, 0.2, 0.4, 0.8, say, or RandAugment magnitude "
+    "5, 9, 14. Pick the step and the parameter; the values start as a ladder around the "
+    "current one."
 )
 
 
@@ -57,12 +60,21 @@ def sweep_panel() -> dict[str, Any]:
         height=90,
         elem_id="sweep-files",
     )
-    parts["ladder"] = gr.Textbox(
-        label="Strength ladder of the current pipeline (STEP.PARAM=v1,v2,...; optional)",
-        placeholder=LADDER_HINT,
-        info=LADDER_INFO,
-        elem_id="sweep-ladder",
-    )
+    gr.Markdown(LADDER_INFO, elem_id="sweep-ladder-info")
+    first = ladder.step_choices(default_spec())  # the tab's opening refreshes them (wire)
+    with gr.Row(equal_height=True):
+        parts["ladder_step"] = gr.Dropdown(
+            first, value=ladder.NO_LADDER, label="Step of the current pipeline",
+            elem_id="sweep-ladder-step",
+        )  # fmt: skip
+        parts["ladder_param"] = gr.Dropdown(
+            [], value=None, label="Its parameter", elem_id="sweep-ladder-param"
+        )
+        parts["ladder_values"] = gr.Textbox(
+            label="Values (comma-separated: one candidate each)",
+            placeholder="0, 0.2, 0.4, 0.8",
+            elem_id="sweep-ladder-values",
+        )
     with gr.Row():
         parts["budget"] = gr.Number(
             DEFAULT_BUDGET_MINUTES, label="Budget (minutes)", elem_id="sweep-budget"
@@ -114,22 +126,44 @@ def sweep_panel() -> dict[str, Any]:
     return parts
 
 
+def on_ladder_steps(spec: PipelineSpec, step: Any) -> Any:
+    """The Step picker for the Augment tab's pipeline as it is now (the tab was opened): its
+    steps, the picked one kept while the pipeline has it."""
+    return gr.update(choices=ladder.step_choices(spec), value=ladder.picked_step(spec, step))
+
+
+def on_ladder_step(spec: PipelineSpec, step: Any) -> tuple[Any, str]:
+    """A step picked: its parameters (the first picked) and a ladder of values for that one."""
+    choices = ladder.param_choices(spec, step)
+    param = choices[0][1] if choices else None
+    return gr.update(choices=choices, value=param), ladder.ladder_values(spec, step, param)
+
+
+def on_ladder_param(spec: PipelineSpec, step: Any, param: Any) -> str:
+    """A parameter picked: a ladder of values for it, to edit."""
+    return ladder.ladder_values(spec, step, param)
+
+
 def on_estimate(
     spec: PipelineSpec,
     chosen: Any,
-    ladder: Any,
+    step: Any,
+    param: Any,
+    rungs: Any,
     budget: Any,
     seeds: Any,
     files: Any,
     first_epochs: Any,
     *values: Any,
 ) -> str:
+    """`step`, `param`, `rungs`: the ladder pickers (ladder.ladder_text)."""
     try:
         settings = settings_from(values)
     except JobError as err:
         return f"⚠️ No estimate: {err}"
+    text = ladder.ladder_text(step, param, rungs)
     return sweep_view.estimate(
-        settings, spec, chosen, ladder, budget, seeds, files=files, first_epochs=first_epochs
+        settings, spec, chosen, text, budget, seeds, files=files, first_epochs=first_epochs
     )
 
 
@@ -137,7 +171,9 @@ def on_start(
     draft: PipelineSpec | None,
     spec: PipelineSpec,
     chosen: Any,
-    ladder: Any,
+    step: Any,
+    param: Any,
+    rungs: Any,
     budget: Any,
     seeds: Any,
     files: Any,
@@ -146,14 +182,16 @@ def on_start(
     request: gr.Request | None,
     *values: Any,
 ) -> tuple[str, Any]:
-    """Start the sweep in the background; the panel then shows it."""
+    """Start the sweep in the background; the panel then shows it. The ladder pickers
+    (`step`, `param`, `rungs`) make the --ladder text the sweep validates."""
+    text = ladder.ladder_text(step, param, rungs)
     refused = controls.refused_note(draft)
-    if refused and (sweeps.CURRENT in (chosen or []) or str(ladder or "").strip()):
+    if refused and (sweeps.CURRENT in (chosen or []) or text):
         return f"⚠️ {refused} Fix it in the Augment tab, then Start sweep.", gr.skip()
     try:
         settings = settings_from(values)
         folder = sweeps.start(
-            settings, spec, owners.requester(owner, request), chosen, ladder, budget, seeds,
+            settings, spec, owners.requester(owner, request), chosen, text, budget, seeds,
             files=files, first_epochs=first_epochs,
         )  # fmt: skip
     except JobError as err:
@@ -247,16 +285,19 @@ def poll(
 
 def on_use(picked: str | None, image: Any, seed: Any, spec: PipelineSpec, layout: Any) -> list:
     """The recommended candidate (the report's "use") into the Augment tab: the same as loading
-    its pipeline file there, so Export and Start use it."""
+    its pipeline file there, so Export and Start use it. Loaded, the page shows the Augment tab
+    (the last output selects it); refused, it stays here, where the message says so."""
     sweep = _shown(picked, sweeps.list_sweeps())
     path = sweep_view.use_pipeline_path(sweep)
     if path is None:
-        return [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip(), "⚠️ No pipeline to use yet."]
+        nothing = [spec, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+        return [*nothing, "⚠️ No pipeline to use yet.", gr.skip()]
     shown = on_pipeline(str(path), image, seed, spec, layout)
     label = sweep_view.use_label(sweep)
     if shown[0] is spec:  # refused (on_pipeline said why in the summary)
-        return [*shown, f"⚠️ {label} was not loaded: see the Augment tab."]
-    return [*shown, f"Loaded {label} into the Augment tab (Start trains it; Export writes it)."]
+        return [*shown, f"⚠️ {label} was not loaded: see the Augment tab.", gr.skip()]
+    loaded = f"Loaded {label} into the Augment tab (Start trains it; Export writes it)."
+    return [*shown, loaded, gr.Tabs(selected=AUGMENT_TAB)]
 
 
 def on_export(picked: str | None, model: Any = None) -> tuple[Any, str]:
@@ -285,10 +326,21 @@ def wire(
     timer: gr.Timer,
     augment: dict[str, Any] | None,
     image_state: gr.State,
+    tab: gr.Tab,
+    tabs: gr.Tabs | None = None,
 ) -> None:
+    """`tab`: the Train tab (its opening refreshes the ladder's steps from the pipeline).
+    `augment`: the Augment tab's parts and `tabs` the app's gr.Tabs, which "Use this
+    pipeline" loads into and selects (None: the Train tab alone, as tests build it)."""
     p = parts
+    step, param, rungs = p["ladder_step"], p["ladder_param"], p["ladder_values"]
+    quiet = {"api_name": False, "queue": False, "show_progress": "hidden"}
+    tab.select(on_ladder_steps, [spec_state, step], [step], **quiet)
+    step.change(on_ladder_step, [spec_state, step], [param, rungs], **quiet)
+    param.input(on_ladder_param, [spec_state, step, param], [rungs], **quiet)
     request_inputs = [
-        p["candidates"], p["ladder"], p["budget"], p["seeds"], p["files"], p["first_epochs"]
+        p["candidates"], step, param, rungs, p["budget"], p["seeds"], p["files"],
+        p["first_epochs"],
     ]  # fmt: skip
     p["estimate_btn"].click(
         on_estimate, [spec_state, *request_inputs, *settings_inputs], [p["estimate"]],
@@ -315,9 +367,12 @@ def wire(
         targets = [*augment["pipeline_outputs"], p["use_message"]]
         inputs = [p["picked"], image_state, augment["seed"], spec_state, augment["layout"]]
     else:  # the tab alone (tests): the pipeline state only
-        targets = [spec_state, gr.State(), gr.State(), gr.State(), gr.State(), p["use_message"]]
+        targets = [spec_state, *(gr.State() for _ in range(4)), p["use_message"]]
         inputs = [p["picked"], image_state, gr.State(0), spec_state, gr.State((0, ""))]
-    p["use"].click(on_use, inputs, targets, api_name="sweep_use")
+    if tabs is not None:
+        p["use"].click(on_use, inputs, [*targets, tabs], api_name="sweep_use")
+    else:  # no tabs to select: all but the selection
+        p["use"].click(lambda *a: on_use(*a)[:-1], inputs, targets, api_name="sweep_use")
     model = settings_inputs[FORM_KEYS.index("model")]
     p["export"].click(
         on_export, [p["picked"], model], [p["export_files"], p["use_message"]],
