@@ -33,6 +33,8 @@ READABLE_VERSIONS = (1, 2)
 MAX_STEPS = 32
 MAX_FILE_BYTES = 64 * 1024
 
+CLASSES_PARAM = "num_classes"  # a mixing step's; training sets it from the data set
+
 
 class SpecError(ValueError):
     """A pipeline that does not validate; the message names the step and parameter."""
@@ -123,7 +125,7 @@ class PipelineSpec:
         """The same pipeline with its mixing steps set to `classes` classes (how training fits
         CutMix and MixUp to the data set's labels)."""
         steps = tuple(
-            replace(s, params={**s.params, "num_classes": classes}) if s.definition.batch else s
+            replace(s, params={**s.params, CLASSES_PARAM: classes}) if s.definition.batch else s
             for s in self.steps
         )
         return PipelineSpec(steps)

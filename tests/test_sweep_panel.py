@@ -401,7 +401,7 @@ def test_ladder_steps_are_the_active_steps_with_a_number_to_vary_named_as_the_la
 
 def test_ladder_parameters_are_the_steps_numbers_as_the_catalogue_labels_them():
     from pipelines.catalogue import BY_NAME
-    from pipelines.spec import default_spec
+    from pipelines.spec import default_spec, make
     from playground.train_view import strength_ladder as ladder
 
     spec = default_spec()  # flip, RandomResizedCrop, ColorJitter
@@ -415,6 +415,8 @@ def test_ladder_parameters_are_the_steps_numbers_as_the_catalogue_labels_them():
     assert "size" in {p.name for p in BY_NAME["RandomResizedCrop"].params} and "size" not in crop
     assert ladder.param_choices(spec, "") == []  # no ladder
     assert ladder.param_choices(spec, "RandAugment") == []  # not in this pipeline
+    mixup = make([("MixUp", {})])  # its number of classes is the data set's, not a strength
+    assert [name for _, name in ladder.param_choices(mixup, "MixUp")] == ["alpha"]
 
 
 def test_a_ladder_is_prefilled_weakest_first_around_the_current_value():

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from pipelines.catalogue import BY_NAME, Param
-from pipelines.spec import PipelineSpec, SpecError
+from pipelines.spec import CLASSES_PARAM, PipelineSpec, SpecError
 from playground.controls import step_views
 
 NO_LADDER = ""  # the Step picker's value for "no ladder"
@@ -20,10 +20,12 @@ RUNGS = 4  # values spread over a range in thirds
 
 def laddered(param: Param) -> bool:
     """A parameter a ladder can vary: a number the pipeline sets (not the output side, which
-    training replaces by its own resolution), with a range to spread values over."""
+    training replaces by its own resolution, nor a mixing step's number of classes, which it
+    sets from the data set), with a range to spread values over."""
     return (
         param.kind in ("int", "float")
         and not param.is_size
+        and param.name != CLASSES_PARAM
         and param.low is not None
         and param.high is not None
         and param.low < param.high
