@@ -226,6 +226,21 @@ def test_summary_of_several_seeds_uses_the_t_interval(tmp_path):
     assert summary["claim"] is None and "mcnemar" not in summary
 
 
+def test_seeds_that_agree_to_the_image_get_an_interval_not_a_certainty(tmp_path):
+    label = [0] * 50 + [1] * 50
+    aug, base = [], []
+    for seed, (start, pred_base) in enumerate(((40, 35), (45, 40))):  # +5 points in each seed
+        aug_pred = [0] * start + [1] * (50 - start) + [1] * 50
+        base_pred = [0] * pred_base + [1] * (50 - pred_base) + [1] * 50
+        aug.append(_run(tmp_path / f"seed{seed}-aug", seed, False, aug_pred, label))
+        base.append(_run(tmp_path / f"seed{seed}-noaug", seed, True, base_pred, label))
+    summary = compare.summarize(aug, base)
+    assert summary["per_seed_points"] == pytest.approx([5.0, 5.0])
+    half = stats.t975(1) * 1.0 / np.sqrt(2)  # the spread taken as one image of 100: 1 point
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((5 - half, 5 + half))
+    assert summary["claim"] is None  # 5 +- 9.0: two seeds cannot tell it from 0
+
+
 def test_unpaired_or_unfinished_runs_are_reported(tmp_path):
     label = [0, 1] * 10
     aug = _run(tmp_path / "seed0-aug", 0, False, label, label, steps=100)

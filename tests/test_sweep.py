@@ -46,6 +46,25 @@ def test_a_paired_t_with_no_spread_is_a_tie_or_a_certainty():
     assert paired_t([1.0, 2.0, 3.0])["p"] == pytest.approx(0.0742, abs=1e-4)
 
 
+def test_seeds_that_agree_to_the_image_are_not_a_certainty():
+    # two seeds each 6 of 80 validation images worse: 7.5 points, equal but for a rounding error
+    diffs = [100 * (0.5 - 0.575), 100 * (0.6 - 0.675)]
+    assert diffs[0] != diffs[1] and paired_t(diffs)["p"] < 1e-12  # the sample's own: "certain"
+    floored = paired_t(diffs, resolution=100 / 80)  # spread at least one image: 1.25 points
+    assert floored["se"] == pytest.approx(1.25 / np.sqrt(2))
+    assert 0.05 < floored["p"] < 0.1  # t 8.5 with one degree of freedom
+    rng = np.random.default_rng(0)
+    base = {s: rng.random(80) < 0.5 for s in (0, 1)}
+    worse = {s: base[s].copy() for s in base}
+    for s in worse:  # the same 6 more images wrong in both seeds
+        worse[s][np.flatnonzero(worse[s])[:6]] = False
+    results = {"none": base, "b": worse}
+    (row,) = decide.effects_against(results, "none", ["none", "b"])
+    assert row["points"] == pytest.approx(-7.5) and row["claim"] is None
+    assert row["low"] < -7.5 - 10 and row["high"] > 0  # an interval, not -7.5 to -7.5
+    assert decide.spread_points(results, "none", ["b"]) == pytest.approx(1.25)
+
+
 def _simulated(rng, true_points: dict[str, float], seeds: int, images: int, noise: float):
     """Right/wrong arrays per candidate and seed: each run's accuracy is its true accuracy plus
     training noise (sd `noise` points), its mistakes drawn on `images` shared test images."""

@@ -163,7 +163,8 @@ def summarize(augmented: list[Path], baseline: list[Path]) -> dict[str, Any]:
     diffs = [100 * (a.test_acc - b.test_acc) for a, b in pairs]
     summary: dict[str, Any] = {"seeds": [a.seed for a in aug], "problems": problems}
     if len(pairs) > 1:
-        points, low, high = t_interval(diffs)
+        # the seeds' spread at least one test image's worth (stats.spread)
+        points, low, high = t_interval(diffs, 100 / len(aug[0].label))
         summary["interval"] = "95% t-interval over the paired seeds' differences"
         summary["covers"] = "training noise and test images: one difference per seed"
     else:

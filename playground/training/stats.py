@@ -28,11 +28,22 @@ def t975(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
-def t_interval(diffs: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high): the 95% t-interval of the mean of paired differences."""
+def spread(diffs: list[float], resolution: float = 0.0) -> float:
+    """The standard deviation of paired differences (one per seed), taken as at least
+    `resolution`: the points one evaluation image is worth (100 / images). Accuracy on n images
+    moves in steps of 100 / n points, so seeds that agree to the image (or to a rounding error:
+    7.499999999999998 and 7.500000000000001) have not measured "no training noise", only noise
+    finer than the measurement resolves; without the floor their t statistic is infinite and a
+    two-seed difference of a few images becomes a certain claim. 0: the sample's own spread."""
+    return max(float(np.asarray(diffs, dtype=float).std(ddof=1)), resolution)
+
+
+def t_interval(diffs: list[float], resolution: float = 0.0) -> tuple[float, float, float]:
+    """(mean, low, high): the 95% t-interval of the mean of paired differences (their spread
+    taken as at least `resolution`, see `spread`)."""
     d = np.asarray(diffs, dtype=float)
     mean = float(d.mean())
-    half = t975(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
+    half = t975(len(d) - 1) * spread(diffs, resolution) / math.sqrt(len(d))
     return mean, mean - half, mean + half
 
 
@@ -238,15 +249,15 @@ def t_quantile(p: float, df: float) -> float:
     return (low + high) / 2
 
 
-def paired_t(diffs: list[float]) -> dict[str, float]:
+def paired_t(diffs: list[float], resolution: float = 0.0) -> dict[str, float]:
     """The paired t-test of differences (one per seed) against 0: mean, standard error, df and
-    the two-sided p-value. No spread at all: p is 1 for a zero mean, else 0 (every seed agreed
-    exactly: a tie or a difference with no training noise to weigh it against)."""
+    the two-sided p-value; their spread taken as at least `resolution` (see `spread`). No spread
+    at all (resolution 0 only): p is 1 for a zero mean, else 0."""
     d = np.asarray(diffs, dtype=float)
     n = len(d)
     if n < 2:
         raise ValueError("a paired t-test needs at least two differences")
-    mean, se = float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n)
+    mean, se = float(d.mean()), spread(diffs, resolution) / math.sqrt(n)
     if se == 0:
         return {"mean": mean, "se": 0.0, "df": n - 1, "p": 1.0 if mean == 0 else 0.0}
     return {"mean": mean, "se": se, "df": n - 1, "p": min(1.0, 2 * t_sf(abs(mean) / se, n - 1))}

@@ -48,15 +48,24 @@ def _diffs(results: Results, a: str, b: str) -> list[float]:
     return [100 * (results[a][s].mean() - results[b][s].mean()) for s in seeds]
 
 
+def resolution(results: Results) -> float:
+    """The points one evaluation image is worth: the finest step a per-seed difference can
+    take (stats.spread: the seeds' spread is taken as at least this)."""
+    images = next(iter(next(iter(results.values())).values()))
+    return 100 / max(1, len(images))
+
+
+def _t(results: Results, a: str, b: str) -> dict[str, float]:
+    return paired_t(_diffs(results, a, b), resolution(results))
+
+
 def _worse_p(results: Results, key: str, best: str) -> tuple[float, float]:
     """(mean difference in points, one-sided p that `key` is worse than `best`): a paired t
     over seeds, or with one seed McNemar's exact one-sided p over the images."""
     diffs = _diffs(results, key, best)
     mean = float(np.mean(diffs))
     if len(diffs) >= 2:
-        t = paired_t(diffs)
-        if t["se"] == 0:
-            return mean, 1.0 if mean >= 0 else 0.0
+        t = _t(results, key, best)
         return mean, t_sf(-mean / t["se"], t["df"])
     (seed,) = set(results[key]) & set(results[best])
     a, b = results[key][seed], results[best][seed]
@@ -97,8 +106,7 @@ def promote(
     return {"best": best, "rows": rows, "kept": sorted(kept)}
 
 
-def _interval(diffs: list[float], level: float) -> tuple[float, float, float]:
-    t = paired_t(diffs)
+def _interval(t: dict[str, float], level: float) -> tuple[float, float, float]:
     half = t_quantile(1 - level / 2, t["df"]) * t["se"]
     return t["mean"], t["mean"] - half, t["mean"] + half
 
@@ -130,8 +138,8 @@ def effects_against(
     raw = []
     for key in keys:
         diffs = _diffs(results, key, reference)
-        t = paired_t(diffs)
-        points, low, high = _interval(diffs, level) if t["se"] > 0 else (t["mean"],) * 3
+        t = _t(results, key, reference)
+        points, low, high = _interval(t, level)
         raw.append(t["p"])
         out.append({"key": key, "points": points, "low": low, "high": high, "p": t["p"],
                     "per_seed": diffs})  # fmt: skip
@@ -157,7 +165,7 @@ def tied_for_best(
     seeds = min(len(results[k]) for k in keys)
     rows = []
     if seeds >= 2 and pairs:
-        raw = [paired_t(_diffs(results, a, b))["p"] for a, b in pairs]
+        raw = [_t(results, a, b)["p"] for a, b in pairs]
         for (a, b), p, adjusted in zip(pairs, raw, holm(raw), strict=True):
             diff = float(np.mean(_diffs(results, a, b)))
             rows.append({"a": a, "b": b, "points": diff, "p": p, "p_adjusted": adjusted,
@@ -218,7 +226,8 @@ def under_rated(epochs: int, specs: dict[str, dict | None], labels: dict[str, st
 
 def spread_points(results: Results, reference: str, keys: list[str]) -> float | None:
     """The pooled standard deviation of the per-seed differences against `reference`: the
-    training noise the detectable difference is computed from."""
+    training noise the detectable difference is computed from (at least one evaluation
+    image's worth, as every test here takes it: stats.spread)."""
     residuals, dof = 0.0, 0
     for key in keys:
         if key == reference:
@@ -227,4 +236,4 @@ def spread_points(results: Results, reference: str, keys: list[str]) -> float | 
         if len(d) >= 2:
             residuals += float(((d - d.mean()) ** 2).sum())
             dof += len(d) - 1
-    return math.sqrt(residuals / dof) if dof else None
+    return max(math.sqrt(residuals / dof), resolution(results)) if dof else None
