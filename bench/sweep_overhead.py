@@ -48,7 +48,8 @@ from playground.training.sweep.executors import (  # noqa: E402
     Trial,
     trial_command,
 )
-from playground.training.sweep.run import Sweep, new_state  # noqa: E402
+from playground.training.sweep.run import Sweep  # noqa: E402
+from playground.training.sweep.state import new_state  # noqa: E402
 
 CANDIDATES = ["d2l-flip", "cifar-standard"]
 

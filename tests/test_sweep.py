@@ -333,7 +333,8 @@ class FakeExecutor:
 
 
 def test_the_budget_sets_the_schedule_from_a_probe_and_refits_after_each_rung(tmp_path):
-    from playground.training.sweep.run import Sweep, new_state
+    from playground.training.sweep.run import Sweep
+    from playground.training.sweep.state import new_state
 
     truth = {"none": 40.0, "cifar-standard": 60.0, "d2l-flip": 45.0, "randaugment": 59.0}
     candidates = make_candidates(["cifar-standard", "d2l-flip", "randaugment"])
@@ -478,7 +479,7 @@ def _clocked(fake: FakeExecutor):
 
 
 def _fake_sweep(tmp_path, probe_s, budget_s=600.0):
-    from playground.training.sweep.run import new_state
+    from playground.training.sweep.state import new_state
 
     truth = {"none": 40.0, "cifar-standard": 60.0, "d2l-flip": 45.0, "randaugment": 59.0}
     candidates = make_candidates(["cifar-standard", "d2l-flip", "randaugment"])

@@ -35,7 +35,7 @@ from playground.training.sweep.plan import (
     rung_sizes,
 )
 from playground.training.sweep.report import eta_s, summary_text
-from playground.training.sweep.run import PROBE, SUMMARY_TXT, VALIDATION_SHARE
+from playground.training.sweep.state import PROBE, SUMMARY_TXT, VALIDATION_SHARE
 
 # Before a sweep has measured it: the seconds a trial costs besides its epochs (the process
 # start, loading the data, the final scoring); 5.2 s measured on a 2-core CPU, synthetic data.

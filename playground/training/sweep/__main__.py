@@ -12,9 +12,9 @@ from playground.training.sweep.candidates import CandidateError, make_candidates
 from playground.training.sweep.executors import LocalExecutor, visible_gpus
 from playground.training.sweep.plan import FINALISTS
 from playground.training.sweep.report import summary_text
-from playground.training.sweep.run import (
+from playground.training.sweep.run import Sweep
+from playground.training.sweep.state import (
     SWEEP_JSON,
-    Sweep,
     SweepError,
     load_state,
     new_state,

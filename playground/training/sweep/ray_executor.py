@@ -128,8 +128,8 @@ class RayExecutor:
         self, address: str | None = None, gpus_per_trial: float = 1.0, cpus_per_trial: float = 1.0
     ) -> None:
         # here, not at the top: a Ray worker imports this module for `_train`, and the sweep's
-        # run module imports torch (seconds per worker start) that `_train` never uses
-        from playground.training.sweep.run import SweepError
+        # state module imports torch (seconds per worker start) that `_train` never uses
+        from playground.training.sweep.state import SweepError
 
         if not cpus_per_trial > 0:
             raise SweepError("--cpus-per-trial must be positive")

@@ -1,17 +1,12 @@
 """The sweep itself: plan, train each rung's trials, promote, report; everything it decides is
-kept in the sweep folder's sweep.json (written atomically after every step), so a stopped or
-interrupted sweep resumes where it was (`--resume OUT`) and the app reads its progress from
-the folder alone.
-
-Folder layout: `sweep.json`, `summary.txt` (the report in words), `candidates/<key>.json` (the
-pipelines as entered), `probe/` (a one-epoch run that measured the cost; `probe-2/` when the
-plan from it was over the budget and it measured again), and one ordinary run folder per
-trial, `r<rung>-<candidate key>-s<seed>`.
+kept in the sweep folder's sweep.json (`state`: written atomically after every step), so a
+stopped or interrupted sweep resumes where it was (`--resume OUT`) and the app reads its
+progress from the folder alone. The folder's layout and the trials' flags: `state`; the final
+report's data and its words: `report`.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -20,158 +15,32 @@ from typing import Any
 import numpy as np
 
 from playground.training import settings
-from playground.training.checkpoints import atomic_write_bytes, atomic_write_json
+from playground.training.checkpoints import atomic_write_bytes
 from playground.training.loop import FINAL_PREDICTIONS
 from playground.training.sweep import decide
 from playground.training.sweep.candidates import Candidate, write_pipelines
-from playground.training.sweep.executors import STOPPED, TRAIN_LOG, Trial
-from playground.training.sweep.plan import (
-    FINALISTS,
-    Cost,
-    Plan,
-    binomial_spread_points,
-    detectable_points,
-    fit,
-    rung_sizes,
+from playground.training.sweep.executors import STOPPED, Trial
+from playground.training.sweep.plan import Cost, Plan, fit, rung_sizes
+from playground.training.sweep.report import final_report, summary_text
+from playground.training.sweep.state import (
+    PROBE,
+    PROBE_AGAIN,
+    SUMMARY_TXT,
+    SweepError,
+    _log_tail,
+    _right,
+    _summary,
+    _without,
+    data_facts,
+    earlier_s,
+    save_state,
+    trial_args,
+    trial_folder,
+    validation_size,
 )
-from playground.training.sweep.report import summary_text
 
-SWEEP_JSON, SUMMARY_TXT = "sweep.json", "summary.txt"
-PROBE = "probe"
-PROBE_AGAIN = "probe-2"  # the probe measured again, for a plan over the budget
-VALIDATION_SHARE, VALIDATION_MAX = 0.2, 5000  # held out when --validation is not given
-AUG_SEED_STRIDE = 1_000_000  # candidate i draws with aug seed = seed + i x this
 # Exit statuses of the command: stopped (Stop, SIGTERM) and failed (a trial failed).
 EXIT_STOPPED, EXIT_FAILED = 3, 1
-
-
-class SweepError(ValueError):
-    """The sweep cannot start or go on; the message says why."""
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def load_state(folder: Path) -> dict[str, Any] | None:
-    return _read(Path(folder) / SWEEP_JSON)
-
-
-def save_state(folder: Path, state: dict[str, Any]) -> None:
-    state["updated"] = time.time()
-    atomic_write_json(Path(folder) / SWEEP_JSON, state)
-
-
-def earlier_s(state: dict[str, Any]) -> float:
-    """The seconds a sweep took before this session: what its clean end (stopped, failed)
-    wrote, else (killed outright: no clean end) the elapsed time of its last save."""
-    before = float(state.get("elapsed_before_s") or 0.0)
-    if state.get("state") in ("stopped", "failed", "finished"):
-        return before
-    return max(before, float(state.get("elapsed_s") or 0.0))
-
-
-def new_state(
-    candidates: list[Candidate],
-    train_args: list[str],
-    seeds: int,
-    budget_s: float,
-    executor: str,
-    finalists: int = FINALISTS,
-    first_seed: int = 0,
-    first_epochs: int | None = None,
-    trials_per_device: int = 1,
-) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "created": time.time(),
-        "state": "starting",
-        "message": "",
-        "candidates": [c.to_dict() for c in candidates],
-        "train_args": list(train_args),
-        "seeds": seeds,
-        "first_seed": first_seed,  # seeds first_seed ... first_seed + seeds - 1
-        "budget_s": budget_s,  # None with first_epochs: a fixed schedule
-        "first_epochs": first_epochs,
-        "executor": executor,
-        "trials_per_device": trials_per_device,  # local: trials at a time per device (resume)
-        "finalists": finalists,
-        "elapsed_before_s": 0.0,
-        "plan": None,
-        "cost": None,
-        "rungs": [],
-        "report": None,
-    }
-
-
-# ---- what the trials are -------------------------------------------------------------------
-
-
-def flag(name: str) -> str:
-    return settings.by_name(name).flag
-
-
-def data_facts(train_args: list[str], pipeline: Path) -> dict[str, Any]:
-    """The training command's resolved config for these flags (sizes, classes), in-process."""
-    from playground.training import cli
-
-    try:
-        args = cli.parser().parse_args([*train_args, "--pipeline", str(pipeline)])
-        cfg = cli.resolve(args)
-    except cli.UsageError as err:
-        raise SweepError(f"the training flags: {err}") from None
-    return cfg
-
-
-def validation_size(train_size: int, classes: int) -> int:
-    return max(classes, min(VALIDATION_MAX, round(VALIDATION_SHARE * train_size)))
-
-
-def trial_args(state: dict[str, Any], key: str, seed: int, epochs: int, pipelines: dict) -> list:
-    """The training flags of one trial: the sweep's flags, its validation split, the rung's
-    epochs, the seed (the same initial weights and data order for every candidate of a seed)
-    and the candidate's own augmentation draws."""
-    index = [c["key"] for c in state["candidates"]].index(key)
-    args = ["--pipeline", str(pipelines[key]), *state["train_args"]]
-    args += [flag("validation"), str(state["validation"])]
-    args += [flag("split_seed"), str(state["split_seed"])]
-    args += [flag("epochs"), str(epochs), flag("seed"), str(seed)]
-    if index == 0:
-        args.append(flag("no_augment"))
-    else:
-        args += [flag("aug_seed"), str(seed + index * AUG_SEED_STRIDE)]
-    return args
-
-
-def trial_folder(folder: Path, rung: int, key: str, seed: int) -> Path:
-    return folder / f"r{rung}-{key}-s{seed}"
-
-
-def _right(run: Path, name: str = "predictions.npz") -> tuple[np.ndarray, np.ndarray]:
-    with np.load(run / name) as saved:
-        return saved["pred"] == saved["label"], saved["label"].astype(np.int64)
-
-
-def _summary(run: Path) -> dict[str, Any]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines if '"summary"' in line]
-    return records[-1] if records else {}
-
-
-def _log_tail(run: Path) -> str:
-    try:
-        lines = (run / TRAIN_LOG).read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "no log"
-    errors = [line for line in lines if line.startswith("error")]
-    return (errors or lines or ["no output"])[-1][:300]
-
-
-# ---- the sweep -----------------------------------------------------------------------------
 
 
 class Sweep:
@@ -432,82 +301,12 @@ class Sweep:
 
     def report(self, trials: list[Trial], epochs: int) -> dict[str, Any]:
         """The final report, on the test set (each last-rung trial scored it once, at its end;
-        no earlier decision read it)."""
+        no earlier decision read it): kept in sweep.json, and in words in summary.txt."""
         test = self.results(trials, FINAL_PREDICTIONS)
         labels_by_seed = {t.seed: _right(t.out, FINAL_PREDICTIONS)[1] for t in trials}
-        keys = list(test)
-        classes = self.state["classes"]
-        vs_none = decide.effects_against(test, self.baseline, keys)
-        means = {k: decide.mean_points(test, k) for k in keys}
-        best = max(keys, key=lambda k: (means[k], k == self.baseline))
-        vs_best = decide.effects_against(test, best, keys)
-        tied = decide.tied_for_best(test, keys)
-        for row in vs_none:
-            row["label"] = self.labels[row["key"]]
-            row["words"] = decide.claim_text(row, row["label"])
-        for row in vs_best:
-            row["label"] = self.labels[row["key"]]
-        seeds = self.state["seeds"]
-        spread = decide.spread_points(test, self.baseline, keys)
-        if spread is None:
-            base_acc = means[self.baseline] / 100
-            spread = binomial_spread_points(base_acc, len(next(iter(labels_by_seed.values()))))
-        comparisons = max(1, len(keys) - 1)
-        dropped = []
-        for record in self.state["rungs"][:-1]:
-            decision = record.get("decision") or {}
-            effects = {r["key"]: r for r in record.get("vs_none") or []}
-            for row in decision.get("rows", []):
-                if row["kept"]:
-                    continue
-                effect = effects.get(row["key"], {})
-                dropped.append({
-                    "key": row["key"], "label": self.labels[row["key"]],
-                    "rung": record["index"], "epochs": record["epochs"], "why": row["why"],
-                    "points": effect.get("points"), "low": effect.get("low"),
-                    "high": effect.get("high"),
-                })  # fmt: skip
-        tied_labels = [self.labels[k] for k in tied["tied"]]
-        if len(tied["tied"]) > 1:
-            tied_words = (f"these {len(tied_labels)} cannot be told apart at this budget: "
-                          f"{', '.join(tied_labels)}")  # fmt: skip
-        else:
-            tied_words = f"{tied_labels[0]} is measurably better than every other finalist"
-        if seeds < 2:
-            tied_words += " (one seed: no candidates are told apart; a second seed measures "
-            tied_words += "the training noise)"
-        use = next((k for k in tied["tied"] if k != self.baseline), None)
         specs = {c.key: c.spec for c in self.candidates}
-        report = {
-            "rung": len(self.state["rungs"]) - 1,
-            "epochs": epochs,
-            "seeds": seeds,
-            "evaluated_on": f"the test set ({len(next(iter(labels_by_seed.values())))} images), "
-            "scored once by each last-rung trial at its end; promotions used the validation "
-            f"split ({self.state['validation']} training images held out)",
-            "adjustment": "Holm over each family of comparisons (the finalists against no "
-            "augmentation; every pair of finalists); intervals are simultaneous 95% "
-            "(Bonferroni), so an interval that just misses 0 can sit beside a Holm claim",
-            "test_acc_points": means,
-            "best": best,
-            "use": use,
-            "vs_none": vs_none,
-            "vs_best": vs_best,
-            "tied": tied["tied"],
-            "tied_words": tied_words,
-            "claimed_pairs": tied["claimed_pairs"],
-            "pairs": tied["pairs"],
-            "dropped": dropped,
-            "classes": classes,
-            "per_class": {
-                k: decide.per_class_change(test, labels_by_seed, k, self.baseline, len(classes))
-                for k in keys
-                if k != self.baseline
-            },
-            "spread_points": spread,
-            "detectable_points": detectable_points(seeds, comparisons, spread),
-            "caution": decide.under_rated(epochs, specs, self.labels),
-        }
+        report = final_report(self.state, test, labels_by_seed, epochs, baseline=self.baseline,
+                              labels=self.labels, specs=specs)  # fmt: skip
         self.state["report"] = report
         self.save()
         text = summary_text(self.state)
@@ -518,19 +317,3 @@ class Sweep:
 
 class _Stopped(Exception):
     pass
-
-
-def _without(args: list[str], name: str) -> list[str]:
-    """`args` without the flag `name` and its value (either spelling)."""
-    spelt, out, skip = flag(name), [], False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a == spelt:
-            skip = True
-            continue
-        if a.startswith(spelt + "="):
-            continue
-        out.append(a)
-    return out
