@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.spec import preset
 from playground import jobs, owners, runs
-from playground.jobs import sweeps
+from playground.jobs import sweep_limits, sweeps
 from playground.training.sweep.candidates import make_candidates
 from tests.fake_runs import SETTINGS, _run_folder
 
@@ -209,11 +209,11 @@ def test_a_sweep_over_the_servers_minutes_is_stopped_and_cannot_resume(root, mon
         data = json.loads((folder / "sweep.json").read_text())
         data["elapsed_before_s"] = 29 * 60.0  # earlier starts: 29 min; this one: 30 so far
         (folder / "sweep.json").write_text(json.dumps(data))
-        assert sweeps.enforce_limits(root, grace_s=1) == []  # 59 min: under the limit
+        assert sweep_limits.enforce_limits(root, grace_s=1) == []  # 59 min: under the limit
         assert proc.poll() is None
         data["elapsed_before_s"] = 31 * 60.0
         (folder / "sweep.json").write_text(json.dumps(data))
-        assert sweeps.enforce_limits(root, grace_s=1) == [folder.name]
+        assert sweep_limits.enforce_limits(root, grace_s=1) == [folder.name]
         assert proc.wait(timeout=10) == -signal.SIGTERM
         stopped = sweeps.read(folder)
         assert stopped["state"] == "stopped" and "limit of 60 minutes" in stopped["message"]

@@ -56,13 +56,13 @@ def start_queue_worker(interval_s: float = 2.0) -> None:
         return
 
     def work() -> None:
-        from playground.jobs import sweeps  # (it imports this package's modules)
+        from playground.jobs import sweep_limits  # (it imports this package's modules)
 
         while True:
             with suppress(Exception):  # a bad folder must not stop the queue for everyone
                 advance()
             with suppress(Exception):
-                sweeps.enforce_limits()  # a sweep over this server's minutes is stopped
+                sweep_limits.enforce_limits()  # a sweep over this server's minutes is stopped
             time.sleep(interval_s)
 
     _QUEUE_WORKER.append(threading.Thread(target=work, daemon=True, name="run-queue"))

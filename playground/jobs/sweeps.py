@@ -3,7 +3,8 @@ process (its own session, lower priority, output in the sweep folder's log.txt, 
 written first, as `process._spawn` does for runs), stop it (SIGTERM: the sweep stops its
 trials, which save checkpoints) and resume it (`--resume`). One training at a time: a sweep
 does not start while a run trains, and a run does not start while a sweep does
-(`process._refuse_if_busy`). On a Space one sweep is bounded (`sweep_limits`).
+(`process._refuse_if_busy`). On a Space one sweep is bounded (`sweep_limits`: checked here at
+start and resume, enforced on live sweeps by the queue worker).
 
 What a sweep decides lives in its folder (sweep.json, written by the sweep process); `read`
 resolves its state against its process, as `runs.read_run` does for a run.
@@ -26,13 +27,14 @@ from typing import Any
 
 from pipelines.catalogue import PRESETS
 from pipelines.spec import PipelineSpec, SpecError, load, preset
-from playground import budget, owners, runs
+from playground import owners, runs
 from playground.jobs import checks
 from playground.jobs.control import _escalate
 from playground.jobs.errors import JobError
 from playground.jobs.limits import _within_limits, _within_memory, server_limits
 from playground.jobs.process import Settings, _refuse_if_busy, _root_lock, _spawn, flags
 from playground.jobs.start import validated
+from playground.jobs.sweep_limits import _number, sweep_limits, used_s
 from playground.training import settings as run_settings
 from playground.training.sweep.__main__ import PER_TRIAL  # the flags it sets per trial
 from playground.training.sweep.candidates import CandidateError, make_candidates
@@ -47,47 +49,6 @@ LIVE = ("starting", "running")
 ENDED = ("finished", "stopped", "failed")
 
 
-@dataclass(frozen=True)
-class SweepLimits:
-    """What one sweep may ask for on this server: its budget and its candidates (no
-    augmentation not counted). On a Space bounded by default; elsewhere only if set."""
-
-    max_minutes: float | None
-    max_candidates: int | None
-
-    ENV = {
-        "max_minutes": "PLAYGROUND_MAX_SWEEP_MINUTES",
-        "max_candidates": "PLAYGROUND_MAX_SWEEP_CANDIDATES",
-    }
-    SPACE_DEFAULTS = {"max_minutes": 60.0, "max_candidates": 6}
-
-
-def sweep_limits() -> SweepLimits:
-    """PLAYGROUND_MAX_SWEEP_* (0 = none), else a Space's defaults, else none."""
-    values: dict[str, Any] = {}
-    for key, env in SweepLimits.ENV.items():
-        raw = os.environ.get(env, "").strip()
-        try:
-            value = (
-                float(raw) if raw else (SweepLimits.SPACE_DEFAULTS[key] if budget.on_space() else 0)
-            )
-        except ValueError:
-            raise JobError(f"{env}={raw!r} is not a number (the server's settings)") from None
-        values[key] = (value if key == "max_minutes" else int(value)) if value > 0 else None
-    return SweepLimits(**values)
-
-
-def limits_text() -> str:
-    """The server's bounds on a sweep in words ("" where there are none)."""
-    limits = sweep_limits()
-    parts = []
-    if limits.max_minutes:
-        parts.append(f"at most {limits.max_minutes:,.0f} minutes")
-    if limits.max_candidates:
-        parts.append(f"at most {limits.max_candidates} candidates besides no augmentation")
-    return f"This server allows one sweep {' and '.join(parts)}." if parts else ""
-
-
 # ---- reading a sweep folder ---------------------------------------------------------------
 
 
@@ -98,10 +59,6 @@ def sweep_folder(name: Any, root: Path | None = None) -> Path | None:
     root = runs.checkpoints_root() if root is None else root
     path = root / name
     return path if runs.is_sweep_folder(path) else None
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def read(folder: Path) -> dict[str, Any]:
@@ -412,17 +369,6 @@ def _to_control(name: Any, owner: str | None, root: Path | None, action: str) ->
     return sweep
 
 
-def used_s(sweep: dict[str, Any], now: float | None = None) -> float:
-    """The seconds the sweep has trained, over all its starts and resumes: what sweep.json
-    says of the earlier ones, and the live process's time since its launch."""
-    data = sweep.get("data") or {}
-    before = _number(data.get("elapsed_before_s"))
-    if not sweep.get("live"):
-        return max(before, _number(data.get("elapsed_s")))
-    started = _number((runs.read_json(sweep["path"] / "launch.json") or {}).get("started"))
-    return before + max(0.0, (time.time() if now is None else now) - started) if started else before
-
-
 def _send_stop(sweep: dict[str, Any], grace_s: float, reason: str = "") -> None:
     folder = sweep["path"]
     runs.write_json(folder / "stop.json", {"requested": time.time(), "reason": reason})
@@ -449,32 +395,6 @@ def stop(
         f"Stopping the sweep {sweep['name']}: its trial writes a checkpoint and it stops within "
         "a few seconds; Resume continues where it was."
     )
-
-
-def over_time_text(limits: SweepLimits) -> str:
-    return (
-        f"stopped by this server's limit of {limits.max_minutes:,.0f} minutes per sweep "
-        "(its schedule ran over its budget); start a smaller one: fewer candidates or seeds"
-    )
-
-
-def enforce_limits(root: Path | None = None, grace_s: float = STOP_GRACE_S) -> list[str]:
-    """Stop each live sweep that has trained longer than this server allows one sweep (a sweep
-    refuses a plan over its budget, but its rungs can still run over: slower than measured, or
-    a re-fitted rung that must stay longer than the last). The app's queue worker calls this
-    every few seconds; returns the names stopped."""
-    limits = sweep_limits()
-    if not limits.max_minutes:
-        return []
-    stopped = []
-    for folder in runs.live_sweeps(root):
-        sweep = read(folder)
-        if sweep["state"] in ("stopping", *ENDED) or (folder / "stop.json").exists():
-            continue
-        if used_s(sweep) > limits.max_minutes * 60:
-            _send_stop(sweep, grace_s, over_time_text(limits))
-            stopped.append(folder.name)
-    return stopped
 
 
 def resume(name: Any, owner: str | None, root: Path | None = None) -> Path:

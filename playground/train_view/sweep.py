@@ -18,7 +18,7 @@ import pandas as pd
 from pipelines.spec import preset
 from playground import runs
 from playground.estimate import estimate_epoch
-from playground.jobs import JobError, flags, sweeps
+from playground.jobs import JobError, flags, sweep_limits, sweeps
 from playground.jobs.process import Settings
 from playground.train_view.labels import fmt_time
 from playground.train_view.plots import plot_frame
@@ -277,7 +277,7 @@ def status_text(sweep: dict[str, Any] | None) -> str:
     parts = [f"**{sweep['name']}**: {sweep['state']}"]
     if sweep["message"]:
         parts.append(f"({sweep['message']})")
-    text = " ".join(parts) + f". Elapsed {fmt_time(sweeps.used_s(sweep))}"
+    text = " ".join(parts) + f". Elapsed {fmt_time(sweep_limits.used_s(sweep))}"
     if sweep["live"]:
         left = time_left_s(sweep)
         text += f", about {fmt_time(left)} left" if left is not None else ", time left: measuring"

@@ -17,7 +17,7 @@ import pandas as pd
 from pipelines.catalogue import PRESETS
 from pipelines.spec import PipelineSpec, SpecError, default_spec, load
 from playground import controls, owners, runs
-from playground.jobs import JobError, sweeps
+from playground.jobs import JobError, sweep_limits, sweeps
 from playground.train_form import FORM_KEYS, settings_from
 from playground.train_view import strength_ladder as ladder
 from playground.train_view import sweep as sweep_view
@@ -39,7 +39,7 @@ LADDER_INFO = (
 def sweep_panel() -> dict[str, Any]:
     """The panel's components, by name (laid out where this is called, inside an Accordion)."""
     parts: dict[str, Any] = {}
-    limits = sweeps.limits_text()
+    limits = sweep_limits.limits_text()
     gr.Markdown(
         "Rank augmentation pipelines by their measured effect on this data and model: each "
         "candidate and no augmentation train with the same seeds; the better half goes on to a "
@@ -87,7 +87,7 @@ def sweep_panel() -> dict[str, Any]:
             precision=0,
             label="Or a fixed schedule: epochs on the first rung (doubled on each next)",
             info="empty: fit the schedule to the budget",
-            visible=not sweeps.sweep_limits().max_minutes,  # a bounded server fits a budget
+            visible=not sweep_limits.sweep_limits().max_minutes,  # a bounded server fits a budget
             elem_id="sweep-first-epochs",
         )
     with gr.Row():
