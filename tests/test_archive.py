@@ -286,6 +286,53 @@ def test_another_store_size_keeps_the_split(tmp_path):
         datasets.load_store(root, "z", 32, 32)
 
 
+def _add_store_slowly(root, name, resize, crop):
+    """add_store in a child process, each decode taking a while, so two overlap."""
+    import time
+
+    write = datasets.write_store
+
+    def slow(*args, **kwargs):
+        store = write(*args, **kwargs)
+        time.sleep(0.5)
+        return store
+
+    datasets.write_store = slow
+    return sorted(datasets.add_store(root, name, resize, crop)["stores"])
+
+
+def test_two_processes_asking_for_one_new_store_size_both_get_it(tmp_path):
+    # a run and its baseline start together on a size not decoded yet: one decodes, one waits
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = tmp_path / "root"
+    datasets.import_archive(make_zip(tmp_path / "z.zip", classes()), root, "z", 16, 12)
+    asks = [(8, 8), (8, 8), (10, 10), (10, 10)]
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = [pool.submit(_add_store_slowly, root, "z", *a) for a in asks]
+        listed = [f.result() for f in done]  # a process that failed raises here
+    for (size, _), stores in zip(asks, listed, strict=True):
+        assert f"store-{size}-{size}" in stores
+    manifest = datasets.read_manifest(root, "z")
+    assert sorted(manifest["stores"]) == ["store-10-10", "store-16-12", "store-8-8"]
+    for size in (8, 10):
+        arrays, _ = datasets.load_store(root, "z", size, size)
+        assert arrays["train_x"].shape[-1] == size
+    leftovers = [p.name for p in (root / "z").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_a_store_folder_the_manifest_does_not_list_is_decoded_again(tmp_path):
+    root = tmp_path / "root"
+    datasets.import_archive(make_zip(tmp_path / "z.zip", classes()), root, "z", 16, 12)
+    (root / "z" / "store-8-8").mkdir()  # a process killed after its rename, before the manifest
+    (root / "z" / "store-8-8" / "train_x.npy").write_bytes(b"half")
+    datasets.add_store(root, "z", 8, 8)
+    arrays, _ = datasets.load_store(root, "z", 8, 8)
+    assert arrays["train_x"].shape == (8, 3, 8, 8)
+
+
 def test_image_extensions_agree_with_the_folder_loader():
     from playground.training import data
 

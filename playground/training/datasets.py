@@ -10,6 +10,7 @@ archive). No torch here: the app can list and check uploads without the training
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ FORMAT = "playground-dataset"
 VERSION = 1
 MANIFEST = "manifest.json"
 SOURCE = "source.zip"
+STORE_LOCK = ".store.lock"  # held while a process decodes a new store size (add_store)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FOLDER = "datasets"  # in the checkpoints folder
 
@@ -142,26 +144,37 @@ def read_manifest(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
 def add_store(
     root: str | os.PathLike[str], name: str, resize: int, crop: int, limits: Limits = DEFAULT_LIMITS
 ) -> dict[str, Any]:
-    """Decode the kept archive once more at another size (another model); the same split."""
+    """Decode the kept archive once more at another size (another model); the same split.
+
+    Several processes may ask at once (a run and its baseline start together on the same new
+    size): the data set's lock file makes one decode while the others wait, then find the store
+    in the manifest. A store folder the manifest does not list (a process killed between the
+    two) is decoded again."""
     manifest = read_manifest(root, name)
     folder = Path(root) / name
     key = store_name(resize, crop)
     if key in manifest["stores"]:
         return manifest
-    tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with _open_zip(folder / SOURCE) as zf:
-            p = plan(zf, limits, manifest["split"].get("fraction", TEST_FRACTION),
-                     manifest["split"].get("seed", 0))  # fmt: skip
-            store = write_store(zf, p, tmp, resize, crop, limits)
-        os.rename(tmp, folder / key)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    manifest["stores"][key] = {**store, "folder": key}
-    new = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
-    new.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(new, folder / MANIFEST)
-    return manifest
+    with open(folder / STORE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        manifest = read_manifest(root, name)  # another process may have made it meanwhile
+        if key in manifest["stores"]:
+            return manifest
+        tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            with _open_zip(folder / SOURCE) as zf:
+                p = plan(zf, limits, manifest["split"].get("fraction", TEST_FRACTION),
+                         manifest["split"].get("seed", 0))  # fmt: skip
+                store = write_store(zf, p, tmp, resize, crop, limits)
+            shutil.rmtree(folder / key, ignore_errors=True)  # unlisted: an interrupted one
+            os.rename(tmp, folder / key)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        manifest["stores"][key] = {**store, "folder": key}
+        new = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
+        new.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(new, folder / MANIFEST)
+        return manifest
 
 
 def load_store(
