@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.runs import read_json
 from playground.training import settings
 from playground.training.checkpoints import atomic_write_json
 from playground.training.sweep.candidates import Candidate
@@ -34,16 +35,8 @@ class SweepError(ValueError):
     """The sweep cannot start or go on; the message says why."""
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def load_state(folder: Path) -> dict[str, Any] | None:
-    return _read(Path(folder) / SWEEP_JSON)
+    return read_json(Path(folder) / SWEEP_JSON)
 
 
 def save_state(folder: Path, state: dict[str, Any]) -> None:
