@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.runs import checkpoints_root
+from playground.runs import checkpoints_root, write_json
 from playground.training.archive import (
     DEFAULT_LIMITS,
     TEST_FRACTION,
@@ -171,9 +171,7 @@ def add_store(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         manifest["stores"][key] = {**store, "folder": key}
-        new = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
-        new.write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(new, folder / MANIFEST)
+        write_json(folder / MANIFEST, manifest)
         return manifest
 
 
